@@ -1,0 +1,271 @@
+package client_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/endpoint"
+)
+
+func TestDialEcho(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		nw   network
+	}{
+		{name: "tcp4", nw: tcp4},
+		{name: "tcp6", nw: tcp6},
+		{name: "unix", nw: unixStream},
+		{name: "unixpacket", nw: unixPacket},
+		{name: "udp", nw: udp4},
+		{name: "unixgram", nw: unixgram},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if runtime.GOOS == "windows" && (tt.nw.scheme == "unixpacket" || tt.nw.scheme == "unixgram") {
+				t.Skipf("%s sockets do not exist on windows", tt.nw.scheme)
+			}
+			_, ep := serveEcho(t, tt.nw)
+			c := dial(t, ep, client.Options{})
+			if got := c.Endpoint(); got != ep {
+				t.Errorf("Endpoint() = %v, want %v", got, ep)
+			}
+			msg := []byte("hello over " + tt.name + "\n")
+			var out bytes.Buffer
+			if err := client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
+				t.Fatalf("Send = %v", err)
+			}
+			if !bytes.Equal(out.Bytes(), msg) {
+				t.Errorf("echo = %q, want %q", out.Bytes(), msg)
+			}
+		})
+	}
+}
+
+// closedPort returns a TCP address nothing listens on: it listens on port
+// 0 and closes the listener.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// staleSocket returns the path of a Unix socket file whose listener is gone.
+func staleSocket(t *testing.T) string {
+	t.Helper()
+	path := sockPath(t, "stale.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	return path
+}
+
+func TestDialRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ep   func(t *testing.T) endpoint.Endpoint
+	}{
+		{name: "tcp closed port", ep: func(t *testing.T) endpoint.Endpoint {
+			return endpoint.Endpoint{Scheme: "tcp4", Addr: closedPort(t)}
+		}},
+		{name: "unix stale socket file", ep: func(t *testing.T) endpoint.Endpoint {
+			return endpoint.Endpoint{Scheme: "unix", Addr: staleSocket(t)}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ep := tt.ep(t)
+			c, err := client.Dial(testContext(t), ep, client.Options{})
+			if err == nil {
+				c.Close()
+				t.Fatalf("Dial(%s) succeeded, want connection refused", ep)
+			}
+			var se *sockit.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("Dial error %T (%v) is not a *sockit.Error", err, err)
+			}
+			if se.Op != "connect" || se.Net != ep.Network() || se.Addr != ep.Addr {
+				t.Errorf("Dial error = {Op: %q, Net: %q, Addr: %q}, want {Op: \"connect\", Net: %q, Addr: %q}",
+					se.Op, se.Net, se.Addr, ep.Network(), ep.Addr)
+			}
+			if k := se.Kind(); k != sockit.KindRefused {
+				t.Errorf("Kind() = %v, want %v (err: %v)", k, sockit.KindRefused, err)
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("errors.Is(%v, ECONNREFUSED) = false", err)
+			}
+		})
+	}
+}
+
+// TestDialUnixgramTempFile checks that the socket file Dial binds for a
+// unixgram client lives in the temporary directory and that Close removes
+// it, and that a failed Dial leaves nothing behind. It sets TMPDIR, so it
+// cannot run in parallel.
+func TestDialUnixgramTempFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("unixgram sockets do not exist on windows")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, ep := serveEcho(t, unixgram)
+
+	c, err := client.Dial(testContext(t), ep, client.Options{})
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", ep, err)
+	}
+	la, ok := c.LocalAddr().(*net.UnixAddr)
+	if !ok || la.Name == "" {
+		c.Close()
+		t.Fatalf("LocalAddr() = %#v, want a bound *net.UnixAddr", c.LocalAddr())
+	}
+	if rel, err := filepath.Rel(tmp, la.Name); err != nil || !filepath.IsLocal(rel) {
+		t.Errorf("client socket %q is not under TMPDIR %q", la.Name, tmp)
+	}
+	if fi, err := os.Lstat(la.Name); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("client socket file %q: Lstat = %v, %v; want a socket", la.Name, fi, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if _, err := os.Lstat(la.Name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Close, Lstat(%q) = %v, want not exist", la.Name, err)
+	}
+	assertEmptyDir(t, tmp)
+
+	missing := endpoint.Endpoint{Scheme: "unixgram", Addr: filepath.Join(t.TempDir(), "none.sock")}
+	if c, err := client.Dial(testContext(t), missing, client.Options{}); err == nil {
+		c.Close()
+		t.Fatalf("Dial(%s) succeeded, want an error", missing)
+	}
+	assertEmptyDir(t, tmp)
+}
+
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) > 0 {
+		t.Errorf("%s holds %v, want it empty", dir, names)
+	}
+}
+
+// step is the part of an Event the observer test compares.
+type step struct {
+	Step sockit.Step
+	EOF  bool // StepRead with N == 0
+}
+
+func TestObserverSendSteps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		nw   network
+	}{
+		{name: "tcp4", nw: tcp4},
+		{name: "unix", nw: unixStream},
+	}
+	want := []step{
+		{Step: sockit.StepSocket},
+		{Step: sockit.StepConnect},
+		{Step: sockit.StepConnected},
+		{Step: sockit.StepWrite},
+		{Step: sockit.StepShutdown},
+		{Step: sockit.StepRead},
+		{Step: sockit.StepRead, EOF: true},
+		{Step: sockit.StepClose},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if runtime.GOOS == "windows" && tt.nw.scheme == "unix" {
+				t.Skip("Unix socket half-close is not reliable on windows")
+			}
+			_, ep := serveEcho(t, tt.nw)
+			rec := &recorder{}
+			c, err := client.Dial(testContext(t), ep, client.Options{Observer: rec})
+			if err != nil {
+				t.Fatalf("Dial = %v", err)
+			}
+			msg := []byte("observe me")
+			var out bytes.Buffer
+			err = client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
+			if cerr := c.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatalf("Send, Close = %v", err)
+			}
+
+			evs := rec.events()
+			var got []step
+			for _, e := range evs {
+				s := step{Step: e.Step, EOF: e.Step == sockit.StepRead && e.N == 0}
+				// The echo may come back in several reads; compare one.
+				if len(got) > 0 && s == got[len(got)-1] && s.Step == sockit.StepRead && !s.EOF {
+					continue
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n got %v\nwant %v\nevents: %v", got, want, evs)
+			}
+			fd := evs[0].FD
+			if runtime.GOOS != "windows" && fd < 0 {
+				t.Errorf("socket event has fd %d, want a descriptor", fd)
+			}
+			var written, read int
+			for _, e := range evs {
+				if e.FD != fd {
+					t.Errorf("event %v has fd %d, want the socket's fd %d", e, e.FD, fd)
+				}
+				if e.Err != nil {
+					t.Errorf("event %v has error %v", e, e.Err)
+				}
+				switch e.Step {
+				case sockit.StepWrite:
+					written += e.N
+				case sockit.StepRead:
+					read += e.N
+				case sockit.StepConnected:
+					if e.Peer == nil || e.Peer.String() != ep.Addr {
+						t.Errorf("connected event peer = %v, want %s", e.Peer, ep.Addr)
+					}
+				case sockit.StepShutdown:
+					if e.Detail != "SHUT_WR" {
+						t.Errorf("shutdown detail = %q, want SHUT_WR", e.Detail)
+					}
+				}
+			}
+			if written != len(msg) || read != len(msg) {
+				t.Errorf("observed %d bytes written and %d read, want %d each", written, read, len(msg))
+			}
+		})
+	}
+}

@@ -1,0 +1,291 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockit/sockit"
+)
+
+// PipeOptions configure Pipe. The zero value is nc with explicit half-close:
+// on EOF from the input, send FIN and keep copying the peer's output until
+// the peer closes.
+type PipeOptions struct {
+	// NoShutdown keeps the connection fully open at input EOF: no FIN is
+	// sent, and Pipe still ends when the peer closes.
+	NoShutdown bool
+	// IdleTimeout ends Pipe with a timeout error when no byte has moved in
+	// either direction for this long; 0 = never.
+	IdleTimeout time.Duration
+	// Interactive reads the input a line at a time, shows Prompt before
+	// each, and prints what arrives above the prompt: for a person at a
+	// terminal.
+	Interactive bool
+	Prompt      string
+	// ReplyWait is how long a datagram Pipe keeps listening for replies
+	// after input EOF; 0 = 1 second. Datagrams have no EOF to wait for.
+	ReplyWait time.Duration
+}
+
+// Pipe copies in to c and c to out until the peer closes (streams), or
+// until input EOF plus ReplyWait (datagrams, one datagram per input line).
+// Cancelling ctx ends it with ctx.Err(); an error reading in ends it with
+// that error. When a stream peer closes, Pipe cuts short a write to c still
+// in progress (it sets a write deadline in the past) and reports a reset
+// that write met. Pipe returns without waiting for a reader blocked in
+// in.Read; closing in ends that goroutine.
+func Pipe(ctx context.Context, c *Conn, in io.Reader, out io.Writer, o PipeOptions) error {
+	p := &pipe{c: c, out: out, o: o}
+	p.touch()
+	stop := context.AfterFunc(ctx, p.interrupt)
+	defer stop()
+	upDone := make(chan error, 1)
+	go func() {
+		err := p.up(in)
+		upDone <- err
+		if err != nil {
+			p.interrupt() // down may be waiting on a silent peer
+		}
+	}()
+	err := p.down(upDone)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+type pipe struct {
+	c     *Conn
+	o     PipeOptions
+	outMu sync.Mutex
+	out   io.Writer
+	last  atomic.Int64 // unix nanos of the last byte moved
+	eof   atomic.Bool  // input reached EOF
+
+	dlMu      sync.Mutex // orders read deadlines with interrupt
+	cancelled bool       // interrupt was called: ctx ended or up failed
+
+	wmu  sync.Mutex // held by up across each write to c
+	werr error      // the write error that ended up, under wmu
+}
+
+// interrupt wakes down's read for good: the context was cancelled or the
+// input side failed.
+func (p *pipe) interrupt() {
+	p.dlMu.Lock()
+	p.cancelled = true
+	p.c.SetReadDeadline(time.Unix(1, 0))
+	p.dlMu.Unlock()
+}
+
+// setReadDeadline sets t unless interrupt has set a deadline in the past,
+// which must stay.
+func (p *pipe) setReadDeadline(t time.Time) {
+	p.dlMu.Lock()
+	defer p.dlMu.Unlock()
+	if !p.cancelled {
+		p.c.SetReadDeadline(t)
+	}
+}
+
+// write sends b to c and keeps a failure for down to find.
+func (p *pipe) write(b []byte) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_, err := p.c.Write(b)
+	if err != nil {
+		p.werr = err
+	}
+	return err
+}
+
+// peerClosed decides what a stream's EOF means. A reset wakes a blocked
+// write and a blocked read together, and when the write takes the error
+// (ECONNRESET) the read sees only EOF; so a write still in progress is cut
+// short, and a reset it met is the result.
+func (p *pipe) peerClosed() error {
+	p.c.SetWriteDeadline(time.Unix(1, 0))
+	p.wmu.Lock()
+	err := p.werr
+	p.wmu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func (p *pipe) touch() { p.last.Store(time.Now().UnixNano()) }
+
+func (p *pipe) prompt() {
+	if p.o.Interactive && p.o.Prompt != "" {
+		p.outMu.Lock()
+		io.WriteString(p.out, p.o.Prompt)
+		p.outMu.Unlock()
+	}
+}
+
+// up copies input to the connection.
+func (p *pipe) up(in io.Reader) error {
+	packet := p.c.ep.IsPacket()
+	var err error
+	if p.o.Interactive || packet {
+		err = p.upLines(in)
+	} else {
+		err = p.upRaw(in)
+	}
+	p.eof.Store(true)
+	if err != nil {
+		return err
+	}
+	if !packet && !p.o.NoShutdown {
+		return p.c.CloseWrite()
+	}
+	return nil
+}
+
+func (p *pipe) upRaw(in io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			p.touch()
+			if werr := p.write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// upLines sends one line at a time, newline included: one datagram per line
+// on datagram sockets.
+func (p *pipe) upLines(in io.Reader) error {
+	r := bufio.NewReaderSize(in, 64<<10)
+	for {
+		p.prompt()
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 {
+			p.touch()
+			if werr := p.write(line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// down copies the connection to out until the peer's EOF, an error, the
+// idle timeout, or (datagrams) ReplyWait after input EOF.
+func (p *pipe) down(upDone <-chan error) error {
+	packet := p.c.ep.IsPacket()
+	wait := p.o.ReplyWait
+	if wait <= 0 {
+		wait = time.Second
+	}
+	buf := make([]byte, 256<<10)
+	var upErr error
+	upReturned := false
+	for {
+		deadline := time.Time{}
+		if p.o.IdleTimeout > 0 {
+			deadline = time.Unix(0, p.last.Load()).Add(p.o.IdleTimeout)
+		}
+		if packet && p.eof.Load() {
+			if d := time.Unix(0, p.last.Load()).Add(wait); deadline.IsZero() || d.Before(deadline) {
+				deadline = d
+			}
+		}
+		if packet && deadline.IsZero() {
+			deadline = time.Now().Add(wait) // recheck for input EOF now and then
+		}
+		p.setReadDeadline(deadline)
+		n, err := p.c.Read(buf)
+		if n > 0 {
+			p.touch()
+			if werr := p.show(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		select {
+		case upErr = <-upDone:
+			upReturned = true
+			if upErr != nil {
+				return upErr
+			}
+		default:
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+			if !upReturned && p.eof.Load() {
+				// Input has ended and up is only sending our FIN, which
+				// does not block: let it finish before Pipe returns and
+				// the caller closes c.
+				if upErr = <-upDone; upErr != nil {
+					return upErr
+				}
+			}
+			return p.peerClosed()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if p.isCancelled() {
+				return err
+			}
+			idleFor := time.Since(time.Unix(0, p.last.Load()))
+			if p.o.IdleTimeout > 0 && idleFor >= p.o.IdleTimeout {
+				return &sockit.Error{Op: "read", Net: p.c.ep.Network(), Addr: p.c.ep.Addr, Err: errors.Join(errIdle, err)}
+			}
+			if packet && p.eof.Load() && idleFor >= wait {
+				return nil
+			}
+			continue
+		default:
+			return err
+		}
+	}
+}
+
+var errIdle = errors.New("idle timeout")
+
+func (p *pipe) show(b []byte) error {
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if !p.o.Interactive {
+		_, err := p.out.Write(b)
+		return err
+	}
+	// Clear the prompt line, print the data on lines of its own, and show
+	// the prompt again below it.
+	io.WriteString(p.out, "\r\x1b[K")
+	if _, err := p.out.Write(b); err != nil {
+		return err
+	}
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		io.WriteString(p.out, "\n")
+	}
+	_, err := io.WriteString(p.out, p.o.Prompt)
+	return err
+}
+
+func (p *pipe) isCancelled() bool {
+	p.dlMu.Lock()
+	defer p.dlMu.Unlock()
+	return p.cancelled
+}

@@ -1,0 +1,394 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/endpoint"
+)
+
+// input is an io.Pipe the test writes Pipe's input into. Both ends are
+// closed when the test ends, so that no goroutine stays blocked on them.
+func input(t *testing.T) (*io.PipeReader, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() {
+		pw.Close()
+		pr.Close()
+	})
+	return pr, pw
+}
+
+// startPipe runs Pipe on a goroutine and returns the channel its result
+// arrives on.
+func startPipe(ctx context.Context, c *client.Conn, in io.Reader, out io.Writer, o client.PipeOptions) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- client.Pipe(ctx, c, in, out, o) }()
+	return done
+}
+
+// pattern returns n bytes that differ from one offset to the next, so that
+// lost, repeated or reordered chunks show.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+// eofSignal wraps Pipe's input and closes eof once it has returned io.EOF.
+type eofSignal struct {
+	r    io.Reader
+	once sync.Once
+	eof  chan struct{}
+}
+
+func newEOFSignal(r io.Reader) *eofSignal { return &eofSignal{r: r, eof: make(chan struct{})} }
+
+func (e *eofSignal) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
+}
+
+func hasStep(evs []sockit.Event, s sockit.Step) bool {
+	for _, e := range evs {
+		if e.Step == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPipeCopiesAndHalfCloses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		nw   network
+	}{
+		{name: "tcp4", nw: tcp4},
+		{name: "tcp6", nw: tcp6},
+		{name: "unix", nw: unixStream},
+		{name: "unixpacket", nw: unixPacket},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if runtime.GOOS == "windows" && strings.HasPrefix(tt.nw.scheme, "unix") {
+				t.Skipf("%s half-close is not available on windows", tt.nw.scheme)
+			}
+			_, ep := serveEcho(t, tt.nw)
+			rec := &recorder{}
+			c := dial(t, ep, client.Options{Observer: rec})
+			pr, pw := input(t)
+			var out syncBuffer
+			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{})
+
+			const chunk, chunks = 4 << 10, 64
+			in := pattern(chunk * chunks)
+			go func() { // ends at the last chunk, or when cleanup closes pr
+				for i := 0; i < chunks; i++ {
+					if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
+						return
+					}
+				}
+				pw.Close()
+			}()
+			// The echo server half-closes only after our FIN, so Pipe
+			// returning nil shows that the FIN was sent.
+			if err := result(t, done, "Pipe"); err != nil {
+				t.Fatalf("Pipe = %v", err)
+			}
+			if got := out.String(); got != string(in) {
+				t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
+			}
+			if !hasStep(rec.events(), sockit.StepShutdown) {
+				t.Errorf("no shutdown step observed; events: %v", rec.events())
+			}
+		})
+	}
+}
+
+// TestPipeHalfClosePolicy checks on the server's side whether Pipe sends FIN
+// at input EOF: it does by default and must not with NoShutdown.
+func TestPipeHalfClosePolicy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		noShutdown bool
+		wantFIN    bool
+		wait       time.Duration // how long the server waits for a FIN
+	}{
+		{name: "default sends FIN", noShutdown: false, wantFIN: true, wait: testTimeout},
+		// A FIN sent by mistake follows the input's EOF within
+		// microseconds; waiting longer only slows the test.
+		{name: "NoShutdown keeps open", noShutdown: true, wantFIN: false, wait: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const msg = "ping"
+			pr, pw := input(t)
+			in := newEOFSignal(pr)
+			sawFIN := make(chan bool, 1)
+			ep := tcpHolder(t, func(c net.Conn) {
+				// Echo msg, wait until Pipe has seen its input end, then
+				// look for a FIN; close either way, which ends Pipe.
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(testTimeout))
+				buf := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				c.Write(buf)
+				select {
+				case <-in.eof:
+				case <-time.After(testTimeout):
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(tt.wait))
+				n, err := c.Read(buf)
+				sawFIN <- n == 0 && err == io.EOF
+			})
+			rec := &recorder{}
+			c := dial(t, ep, client.Options{Observer: rec})
+			var out syncBuffer
+			done := startPipe(testContext(t), c, in, &out, client.PipeOptions{NoShutdown: tt.noShutdown})
+			if _, err := pw.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+
+			if err := result(t, done, "Pipe"); err != nil {
+				t.Fatalf("Pipe = %v", err)
+			}
+			select {
+			case got := <-sawFIN:
+				if got != tt.wantFIN {
+					t.Errorf("server saw FIN = %v, want %v", got, tt.wantFIN)
+				}
+			default:
+				t.Fatal("the server ended without checking for FIN")
+			}
+			if got := out.String(); got != msg {
+				t.Errorf("Pipe output = %q, want %q", got, msg)
+			}
+			if got := hasStep(rec.events(), sockit.StepShutdown); got != tt.wantFIN {
+				t.Errorf("shutdown step observed = %v, want %v; events: %v", got, tt.wantFIN, rec.events())
+			}
+		})
+	}
+}
+
+func TestPipeIdleTimeout(t *testing.T) {
+	t.Parallel()
+	ep := tcpHolder(t, nil)
+	c := dial(t, ep, client.Options{})
+	pr, _ := input(t) // never written: nothing moves either way
+	const idle = 100 * time.Millisecond
+	start := time.Now()
+	err := result(t, startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{IdleTimeout: idle}), "Pipe")
+	if err == nil {
+		t.Fatal("Pipe = nil, want an idle timeout")
+	}
+	if d := time.Since(start); d < idle {
+		t.Errorf("Pipe gave up after %v, before its %v idle timeout", d, idle)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("errors.Is(%v, os.ErrDeadlineExceeded) = false", err)
+	}
+	if k := sockit.KindOf(err); k != sockit.KindTimeout {
+		t.Errorf("KindOf(%v) = %v, want %v", err, k, sockit.KindTimeout)
+	}
+	var se *sockit.Error
+	if !errors.As(err, &se) {
+		t.Errorf("Pipe error %T is not a *sockit.Error", err)
+	}
+}
+
+func TestPipeInteractive(t *testing.T) {
+	t.Parallel()
+	_, ep := serveEcho(t, tcp4)
+	c := dial(t, ep, client.Options{})
+	pr, pw := input(t)
+	var out syncBuffer
+	const prompt = "sockit> "
+	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{Interactive: true, Prompt: prompt})
+	if _, err := pw.Write([]byte("hi there\n")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := result(t, done, "Pipe"); err != nil {
+		t.Fatalf("Pipe = %v", err)
+	}
+	// The prompt before the line and the one after it are written by the
+	// input side, the reply (which clears the prompt line and shows the
+	// prompt again) by the output side, so the order of the second prompt
+	// and the reply varies.
+	got := out.String()
+	if !strings.HasPrefix(got, prompt) {
+		t.Errorf("output %q does not start with the prompt %q", got, prompt)
+	}
+	if want := "\r\x1b[Khi there\n" + prompt; !strings.Contains(got, want) {
+		t.Errorf("output %q does not hold the reply %q", got, want)
+	}
+	if n := strings.Count(got, prompt); n != 3 {
+		t.Errorf("output %q shows the prompt %d times, want 3", got, n)
+	}
+}
+
+func TestPipeDatagram(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		nw   network
+	}{
+		{name: "udp", nw: udp4},
+		{name: "unixgram", nw: unixgram},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if runtime.GOOS == "windows" && tt.nw.scheme == "unixgram" {
+				t.Skip("unixgram sockets do not exist on windows")
+			}
+			srv, ep := serveEcho(t, tt.nw)
+			c := dial(t, ep, client.Options{})
+			pr, pw := input(t)
+			var out syncBuffer
+			const wait = 200 * time.Millisecond
+			start := time.Now()
+			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
+			// One write holding four lines, the last without a newline:
+			// Pipe must still send one datagram per line.
+			const lines = "one\ntwo\nthree\nfour"
+			if _, err := pw.Write([]byte(lines)); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			if err := result(t, done, "Pipe"); err != nil {
+				t.Fatalf("Pipe = %v", err)
+			}
+			if d := time.Since(start); d < wait {
+				t.Errorf("Pipe returned %v after it started, before ReplyWait %v", d, wait)
+			}
+			if got := out.String(); got != lines {
+				t.Errorf("replies = %q, want %q", got, lines)
+			}
+			if got := srv.Stats().PacketsIn; got != 4 {
+				t.Errorf("server received %d datagrams, want 4 (one per line)", got)
+			}
+		})
+	}
+}
+
+// TestPipeCancel cancels the context as soon as Pipe has sent its first
+// bytes to a server that never answers.
+func TestPipeCancel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ep   func(t *testing.T) endpoint.Endpoint
+		o    client.PipeOptions
+	}{
+		{name: "tcp", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }},
+		{name: "tcp with idle timeout", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{IdleTimeout: time.Hour}},
+		{name: "tcp interactive", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{Interactive: true, Prompt: "> "}},
+		{name: "udp", ep: udpHolder, o: client.PipeOptions{ReplyWait: time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(testContext(t))
+			defer cancel()
+			obs := sockit.ObserverFunc(func(e sockit.Event) {
+				if e.Step == sockit.StepWrite {
+					cancel()
+				}
+			})
+			c := dial(t, tt.ep(t), client.Options{Observer: obs})
+			pr, pw := input(t)
+			done := startPipe(ctx, c, pr, io.Discard, tt.o)
+			if _, err := pw.Write([]byte("x\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := result(t, done, "Pipe"); !errors.Is(err, context.Canceled) {
+				t.Errorf("Pipe = %v, want context.Canceled", err)
+			}
+		})
+	}
+}
+
+// TestPipeInputError checks that a failing input ends Pipe with that error
+// even when the peer stays silent.
+func TestPipeInputError(t *testing.T) {
+	t.Parallel()
+	ep := tcpHolder(t, nil)
+	c := dial(t, ep, client.Options{})
+	pr, pw := input(t)
+	done := startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{})
+	errInput := errors.New("input failed")
+	pw.CloseWithError(errInput)
+	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+		t.Errorf("Pipe = %v, want %v", err, errInput)
+	}
+}
+
+// endless is an input that always has more to send.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'r'
+	}
+	return len(p), nil
+}
+
+// TestPipeReset has the server reset the connection while Pipe is still
+// writing. The reset wakes Pipe's blocked write and its blocked read
+// together, and either may take the error (the other then sees broken pipe
+// or EOF), so the test repeats to cover both orders.
+func TestPipeReset(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("SO_LINGER 0 reset timing differs on windows")
+	}
+	const rounds = 20
+	resets := make(chan error, rounds)
+	ep := tcpHolder(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		_, err := io.ReadFull(c, make([]byte, 64<<10))
+		if err == nil {
+			err = c.(*net.TCPConn).SetLinger(0) // per socket(7): close sends RST
+		}
+		resets <- errors.Join(err, c.Close())
+	})
+	for i := 0; i < rounds; i++ {
+		c := dial(t, ep, client.Options{})
+		err := result(t, startPipe(testContext(t), c, io.LimitReader(endless{}, 1<<30), io.Discard, client.PipeOptions{}), "Pipe")
+		if rerr := <-resets; rerr != nil {
+			t.Fatalf("server: %v", rerr)
+		}
+		if k := sockit.KindOf(err); k != sockit.KindReset {
+			t.Fatalf("round %d: Pipe = %v (kind %v), want an error of kind %v", i, err, k, sockit.KindReset)
+		}
+		var se *sockit.Error
+		if !errors.As(err, &se) {
+			t.Errorf("round %d: Pipe error %T is not a *sockit.Error", i, err)
+		}
+		c.Close()
+	}
+}

@@ -1,0 +1,243 @@
+// Package endpoint parses and formats the "scheme://address" text every sockit
+// verb takes: tcp, tcp4, tcp6, udp, udp4, udp6 with host:port, and unix,
+// unixgram, unixpacket with a file path (or "@name" for Linux's abstract
+// namespace). A bare ":8080", "host:8080" or "8080" means TCP.
+//
+// Parse errors are *ParseError values that say which part is wrong and what
+// is allowed, and match errors.Is(err, sockit.ErrBadEndpoint).
+package endpoint
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/sockit/sockit"
+)
+
+// Schemes lists every scheme Parse accepts, in the order help texts show them.
+var Schemes = []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket"}
+
+// laterSchemes are named in the design but not built yet; Parse says so
+// instead of calling them unknown.
+var laterSchemes = []string{"tls", "ws", "wss"}
+
+// maxUnixPath is the longest path a sockaddr_un holds with its terminating
+// NUL on Linux (sun_path is 108 bytes, per unix(7)).
+const maxUnixPath = 107
+
+// Endpoint is a parsed "scheme://address". The zero value is not valid.
+type Endpoint struct {
+	Scheme string // one of Schemes; it is also the network name for package net
+	Addr   string // "host:port" for IP schemes; a path or "@name" for Unix schemes
+}
+
+// Network returns the network name package net uses for the endpoint.
+func (e Endpoint) Network() string { return e.Scheme }
+
+// String formats the endpoint so that Parse(e.String()) == e.
+func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr }
+
+// IsUnix reports whether the endpoint is a Unix domain socket.
+func (e Endpoint) IsUnix() bool { return strings.HasPrefix(e.Scheme, "unix") }
+
+// IsPacket reports whether the endpoint carries datagrams without a
+// connection (udp, udp4, udp6, unixgram). unixpacket is connection-oriented
+// and so is not a packet endpoint here, though it keeps message boundaries.
+func (e Endpoint) IsPacket() bool {
+	return strings.HasPrefix(e.Scheme, "udp") || e.Scheme == "unixgram"
+}
+
+// KeepsBoundaries reports whether each write arrives as one message
+// (datagram and seqpacket sockets).
+func (e Endpoint) KeepsBoundaries() bool { return e.IsPacket() || e.Scheme == "unixpacket" }
+
+// IsAbstract reports whether a Unix endpoint names Linux's abstract namespace.
+func (e Endpoint) IsAbstract() bool { return e.IsUnix() && strings.HasPrefix(e.Addr, "@") }
+
+// WithAddr returns a copy of e with a different address, e.g. the one a
+// listener on port 0 was given.
+func (e Endpoint) WithAddr(a net.Addr) Endpoint {
+	e.Addr = a.String()
+	return e
+}
+
+// ParseError says what is wrong with an endpoint text.
+type ParseError struct {
+	Input  string // the text given
+	Part   string // "scheme", "host", "port", "path" or "address"
+	Reason string // what is wrong with that part
+	Want   string // what is allowed there, or ""
+}
+
+func (e *ParseError) Error() string {
+	s := fmt.Sprintf("bad endpoint %q: %s", e.Input, e.Reason)
+	if e.Want != "" {
+		s += " (want " + e.Want + ")"
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, sockit.ErrBadEndpoint) true.
+func (e *ParseError) Unwrap() error { return sockit.ErrBadEndpoint }
+
+// MustParse is Parse for constants in tests and examples; it panics on error.
+func MustParse(s string) Endpoint {
+	e, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// Parse parses "scheme://address". See the package doc for the forms.
+func Parse(s string) (Endpoint, error) {
+	bad := func(part, reason, want string) (Endpoint, error) {
+		return Endpoint{}, &ParseError{Input: s, Part: part, Reason: reason, Want: want}
+	}
+	if strings.TrimSpace(s) == "" {
+		return bad("address", "empty endpoint", "scheme://address, e.g. tcp://127.0.0.1:7007")
+	}
+	scheme, addr, ok := strings.Cut(s, "://")
+	if !ok {
+		if isDigits(s) {
+			s2 := ":" + s
+			e, err := parseIP("tcp", s2)
+			if err != nil {
+				return bad(err.Part, err.Reason, err.Want)
+			}
+			return e, nil
+		}
+		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") {
+			return bad("scheme", "a path needs a scheme", "unix://"+s+", unixgram://"+s+" or unixpacket://"+s)
+		}
+		scheme, addr = "tcp", s
+	}
+	scheme = strings.ToLower(scheme)
+	if !knownScheme(scheme) {
+		for _, l := range laterSchemes {
+			if scheme == l {
+				return bad("scheme", fmt.Sprintf("scheme %q is not supported yet", scheme), strings.Join(Schemes, ", "))
+			}
+		}
+		return bad("scheme", fmt.Sprintf("unknown scheme %q", scheme), strings.Join(Schemes, ", "))
+	}
+	if strings.HasPrefix(scheme, "unix") {
+		if reason, want := checkUnixPath(addr); reason != "" {
+			return bad("path", reason, want)
+		}
+		return Endpoint{Scheme: scheme, Addr: addr}, nil
+	}
+	e, perr := parseIP(scheme, addr)
+	if perr != nil {
+		perr.Input = s
+		return Endpoint{}, perr
+	}
+	return e, nil
+}
+
+func knownScheme(s string) bool {
+	for _, k := range Schemes {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+func checkUnixPath(p string) (reason, want string) {
+	limit := maxUnixPath
+	if strings.HasPrefix(p, "@") {
+		limit++ // an abstract name needs no terminating NUL, per unix(7)
+	}
+	switch {
+	case p == "":
+		return "missing socket path", "unix:///path/to/file.sock or unix://@abstract-name"
+	case strings.IndexByte(p, 0) >= 0:
+		return "path contains a NUL byte", "a file path"
+	case p == "@":
+		return "abstract name is empty", "unix://@name"
+	case len(p) > limit:
+		return fmt.Sprintf("path is %d bytes, longer than the %d a Unix socket address holds", len(p), limit), "a shorter path"
+	}
+	return "", ""
+}
+
+func parseIP(scheme, addr string) (Endpoint, *ParseError) {
+	bad := func(part, reason, want string) (Endpoint, *ParseError) {
+		return Endpoint{}, &ParseError{Input: scheme + "://" + addr, Part: part, Reason: reason, Want: want}
+	}
+	example := scheme + "://127.0.0.1:7007"
+	if strings.HasSuffix(scheme, "6") {
+		example = scheme + "://[::1]:7007"
+	}
+	if addr == "" {
+		return bad("address", "missing host:port", example)
+	}
+	if i := strings.IndexAny(addr, "/?#"); i >= 0 {
+		return bad("address", fmt.Sprintf("unexpected %q after the address", addr[i:]), "host:port only")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		switch {
+		case strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "["):
+			return bad("host", "an IPv6 address needs brackets", scheme+"://["+addr+"]:PORT, e.g. [::1]:7007")
+		case !strings.Contains(addr, ":"):
+			return bad("port", "missing port", example)
+		default:
+			return bad("address", strings.TrimPrefix(err.Error(), "address "+addr+": "), example)
+		}
+	}
+	if !isDigits(port) {
+		return bad("port", fmt.Sprintf("port %q is not a number", port), "a port from 0 to 65535")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n > 65535 {
+		return bad("port", fmt.Sprintf("port %s is out of range", port), "a port from 0 to 65535")
+	}
+	if host != "" {
+		ip := net.ParseIP(strings.SplitN(host, "%", 2)[0])
+		switch {
+		case ip == nil && !validHostname(host):
+			return bad("host", fmt.Sprintf("host %q is neither an IP address nor a valid host name", host), "an IPv4 address, [IPv6] or a name like localhost")
+		case ip != nil && strings.HasSuffix(scheme, "4") && ip.To4() == nil:
+			return bad("host", fmt.Sprintf("%s needs an IPv4 address, not %s", scheme, host), "e.g. "+scheme+"://127.0.0.1:"+port)
+		case ip != nil && strings.HasSuffix(scheme, "6") && ip.To4() != nil:
+			return bad("host", fmt.Sprintf("%s needs an IPv6 address, not %s", scheme, host), "e.g. "+scheme+"://[::1]:"+port)
+		}
+	}
+	return Endpoint{Scheme: scheme, Addr: net.JoinHostPort(host, port)}, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHostname accepts RFC 1123 names: labels of letters, digits and
+// hyphens, not starting or ending with a hyphen, 253 bytes at most.
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

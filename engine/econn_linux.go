@@ -1,0 +1,454 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/sock"
+)
+
+// Requests other goroutines (or callbacks) make of a connection; the loop
+// applies them in settle.
+const (
+	reqFIN   uint32 = 1 << iota // CloseWrite: FIN after the flush
+	reqClose                    // Close: FIN after the flush, then drain input and close
+	reqAbort                    // Abort: RST
+)
+
+// econn is one connection on the epoll backend. Only its loop touches its
+// fields, except req and dead, which are atomic.
+type econn struct {
+	l       *loop
+	fd      int
+	h       Handler
+	drainer Drainer
+	network string
+	local   net.Addr
+	remote  net.Addr
+	value   any
+
+	req  atomic.Uint32 // requests not yet applied
+	dead atomic.Bool   // finished; AsyncWrite refuses
+
+	out     []byte // pending output is out[head:]
+	head    int
+	in      []byte // input the handler left unconsumed
+	events  uint32 // epoll interest now registered
+	paused  bool   // reading stopped by backpressure
+	peerFIN bool   // read returned 0
+	wantFIN bool
+	finSent bool
+	closing bool // Close: discard input until the peer's FIN
+	aborted bool
+	closed  bool
+	idle    bool // closed by the idle timeout
+	err     error
+
+	start, lastIn, lastOut int64 // unix nanos
+	lingerAt               int64 // Close's deadline, 0 = none
+	timerAt                int64
+	inBytes, outBytes      int64
+}
+
+func (c *econn) LocalAddr() net.Addr  { return c.local }
+func (c *econn) RemoteAddr() net.Addr { return c.remote }
+func (c *econn) Context() any         { return c.value }
+func (c *econn) SetContext(v any)     { c.value = v }
+func (c *econn) Pending() int         { return len(c.out) - c.head }
+
+// outPool recycles output buffers, so an idle connection holds none.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// Write writes p at once if nothing is queued, and queues what the kernel
+// did not take. Loop goroutine only.
+func (c *econn) Write(p []byte) (int, error) {
+	if c.closed || c.wantFIN || c.aborted || c.req.Load() != 0 {
+		return 0, ErrClosed
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	pending := c.Pending()
+	if pending+len(p) > c.l.b.s.cfg.MaxPending {
+		return 0, ErrOutputFull
+	}
+	written := 0
+	if pending == 0 && len(p) > 0 {
+		n, err := c.write(p)
+		if err != nil {
+			c.fail(err)
+			return 0, c.err
+		}
+		written = n
+	}
+	if written < len(p) {
+		if c.out == nil {
+			c.out = (*outPool.Get().(*[]byte))[:0]
+			c.head = 0
+		}
+		c.out = append(c.out, p[written:]...)
+	}
+	return len(p), nil
+}
+
+// write makes one write(2); EAGAIN is not an error.
+func (c *econn) write(p []byte) (int, error) {
+	n, err := unix.Write(c.fd, p)
+	if err == unix.EINTR {
+		n, err = unix.Write(c.fd, p)
+	}
+	if err == unix.EAGAIN {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, os.NewSyscallError("write", err)
+	}
+	c.outBytes += int64(n)
+	c.lastOut = c.l.now
+	s := c.l.b.s
+	s.c.bytesOut.Add(uint64(n))
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
+	}
+	return n, nil
+}
+
+func (c *econn) AsyncWrite(p []byte) error {
+	if c.dead.Load() || c.req.Load() != 0 {
+		return ErrClosed
+	}
+	c.l.post(task{kind: taskWrite, c: c, data: append([]byte(nil), p...)})
+	return nil
+}
+
+func (c *econn) CloseWrite() error { return c.request(reqFIN) }
+func (c *econn) Close() error {
+	if c.l.b.s.cfg.Linger < 0 {
+		return c.request(reqAbort)
+	}
+	return c.request(reqClose)
+}
+func (c *econn) Abort() error { return c.request(reqAbort) }
+
+// request records r for the loop. From a callback of c the loop applies it
+// when the callback returns; from anywhere else a task wakes the loop.
+func (c *econn) request(r uint32) error {
+	if c.dead.Load() {
+		return nil
+	}
+	c.req.Or(r)
+	if c.l.current.Load() != c {
+		c.l.post(task{kind: taskSettle, c: c})
+	}
+	return nil
+}
+
+func (c *econn) callback(f func()) {
+	c.l.current.Store(c)
+	f()
+	c.l.current.Store(nil)
+}
+
+// handle reacts to epoll events for c.
+func (c *econn) handle(ev uint32) {
+	if ev&unix.EPOLLERR != 0 {
+		if e, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+			c.fail(os.NewSyscallError("read", unix.Errno(e)))
+			c.settle()
+			return
+		}
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 && c.Pending() > 0 {
+		c.flush()
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 && !c.peerFIN && !c.closed && c.err == nil {
+		c.read()
+	}
+	if ev&unix.EPOLLHUP != 0 && c.err == nil && !(c.peerFIN && c.finSent) && !c.wantFIN {
+		// Both directions are gone (per epoll_ctl(2)) but we still meant to
+		// write: the peer reset or shut down its reading side.
+		c.fail(os.NewSyscallError("write", unix.EPIPE))
+	}
+	c.settle()
+}
+
+// read makes one read(2) into the loop's buffer and hands the bytes to the
+// handler.
+func (c *econn) read() {
+	l := c.l
+	n, err := unix.Read(c.fd, l.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	s := l.b.s
+	if err != nil {
+		c.fail(os.NewSyscallError("read", err))
+		return
+	}
+	if n == 0 {
+		c.peerFIN = true
+		if s.obs != nil {
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network})
+		}
+		if !c.closing {
+			c.callback(func() { c.h.OnPeerClose(c) })
+		}
+		return
+	}
+	c.inBytes += int64(n)
+	c.lastIn = l.now
+	s.c.bytesIn.Add(uint64(n))
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
+	}
+	if c.closing {
+		return // Close: input is drained and dropped
+	}
+	data := l.buf[:n]
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	c.current(data)
+}
+
+// current offers data to the handler and keeps what it leaves.
+func (c *econn) current(data []byte) {
+	c.l.current.Store(c)
+	k := c.h.OnData(c, data)
+	c.l.current.Store(nil)
+	rest := data[min(max(k, 0), len(data)):]
+	switch {
+	case len(rest) == 0:
+		c.in = c.in[:0]
+		if cap(c.in) > 64<<10 {
+			c.in = nil
+		}
+	case len(rest) > c.l.b.s.cfg.MaxInput:
+		c.fail(ErrInputTooLarge)
+	default: // rest may alias c.in; append moves it like memmove
+		c.in = append(c.in[:0], rest...)
+	}
+}
+
+// flush writes pending output until the kernel stops taking it.
+func (c *econn) flush() {
+	for c.Pending() > 0 {
+		n, err := c.write(c.out[c.head:])
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		c.head += n
+	}
+	c.releaseOut()
+	if c.drainer != nil && !c.wantFIN && c.req.Load() == 0 {
+		c.callback(func() { c.drainer.OnDrain(c) })
+	}
+}
+
+func (c *econn) releaseOut() {
+	if c.out != nil && c.Pending() == 0 {
+		if cap(c.out) <= 1<<20 {
+			b := c.out[:0]
+			outPool.Put(&b)
+		}
+		c.out, c.head = nil, 0
+	}
+}
+
+// fail records why the connection must end; settle ends it.
+func (c *econn) fail(err error) {
+	if c.err == nil {
+		c.err = sockit.Wrap(opOf(err), c.network, addrText(c.remote), err)
+	}
+}
+
+func opOf(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Syscall
+	}
+	return "io"
+}
+
+// settle applies requests and brings the descriptor's state in line: FIN
+// once output is flushed, close once both directions are done, epoll
+// interest from backpressure and pending output.
+func (c *econn) settle() {
+	if c.closed {
+		return
+	}
+	cfg := &c.l.b.s.cfg
+	if r := c.req.Swap(0); r != 0 {
+		if r&reqAbort != 0 {
+			c.aborted = true
+		}
+		if r&(reqFIN|reqClose) != 0 {
+			c.wantFIN = true
+		}
+		if r&reqClose != 0 && !c.closing {
+			c.closing = true
+			c.lingerAt = c.l.now + int64(cfg.Linger)
+		}
+	}
+	if c.aborted {
+		c.finish(nil, true)
+		return
+	}
+	if c.err != nil {
+		c.finish(c.err, false)
+		return
+	}
+	pending := c.Pending()
+	if pending > 0 && c.events&unix.EPOLLOUT == 0 {
+		c.flush() // output queued by a callback or a task: try now
+		if c.err != nil {
+			c.finish(c.err, false)
+			return
+		}
+		pending = c.Pending()
+	}
+	if pending == 0 && c.wantFIN && !c.finSent {
+		err := unix.Shutdown(c.fd, unix.SHUT_WR)
+		c.finSent = true
+		if s := c.l.b.s; s.obs != nil {
+			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: "SHUT_WR", Err: err})
+		}
+		if err != nil && err != unix.ENOTCONN {
+			c.fail(os.NewSyscallError("shutdown", err))
+			c.finish(c.err, false)
+			return
+		}
+	}
+	if c.finSent && c.peerFIN {
+		c.finish(nil, false)
+		return
+	}
+	if pending > cfg.HighWatermark {
+		c.paused = true
+	} else if c.paused && pending <= cfg.LowWatermark {
+		c.paused = false
+	}
+	want := uint32(0)
+	if !c.peerFIN && (!c.paused || c.closing) {
+		want |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if pending > 0 {
+		want |= unix.EPOLLOUT
+	}
+	if want != c.events {
+		c.events = want
+		if err := c.l.p.mod(c.fd, want); err != nil {
+			c.fail(err)
+			c.finish(c.err, false)
+			return
+		}
+	}
+	c.armTimer()
+}
+
+// deadline is the earliest time something must happen to c, or 0.
+func (c *econn) deadline() int64 {
+	cfg := &c.l.b.s.cfg
+	at := c.lingerAt
+	earliest := func(t int64) {
+		if t > 0 && (at == 0 || t < at) {
+			at = t
+		}
+	}
+	if cfg.IdleTimeout > 0 && !c.closing && !c.peerFIN {
+		earliest(c.lastIn + int64(cfg.IdleTimeout))
+	}
+	if cfg.WriteTimeout > 0 && c.Pending() > 0 {
+		earliest(max(c.lastOut, c.lastIn) + int64(cfg.WriteTimeout))
+	}
+	return at
+}
+
+func (c *econn) armTimer() {
+	if at := c.deadline(); at > 0 {
+		c.l.timers.arm(at, c)
+	}
+}
+
+func (c *econn) slot() *int64 { return &c.timerAt }
+
+// fire acts on the deadline that passed, or re-arms for the next one.
+func (c *econn) fire(now int64) int64 {
+	if c.closed {
+		return 0
+	}
+	c.l.now = now
+	cfg := &c.l.b.s.cfg
+	switch {
+	case c.lingerAt > 0 && now >= c.lingerAt:
+		c.fail(os.NewSyscallError("close", unix.ETIMEDOUT))
+		c.finish(c.err, true)
+		return 0
+	case cfg.WriteTimeout > 0 && c.Pending() > 0 && now >= max(c.lastOut, c.lastIn)+int64(cfg.WriteTimeout):
+		c.fail(os.NewSyscallError("write", unix.ETIMEDOUT))
+		c.finish(c.err, true)
+		return 0
+	case cfg.IdleTimeout > 0 && !c.closing && !c.peerFIN && now >= c.lastIn+int64(cfg.IdleTimeout):
+		c.req.Or(reqClose)
+		c.idle = true
+		c.settle()
+	}
+	if c.closed {
+		return 0
+	}
+	return c.deadline()
+}
+
+// finish closes the descriptor and tells the handler. reset sends RST.
+func (c *econn) finish(err error, reset bool) {
+	if c.closed {
+		return
+	}
+	l := c.l
+	s := l.b.s
+	c.closed = true
+	c.dead.Store(true)
+	l.p.del(c.fd)
+	l.byFD[c.fd] = pollee{}
+	if reset && c.network[0] == 't' {
+		sock.SetLingerZero(c.fd)
+	}
+	unix.Close(c.fd)
+	if s.obs != nil {
+		detail := ""
+		if reset {
+			detail = "abort: SO_LINGER 0, RST"
+		}
+		s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.remote, Detail: detail})
+	}
+	if err == nil && c.idle {
+		err = ErrIdle
+	}
+	c.callback(func() { c.h.OnClose(c, err) })
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.network, Local: c.local, Peer: c.remote,
+			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
+	}
+	c.out, c.head = nil, 0
+	c.in = nil
+	l.b.connGone()
+	l.resumeListeners()
+}
+
+// forceClose is Shutdown's last resort: a plain close(2); the kernel still
+// sends what it holds.
+func (c *econn) forceClose() {
+	c.finish(ErrShutdown, false)
+}

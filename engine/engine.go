@@ -1,0 +1,214 @@
+// Package engine runs socket servers: it accepts connections and receives
+// datagrams, and calls a Handler (streams: tcp, unix, unixpacket) or a
+// PacketHandler (datagrams: udp, unixgram) for each event.
+//
+// The engine's contracts, which every backend honours:
+//
+//  1. Half-close is first class. A peer's FIN is an event (OnPeerClose) and the
+//     connection can still write. CloseWrite flushes pending output, then
+//     sends FIN with shutdown(SHUT_WR).
+//  2. No byte lost. Output a handler wrote reaches the kernel before close
+//     unless the peer resets. Close flushes (bounded by Config.Linger), sends
+//     FIN and drains unread input so that close(2) does not turn into an RST;
+//     Abort resets on purpose.
+//  3. Bounded memory. Above Config.HighWatermark bytes of pending output the
+//     engine stops reading the connection until output drains below
+//     Config.LowWatermark; Write refuses to queue beyond Config.MaxPending.
+//     Input a handler leaves unconsumed is bounded by Config.MaxInput.
+//  4. One owner per connection. A connection's callbacks never run
+//     concurrently. Other goroutines use AsyncWrite, CloseWrite, Close and Abort.
+//  5. Graceful shutdown. Server.Shutdown stops accepting, lets connections
+//     finish, and closes what remains when its context ends. No goroutine or
+//     descriptor outlives the server.
+//
+// Two backends implement the contracts: "std", a goroutine per connection on
+// package net, which works everywhere, and (on Linux, in a later release)
+// "epoll". Both run the same handlers and pass the same conformance suite.
+package engine
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/sockit/sockit"
+)
+
+// Handler serves a stream connection. The engine calls its methods one at a
+// time for a given connection.
+type Handler interface {
+	// OnOpen is called once, after accept, before any data.
+	OnOpen(c Conn)
+	// OnData is called with bytes read from the connection. in is valid only
+	// during the call: keep a copy of what you need. The handler returns how
+	// many bytes of in it consumed; the rest is offered again, in front of
+	// the next bytes read (bounded by Config.MaxInput). On message-oriented
+	// sockets (unixpacket) in is one whole message.
+	OnData(c Conn, in []byte) (consumed int)
+	// OnPeerClose is called when the peer has sent FIN (read returned 0).
+	// Nothing more will be read, but the connection can still write; the
+	// handler decides when to CloseWrite or Close. If it does neither, the
+	// connection stays half-open until it does, or the peer resets.
+	OnPeerClose(c Conn)
+	// OnClose is called once, when the connection is gone. err is nil after
+	// an orderly close or an Abort by the handler, and otherwise says why
+	// (a peer reset, a timeout, the server shutting down).
+	OnClose(c Conn, err error)
+}
+
+// Drainer is implemented by handlers that produce output on their own
+// (chargen, relays): OnDrain is called when pending output has dropped to
+// Config.LowWatermark or below after having been above it, and after OnOpen
+// has written, so that the handler can write more.
+type Drainer interface {
+	OnDrain(c Conn)
+}
+
+// Conn is one stream connection, handed to a Handler's callbacks.
+type Conn interface {
+	// Write queues a copy of p and never blocks. It fails with ErrClosed
+	// after CloseWrite, Close or Abort, and with ErrOutputFull (queuing
+	// nothing) when pending output would exceed Config.MaxPending. Call it
+	// only from the connection's callbacks; use AsyncWrite elsewhere.
+	Write(p []byte) (int, error)
+	// AsyncWrite is Write for any goroutine.
+	AsyncWrite(p []byte) error
+	// CloseWrite flushes pending output, then sends FIN (shutdown SHUT_WR).
+	// Reading goes on; OnPeerClose and OnClose follow. Safe from any goroutine.
+	CloseWrite() error
+	// Close flushes pending output (bounded by Config.Linger), sends FIN,
+	// discards further input until the peer's FIN and closes. Safe from any
+	// goroutine.
+	Close() error
+	// Abort drops pending output and resets the connection (SO_LINGER 0 then
+	// close, which sends RST on TCP). Safe from any goroutine.
+	Abort() error
+
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+	// Pending is the number of bytes queued and not yet written to the kernel.
+	Pending() int
+	// Context and SetContext hold one value for the handler.
+	Context() any
+	SetContext(v any)
+}
+
+// PacketHandler serves a datagram socket (udp, unixgram). OnPacket is called
+// for each datagram, one at a time per socket; p is valid only during the
+// call. from is nil for an unnamed unixgram sender, which cannot be answered.
+type PacketHandler interface {
+	OnPacket(pc PacketConn, p []byte, from net.Addr)
+}
+
+// PacketConn is the datagram socket a PacketHandler answers on.
+type PacketConn interface {
+	// WriteTo sends p as one datagram to addr.
+	WriteTo(p []byte, addr net.Addr) (int, error)
+	LocalAddr() net.Addr
+}
+
+// Errors the engine returns. They match with errors.Is.
+var (
+	ErrClosed        = net.ErrClosed
+	ErrOutputFull    = errors.New("engine: pending output would exceed MaxPending")
+	ErrInputTooLarge = errors.New("engine: unconsumed input exceeds MaxInput")
+	ErrServerClosed  = errors.New("engine: server closed")
+	ErrShutdown      = errors.New("engine: server shut down before the connection finished")
+	ErrIdle          = errors.New("engine: idle timeout")
+)
+
+// Backend names an engine implementation.
+type Backend string
+
+// The backends. DefaultBackend is chosen per platform.
+const (
+	BackendStd   Backend = "std"
+	BackendEpoll Backend = "epoll"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHighWatermark = 1 << 20
+	DefaultMaxInput      = 1 << 20
+	DefaultLinger        = 30 * time.Second
+	DefaultReadBuffer    = 64 << 10
+)
+
+// Config configures a Server. The zero value (or a nil *Config) gives the
+// defaults noted on each field.
+type Config struct {
+	Backend Backend // "" = DefaultBackend for the platform
+
+	// Socket options for listeners and accepted connections.
+	Backlog   int           // listen(2) backlog; 0 = system maximum (somaxconn)
+	ReusePort bool          // SO_REUSEPORT on listeners
+	Nagle     bool          // keep Nagle's algorithm; 0 = TCP_NODELAY on
+	KeepAlive time.Duration // TCP keepalive idle time; 0 = 15s, < 0 = off
+	RecvBuf   int           // SO_RCVBUF; 0 = system default
+	SendBuf   int           // SO_SNDBUF; 0 = system default
+	// Linger bounds how long Close waits for pending output to be written
+	// and for the peer's FIN; 0 = DefaultLinger, < 0 = Close resets at once
+	// (SO_LINGER 0).
+	Linger time.Duration
+
+	IdleTimeout  time.Duration // close a connection after this long without input; 0 = never
+	WriteTimeout time.Duration // reset a connection whose output makes no progress for this long; 0 = never
+
+	HighWatermark int // pending output that pauses reading; 0 = DefaultHighWatermark
+	LowWatermark  int // pending output that resumes reading; 0 = HighWatermark/2
+	MaxPending    int // pending output Write refuses to exceed; 0 = 4 × HighWatermark
+	MaxInput      int // unconsumed input kept per connection; 0 = DefaultMaxInput
+	ReadBuffer    int // bytes read per read(2); 0 = DefaultReadBuffer
+
+	// Unlink removes a stale Unix socket file at the listen path before
+	// binding. A path that is not a socket, or a socket a live server still
+	// answers on, is never removed.
+	Unlink bool
+
+	// Observer receives every socket step; nil costs nothing.
+	Observer sockit.Observer
+}
+
+func (c *Config) withDefaults() Config {
+	var cfg Config
+	if c != nil {
+		cfg = *c
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = DefaultBackend
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	if cfg.HighWatermark <= 0 {
+		cfg.HighWatermark = DefaultHighWatermark
+	}
+	if cfg.LowWatermark <= 0 || cfg.LowWatermark > cfg.HighWatermark {
+		cfg.LowWatermark = cfg.HighWatermark / 2
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 4 * cfg.HighWatermark
+	}
+	if cfg.MaxPending < cfg.HighWatermark {
+		cfg.MaxPending = cfg.HighWatermark
+	}
+	if cfg.MaxInput <= 0 {
+		cfg.MaxInput = DefaultMaxInput
+	}
+	if cfg.ReadBuffer <= 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	return cfg
+}
+
+// Stats are a server's counters. Byte counts include every connection and
+// datagram, open or closed.
+type Stats struct {
+	Accepted     uint64 // connections accepted
+	Active       int64  // connections open now
+	BytesIn      uint64 // bytes read from connections and datagrams
+	BytesOut     uint64 // bytes written to connections and datagrams
+	PacketsIn    uint64 // datagrams received
+	PacketsOut   uint64 // datagrams sent
+	AcceptErrors uint64 // accept(2) failures survived (EMFILE and the like)
+}

@@ -1,0 +1,442 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/sock"
+)
+
+// epollBackend runs N event loops, one goroutine each (N = GOMAXPROCS).
+// Each listener and datagram socket belongs to one loop; that loop accepts
+// and hands new connections to the loops in turn through their task queues.
+// All of a connection's state is touched only by its loop.
+type epollBackend struct {
+	s     *Server
+	loops []*loop
+	next  atomic.Uint32 // round-robin cursor for new connections
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	closing  bool
+	drained  chan struct{} // closed when shutdown has begun and no connection is left
+	drainOne sync.Once
+}
+
+func newEpollBackend(s *Server) (backend, error) {
+	n := runtime.GOMAXPROCS(0)
+	b := &epollBackend{s: s, drained: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		p, err := newPoller()
+		if err != nil {
+			for _, l := range b.loops {
+				l.post(task{kind: taskStop})
+			}
+			b.wg.Wait()
+			return nil, err
+		}
+		l := &loop{b: b, p: p, buf: make([]byte, s.cfg.ReadBuffer)}
+		b.loops = append(b.loops, l)
+		b.wg.Add(1)
+		go l.run()
+	}
+	return b, nil
+}
+
+func (b *epollBackend) pick() *loop {
+	return b.loops[int(b.next.Add(1)-1)%len(b.loops)]
+}
+
+func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	fd, addr, err := b.s.opts.ListenFD(ep.Network(), ep.Addr, b.s.obs)
+	if err != nil {
+		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+	}
+	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h}
+	if err := b.attach(task{kind: taskAddListener, ln: ln}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return addr, nil
+}
+
+func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
+	fd, addr, err := b.s.opts.ListenFD(ep.Network(), ep.Addr, b.s.obs)
+	if err != nil {
+		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+	}
+	pk := &epacket{fd: fd, network: ep.Network(), addr: addr, h: h}
+	if err := b.attach(task{kind: taskAddPacket, pk: pk}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return addr, nil
+}
+
+// attach gives a listener or datagram socket to a loop and waits until the
+// loop has registered it.
+func (b *epollBackend) attach(t task) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrServerClosed
+	}
+	b.mu.Unlock()
+	t.done = make(chan error, 1)
+	b.pick().post(t)
+	return <-t.done
+}
+
+func (b *epollBackend) shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.broadcast(taskCloseListeners)
+	if b.s.c.active.Load() == 0 {
+		b.drainOne.Do(func() { close(b.drained) })
+	}
+	var err error
+	select {
+	case <-b.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		b.broadcast(taskForceClose)
+		<-b.drained
+	}
+	for _, l := range b.loops {
+		l.post(task{kind: taskStop})
+	}
+	b.wg.Wait()
+	return err
+}
+
+// broadcast runs a task on every loop and waits for all of them.
+func (b *epollBackend) broadcast(kind taskKind) {
+	var dones []chan error
+	for _, l := range b.loops {
+		d := make(chan error, 1)
+		dones = append(dones, d)
+		l.post(task{kind: kind, done: d})
+	}
+	for _, d := range dones {
+		<-d
+	}
+}
+
+// connGone is called by a loop when a connection has finished.
+func (b *epollBackend) connGone() {
+	if b.s.c.active.Add(-1) == 0 {
+		b.mu.Lock()
+		closing := b.closing
+		b.mu.Unlock()
+		if closing {
+			b.drainOne.Do(func() { close(b.drained) })
+		}
+	}
+}
+
+type taskKind uint8
+
+const (
+	taskAddConn taskKind = iota + 1
+	taskAddListener
+	taskAddPacket
+	taskWrite
+	taskSettle
+	taskCloseListeners
+	taskForceClose
+	taskStop
+)
+
+// task is work handed to a loop by another goroutine.
+type task struct {
+	kind taskKind
+	c    *econn
+	ln   *elistener
+	pk   *epacket
+	fd   int
+	sa   unix.Sockaddr
+	data []byte
+	done chan error
+}
+
+// loop is one event loop: an epoll instance, the descriptors registered in
+// it, a shared read buffer, a timer heap and a task queue.
+type loop struct {
+	b   *epollBackend
+	p   *poller
+	buf []byte
+	now int64
+
+	conns     []*econn // by descriptor number
+	listeners []*elistener
+	packets   []*epacket
+	byFD      []pollee // what each registered descriptor is
+	timers    timerHeap
+	current   atomic.Pointer[econn] // the connection whose callback runs now
+
+	mu    sync.Mutex
+	tasks []task
+	spare []task
+}
+
+// pollee is a registered descriptor: exactly one field is set.
+type pollee struct {
+	c  *econn
+	ln *elistener
+	pk *epacket
+}
+
+func (l *loop) post(t task) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, t)
+	l.mu.Unlock()
+	l.p.wake()
+}
+
+func (l *loop) set(fd int, p pollee) {
+	for fd >= len(l.byFD) {
+		l.byFD = append(l.byFD, make([]pollee, max(64, len(l.byFD)))...)
+	}
+	l.byFD[fd] = p
+}
+
+func (l *loop) run() {
+	defer l.b.wg.Done()
+	defer l.p.close()
+	for {
+		msec := -1
+		if at := l.timers.next(); at > 0 {
+			msec = int((at - time.Now().UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+			msec = max(msec, 0)
+		}
+		n, err := l.p.wait(msec)
+		if err != nil {
+			// EBADF or EINVAL would mean a bug; do not spin on it.
+			l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: l.p.epfd, Err: err})
+			return
+		}
+		l.now = time.Now().UnixNano()
+		for i := 0; i < n; i++ {
+			ev := &l.p.events[i]
+			fd := int(ev.Fd)
+			if fd == l.p.efd {
+				continue // tasks are run below, after the events
+			}
+			if fd >= len(l.byFD) {
+				continue
+			}
+			switch p := l.byFD[fd]; {
+			case p.c != nil:
+				p.c.handle(ev.Events)
+			case p.ln != nil:
+				p.ln.accept(l)
+			case p.pk != nil:
+				p.pk.receive(l)
+			}
+		}
+		if l.runTasks() {
+			return
+		}
+		if len(l.timers) > 0 {
+			l.timers.runDue(time.Now().UnixNano())
+		}
+	}
+}
+
+// runTasks runs queued tasks; it reports whether the loop must stop.
+func (l *loop) runTasks() (stop bool) {
+	l.p.consumeWake()
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i := range tasks {
+		t := &tasks[i]
+		switch t.kind {
+		case taskAddConn:
+			l.addConn(t.fd, t.sa, t.ln)
+		case taskAddListener:
+			t.ln.l = l
+			err := l.p.add(t.ln.fd, unix.EPOLLIN)
+			if err == nil {
+				l.set(t.ln.fd, pollee{ln: t.ln})
+				l.listeners = append(l.listeners, t.ln)
+			}
+			t.done <- err
+		case taskAddPacket:
+			t.pk.l = l
+			err := l.p.add(t.pk.fd, unix.EPOLLIN)
+			if err == nil {
+				l.set(t.pk.fd, pollee{pk: t.pk})
+				l.packets = append(l.packets, t.pk)
+			}
+			t.done <- err
+		case taskWrite:
+			if !t.c.closed {
+				if _, err := t.c.Write(t.data); err != nil && !errors.Is(err, ErrClosed) {
+					t.c.fail(err)
+				}
+				t.c.settle()
+			}
+		case taskSettle:
+			if !t.c.closed {
+				t.c.settle()
+			}
+		case taskCloseListeners:
+			for _, ln := range l.listeners {
+				ln.close()
+			}
+			for _, pk := range l.packets {
+				l.p.del(pk.fd)
+				l.byFD[pk.fd] = pollee{}
+				unix.Close(pk.fd)
+			}
+			l.listeners, l.packets = nil, nil
+			t.done <- nil
+		case taskForceClose:
+			for _, p := range l.byFD {
+				if p.c != nil && !p.c.closed {
+					p.c.forceClose()
+				}
+			}
+			t.done <- nil
+		case taskStop:
+			stop = true
+		}
+		*t = task{}
+	}
+	l.spare = tasks[:0]
+	return stop
+}
+
+// elistener is a listening socket owned by one loop.
+type elistener struct {
+	l       *loop
+	fd      int
+	network string
+	addr    net.Addr
+	h       Handler
+
+	timerAt int64 // set while accepting is paused after EMFILE
+	paused  bool
+	backoff time.Duration
+	lastLog int64
+}
+
+func (ln *elistener) slot() *int64 { return &ln.timerAt }
+
+// fire resumes accepting after a pause for lack of descriptors.
+func (ln *elistener) fire(int64) int64 {
+	if ln.paused && ln.fd >= 0 {
+		ln.paused = false
+		ln.l.p.mod(ln.fd, unix.EPOLLIN)
+	}
+	return 0
+}
+
+// accept takes up to a batch of pending connections and deals them out.
+func (ln *elistener) accept(l *loop) {
+	s := l.b.s
+	for i := 0; i < 128; i++ {
+		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+				if err == unix.EAGAIN {
+					ln.backoff = 0
+					return
+				}
+				continue
+			}
+			// EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the
+			// backlog. Stop watching the listener for a while instead of
+			// spinning on it, and say so at most once a second.
+			s.c.acceptErrs.Add(1)
+			if l.now-ln.lastLog >= int64(time.Second) {
+				ln.lastLog = l.now
+				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr,
+					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), os.NewSyscallError("accept4", err))})
+			}
+			ln.backoff = min(max(2*ln.backoff, 5*time.Millisecond), time.Second)
+			ln.paused = true
+			l.p.mod(ln.fd, 0)
+			l.timers.arm(l.now+int64(ln.backoff), ln)
+			return
+		}
+		s.c.accepted.Add(1)
+		s.c.active.Add(1)
+		if t := l.b.pick(); t != l {
+			t.post(task{kind: taskAddConn, fd: fd, sa: sa, ln: ln})
+		} else {
+			l.addConn(fd, sa, ln)
+		}
+	}
+}
+
+// resume lets a listener paused by EMFILE accept again at once: called when
+// a connection of the loop closed and freed a descriptor.
+func (l *loop) resumeListeners() {
+	for _, ln := range l.listeners {
+		if ln.paused {
+			ln.fire(l.now)
+		}
+	}
+}
+
+func (ln *elistener) close() {
+	if ln.fd < 0 {
+		return
+	}
+	ln.l.p.del(ln.fd)
+	ln.l.byFD[ln.fd] = pollee{}
+	unix.Close(ln.fd)
+	ln.l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: ln.fd, Net: ln.network, Local: ln.addr, Detail: "listener " + ln.addr.String()})
+	ln.fd = -1
+}
+
+func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
+	s := l.b.s
+	if l.now == 0 {
+		l.now = time.Now().UnixNano()
+	}
+	c := &econn{l: l, fd: fd, h: ln.h, network: ln.network, local: ln.addr, start: l.now, lastIn: l.now}
+	c.drainer, _ = ln.h.(Drainer)
+	c.remote = sock.Addr(ln.network, sa)
+	if ua, ok := c.remote.(*net.UnixAddr); ok && ua.Name == "" {
+		c.remote = &net.UnixAddr{Net: ln.network} // unnamed peer, as package net reports it
+	}
+	if err := s.opts.TuneFD(fd, ln.network); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
+	}
+	c.events = unix.EPOLLIN | unix.EPOLLRDHUP
+	if err := l.p.add(fd, c.events); err != nil {
+		unix.Close(fd)
+		l.b.connGone()
+		return
+	}
+	l.set(fd, pollee{c: c})
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.network, Local: c.local, Peer: c.remote})
+		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.network, Local: c.local, Peer: c.remote})
+	}
+	l.b.mu.Lock()
+	closing := l.b.closing
+	l.b.mu.Unlock()
+	if closing {
+		c.forceClose()
+		return
+	}
+	c.callback(func() { c.h.OnOpen(c) })
+	c.settle()
+}

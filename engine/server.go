@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/sock"
+)
+
+// Server listens on any number of endpoints and serves them until Shutdown.
+// Its methods are safe for concurrent use.
+type Server struct {
+	cfg  Config
+	opts sock.Options
+	obs  sockit.Observer
+	b    backend
+	c    counters
+
+	mu     sync.Mutex
+	closed bool
+	paths  []ownedPath
+}
+
+// backend is the seam between the portable Server and an implementation.
+// listen and listenPacket start serving at once; shutdown stops accepting,
+// waits for connections to finish until ctx ends, then closes the rest.
+type backend interface {
+	listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
+	listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error)
+	shutdown(ctx context.Context) error
+}
+
+type counters struct {
+	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs atomic.Uint64
+	active                                                 atomic.Int64
+}
+
+// ownedPath is a Unix socket file this server created and removes on exit,
+// if it is still the same file.
+type ownedPath struct {
+	path string
+	fi   os.FileInfo
+}
+
+// NewServer returns a server configured by cfg (nil means defaults). It
+// fails if cfg names a backend this platform does not have.
+func NewServer(cfg *Config) (*Server, error) {
+	s := &Server{cfg: cfg.withDefaults()}
+	s.obs = s.cfg.Observer
+	s.opts = sock.Options{
+		Backlog: s.cfg.Backlog, ReusePort: s.cfg.ReusePort, Nagle: s.cfg.Nagle,
+		KeepAlive: s.cfg.KeepAlive, RecvBuf: s.cfg.RecvBuf, SendBuf: s.cfg.SendBuf,
+	}
+	b, err := newBackend(s)
+	if err != nil {
+		return nil, err
+	}
+	s.b = b
+	return s, nil
+}
+
+func newBackend(s *Server) (backend, error) {
+	switch s.cfg.Backend {
+	case BackendStd:
+		return newStdBackend(s), nil
+	case BackendEpoll:
+		return newEpollBackend(s)
+	}
+	return nil, fmt.Errorf("engine: unknown backend %q (want %s or %s)", s.cfg.Backend, BackendStd, BackendEpoll)
+}
+
+// Backend reports which backend the server runs on.
+func (s *Server) Backend() Backend { return s.cfg.Backend }
+
+// Listen starts serving stream endpoint ep (tcp, tcp4, tcp6, unix,
+// unixpacket) with h and returns the address it listens on, which tells
+// the port chosen for port 0.
+func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	if ep.IsPacket() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoint needs ListenPacket")}
+	}
+	return s.listenWith(ep, func() (net.Addr, error) { return s.b.listen(ep, h) })
+}
+
+// ListenPacket starts serving datagram endpoint ep (udp, udp4, udp6,
+// unixgram) with h and returns the bound address.
+func (s *Server) ListenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
+	if !ep.IsPacket() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("stream endpoint needs Listen")}
+	}
+	return s.listenWith(ep, func() (net.Addr, error) { return s.b.listenPacket(ep, h) })
+}
+
+func (s *Server) listenWith(ep endpoint.Endpoint, start func() (net.Addr, error)) (net.Addr, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrServerClosed
+	}
+	if ep.IsUnix() && !ep.IsAbstract() {
+		if err := s.prepareUnixPath(ep); err != nil {
+			return nil, err
+		}
+	}
+	addr, err := start()
+	if err != nil {
+		return nil, err
+	}
+	if ep.IsUnix() && !ep.IsAbstract() {
+		if fi, err := os.Lstat(ep.Addr); err == nil {
+			s.mu.Lock()
+			s.paths = append(s.paths, ownedPath{path: ep.Addr, fi: fi})
+			s.mu.Unlock()
+		}
+	}
+	return addr, nil
+}
+
+// prepareUnixPath refuses a path that is not a socket, and with
+// Config.Unlink removes a socket file no server answers on.
+func (s *Server) prepareUnixPath(ep endpoint.Endpoint) error {
+	isSock, err := sock.IsSocketFile(ep.Addr)
+	if err != nil {
+		return sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+	}
+	if !isSock {
+		if _, err := os.Lstat(ep.Addr); err == nil {
+			return &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: sockit.ErrNotSocket}
+		}
+		return nil
+	}
+	if !s.cfg.Unlink {
+		return nil // bind will say "address already in use" with a hint
+	}
+	// Per unix(7), connect(2) to a socket file nobody listens on fails with
+	// ECONNREFUSED. Any other outcome (it connects, EPROTOTYPE from a live
+	// socket of another type, EAGAIN from a full backlog, a timeout) may
+	// mean a live server: leave its file alone.
+	c, err := net.DialTimeout(ep.Network(), ep.Addr, time.Second)
+	if err == nil {
+		c.Close()
+		return &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Syscall: "bind",
+			Err: fmt.Errorf("%w: a live server answers on this socket; not replacing it", syscall.EADDRINUSE)}
+	}
+	if sockit.KindOf(err) != sockit.KindRefused {
+		return &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Syscall: "bind",
+			Err: fmt.Errorf("a live server may answer on this socket (connect: %w); not replacing it", err)}
+	}
+	err = os.Remove(ep.Addr)
+	if s.obs != nil {
+		s.obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: ep.Network(), Detail: ep.Addr, Err: err})
+	}
+	return sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+}
+
+// removePaths deletes the socket files this server made, unless another
+// file has taken their place.
+func (s *Server) removePaths() {
+	s.mu.Lock()
+	paths := s.paths
+	s.paths = nil
+	s.mu.Unlock()
+	for _, p := range paths {
+		fi, err := os.Lstat(p.path)
+		if err != nil || !os.SameFile(fi, p.fi) {
+			continue
+		}
+		err = os.Remove(p.path)
+		if s.obs != nil {
+			s.obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: "unix", Detail: p.path, Err: err})
+		}
+	}
+}
+
+// Shutdown stops accepting and receiving, waits for open connections to
+// finish until ctx ends, then closes those that remain (their handlers see
+// ErrShutdown). It returns ctx.Err() if connections had to be closed, and
+// removes the Unix socket files the server created. Calls after the first
+// return ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.b.shutdown(ctx)
+	s.removePaths()
+	return err
+}
+
+// Close is Shutdown without waiting: open connections are closed at once.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Accepted:     s.c.accepted.Load(),
+		Active:       s.c.active.Load(),
+		BytesIn:      s.c.bytesIn.Load(),
+		BytesOut:     s.c.bytesOut.Load(),
+		PacketsIn:    s.c.pktIn.Load(),
+		PacketsOut:   s.c.pktOut.Load(),
+		AcceptErrors: s.c.acceptErrs.Load(),
+	}
+}
+
+func (s *Server) observe(e sockit.Event) {
+	if s.obs != nil {
+		s.obs.Observe(e)
+	}
+}

@@ -1,0 +1,591 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/sock"
+)
+
+// stdBackend is the portable backend: one accept goroutine per listener, one
+// read goroutine per datagram socket, and per connection a reader goroutine
+// (which owns the handler callbacks) and a writer goroutine (which drains
+// pending output). Shutdown ends all of them.
+type stdBackend struct {
+	s *Server
+
+	mu        sync.Mutex
+	closing   bool
+	listeners []net.Listener
+	packets   []net.PacketConn
+	conns     map[*stdConn]struct{}
+	loops     sync.WaitGroup // accept and datagram goroutines
+	connWG    sync.WaitGroup // one per connection, done after OnClose
+	done      chan struct{}  // closed when shutdown begins
+}
+
+func newStdBackend(s *Server) *stdBackend {
+	return &stdBackend{s: s, conns: make(map[*stdConn]struct{}), done: make(chan struct{})}
+}
+
+func (b *stdBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	ln, err := b.s.opts.Listen(context.Background(), ep.Network(), ep.Addr, b.s.obs)
+	if err != nil {
+		return nil, err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false) // the Server removes only files it still owns
+	}
+	if !b.track(func() { b.listeners = append(b.listeners, ln) }) {
+		ln.Close()
+		return nil, ErrServerClosed
+	}
+	go b.acceptLoop(ln, ep.Network(), h)
+	return ln.Addr(), nil
+}
+
+func (b *stdBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
+	pc, err := b.s.opts.ListenPacket(context.Background(), ep.Network(), ep.Addr, b.s.obs)
+	if err != nil {
+		return nil, err
+	}
+	if !b.track(func() { b.packets = append(b.packets, pc) }) {
+		pc.Close()
+		return nil, ErrServerClosed
+	}
+	p := &stdPacket{b: b, pc: pc, network: ep.Network(), fd: sock.FD(pc)}
+	go p.loop(h)
+	return pc.LocalAddr(), nil
+}
+
+// track runs add and counts one loop goroutine, unless shutdown has begun.
+func (b *stdBackend) track(add func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	add()
+	b.loops.Add(1)
+	return true
+}
+
+func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
+	defer b.loops.Done()
+	var backoff time.Duration
+	var lastLog time.Time
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE, ENFILE, ECONNABORTED and friends: count, say so at most
+			// once a second, back off so as not to spin, and keep serving.
+			b.s.c.acceptErrs.Add(1)
+			if time.Since(lastLog) >= time.Second {
+				lastLog = time.Now()
+				b.s.observe(sockit.Event{Step: sockit.StepAccept, FD: sock.FD(ln), Net: network, Local: ln.Addr(),
+					Err: sockit.Wrap("accept", network, ln.Addr().String(), err)})
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-b.done:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		b.startConn(nc, network, h)
+	}
+}
+
+func (b *stdBackend) startConn(nc net.Conn, network string, h Handler) {
+	s := b.s
+	c := &stdConn{b: b, nc: nc, h: h, network: network, fd: -1, start: time.Now(), messages: network == "unixpacket"}
+	c.rcond.L = &c.mu
+	c.wcond.L = &c.mu
+	c.drainer, _ = h.(Drainer)
+	if s.obs != nil {
+		c.fd = sock.FD(nc)
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: c.fd, Net: network, Local: nc.LocalAddr(), Peer: nc.RemoteAddr()})
+	}
+	if err := s.opts.TuneConn(nc); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: network, Err: err})
+	}
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		nc.Close()
+		return
+	}
+	b.conns[c] = struct{}{}
+	b.connWG.Add(1)
+	b.mu.Unlock()
+	s.c.accepted.Add(1)
+	s.c.active.Add(1)
+	go c.run()
+}
+
+func (b *stdBackend) shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	close(b.done)
+	for _, ln := range b.listeners {
+		ln.Close()
+		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: ln.Addr().Network(), Local: ln.Addr(), Detail: "listener " + ln.Addr().String()})
+	}
+	for _, pc := range b.packets {
+		pc.Close()
+	}
+	b.mu.Unlock()
+	b.loops.Wait()
+
+	finished := make(chan struct{})
+	go func() { b.connWG.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	for c := range b.conns {
+		c.forceClose(ErrShutdown)
+	}
+	b.mu.Unlock()
+	<-finished
+	return ctx.Err()
+}
+
+// stdConn is one connection on the std backend.
+type stdConn struct {
+	b       *stdBackend
+	nc      net.Conn
+	h       Handler
+	drainer Drainer
+	network string
+	fd      int
+	start   time.Time
+	value   any
+	// messages is set on unixpacket, where each Write is one message: the
+	// writer must not merge queued messages into one.
+	messages bool
+
+	cb sync.Mutex // held while a handler callback runs
+
+	mu         sync.Mutex
+	rcond      sync.Cond // reader waits: backpressure, writer finished
+	wcond      sync.Cond // writer waits: output, FIN or abort requested
+	out        []byte    // pending output not yet taken by the writer
+	outMsgs    []int     // with messages: the length of each message in out
+	inflight   int       // bytes the writer is writing now
+	wantFIN    bool      // CloseWrite or Close asked for FIN after the flush
+	wantClose  bool      // Close: discard input until the peer's FIN
+	aborted    bool      // no more I/O: Abort, an error or a forced close
+	writerDone bool
+	err        error // why the connection ended, if not cleanly
+
+	in, outN int64 // bytes read (reader only) and written (writer only)
+}
+
+func (c *stdConn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
+func (c *stdConn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *stdConn) Context() any         { return c.value }
+func (c *stdConn) SetContext(v any)     { c.value = v }
+
+func (c *stdConn) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending()
+}
+
+// pending is the output not yet in the kernel; c.mu must be held.
+func (c *stdConn) pending() int { return len(c.out) + c.inflight }
+
+func (c *stdConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wantFIN || c.aborted {
+		return 0, ErrClosed
+	}
+	if c.pending()+len(p) > c.b.s.cfg.MaxPending {
+		return 0, ErrOutputFull
+	}
+	if c.messages {
+		if len(p) == 0 {
+			return 0, nil // an empty message would read as EOF
+		}
+		c.outMsgs = append(c.outMsgs, len(p))
+	}
+	c.out = append(c.out, p...)
+	c.wcond.Signal()
+	return len(p), nil
+}
+
+func (c *stdConn) AsyncWrite(p []byte) error {
+	_, err := c.Write(p)
+	return err
+}
+
+func (c *stdConn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		return ErrClosed
+	}
+	c.wantFIN = true
+	c.wcond.Signal()
+	return nil
+}
+
+func (c *stdConn) Close() error {
+	if c.b.s.cfg.Linger < 0 {
+		return c.Abort()
+	}
+	c.mu.Lock()
+	if c.aborted || c.wantClose {
+		c.mu.Unlock()
+		return nil
+	}
+	c.wantFIN, c.wantClose = true, true
+	c.wcond.Signal()
+	c.rcond.Broadcast()
+	c.mu.Unlock()
+	deadline := time.Now().Add(c.b.s.cfg.Linger)
+	// Bound both the flush and the wait for the peer's FIN.
+	c.nc.SetDeadline(deadline)
+	return nil
+}
+
+func (c *stdConn) Abort() error {
+	c.mu.Lock()
+	if c.aborted {
+		c.mu.Unlock()
+		return nil
+	}
+	c.aborted = true
+	c.out, c.outMsgs = nil, nil
+	c.wcond.Signal()
+	c.rcond.Broadcast()
+	c.mu.Unlock()
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.SetLinger(0) // per socket(7): close then sends RST
+	}
+	c.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr(), Detail: "abort: SO_LINGER 0, RST"})
+	return c.nc.Close()
+}
+
+// fail ends the connection because of err (a reset, a timeout).
+func (c *stdConn) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil && !c.aborted {
+		c.err = sockit.Wrap(opName(err), c.network, c.nc.RemoteAddr().String(), err)
+	}
+	already := c.aborted
+	c.aborted = true
+	c.out, c.outMsgs = nil, nil
+	c.wcond.Signal()
+	c.rcond.Broadcast()
+	c.mu.Unlock()
+	if !already {
+		c.nc.Close()
+	}
+}
+
+func opName(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Syscall
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Op
+	}
+	return "io"
+}
+
+// forceClose is Shutdown's last resort: a plain close(2), the kernel still
+// sends what it holds.
+func (c *stdConn) forceClose(why error) {
+	c.mu.Lock()
+	if c.aborted {
+		c.mu.Unlock()
+		return
+	}
+	if c.err == nil {
+		c.err = why
+	}
+	c.aborted = true
+	c.wcond.Signal()
+	c.rcond.Broadcast()
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+func (c *stdConn) callback(f func()) {
+	c.cb.Lock()
+	defer c.cb.Unlock()
+	f()
+}
+
+// run is the reader goroutine: it starts the writer, reads and calls the
+// handler, then waits for the writer and finishes the connection.
+func (c *stdConn) run() {
+	s := c.b.s
+	cfg := &s.cfg
+	s.observe(sockit.Event{Step: sockit.StepOpen, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr()})
+	go c.writer()
+	c.callback(func() { c.h.OnOpen(c) })
+
+	buf := make([]byte, cfg.ReadBuffer)
+	var left []byte
+	for {
+		c.mu.Lock()
+		if c.pending() > cfg.HighWatermark {
+			for c.pending() > cfg.LowWatermark && !c.aborted && !c.wantClose {
+				c.rcond.Wait()
+			}
+		}
+		stop, discard := c.aborted, c.wantClose
+		c.mu.Unlock()
+		if stop {
+			break
+		}
+		if cfg.IdleTimeout > 0 && !discard {
+			c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		}
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.in += int64(n)
+			s.c.bytesIn.Add(uint64(n))
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
+			if !discard {
+				data := buf[:n]
+				if len(left) > 0 {
+					left = append(left, data...)
+					data = left
+				}
+				var k int
+				c.callback(func() { k = c.h.OnData(c, data) })
+				rest := data[min(max(k, 0), len(data)):]
+				switch {
+				case len(rest) == 0:
+					left = left[:0]
+				case len(rest) > cfg.MaxInput:
+					c.fail(ErrInputTooLarge)
+				default: // rest may alias left; append moves it like memmove
+					left = append(left[:0], rest...)
+				}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if err == io.EOF {
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network})
+			if !discard {
+				c.callback(func() { c.h.OnPeerClose(c) })
+			}
+			break
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !discard && cfg.IdleTimeout > 0 {
+			c.mu.Lock()
+			if c.err == nil {
+				c.err = ErrIdle
+			}
+			c.mu.Unlock()
+			c.Close()
+			continue
+		}
+		c.mu.Lock()
+		ours := c.aborted
+		c.mu.Unlock()
+		if !ours || !errors.Is(err, net.ErrClosed) {
+			c.fail(err)
+		}
+		break
+	}
+
+	c.mu.Lock()
+	for !c.writerDone {
+		c.rcond.Wait()
+	}
+	err, aborted := c.err, c.aborted
+	c.mu.Unlock()
+	if !aborted {
+		c.nc.Close()
+	}
+	s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr()})
+	c.callback(func() { c.h.OnClose(c, err) })
+	s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr(),
+		In: c.in, Out: c.outN, Dur: time.Since(c.start), Err: err})
+	s.c.active.Add(-1)
+	c.b.mu.Lock()
+	delete(c.b.conns, c)
+	c.b.mu.Unlock()
+	c.b.connWG.Done()
+}
+
+// writer drains pending output, sends FIN when asked, and exits after FIN,
+// an abort or a write error.
+func (c *stdConn) writer() {
+	s := c.b.s
+	cfg := &s.cfg
+	var buf []byte
+	var msgs []int
+	defer func() {
+		c.mu.Lock()
+		c.writerDone = true
+		c.rcond.Broadcast()
+		c.mu.Unlock()
+	}()
+	for {
+		c.mu.Lock()
+		for len(c.out) == 0 && !c.wantFIN && !c.aborted {
+			c.wcond.Wait()
+		}
+		if c.aborted {
+			c.mu.Unlock()
+			return
+		}
+		if len(c.out) == 0 { // wantFIN and all flushed
+			c.mu.Unlock()
+			err := closeWrite(c.nc)
+			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: "SHUT_WR", Err: err})
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				c.fail(err)
+			}
+			return
+		}
+		buf, c.out = c.out, buf[:0]
+		msgs, c.outMsgs = c.outMsgs, msgs[:0]
+		c.inflight = len(buf)
+		closing := c.wantClose
+		c.mu.Unlock()
+
+		if cfg.WriteTimeout > 0 && !closing {
+			c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		}
+		n, err := c.writeOut(buf, msgs)
+		if n > 0 {
+			c.outN += int64(n)
+			s.c.bytesOut.Add(uint64(n))
+			s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
+		}
+		if err != nil {
+			c.mu.Lock()
+			ours := c.aborted
+			c.mu.Unlock()
+			if !ours {
+				c.fail(err)
+			}
+			return
+		}
+		c.mu.Lock()
+		c.inflight = 0
+		pending := len(c.out)
+		c.rcond.Broadcast()
+		c.mu.Unlock()
+		if c.drainer != nil && pending <= cfg.LowWatermark {
+			c.callback(func() { c.drainer.OnDrain(c) })
+		}
+	}
+}
+
+// writeOut writes buf: at once on a byte stream, and one write(2) per
+// message on unixpacket, so that each message keeps its boundary.
+func (c *stdConn) writeOut(buf []byte, msgs []int) (int, error) {
+	if !c.messages {
+		return c.nc.Write(buf)
+	}
+	var n int
+	for _, m := range msgs {
+		k, err := c.nc.Write(buf[n : n+m])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func closeWrite(nc net.Conn) error {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok {
+		return sock.ErrUnsupported
+	}
+	return cw.CloseWrite()
+}
+
+// stdPacket is one datagram socket on the std backend.
+type stdPacket struct {
+	b       *stdBackend
+	pc      net.PacketConn
+	network string
+	fd      int
+}
+
+func (p *stdPacket) LocalAddr() net.Addr { return p.pc.LocalAddr() }
+
+func (p *stdPacket) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n, err := p.pc.WriteTo(b, addr)
+	if err == nil {
+		p.b.s.c.bytesOut.Add(uint64(n))
+		p.b.s.c.pktOut.Add(1)
+	}
+	p.b.s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: addr, N: n, Err: err})
+	return n, sockit.Wrap("sendto", p.network, addrText(addr), err)
+}
+
+func addrText(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// maxDatagram is the read buffer for datagram sockets: the largest UDP
+// payload is 65507 bytes, and unixgram datagrams are bounded by SO_SNDBUF.
+const maxDatagram = 256 << 10
+
+func (p *stdPacket) loop(h PacketHandler) {
+	defer p.b.loops.Done()
+	s := p.b.s
+	buf := make([]byte, maxDatagram)
+	for failures := 0; failures < 1000; {
+		n, from, err := p.pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// ICMP errors surface here on some systems; they concern one
+			// earlier datagram, not the socket.
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				continue
+			}
+			failures++
+			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Err: err})
+			continue
+		}
+		failures = 0
+		if ua, ok := from.(*net.UnixAddr); ok && (ua == nil || ua.Name == "") {
+			from = nil
+		}
+		s.c.bytesIn.Add(uint64(n))
+		s.c.pktIn.Add(1)
+		s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: from, N: n})
+		h.OnPacket(p, buf[:n], from)
+	}
+}

@@ -1,0 +1,217 @@
+package sockit
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+)
+
+// Kind sorts failures into the classes a person acts on differently.
+// Exit codes and hints are decided from it, never from error text.
+type Kind uint8
+
+// The kinds of failure. KindOther covers everything not named.
+const (
+	KindOther        Kind = iota
+	KindBadEndpoint       // the endpoint text could not be parsed
+	KindAddrInUse         // bind: address already in use
+	KindPermission        // bind below 1024 without privilege, or a file permission
+	KindRefused           // connect: nothing listens there
+	KindUnreachable       // no route to the host or network
+	KindTimeout           // a deadline or timeout expired
+	KindReset             // the peer reset the connection (RST) or the pipe broke
+	KindAddrNotAvail      // the local address is not on this machine
+	KindNotSocket         // a path exists but is not a socket
+	KindClosed            // use of a closed connection or server
+)
+
+var kindNames = [...]string{
+	KindOther:        "other",
+	KindBadEndpoint:  "bad endpoint",
+	KindAddrInUse:    "address in use",
+	KindPermission:   "permission denied",
+	KindRefused:      "connection refused",
+	KindUnreachable:  "unreachable",
+	KindTimeout:      "timeout",
+	KindReset:        "connection reset",
+	KindAddrNotAvail: "address not available",
+	KindNotSocket:    "not a socket",
+	KindClosed:       "closed",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Error is the one structured error of sockit. It says which operation failed
+// (Op, e.g. "listen", "connect", "read"), on which network and address, which
+// system call returned the error and the error itself (usually a
+// syscall.Errno), so that errors.Is(err, syscall.ECONNREFUSED) and
+// errors.Is(err, os.ErrDeadlineExceeded) work through it.
+type Error struct {
+	Op      string // operation in the words of the socket API: "listen", "connect", "accept", "read", "write"
+	Net     string // network: "tcp", "udp6", "unix", ...
+	Addr    string // the address the operation was about, may be empty
+	Syscall string // the system call that failed, e.g. "bind", when known
+	Err     error  // the underlying error; never nil
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Net != "" {
+		s += " " + e.Net
+	}
+	if e.Addr != "" {
+		s += " " + e.Addr
+	}
+	msg := e.reason()
+	if h := e.Hint(); h != "" {
+		msg += " (" + h + ")"
+	}
+	return s + ": " + msg
+}
+
+// reason is the underlying error's text without the repeated "op net addr:"
+// prefixes that net.OpError and os.SyscallError add.
+func (e *Error) reason() string { return reasonOf(e.Err) }
+
+func reasonOf(err error) string {
+	switch x := err.(type) {
+	case *Error:
+		return x.reason()
+	case *net.OpError:
+		if x.Err != nil {
+			return reasonOf(x.Err)
+		}
+	case *os.SyscallError:
+		return reasonOf(x.Err)
+	case syscall.Errno:
+		return x.Error()
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, net.ErrClosed):
+		return "use of closed connection"
+	}
+	var inner *Error
+	if errors.As(err, &inner) {
+		return inner.reason()
+	}
+	return err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Timeout reports whether the error is a timeout, as net.Error does.
+func (e *Error) Timeout() bool { return e.Kind() == KindTimeout }
+
+// Temporary exists so that *Error satisfies net.Error.
+//
+// Deprecated: as in package net, temporary errors are not well defined.
+func (e *Error) Temporary() bool { return false }
+
+// Kind classifies the error.
+func (e *Error) Kind() Kind { return KindOf(e.Err) }
+
+// Hint is a short piece of advice for a person, or "".
+func (e *Error) Hint() string {
+	switch e.Kind() {
+	case KindAddrInUse:
+		if e.Net == "unix" || e.Net == "unixgram" || e.Net == "unixpacket" {
+			return "a socket file is already there; if no server uses it, pass --unlink to replace it"
+		}
+		return "another process is listening there; see it with: ss -ltnp, or pick another port"
+	case KindPermission:
+		if e.Op == "listen" && isLowPort(e.Addr) {
+			return "ports below 1024 need root or CAP_NET_BIND_SERVICE; pick a port ≥ 1024"
+		}
+		return "permission denied by the system"
+	case KindRefused:
+		return "nothing listens there"
+	case KindUnreachable:
+		return "no route to that address"
+	case KindAddrNotAvail:
+		return "that address is not on this machine"
+	case KindReset:
+		return "the peer reset the connection"
+	case KindTimeout:
+		return ""
+	case KindNotSocket:
+		return "refusing to delete a file that is not a socket"
+	}
+	return ""
+}
+
+func isLowPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	var n int
+	if _, err := fmt.Sscanf(port, "%d", &n); err != nil {
+		return false
+	}
+	return n > 0 && n < 1024
+}
+
+// ErrNotSocket is returned when a Unix socket path exists but is a regular
+// file, a directory or anything else that is not a socket.
+var ErrNotSocket = errors.New("path exists and is not a socket")
+
+// ErrBadEndpoint is wrapped by every endpoint parse error.
+var ErrBadEndpoint = errors.New("bad endpoint")
+
+// KindOf classifies any error, looking through wrappers.
+func KindOf(err error) Kind {
+	switch {
+	case err == nil:
+		return KindOther
+	case errors.Is(err, ErrBadEndpoint):
+		return KindBadEndpoint
+	case errors.Is(err, ErrNotSocket):
+		return KindNotSocket
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return KindTimeout
+	case errors.Is(err, net.ErrClosed):
+		return KindClosed
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if k := errnoKind(errno); k != KindOther {
+			return k
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return KindTimeout
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return KindPermission
+	}
+	return KindOther
+}
+
+// Wrap turns err into an *Error for op on network and addr. It takes the
+// syscall name out of an *os.SyscallError inside err. A nil err stays nil,
+// and an err that is an *Error is returned unchanged.
+func Wrap(op, network, addr string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if se, ok := err.(*Error); ok {
+		return se
+	}
+	e := &Error{Op: op, Net: network, Addr: addr, Err: err}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		e.Syscall = sys.Syscall
+	}
+	return e
+}

@@ -1,0 +1,160 @@
+package sockit
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Step names one socket operation or connection milestone, in the words of
+// the socket API.
+type Step uint8
+
+// The steps an Observer sees. Socket through Unlink are system calls (or the
+// result of one); Open and Closed bracket a connection's life in a server.
+const (
+	StepSocket     Step = iota + 1 // socket(2) returned FD; Detail is "AF_INET, SOCK_STREAM"
+	StepSetsockopt                 // setsockopt(2); Detail is "SO_REUSEPORT=1"
+	StepBind                       // bind(2) to Local
+	StepListen                     // listen(2) with backlog N
+	StepAccept                     // accept(2) returned FD for Peer
+	StepConnect                    // connect(2) to Peer started
+	StepConnected                  // the connection is established (three-way handshake done for TCP)
+	StepRead                       // read(2) of N bytes; N == 0 means the peer sent FIN
+	StepWrite                      // write(2) of N bytes
+	StepRecvFrom                   // recvfrom(2) of N bytes from Peer
+	StepSendTo                     // sendto(2) of N bytes to Peer
+	StepShutdown                   // shutdown(2); Detail is "SHUT_WR"
+	StepClose                      // close(2) of FD
+	StepUnlink                     // unlink(2) of a Unix socket path (Detail)
+	StepOpen                       // a server connection began (after accept)
+	StepClosed                     // a server connection ended; In, Out and Dur are its totals
+)
+
+var stepNames = [...]string{
+	StepSocket: "socket", StepSetsockopt: "setsockopt", StepBind: "bind", StepListen: "listen",
+	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
+	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
+	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed",
+}
+
+func (s Step) String() string {
+	if int(s) < len(stepNames) && stepNames[s] != "" {
+		return stepNames[s]
+	}
+	return "step(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Event is one step on one socket. Fields that do not apply to a step are
+// zero; FD is -1 when the descriptor is not known (e.g. on Windows).
+type Event struct {
+	Step   Step
+	FD     int
+	Net    string        // "tcp", "udp6", "unix", ...
+	Local  net.Addr      // our address, when known
+	Peer   net.Addr      // the other side, when known
+	N      int           // bytes read or written; the backlog for StepListen
+	In     int64         // StepClosed: bytes received over the connection's life
+	Out    int64         // StepClosed: bytes sent over the connection's life
+	Dur    time.Duration // StepClosed: how long the connection lived
+	Detail string        // step-specific words, see the Step constants
+	Err    error         // the step failed with this error, or nil
+}
+
+// String narrates the event the way a socket tutorial would write it, e.g.
+// "socket(AF_INET, SOCK_STREAM) = fd 3" or "read 0: peer sent FIN".
+func (e Event) String() string {
+	s := e.text()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e Event) text() string {
+	switch e.Step {
+	case StepSocket:
+		return fmt.Sprintf("socket(%s) = fd %d", e.Detail, e.FD)
+	case StepSetsockopt:
+		return "setsockopt(" + e.Detail + ")"
+	case StepBind:
+		return "bind " + addrString(e.Local)
+	case StepListen:
+		return "listen backlog=" + strconv.Itoa(e.N)
+	case StepAccept:
+		return "accept " + addrString(e.Peer) + " → " + fdString(e.FD)
+	case StepConnect:
+		return "connect " + addrString(e.Peer)
+	case StepConnected:
+		if e.Local != nil {
+			return "connected " + addrString(e.Local) + " → " + addrString(e.Peer)
+		}
+		return "connected to " + addrString(e.Peer)
+	case StepRead:
+		if e.N == 0 && e.Err == nil {
+			return "read 0: peer sent FIN"
+		}
+		return "read " + bytes(e.N)
+	case StepWrite:
+		return "write " + bytes(e.N)
+	case StepRecvFrom:
+		return "recvfrom " + bytes(e.N) + " from " + addrString(e.Peer)
+	case StepSendTo:
+		return "sendto " + bytes(e.N) + " to " + addrString(e.Peer)
+	case StepShutdown:
+		return "shutdown(" + e.Detail + ")"
+	case StepClose:
+		if e.Detail != "" {
+			return "close (" + e.Detail + ")"
+		}
+		return "close"
+	case StepUnlink:
+		return "unlink " + e.Detail
+	case StepOpen:
+		return "new conn " + addrString(e.Peer)
+	case StepClosed:
+		return fmt.Sprintf("closed conn %s: in %d bytes, out %d bytes, after %s",
+			addrString(e.Peer), e.In, e.Out, e.Dur.Round(time.Microsecond))
+	}
+	return e.Step.String()
+}
+
+func bytes(n int) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
+
+func fdString(fd int) string {
+	if fd < 0 {
+		return "fd ?"
+	}
+	return "fd " + strconv.Itoa(fd)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "(unnamed)"
+	}
+	s := a.String()
+	if s == "" || s == "@" {
+		return "(unnamed)"
+	}
+	return s
+}
+
+// Observer receives socket steps as they happen. Observe is called on the
+// goroutine doing the step (for the engine, the connection's loop), so it
+// must be quick and must not call back into the connection. A nil Observer
+// costs one comparison per step.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }

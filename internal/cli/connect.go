@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/endpoint"
+)
+
+// ConnectOptions are the inputs of `sockit connect`.
+type ConnectOptions struct {
+	IO             IOStreams
+	Endpoint       string
+	NoShutdown     bool
+	IdleTimeout    time.Duration
+	ReplyWait      time.Duration
+	ConnectTimeout time.Duration
+	Verbose        bool
+	Sock           sockFlags
+}
+
+// NewCmdConnect builds `sockit connect`. runF replaces runConnect in tests.
+func NewCmdConnect(app *App, runF func(context.Context, *ConnectOptions) error) *cobra.Command {
+	opts := &ConnectOptions{}
+	cmd := &cobra.Command{
+		Use:   "connect ENDPOINT",
+		Short: "Copy standard input to a socket and the socket to standard output, like nc",
+		Long: `Copy standard input to the socket and the socket to standard output.
+
+Half-close is explicit: at end of input (Ctrl-D) sockit sends FIN with
+shutdown(SHUT_WR) and keeps printing until the peer closes; --no-shutdown keeps
+the connection fully open instead. On a terminal it works a line at a time with
+a prompt. On udp and unixgram each input line is one datagram, and replies are
+printed until --reply-wait after the input ends.`,
+		Example: `  sockit connect 127.0.0.1:7007
+  printf 'GET / HTTP/1.0\r\n\r\n' | sockit connect tcp://127.0.0.1:8080
+  sockit connect unixgram:///tmp/dgram.sock --reply-wait 3s`,
+		Args: argsBetween(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IO = app.IO
+			opts.Endpoint = args[0]
+			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Sock.resolveLinger(cmd.Flags())
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runConnect(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&opts.NoShutdown, "no-shutdown", false, "at end of input, do not send FIN; still exit when the peer closes")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "exit when nothing moves either way for this long (0 = never)")
+	fs.DurationVar(&opts.ReplyWait, "reply-wait", time.Second, "datagrams: how long to wait for replies after the input ends")
+	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
+	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	opts.Sock.register(fs, false)
+	return cmd
+}
+
+func runConnect(ctx context.Context, opts *ConnectOptions) error {
+	ep, err := endpoint.Parse(opts.Endpoint)
+	if err != nil {
+		return err
+	}
+	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	c, err := client.Dial(ctx, ep, client.Options{
+		ConnectTimeout: opts.ConnectTimeout,
+		Nagle:          !opts.Sock.NoDelay,
+		KeepAlive:      opts.Sock.KeepAlive,
+		RecvBuf:        opts.Sock.RecvBuf,
+		SendBuf:        opts.Sock.SendBuf,
+		Linger:         opts.Sock.Linger,
+		Observer:       log.obs,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait}
+	if opts.IO.InTTY {
+		po.Interactive, po.Prompt = true, "> "
+		fin := "Ctrl-D sends FIN (shutdown SHUT_WR)"
+		if ep.IsPacket() || opts.NoShutdown {
+			fin = "Ctrl-D ends input"
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "connected to %s; type a line and Enter to send it; %s; Ctrl-C quits\n", ep, fin)
+	}
+	return client.Pipe(ctx, c, opts.IO.In, opts.IO.Out, po)
+}

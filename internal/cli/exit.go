@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sockit/sockit"
+)
+
+// Exit codes, decided here and nowhere else.
+const (
+	ExitOK          = 0
+	ExitError       = 1   // anything not named below
+	ExitUsage       = 2   // bad flags, arguments or endpoint
+	ExitConnect     = 3   // refused, unreachable, timed out, reset by the peer
+	ExitLocalAddr   = 4   // address in use, permission denied, not a socket
+	ExitInterrupted = 130 // stopped by a second interrupt
+)
+
+// usageErr marks a mistake in how sockit was called.
+type usageErr struct{ err error }
+
+func (e usageErr) Error() string { return e.err.Error() }
+func (e usageErr) Unwrap() error { return e.err }
+
+// errInterrupted is returned when a second signal cut a shutdown short.
+var errInterrupted = errors.New("interrupted")
+
+// ExitCode maps an error from a verb to the process exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue usageErr
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	}
+	switch sockit.KindOf(err) {
+	case sockit.KindBadEndpoint:
+		return ExitUsage
+	case sockit.KindRefused, sockit.KindUnreachable, sockit.KindTimeout, sockit.KindReset:
+		return ExitConnect
+	case sockit.KindAddrInUse, sockit.KindPermission, sockit.KindNotSocket, sockit.KindAddrNotAvail:
+		return ExitLocalAddr
+	}
+	return ExitError
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,123 @@
+// Package cli is the sockit command line: one file per verb, each with an
+// Options struct, a NewCmd constructor and a run function that tests call
+// with injected streams. Exit codes are decided in exit.go, and only here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// IOStreams are the standard streams a verb reads and writes. Tests pass
+// buffers; Main passes the process's own.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	InTTY  bool // In is a terminal: connect switches to line mode
+}
+
+// App is what every verb shares: its streams and the context that the
+// second interrupt cancels (the first cancels the command's own context).
+type App struct {
+	IO   IOStreams
+	Hard context.Context
+}
+
+// Main runs sockit with os.Args and returns the process exit code.
+func Main() int {
+	soft, cancelSoft := context.WithCancel(context.Background())
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelSoft()
+	defer cancelHard()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		cancelSoft()
+		if _, ok := <-sigs; ok {
+			cancelHard()
+		}
+	}()
+
+	app := &App{
+		IO: IOStreams{
+			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+			InTTY: term.IsTerminal(int(os.Stdin.Fd())),
+		},
+		Hard: hard,
+	}
+	cmd := NewRootCmd(app)
+	err := cmd.ExecuteContext(soft)
+	if err != nil {
+		fmt.Fprintln(app.IO.ErrOut, "sockit: "+err.Error())
+	}
+	return ExitCode(err)
+}
+
+// NewRootCmd builds the sockit command tree.
+func NewRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sockit",
+		Short: "Serve, connect to and observe sockets: TCP, UDP and Unix, IPv4 and IPv6",
+		Long: `sockit serves, connects to and observes sockets.
+
+Endpoints are scheme://address: tcp, tcp4, tcp6, udp, udp4, udp6 take host:port
+(IPv6 in brackets: tcp6://[::1]:7007); unix, unixgram, unixpacket take a path
+(unix:///tmp/echo.sock) or @name for Linux's abstract namespace. A bare :7007,
+host:7007 or 7007 means TCP.
+
+Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
+(refused, unreachable, timeout, reset), 4 cannot use the local address (in use,
+permission, not a socket), 130 stopped by a second interrupt.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Set here because only cobra's own unknown-command path defaults it.
+		SuggestionsMinimumDistance: 2,
+		// Without Args cobra reports an unknown verb as a plain error (exit
+		// 1); with them it is a usage error (exit 2). RunE keeps a bare
+		// `sockit` printing the help.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageErr{errors.New(msg)}
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	root.SetIn(app.IO.In)
+	root.SetOut(app.IO.Out)
+	root.SetErr(app.IO.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr{err}
+	})
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil))
+	return root
+}
+
+// argsBetween accepts lo to hi arguments (hi < 0: no limit), else a usage
+// error.
+func argsBetween(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || (hi >= 0 && len(args) > hi) {
+			return usageErr{fmt.Errorf("%s: wrong number of arguments\nusage: %s", cmd.Name(), cmd.UseLine())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/endpoint"
+)
+
+// SendOptions are the inputs of `sockit send`.
+type SendOptions struct {
+	IO             IOStreams
+	Endpoint       string
+	Message        []string // joined with spaces; a single "-" reads stdin
+	NoNewline      bool
+	Hex            bool
+	Count          int
+	Timeout        time.Duration
+	ConnectTimeout time.Duration
+	Verbose        bool
+	Sock           sockFlags
+}
+
+// NewCmdSend builds `sockit send`. runF replaces runSend in tests.
+func NewCmdSend(app *App, runF func(context.Context, *SendOptions) error) *cobra.Command {
+	opts := &SendOptions{}
+	cmd := &cobra.Command{
+		Use:   "send ENDPOINT MESSAGE...",
+		Short: "Send one message, half-close, and print the reply until the server closes",
+		Long: `Connect, send MESSAGE (its words joined by spaces, plus a newline unless -n),
+half-close with shutdown(SHUT_WR) so the server reads EOF, print everything the
+server returns until its EOF, and exit 0. On udp and unixgram: send one datagram
+and print the reply datagram, waiting up to --timeout. MESSAGE "-" reads the
+message from standard input, as is.`,
+		Example: `  sockit send 127.0.0.1:7007 hello
+  sockit send udp://127.0.0.1:7007 hello
+  echo hi | sockit send unix:///tmp/echo.sock - --hex
+  sockit send tcp6://[::1]:7007 ping --count 3 -v`,
+		Args: argsBetween(2, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IO = app.IO
+			opts.Endpoint, opts.Message = args[0], args[1:]
+			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Sock.resolveLinger(cmd.Flags())
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runSend(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&opts.NoNewline, "no-newline", "n", false, "do not add a newline to the message")
+	fs.BoolVar(&opts.Hex, "hex", false, "print the reply as a hex dump")
+	fs.IntVar(&opts.Count, "count", 1, "send the message this many times")
+	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up when the server sends nothing for this long (0 = wait forever)")
+	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
+	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	opts.Sock.register(fs, false)
+	return cmd
+}
+
+func (o *SendOptions) message() ([]byte, error) {
+	if len(o.Message) == 1 && o.Message[0] == "-" {
+		return io.ReadAll(o.IO.In)
+	}
+	msg := strings.Join(o.Message, " ")
+	if !o.NoNewline {
+		msg += "\n"
+	}
+	return []byte(msg), nil
+}
+
+func (o *SendOptions) dialOptions(log observerLog) client.Options {
+	return client.Options{
+		ConnectTimeout: o.ConnectTimeout,
+		Nagle:          !o.Sock.NoDelay,
+		KeepAlive:      o.Sock.KeepAlive,
+		RecvBuf:        o.Sock.RecvBuf,
+		SendBuf:        o.Sock.SendBuf,
+		Linger:         o.Sock.Linger,
+		Observer:       log.obs,
+	}
+}
+
+func runSend(ctx context.Context, opts *SendOptions) error {
+	ep, err := endpoint.Parse(opts.Endpoint)
+	if err != nil {
+		return err
+	}
+	if opts.Count < 1 {
+		return usageErr{errorf("--count must be at least 1")}
+	}
+	msg, err := opts.message()
+	if err != nil {
+		return err
+	}
+	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	c, err := client.Dial(ctx, ep, opts.dialOptions(log))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	out := opts.IO.Out
+	var dumper io.WriteCloser
+	if opts.Hex {
+		dumper = hex.Dumper(out)
+		out = dumper
+	}
+	err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
+	if dumper != nil {
+		dumper.Close()
+	}
+	return err
+}

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/service"
+)
+
+// defaultServeEndpoints are what `sockit serve` listens on with no arguments.
+var defaultServeEndpoints = []string{"tcp://127.0.0.1:7007", "udp://127.0.0.1:7007"}
+
+// ServeOptions are the inputs of `sockit serve`.
+type ServeOptions struct {
+	IO        IOStreams
+	Hard      context.Context // cancelled by the second interrupt: stop at once
+	Endpoints []string
+	Service   string
+	Engine    string
+	Grace     time.Duration
+	Idle      time.Duration
+	Unlink    bool
+	Verbose   bool
+	Sock      sockFlags
+	// Ready, if set, is called with the bound addresses once every endpoint
+	// listens (tests use it to learn port 0's port).
+	Ready func([]net.Addr)
+}
+
+// NewCmdServe builds `sockit serve`. runF replaces runServe in tests.
+func NewCmdServe(app *App, runF func(context.Context, *ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve [ENDPOINT...]",
+		Short: "Run a server: echo (or discard, chargen, daytime) over TCP, UDP and Unix sockets",
+		Long: `Run a server on every ENDPOINT at once, default tcp://127.0.0.1:7007 and
+udp://127.0.0.1:7007. Services follow their RFCs: echo (862) sends back what it
+gets and half-closes after the client does, discard (863) drops it, chargen (864)
+streams a character pattern, daytime (867) sends the time and closes.
+
+Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
+--grace; a second Ctrl-C stops at once.`,
+		Example: `  sockit serve
+  sockit serve tcp://:8080 udp://:8080 unix:///tmp/echo.sock --service echo
+  sockit serve tcp6://[::1]:7007 unixpacket:///tmp/p.sock -v`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IO, opts.Hard = app.IO, app.Hard
+			opts.Endpoints = args
+			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Sock.resolveLinger(cmd.Flags())
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runServe(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
+	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
+	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
+	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
+	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
+	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
+	opts.Sock.register(fs, true)
+	return cmd
+}
+
+func runServe(ctx context.Context, opts *ServeOptions) error {
+	if len(opts.Endpoints) == 0 {
+		opts.Endpoints = defaultServeEndpoints
+	}
+	eps := make([]endpoint.Endpoint, 0, len(opts.Endpoints))
+	for _, s := range opts.Endpoints {
+		ep, err := endpoint.Parse(s)
+		if err != nil {
+			return err
+		}
+		eps = append(eps, ep)
+	}
+	handler, packetHandler, err := service.Lookup(opts.Service)
+	if err != nil {
+		return usageErr{err}
+	}
+	if opts.Grace < 0 {
+		return usageErr{errorf("--grace must be 0 or more, not %s", opts.Grace)}
+	}
+	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	srv, err := engine.NewServer(&engine.Config{
+		Backend:     engine.Backend(opts.Engine),
+		Backlog:     opts.Sock.Backlog,
+		ReusePort:   opts.Sock.ReusePort,
+		Nagle:       !opts.Sock.NoDelay,
+		KeepAlive:   opts.Sock.KeepAlive,
+		RecvBuf:     opts.Sock.RecvBuf,
+		SendBuf:     opts.Sock.SendBuf,
+		Linger:      opts.Sock.Linger,
+		IdleTimeout: opts.Idle,
+		Unlink:      opts.Unlink,
+		Observer:    observer(log, opts.Verbose),
+	})
+	if err != nil {
+		return usageErr{err}
+	}
+	addrs := make([]net.Addr, 0, len(eps))
+	bound := make([]endpoint.Endpoint, 0, len(eps))
+	for _, ep := range eps {
+		var addr net.Addr
+		if ep.IsPacket() {
+			addr, err = srv.ListenPacket(ep, packetHandler)
+		} else {
+			addr, err = srv.Listen(ep, handler)
+		}
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		addrs = append(addrs, addr)
+		if !ep.IsUnix() {
+			ep = ep.WithAddr(addr)
+		}
+		bound = append(bound, ep)
+	}
+	printBanner(opts, srv, bound)
+	if opts.Ready != nil {
+		opts.Ready(addrs)
+	}
+
+	<-ctx.Done()
+	active := srv.Stats().Active
+	if active > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "shutting down: %d connection(s) open, waiting up to %s (Ctrl-C again to stop now)\n", active, opts.Grace)
+	} else {
+		fmt.Fprintln(opts.IO.ErrOut, "shutting down")
+	}
+	hard := opts.Hard
+	if hard == nil {
+		hard = context.Background()
+	}
+	graceCtx, cancel := context.WithTimeout(hard, opts.Grace)
+	defer cancel()
+	err = srv.Shutdown(graceCtx)
+	st := srv.Stats()
+	fmt.Fprintf(opts.IO.Out, "served %d connection(s), %d datagram(s); bytes in %d, bytes out %d\n",
+		st.Accepted, st.PacketsIn, st.BytesIn, st.BytesOut)
+	switch {
+	case err == nil:
+		return nil
+	case hard.Err() != nil:
+		return errInterrupted
+	case errors.Is(err, context.DeadlineExceeded):
+		// Shutdown may report the deadline even when nothing was open.
+		if active > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "closed the connections still open after %s\n", opts.Grace)
+		}
+		return nil
+	}
+	return err
+}
+
+func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint) {
+	w := opts.IO.Out
+	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
+	for _, ep := range eps {
+		fmt.Fprintf(w, "  listening on %s\n", ep)
+	}
+	var tries []string
+	for _, ep := range eps {
+		t := "sockit send " + dialable(ep) + " hello"
+		if len(tries) < 3 {
+			tries = append(tries, t)
+		}
+	}
+	for i, t := range tries {
+		label := "try:  "
+		if i > 0 {
+			label = "      "
+		}
+		fmt.Fprintln(w, label+t)
+	}
+	fmt.Fprintln(w, "stop: Ctrl-C or SIGTERM (open connections get --grace to finish; Ctrl-C twice stops at once)")
+}
+
+// dialable is how a client names ep: wildcard hosts become loopback, and TCP
+// needs no scheme.
+func dialable(ep endpoint.Endpoint) string {
+	if ep.IsUnix() {
+		return ep.String()
+	}
+	host, port, err := net.SplitHostPort(ep.Addr)
+	if err != nil {
+		return ep.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if strings.HasSuffix(ep.Scheme, "6") || (ip != nil && ip.To4() == nil) {
+			host = "::1"
+		}
+	}
+	addr := net.JoinHostPort(host, port)
+	if ep.Scheme == "tcp" {
+		return addr
+	}
+	return ep.Scheme + "://" + addr
+}

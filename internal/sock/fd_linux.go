@@ -1,0 +1,227 @@
+package sock
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockit/sockit"
+)
+
+// This file is the raw descriptor layer the epoll engine uses: each function
+// makes one system call on a non-blocking, close-on-exec socket and names
+// that call in its error.
+
+// Resolve turns network and address into the socket(2) family and type and
+// the sockaddr to bind or connect to. Host names are looked up once.
+func Resolve(network, address string) (family, sotype int, sa unix.Sockaddr, err error) {
+	switch network {
+	case "unix", "unixgram", "unixpacket":
+		sotype = map[string]int{"unix": unix.SOCK_STREAM, "unixgram": unix.SOCK_DGRAM, "unixpacket": unix.SOCK_SEQPACKET}[network]
+		return unix.AF_UNIX, sotype, &unix.SockaddrUnix{Name: address}, nil
+	case "tcp", "tcp4", "tcp6":
+		sotype = unix.SOCK_STREAM
+		a, err := net.ResolveTCPAddr(network, address)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		family, sa = ipSockaddr(network, a.AddrPort())
+	case "udp", "udp4", "udp6":
+		sotype = unix.SOCK_DGRAM
+		a, err := net.ResolveUDPAddr(network, address)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		family, sa = ipSockaddr(network, a.AddrPort())
+	default:
+		return 0, 0, nil, net.UnknownNetworkError(network)
+	}
+	return family, sotype, sa, nil
+}
+
+// ipSockaddr picks AF_INET for IPv4 addresses (and for the wildcard on
+// tcp4/udp4) and AF_INET6 otherwise, as package net does.
+func ipSockaddr(network string, ap netip.AddrPort) (int, unix.Sockaddr) {
+	ip, port := ap.Addr().Unmap(), int(ap.Port())
+	if !ip.IsValid() {
+		if strings.HasSuffix(network, "4") {
+			return unix.AF_INET, &unix.SockaddrInet4{Port: port}
+		}
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: port}
+	}
+	if ip.Is4() && !strings.HasSuffix(network, "6") {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
+	}
+	if ip.Is4() { // tcp6 with an IPv4 address: its IPv4-mapped form
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
+	}
+	return unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
+}
+
+// Addr converts a sockaddr to the net.Addr package net would report.
+func Addr(network string, sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		ap := netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+		if strings.HasPrefix(network, "udp") {
+			return net.UDPAddrFromAddrPort(ap)
+		}
+		return net.TCPAddrFromAddrPort(ap)
+	case *unix.SockaddrInet6:
+		ip := netip.AddrFrom16(a.Addr)
+		if a.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				ip = ip.WithZone(ifi.Name)
+			}
+		}
+		ap := netip.AddrPortFrom(ip, uint16(a.Port))
+		if strings.HasPrefix(network, "udp") {
+			return net.UDPAddrFromAddrPort(ap)
+		}
+		return net.TCPAddrFromAddrPort(ap)
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: network}
+	}
+	return nil
+}
+
+// Socket calls socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC and reports it.
+func Socket(network, address string, family, sotype int, obs sockit.Observer) (int, error) {
+	fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if obs != nil {
+		obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fd, Net: network, Detail: FamilyType(network, address)})
+	}
+	return fd, nil
+}
+
+// ListenFD creates a listening (stream) or bound (datagram) socket with o
+// applied: socket, setsockopt, bind, and listen for streams. It returns the
+// descriptor and the bound address.
+func (o *Options) ListenFD(network, address string, obs sockit.Observer) (int, net.Addr, error) {
+	family, sotype, sa, err := Resolve(network, address)
+	if err != nil {
+		return -1, nil, err
+	}
+	fd, err := Socket(network, address, family, sotype, obs)
+	if err != nil {
+		return -1, nil, err
+	}
+	fail := func(err error) (int, net.Addr, error) {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	if family != unix.AF_UNIX {
+		// As package net does: rebinding a port with connections in
+		// TIME_WAIT must work (per socket(7), SO_REUSEADDR).
+		if sotype == unix.SOCK_STREAM {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				return fail(os.NewSyscallError("setsockopt", err))
+			}
+		}
+		if family == unix.AF_INET6 {
+			only := 0
+			if strings.HasSuffix(network, "6") {
+				only = 1
+			}
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, only); err != nil {
+				return fail(os.NewSyscallError("setsockopt", err))
+			}
+		}
+	}
+	if err := o.apply(uintptr(fd), network, obs); err != nil {
+		return fail(err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail(os.NewSyscallError("bind", err))
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail(os.NewSyscallError("getsockname", err))
+	}
+	laddr := Addr(network, bound)
+	if family == unix.AF_UNIX {
+		laddr = &net.UnixAddr{Name: address, Net: network}
+	}
+	if obs != nil {
+		obs.Observe(sockit.Event{Step: sockit.StepBind, FD: fd, Net: network, Local: laddr})
+	}
+	if sotype == unix.SOCK_DGRAM {
+		return fd, laddr, nil
+	}
+	backlog := o.Backlog
+	if backlog <= 0 {
+		backlog = defaultBacklog()
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		return fail(os.NewSyscallError("listen", err))
+	}
+	if obs != nil {
+		obs.Observe(sockit.Event{Step: sockit.StepListen, FD: fd, Net: network, Local: laddr, N: backlog})
+	}
+	return fd, laddr, nil
+}
+
+// TuneFD applies the per-connection options to an accepted or connected
+// stream descriptor: TCP_NODELAY unless Nagle, keepalive.
+func (o *Options) TuneFD(fd int, network string) error {
+	if !strings.HasPrefix(network, "tcp") {
+		return nil
+	}
+	if !o.Nagle {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if o.KeepAlive < 0 {
+		return nil
+	}
+	idle := int(o.KeepAlive.Seconds())
+	if idle <= 0 {
+		idle = 15 // package net's default
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, idle))
+}
+
+// SetLingerZero makes close(2) reset the connection (per socket(7),
+// SO_LINGER with a zero timeout).
+func SetLingerZero(fd int) error {
+	return os.NewSyscallError("setsockopt", unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}))
+}
+
+// Sockaddr converts a UDP, TCP or Unix net.Addr to a sockaddr.
+func Sockaddr(a net.Addr) (unix.Sockaddr, error) {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UnixAddr:
+		return &unix.SockaddrUnix{Name: a.Name}, nil
+	default:
+		return nil, net.InvalidAddrError("unsupported address type")
+	}
+	ip := ap.Addr()
+	if ip.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+	if z := ip.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, nil
+}
