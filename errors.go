@@ -25,6 +25,8 @@ const (
 	KindAddrNotAvail      // the local address is not on this machine
 	KindNotSocket         // a path exists but is not a socket
 	KindClosed            // use of a closed connection or server
+	KindNotFound          // a path does not exist: no socket file, no directory
+	KindUnknownHost       // a host name could not be resolved
 )
 
 var kindNames = [...]string{
@@ -39,6 +41,8 @@ var kindNames = [...]string{
 	KindAddrNotAvail: "address not available",
 	KindNotSocket:    "not a socket",
 	KindClosed:       "closed",
+	KindNotFound:     "not found",
+	KindUnknownHost:  "unknown host",
 }
 
 func (k Kind) String() string {
@@ -145,6 +149,13 @@ func (e *Error) Hint() string {
 		return ""
 	case KindNotSocket:
 		return "refusing to delete a file that is not a socket"
+	case KindNotFound:
+		if e.Op == "connect" {
+			return "no socket file there; is the server running?"
+		}
+		return "the directory does not exist"
+	case KindUnknownHost:
+		return "the host name could not be resolved"
 	}
 	return ""
 }
@@ -188,9 +199,19 @@ func KindOf(err error) Kind {
 			return k
 		}
 	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		if dns.IsTimeout {
+			return KindTimeout
+		}
+		return KindUnknownHost
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return KindTimeout
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return KindNotFound
 	}
 	if errors.Is(err, os.ErrPermission) {
 		return KindPermission

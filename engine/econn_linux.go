@@ -49,7 +49,10 @@ type econn struct {
 	aborted bool
 	closed  bool
 	idle    bool // closed by the idle timeout
-	err     error
+
+	connecting bool  // a dial waiting for connect(2) to complete
+	connectAt  int64 // the dial's deadline, 0 = none
+	err        error
 
 	start, lastIn, lastOut int64 // unix nanos
 	lingerAt               int64 // Close's deadline, 0 = none
@@ -158,6 +161,10 @@ func (c *econn) callback(f func()) {
 
 // handle reacts to epoll events for c.
 func (c *econn) handle(ev uint32) {
+	if c.connecting {
+		c.completeConnect()
+		return
+	}
 	if ev&unix.EPOLLERR != 0 {
 		if e, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
 			c.fail(os.NewSyscallError("read", unix.Errno(e)))
@@ -362,6 +369,9 @@ func (c *econn) settle() {
 func (c *econn) deadline() int64 {
 	cfg := &c.l.b.s.cfg
 	at := c.lingerAt
+	if c.connecting {
+		return c.connectAt
+	}
 	earliest := func(t int64) {
 		if t > 0 && (at == 0 || t < at) {
 			at = t
@@ -391,6 +401,13 @@ func (c *econn) fire(now int64) int64 {
 	}
 	c.l.now = now
 	cfg := &c.l.b.s.cfg
+	if c.connecting {
+		if c.connectAt > 0 && now >= c.connectAt {
+			c.failConnect(errors.Join(os.ErrDeadlineExceeded, os.NewSyscallError("connect", unix.ETIMEDOUT)))
+			return 0
+		}
+		return c.connectAt
+	}
 	switch {
 	case c.lingerAt > 0 && now >= c.lingerAt:
 		c.fail(os.NewSyscallError("close", unix.ETIMEDOUT))
@@ -451,4 +468,112 @@ func (c *econn) finish(err error, reset bool) {
 // sends what it holds.
 func (c *econn) forceClose() {
 	c.finish(ErrShutdown, false)
+}
+
+// startDial creates a socket and starts a non-blocking connect(2); the
+// connection completes in handle when the socket becomes writable.
+func (l *loop) startDial(d *dialReq) {
+	s := l.b.s
+	l.now = time.Now().UnixNano()
+	c := &econn{l: l, fd: -1, h: d.h, network: d.network, start: l.now, lastIn: l.now, connecting: true}
+	c.drainer, _ = d.h.(Drainer)
+	c.remote = sock.Addr(d.network, d.sa)
+	fd, err := sock.Socket(d.network, d.address, d.family, d.sotype, s.obs)
+	if err != nil {
+		c.failConnect(err)
+		return
+	}
+	c.fd = fd
+	if err := s.opts.ApplyFD(fd, d.network, s.obs); err != nil {
+		c.failConnect(err)
+		return
+	}
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepConnect, FD: fd, Net: d.network, Peer: c.remote})
+	}
+	err = unix.Connect(fd, d.sa)
+	switch err {
+	case nil: // Unix sockets connect at once
+		c.events = unix.EPOLLIN | unix.EPOLLRDHUP
+		if err := l.p.add(fd, c.events); err != nil {
+			c.failConnect(err)
+			return
+		}
+		l.set(fd, pollee{c: c})
+		c.connected()
+	case unix.EINPROGRESS, unix.EINTR:
+		c.events = unix.EPOLLOUT
+		if err := l.p.add(fd, c.events); err != nil {
+			c.failConnect(err)
+			return
+		}
+		l.set(fd, pollee{c: c})
+		if d.timeout > 0 {
+			c.connectAt = l.now + int64(d.timeout)
+			l.timers.arm(c.connectAt, c)
+		}
+	default:
+		c.failConnect(os.NewSyscallError("connect", err))
+	}
+}
+
+// connected finishes a dial: the three-way handshake is done.
+func (c *econn) connected() {
+	s := c.l.b.s
+	c.connecting = false
+	c.connectAt = 0
+	if sa, err := unix.Getsockname(c.fd); err == nil {
+		c.local = sock.Addr(c.network, sa)
+	}
+	if err := s.opts.TuneFD(c.fd, c.network); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: c.network, Err: err})
+	}
+	if s.obs != nil {
+		s.observe(sockit.Event{Step: sockit.StepConnected, FD: c.fd, Net: c.network, Local: c.local, Peer: c.remote})
+	}
+	c.l.b.mu.Lock()
+	closing := c.l.b.closing
+	c.l.b.mu.Unlock()
+	if closing {
+		c.forceClose()
+		return
+	}
+	c.callback(func() { c.h.OnOpen(c) })
+	c.settle()
+}
+
+// completeConnect reads the outcome of a non-blocking connect (per
+// connect(2): SO_ERROR once the socket is writable).
+func (c *econn) completeConnect() {
+	e, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && e != 0 {
+		err = unix.Errno(e)
+	}
+	if err != nil {
+		c.failConnect(os.NewSyscallError("connect", err))
+		return
+	}
+	c.events = unix.EPOLLIN | unix.EPOLLRDHUP
+	if err := c.l.p.mod(c.fd, c.events); err != nil {
+		c.failConnect(err)
+		return
+	}
+	c.connected()
+}
+
+// failConnect ends a dial that did not connect: OnClose without OnOpen.
+func (c *econn) failConnect(err error) {
+	l := c.l
+	c.closed = true
+	c.dead.Store(true)
+	if c.fd >= 0 {
+		if c.fd < len(l.byFD) && l.byFD[c.fd].c == c {
+			l.p.del(c.fd)
+			l.byFD[c.fd] = pollee{}
+		}
+		unix.Close(c.fd)
+	}
+	c.callback(func() { c.h.OnClose(c, sockit.Wrap("connect", c.network, addrText(c.remote), err)) })
+	l.b.connGone()
+	l.resumeListeners()
 }

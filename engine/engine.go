@@ -52,7 +52,9 @@ type Handler interface {
 	OnPeerClose(c Conn)
 	// OnClose is called once, when the connection is gone. err is nil after
 	// an orderly close or an Abort by the handler, and otherwise says why
-	// (a peer reset, a timeout, the server shutting down).
+	// (a peer reset, a timeout, the server shutting down). For a connection
+	// made by Server.Dial that never connected, OnClose is called without
+	// OnOpen, with a *sockit.Error whose Op is "connect".
 	OnClose(c Conn, err error)
 }
 

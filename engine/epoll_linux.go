@@ -109,9 +109,13 @@ func (b *epollBackend) shutdown(ctx context.Context) error {
 	select {
 	case <-b.drained:
 	case <-ctx.Done():
-		err = ctx.Err()
-		b.broadcast(taskForceClose)
-		<-b.drained
+		select {
+		case <-b.drained: // both were ready: nothing had to be closed
+		default:
+			err = ctx.Err()
+			b.broadcast(taskForceClose)
+			<-b.drained
+		}
 	}
 	for _, l := range b.loops {
 		l.post(task{kind: taskStop})
@@ -131,6 +135,23 @@ func (b *epollBackend) broadcast(kind taskKind) {
 	for _, d := range dones {
 		<-d
 	}
+}
+
+func (b *epollBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+	family, sotype, sa, err := sock.Resolve(ep.Network(), ep.Addr)
+	if err != nil {
+		return sockit.Wrap("connect", ep.Network(), ep.Addr, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return ErrServerClosed
+	}
+	b.s.c.active.Add(1) // so that Shutdown waits for it from now on
+	b.pick().post(task{kind: taskDial, dial: &dialReq{
+		network: ep.Network(), address: ep.Addr, family: family, sotype: sotype, sa: sa, h: h, timeout: timeout,
+	}})
+	return nil
 }
 
 // connGone is called by a loop when a connection has finished.
@@ -156,6 +177,7 @@ const (
 	taskCloseListeners
 	taskForceClose
 	taskStop
+	taskDial
 )
 
 // task is work handed to a loop by another goroutine.
@@ -167,7 +189,17 @@ type task struct {
 	fd   int
 	sa   unix.Sockaddr
 	data []byte
+	dial *dialReq
 	done chan error
+}
+
+// dialReq is a connection for a loop to start.
+type dialReq struct {
+	network, address string
+	family, sotype   int
+	sa               unix.Sockaddr
+	h                Handler
+	timeout          time.Duration
 }
 
 // loop is one event loop: an epoll instance, the descriptors registered in
@@ -301,6 +333,7 @@ func (l *loop) runTasks() (stop bool) {
 				l.p.del(pk.fd)
 				l.byFD[pk.fd] = pollee{}
 				unix.Close(pk.fd)
+				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: pk.fd, Net: pk.network, Local: pk.addr, Detail: "datagram socket " + pk.addr.String()})
 			}
 			l.listeners, l.packets = nil, nil
 			t.done <- nil
@@ -311,6 +344,8 @@ func (l *loop) runTasks() (stop bool) {
 				}
 			}
 			t.done <- nil
+		case taskDial:
+			l.startDial(t.dial)
 		case taskStop:
 			stop = true
 		}

@@ -36,6 +36,7 @@ type Server struct {
 type backend interface {
 	listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error)
+	dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error
 	shutdown(ctx context.Context) error
 }
 
@@ -180,6 +181,26 @@ func (s *Server) removePaths() {
 			s.obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: "unix", Detail: p.path, Err: err})
 		}
 	}
+}
+
+// Dial connects to stream endpoint ep in the background and serves the
+// connection with h, as if it had been accepted: OnOpen once connected, or
+// OnClose with the connect error (a refusal, a timeout after timeout; 0 means
+// the system's own) if it never connects. Dial itself fails only when it
+// cannot start: a datagram endpoint, an unresolvable address, a shut-down
+// server. Connections made by Dial count in Stats and end at Shutdown like
+// accepted ones.
+func (s *Server) Dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+	if ep.IsPacket() {
+		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoints have no connections to dial")}
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	return s.b.dial(ep, h, timeout)
 }
 
 // Shutdown stops accepting and receiving, waits for open connections to

@@ -107,11 +107,46 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 			continue
 		}
 		backoff = 0
-		b.startConn(nc, network, h)
+		b.startConn(nc, network, h, true)
 	}
 }
 
-func (b *stdBackend) startConn(nc net.Conn, network string, h Handler) {
+// dial connects in a goroutine of its own, then serves the connection like
+// an accepted one. Shutdown cancels a dial still in progress.
+func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrServerClosed
+	}
+	b.loops.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.loops.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-b.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		nc, err := b.s.opts.Dialer(b.s.obs, nil, timeout).DialContext(ctx, ep.Network(), ep.Addr)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = errors.Join(os.ErrDeadlineExceeded, err)
+			}
+			c := &stdConn{b: b, h: h, network: ep.Network(), fd: -1, aborted: true}
+			h.OnClose(c, sockit.Wrap("connect", ep.Network(), ep.Addr, err))
+			return
+		}
+		b.startConn(nc, ep.Network(), h, false)
+	}()
+	return nil
+}
+
+func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted bool) {
 	s := b.s
 	c := &stdConn{b: b, nc: nc, h: h, network: network, fd: -1, start: time.Now(), messages: network == "unixpacket"}
 	c.rcond.L = &c.mu
@@ -119,7 +154,11 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler) {
 	c.drainer, _ = h.(Drainer)
 	if s.obs != nil {
 		c.fd = sock.FD(nc)
-		s.observe(sockit.Event{Step: sockit.StepAccept, FD: c.fd, Net: network, Local: nc.LocalAddr(), Peer: nc.RemoteAddr()})
+		step := sockit.StepConnected
+		if accepted {
+			step = sockit.StepAccept
+		}
+		s.observe(sockit.Event{Step: step, FD: c.fd, Net: network, Local: nc.LocalAddr(), Peer: nc.RemoteAddr()})
 	}
 	if err := s.opts.TuneConn(nc); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: network, Err: err})
@@ -128,6 +167,9 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler) {
 	if b.closing {
 		b.mu.Unlock()
 		nc.Close()
+		if !accepted {
+			h.OnClose(c, ErrShutdown)
+		}
 		return
 	}
 	b.conns[c] = struct{}{}
@@ -148,6 +190,7 @@ func (b *stdBackend) shutdown(ctx context.Context) error {
 	}
 	for _, pc := range b.packets {
 		pc.Close()
+		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: pc.LocalAddr().Network(), Local: pc.LocalAddr(), Detail: "datagram socket " + pc.LocalAddr().String()})
 	}
 	b.mu.Unlock()
 	b.loops.Wait()
@@ -158,6 +201,11 @@ func (b *stdBackend) shutdown(ctx context.Context) error {
 	case <-finished:
 		return nil
 	case <-ctx.Done():
+	}
+	select {
+	case <-finished: // both were ready: nothing had to be closed
+		return nil
+	default:
 	}
 	b.mu.Lock()
 	for c := range b.conns {
@@ -199,10 +247,21 @@ type stdConn struct {
 	in, outN int64 // bytes read (reader only) and written (writer only)
 }
 
-func (c *stdConn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
-func (c *stdConn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
-func (c *stdConn) Context() any         { return c.value }
-func (c *stdConn) SetContext(v any)     { c.value = v }
+func (c *stdConn) LocalAddr() net.Addr {
+	if c.nc == nil {
+		return nil // a dial that never connected
+	}
+	return c.nc.LocalAddr()
+}
+
+func (c *stdConn) RemoteAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.RemoteAddr()
+}
+func (c *stdConn) Context() any     { return c.value }
+func (c *stdConn) SetContext(v any) { c.value = v }
 
 func (c *stdConn) Pending() int {
 	c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 )
@@ -89,5 +90,9 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "connected to %s; type a line and Enter to send it; %s; Ctrl-C quits\n", ep, fin)
 	}
-	return client.Pipe(ctx, c, opts.IO.In, opts.IO.Out, po)
+	err = client.Pipe(ctx, c, opts.IO.In, opts.IO.Out, po)
+	if sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil && opts.IdleTimeout > 0 {
+		return fmt.Errorf("%w: nothing moved either way for %s (--idle-timeout)", err, opts.IdleTimeout)
+	}
+	return err
 }

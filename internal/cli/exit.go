@@ -13,9 +13,9 @@ const (
 	ExitOK          = 0
 	ExitError       = 1   // anything not named below
 	ExitUsage       = 2   // bad flags, arguments or endpoint
-	ExitConnect     = 3   // refused, unreachable, timed out, reset by the peer
-	ExitLocalAddr   = 4   // address in use, permission denied, not a socket
-	ExitInterrupted = 130 // stopped by a second interrupt
+	ExitConnect     = 3   // refused, unreachable, unknown host, no socket file, timed out, reset by the peer
+	ExitLocalAddr   = 4   // address in use, permission denied, not a socket, no such directory
+	ExitInterrupted = 130 // interrupted (Ctrl-C); for serve, a second Ctrl-C
 )
 
 // usageErr marks a mistake in how sockit was called.
@@ -42,7 +42,13 @@ func ExitCode(err error) int {
 	switch sockit.KindOf(err) {
 	case sockit.KindBadEndpoint:
 		return ExitUsage
-	case sockit.KindRefused, sockit.KindUnreachable, sockit.KindTimeout, sockit.KindReset:
+	case sockit.KindRefused, sockit.KindUnreachable, sockit.KindTimeout, sockit.KindReset, sockit.KindUnknownHost:
+		return ExitConnect
+	case sockit.KindNotFound:
+		var se *sockit.Error
+		if errors.As(err, &se) && se.Op != "connect" {
+			return ExitLocalAddr
+		}
 		return ExitConnect
 	case sockit.KindAddrInUse, sockit.KindPermission, sockit.KindNotSocket, sockit.KindAddrNotAvail:
 		return ExitLocalAddr

@@ -62,7 +62,11 @@ func Main() int {
 	cmd := NewRootCmd(app)
 	err := cmd.ExecuteContext(soft)
 	if err != nil {
-		fmt.Fprintln(app.IO.ErrOut, "sockit: "+err.Error())
+		msg := err.Error()
+		if errors.Is(err, context.Canceled) {
+			msg = "interrupted"
+		}
+		fmt.Fprintln(app.IO.ErrOut, "sockit: "+msg)
 	}
 	return ExitCode(err)
 }
@@ -80,8 +84,9 @@ Endpoints are scheme://address: tcp, tcp4, tcp6, udp, udp4, udp6 take host:port
 host:7007 or 7007 means TCP.
 
 Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
-(refused, unreachable, timeout, reset), 4 cannot use the local address (in use,
-permission, not a socket), 130 stopped by a second interrupt.`,
+(refused, unreachable, unknown host, timeout, reset), 4 cannot use the local
+address (in use, permission, not a socket), 130 interrupted (for serve: by a
+second Ctrl-C, the first one shuts down gracefully and exits 0).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Set here because only cobra's own unknown-command path defaults it.

@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 )
@@ -115,6 +117,9 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
 	if dumper != nil {
 		dumper.Close()
+	}
+	if sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil {
+		return fmt.Errorf("%w: nothing arrived for %s (--timeout)", err, opts.Timeout)
 	}
 	return err
 }

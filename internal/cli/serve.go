@@ -136,7 +136,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	<-ctx.Done()
 	active := srv.Stats().Active
 	if active > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "shutting down: %d connection(s) open, waiting up to %s (Ctrl-C again to stop now)\n", active, opts.Grace)
+		fmt.Fprintf(opts.IO.ErrOut, "shutting down: %s open, waiting up to %s (Ctrl-C again to stop now)\n", plural(uint64(active), "connection"), opts.Grace)
 	} else {
 		fmt.Fprintln(opts.IO.ErrOut, "shutting down")
 	}
@@ -148,8 +148,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	defer cancel()
 	err = srv.Shutdown(graceCtx)
 	st := srv.Stats()
-	fmt.Fprintf(opts.IO.Out, "served %d connection(s), %d datagram(s); bytes in %d, bytes out %d\n",
-		st.Accepted, st.PacketsIn, st.BytesIn, st.BytesOut)
+	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
+		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
 	switch {
 	case err == nil:
 		return nil
@@ -173,7 +173,12 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 	}
 	var tries []string
 	for _, ep := range eps {
+		// chargen never stops sending, and discard never answers a
+		// datagram: those are for connect and Ctrl-C, not send.
 		t := "sockit send " + dialable(ep) + " hello"
+		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
+			t = "sockit connect " + dialable(ep) + "   (Ctrl-C to stop)"
+		}
 		if len(tries) < 3 {
 			tries = append(tries, t)
 		}
@@ -209,4 +214,11 @@ func dialable(ep endpoint.Endpoint) string {
 		return addr
 	}
 	return ep.Scheme + "://" + addr
+}
+
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

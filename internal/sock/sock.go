@@ -47,6 +47,12 @@ func (o *Options) control(obs sockit.Observer, onFD func(int)) func(network, add
 	}
 }
 
+// ApplyFD applies o's socket-level options to a new descriptor, before bind
+// or connect, and reports each setsockopt to obs.
+func (o *Options) ApplyFD(fd int, network string, obs sockit.Observer) error {
+	return o.apply(uintptr(fd), network, obs)
+}
+
 func (o *Options) apply(fd uintptr, network string, obs sockit.Observer) error {
 	set := func(name string, f func() error, detail string) error {
 		err := f()

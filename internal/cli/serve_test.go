@@ -1,0 +1,507 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/service"
+)
+
+// serveKinds are the endpoints a server can listen on, one of each kind.
+var serveKinds = []struct {
+	name   string
+	scheme string
+	addr   func(t *testing.T) string
+	packet bool
+	ipv6   bool
+}{
+	{name: "tcp", scheme: "tcp", addr: loopback4},
+	{name: "udp", scheme: "udp", addr: loopback4, packet: true},
+	{name: "tcp6", scheme: "tcp6", addr: loopback6, ipv6: true},
+	{name: "udp6", scheme: "udp6", addr: loopback6, packet: true, ipv6: true},
+	{name: "unix", scheme: "unix", addr: unixPath},
+	{name: "unixgram", scheme: "unixgram", addr: unixPath, packet: true},
+	{name: "unixpacket", scheme: "unixpacket", addr: unixPath},
+}
+
+func loopback4(*testing.T) string  { return "127.0.0.1:0" }
+func loopback6(*testing.T) string  { return "[::1]:0" }
+func unixPath(t *testing.T) string { return sockPath(t, "s.sock") }
+
+// TestServeKinds serves echo on each kind of endpoint, sends one message,
+// and checks the banner, the echo, the summary and the socket file cleanup.
+func TestServeKinds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range serveKinds {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.ipv6 && !hasIPv6() {
+				t.Skip("no IPv6 on loopback: cannot listen on [::1]")
+			}
+			if tt.scheme == "unixpacket" && !unixpacketOK() {
+				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
+			}
+			addr := tt.addr(t)
+			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://" + addr}})
+			ep := s.endpoint(0)
+
+			try := ep
+			if tt.scheme == "tcp" {
+				try = strings.TrimPrefix(ep, "tcp://")
+			}
+			banner := s.out.String()
+			mustContain(t, "banner", banner,
+				"sockit serve: echo service, std engine\n",
+				"  listening on "+ep+"\n",
+				"try:  sockit send "+try+" hello\n",
+				"stop: Ctrl-C or SIGTERM",
+			)
+			if strings.HasSuffix(ep, ":0") {
+				t.Errorf("banner shows port 0, not the bound port: %s", ep)
+			}
+			if strings.HasPrefix(tt.scheme, "unix") {
+				fi, err := os.Lstat(addr)
+				if err != nil || fi.Mode()&os.ModeSocket == 0 {
+					t.Fatalf("while serving, %s is not a socket file: %v, %v", addr, fi, err)
+				}
+			}
+
+			if got, want := send(t, ep, "hello"), "hello\n"; got != want {
+				t.Errorf("send %s hello printed %q, want %q", ep, got, want)
+			}
+
+			if err := s.stop(t); err != nil {
+				t.Fatalf("runServe after cancel = %v, want nil", err)
+			}
+			want := "served 1 connection, 0 datagrams; bytes in 6, bytes out 6\n"
+			if tt.packet {
+				want = "served 0 connections, 1 datagram; bytes in 6, bytes out 6\n"
+			}
+			if out := s.out.String(); !strings.HasSuffix(out, want) {
+				t.Errorf("output does not end with the summary %q:\n%s", want, out)
+			}
+			if got := s.errOut.String(); !shutdownOnly.MatchString(got) {
+				t.Errorf("stderr = %q, want only the shutdown line", got)
+			}
+			if strings.HasPrefix(tt.scheme, "unix") {
+				if _, err := os.Lstat(addr); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("after shutdown, Lstat(%s) = %v, want the socket file removed", addr, err)
+				}
+			}
+		})
+	}
+}
+
+// TestServeManyEndpoints serves every kind at once from one server, and
+// checks that the banner shows at most three "try" lines and that the
+// summary adds up all of them.
+func TestServeManyEndpoints(t *testing.T) {
+	t.Parallel()
+	eps, summary := everyKind(t)
+	s := startServe(t, &ServeOptions{Endpoints: eps})
+	if len(s.addrs) != len(eps) {
+		t.Fatalf("Ready got %d addresses, want %d", len(s.addrs), len(eps))
+	}
+	banner := s.out.String()
+	if n := strings.Count(banner, "sockit send "); n != 3 {
+		t.Errorf("banner suggests %d send commands, want 3:\n%s", n, banner)
+	}
+	if n := strings.Count(banner, "  listening on "); n != len(eps) {
+		t.Errorf("banner has %d listening lines, want %d:\n%s", n, len(eps), banner)
+	}
+	for i := range eps {
+		if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
+			t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
+		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("runServe after cancel = %v, want nil", err)
+	}
+	mustContain(t, "output", s.out.String(), summary)
+}
+
+// TestServeServices checks discard (RFC 863), chargen (RFC 864) and daytime
+// (RFC 867) over TCP and UDP.
+func TestServeServices(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		service string
+		scheme  string
+		check   func(t *testing.T, ep string)
+		summary string // the server's summary line starts so
+	}{
+		{name: "discard/tcp", service: "discard", scheme: "tcp", check: checkDiscardStream,
+			summary: "served 1 connection, 0 datagrams; bytes in 6, bytes out 0"},
+		{name: "discard/udp", service: "discard", scheme: "udp", check: checkDiscardPacket,
+			summary: "served 0 connections, 1 datagram; bytes in 6, bytes out 0"},
+		{name: "chargen/tcp", service: "chargen", scheme: "tcp", check: checkChargenStream,
+			summary: "served 1 connection, 0 datagrams"},
+		{name: "chargen/udp", service: "chargen", scheme: "udp", check: checkChargenPacket,
+			summary: "served 0 connections, 1 datagram; bytes in 6"},
+		{name: "daytime/tcp", service: "daytime", scheme: "tcp", check: checkDaytime,
+			summary: "served 1 connection, 0 datagrams"},
+		{name: "daytime/udp", service: "daytime", scheme: "udp", check: checkDaytime,
+			summary: "served 0 connections, 1 datagram; bytes in 6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://127.0.0.1:0"}, Service: tt.service})
+			mustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
+			tt.check(t, s.endpoint(0))
+			if err := s.stop(t); err != nil {
+				t.Fatalf("runServe after cancel = %v, want nil", err)
+			}
+			mustContain(t, "output", s.out.String(), tt.summary)
+		})
+	}
+}
+
+// checkDiscardStream: the reply is empty and the server closes after the
+// client's FIN, so send ends cleanly.
+func checkDiscardStream(t *testing.T, ep string) {
+	if got := send(t, ep, "hello"); got != "" {
+		t.Errorf("discard answered %q, want nothing", got)
+	}
+}
+
+// checkDiscardPacket: no reply datagram comes, so send times out.
+func checkDiscardPacket(t *testing.T, ep string) {
+	opts, out, _ := sendOpts(ep, "hello")
+	opts.Timeout = 200 * time.Millisecond
+	msg := errorOf(t, runSend(context.Background(), opts), ExitConnect)
+	mustContain(t, "error", msg, "timed out")
+	if out.Len() != 0 {
+		t.Errorf("discard answered %q, want nothing", out)
+	}
+}
+
+// checkChargenStream reads more than one full cycle of the pattern (95
+// lines of 74 bytes) and compares it with service.ChargenPattern.
+func checkChargenStream(t *testing.T, ep string) {
+	c, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 95*74 + 1000
+	got := make([]byte, n)
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading %d bytes of chargen: %v", n, err)
+	}
+	if want := service.ChargenPattern(n); string(got) != string(want) {
+		i := firstDiff(got, want)
+		t.Errorf("chargen differs from service.ChargenPattern at byte %d: got %q, want %q",
+			i, got[i:min(i+20, n)], want[i:min(i+20, n)])
+	}
+	checkRFC864(t, got)
+}
+
+// checkRFC864 checks the pattern's shape independently of the service's
+// code: lines of 72 of the 95 printing characters (space to tilde) and
+// CRLF, each line starting one character further along than the last.
+func checkRFC864(t *testing.T, b []byte) {
+	t.Helper()
+	const width, count = 72, 95
+	start := int(b[0]) - ' '
+	for k := 0; (k+1)*(width+2) <= len(b); k++ {
+		line := b[k*(width+2) : (k+1)*(width+2)]
+		want := make([]byte, 0, width+2)
+		for j := range width {
+			want = append(want, byte(' '+(start+k+j)%count))
+		}
+		want = append(want, '\r', '\n')
+		if string(line) != string(want) {
+			t.Fatalf("chargen line %d = %q, want %q", k, line, want)
+		}
+	}
+}
+
+// checkChargenPacket: the reply is 0 to 512 bytes of the pattern's start.
+func checkChargenPacket(t *testing.T, ep string) {
+	got := send(t, ep, "hello")
+	if len(got) > 512 {
+		t.Errorf("chargen datagram is %d bytes, RFC 864 says at most 512", len(got))
+	}
+	if want := string(service.ChargenPattern(len(got))); got != want {
+		t.Errorf("chargen datagram = %q, want %q", got, want)
+	}
+}
+
+// checkDaytime: one line in service.DaytimeLayout, near now, then EOF
+// (which send waits for on TCP).
+func checkDaytime(t *testing.T, ep string) {
+	got := send(t, ep, "hello")
+	line, ok := strings.CutSuffix(got, "\r\n")
+	if !ok || strings.ContainsAny(line, "\r\n") {
+		t.Fatalf("daytime sent %q, want exactly one line ended by CRLF", got)
+	}
+	when, err := time.Parse(service.DaytimeLayout, line)
+	if err != nil {
+		t.Fatalf("daytime line %q does not parse with %q: %v", line, service.DaytimeLayout, err)
+	}
+	// Compare the wall clock only: the layout's zone abbreviation may not
+	// be known to time.Parse.
+	now := time.Now()
+	wall := time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), 0, time.UTC)
+	got2 := time.Date(when.Year(), when.Month(), when.Day(), when.Hour(), when.Minute(), when.Second(), 0, time.UTC)
+	if d := wall.Sub(got2); d < -time.Minute || d > time.Minute {
+		t.Errorf("daytime says %s, the local time is %s", line, now.Format(service.DaytimeLayout))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestServeVerbose checks that -v narrates the socket calls of one echo
+// connection in order, and logs the connection's life.
+func TestServeVerbose(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Verbose: true})
+	if got := send(t, s.endpoint(0), "hello"); got != "hello\n" {
+		t.Fatalf("send printed %q, want %q", got, "hello\n")
+	}
+	// The client is done when it reads the server's FIN; the server's side
+	// closes just after.
+	s.errOut.waitFor(t, "closed conn")
+	if err := s.stop(t); err != nil {
+		t.Fatalf("runServe after cancel = %v, want nil", err)
+	}
+	log := s.errOut.String()
+	steps := []string{
+		"socket(AF_INET, SOCK_STREAM) = fd",
+		"bind 127.0.0.1:",
+		"listen backlog=",
+		"accept 127.0.0.1:",
+		"new conn 127.0.0.1:",
+		"read 6 bytes",
+		"read 0: peer sent FIN",
+		"shutdown(SHUT_WR)",
+		"close",
+		"closed conn 127.0.0.1:",
+	}
+	rest := log
+	for _, step := range steps {
+		i := strings.Index(rest, step)
+		if i < 0 {
+			t.Fatalf("narration lacks %q after the steps before it (want in order %q):\n%s", step, steps, log)
+		}
+		rest = rest[i+len(step):]
+	}
+	closed := regexp.MustCompile(`closed conn 127\.0\.0\.1:\d+: in 6 bytes, out 6 bytes, after \S+`)
+	if !closed.MatchString(log) {
+		t.Errorf("connection log lacks %q:\n%s", closed, log)
+	}
+	if strings.Contains(log, "warn") {
+		t.Errorf("narration of a clean echo has a warning:\n%s", log)
+	}
+	// Each narration line starts with a time stamp.
+	stamp := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{6} `)
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if line != "shutting down" && !stamp.MatchString(line) {
+			t.Errorf("narration line without a time stamp: %q", line)
+		}
+	}
+}
+
+// shutdownOnly matches a stderr that holds only the shutdown line. The
+// server may still be closing the connection of a client that has already
+// read its FIN, so that connection can be counted as open.
+var shutdownOnly = regexp.MustCompile(`^shutting down(: 1 connection\(s\) open, waiting up to \S+ \(Ctrl-C again to stop now\))?\n$`)
+
+// TestServeQuiet checks that without -v the server logs nothing per
+// connection.
+func TestServeQuiet(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	send(t, s.endpoint(0), "hello")
+	if err := s.stop(t); err != nil {
+		t.Fatalf("runServe after cancel = %v, want nil", err)
+	}
+	if got := s.errOut.String(); !shutdownOnly.MatchString(got) {
+		t.Errorf("stderr without -v = %q, want only the shutdown line", got)
+	}
+}
+
+// TestServeGrace checks that a connection still open at shutdown is waited
+// for, that the shutdown message says so, and that it is closed when
+// --grace runs out.
+func TestServeGrace(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: 100 * time.Millisecond})
+	c, err := net.Dial("tcp", s.addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// An echo round trip proves the server accepted the connection.
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("runServe after cancel = %v, want nil", err)
+	}
+	mustContain(t, "stderr", s.errOut.String(),
+		"shutting down: 1 connection open, waiting up to 100ms",
+		"closed the connections still open after 100ms")
+	mustContain(t, "output", s.out.String(), "served 1 connection, 0 datagrams; bytes in 1, bytes out 1")
+	// The client sees the server's close.
+	if b := readAll(t, c); len(b) != 0 {
+		t.Errorf("after shutdown read %q, want EOF", b)
+	}
+}
+
+// TestServeNoGraceNothingOpen stops servers with --grace 0 and no
+// connections: the shutdown must not claim it closed open connections.
+func TestServeNoGraceNothingOpen(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()            // stop as soon as it listens
+	for i := range 20 { // the false claim came from a random select
+		out, errOut := new(syncBuffer), new(syncBuffer)
+		opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo"}
+		if err := runServe(ctx, opts); err != nil {
+			t.Fatalf("run %d: runServe = %v, want nil", i, err)
+		}
+		if got := errOut.String(); got != "shutting down\n" {
+			t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
+		}
+	}
+}
+
+// TestServeHardStop checks that cancelling Hard (the second Ctrl-C) during
+// the grace period stops at once with errInterrupted, exit 130.
+func TestServeHardStop(t *testing.T) {
+	t.Parallel()
+	hard, stopHard := context.WithCancel(context.Background())
+	defer stopHard()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: time.Hour, Hard: hard})
+	c, err := net.Dial("tcp", s.addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.cancel()
+	s.errOut.waitFor(t, "Ctrl-C again to stop now")
+	stopHard()
+	err = s.stop(t)
+	errorOf(t, err, ExitInterrupted)
+	if !errors.Is(err, errInterrupted) {
+		t.Errorf("err = %v, want errInterrupted", err)
+	}
+	mustContain(t, "output", s.out.String(), "served 1 connection")
+}
+
+// TestServeBadOptions checks the options runServe refuses before it
+// listens.
+func TestServeBadOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  ServeOptions
+		wants []string
+	}{
+		{name: "unknown service", opts: ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "quote"},
+			wants: []string{`unknown service "quote"`, "echo, discard, chargen, daytime"}},
+		{name: "unknown engine", opts: ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo", Engine: "kqueue"},
+			wants: []string{`"kqueue"`}},
+		{name: "bad endpoint", opts: ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0", "tpc://x"}, Service: "echo"},
+			wants: []string{`bad endpoint "tpc://x"`, `unknown scheme "tpc"`}},
+		{name: "negative grace", opts: ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo", Grace: -time.Second},
+			wants: []string{"--grace", "-1s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, errOut := new(syncBuffer), new(syncBuffer)
+			opts := tt.opts
+			opts.IO = IOStreams{Out: out, ErrOut: errOut}
+			opts.Ready = func([]net.Addr) { t.Error("Ready called for options that cannot serve") }
+			msg := errorOf(t, runServe(context.Background(), &opts), ExitUsage)
+			mustContain(t, "error", msg, tt.wants...)
+			if out.String() != "" {
+				t.Errorf("printed a banner for options that cannot serve:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestServeListenFailureClosesOthers checks that when one endpoint cannot
+// be listened on, the ones already bound are closed again.
+func TestServeListenFailureClosesOthers(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	first := sockPath(t, "first.sock")
+	opts := &ServeOptions{
+		IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+		Endpoints: []string{"unix://" + first, "tcp://" + held.Addr().String()},
+		Service:   "echo",
+	}
+	errorOf(t, runServe(context.Background(), opts), ExitLocalAddr)
+	if _, err := os.Lstat(first); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after the failed start, Lstat(%s) = %v, want the socket file removed", first, err)
+	}
+	if c, err := net.Dial("unix", first); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after the failed start", first)
+	}
+}
+
+// TestServeEngines runs echo on every kind of endpoint with each engine
+// backend that --engine offers on this platform.
+func TestServeEngines(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []engine.Backend{engine.BackendStd, engine.BackendEpoll} {
+		t.Run(string(backend), func(t *testing.T) {
+			t.Parallel()
+			probe, err := engine.NewServer(&engine.Config{Backend: backend})
+			if err != nil {
+				t.Skipf("no %s backend here: %v", backend, err)
+			}
+			probe.Close()
+			eps, summary := everyKind(t)
+			s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
+			mustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
+			for i := range eps {
+				if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
+					t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
+				}
+			}
+			if err := s.stop(t); err != nil {
+				t.Fatalf("runServe after cancel = %v, want nil", err)
+			}
+			mustContain(t, "output", s.out.String(), summary)
+		})
+	}
+}
