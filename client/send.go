@@ -29,19 +29,27 @@ func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions
 	if c.ep.IsPacket() {
 		return sendPackets(ctx, c, msg, out, count, o.Timeout)
 	}
-	// Write and read at once: a server that answers as it reads (echo)
-	// stops reading when we stop reading its answer, and a large message
-	// would deadlock a client that wrote it all first.
-	werr := make(chan error, 1)
-	go func() {
+	send := func() error {
 		for i := 0; i < count; i++ {
 			if _, err := c.Write(msg); err != nil {
-				werr <- err
-				return
+				return err
 			}
 		}
-		werr <- c.CloseWrite()
-	}()
+		return c.CloseWrite()
+	}
+	// A small message fits the socket buffers: send it all, then read, so
+	// that -v narrates the steps in the order a tutorial draws them.
+	if len(msg)*count <= smallMessage {
+		if err := send(); err != nil {
+			return ctxErr(ctx, err)
+		}
+		return ctxErr(ctx, copyUntilEOF(ctx, c, out, o.Timeout))
+	}
+	// A large one is written while the reply is read: a server that answers
+	// as it reads (echo) stops reading when we stop reading its answer, and
+	// a client that wrote everything first would deadlock.
+	werr := make(chan error, 1)
+	go func() { werr <- send() }()
 	rerr := copyUntilEOF(ctx, c, out, o.Timeout)
 	select {
 	case err := <-werr:
@@ -57,6 +65,10 @@ func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions
 	c.SetWriteDeadline(time.Now().Add(wait))
 	return ctxErr(ctx, errors.Join(rerr, <-werr))
 }
+
+// smallMessage is what Send writes before it starts reading: far below the
+// smallest socket buffers, so the write cannot block on a peer that answers.
+const smallMessage = 16 << 10
 
 func sendPackets(ctx context.Context, c *Conn, msg []byte, out io.Writer, count int, timeout time.Duration) error {
 	if timeout <= 0 {

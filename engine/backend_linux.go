@@ -1,4 +1,4 @@
 package engine
 
 // DefaultBackend is the backend a zero Config selects.
-const DefaultBackend = BackendStd
+const DefaultBackend = BackendEpoll

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -14,12 +15,13 @@ import (
 	"github.com/sockit/sockit/internal/sock"
 )
 
-// Requests other goroutines (or callbacks) make of a connection; the loop
-// applies them in settle.
+// Requests made of a connection (by its handler or by other goroutines).
+// They travel through the loop's task queue, in order with AsyncWrite, so
+// that data accepted before a Close is sent before the FIN.
 const (
-	reqFIN   uint32 = 1 << iota // CloseWrite: FIN after the flush
-	reqClose                    // Close: FIN after the flush, then drain input and close
-	reqAbort                    // Abort: RST
+	reqFIN   uint8 = 1 << iota // CloseWrite: FIN after the flush
+	reqClose                   // Close: FIN after the flush, then drain input and close
+	reqAbort                   // Abort: RST
 )
 
 // econn is one connection on the epoll backend. Only its loop touches its
@@ -34,8 +36,12 @@ type econn struct {
 	remote  net.Addr
 	value   any
 
-	req  atomic.Uint32 // requests not yet applied
-	dead atomic.Bool   // finished; AsyncWrite refuses
+	shut atomic.Bool // CloseWrite, Close or Abort was called: writes are refused
+	dead atomic.Bool // finished
+
+	req     uint8 // requests the loop has received and not yet applied
+	msgs    []int // unixpacket: the length of each message queued in out
+	message bool  // unixpacket: every Write is one message
 
 	out     []byte // pending output is out[head:]
 	head    int
@@ -49,6 +55,9 @@ type econn struct {
 	aborted bool
 	closed  bool
 	idle    bool // closed by the idle timeout
+	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
+	// and is owed another call when there is room.
+	wantDrain bool
 
 	connecting bool  // a dial waiting for connect(2) to complete
 	connectAt  int64 // the dial's deadline, 0 = none
@@ -72,11 +81,23 @@ var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &
 // Write writes p at once if nothing is queued, and queues what the kernel
 // did not take. Loop goroutine only.
 func (c *econn) Write(p []byte) (int, error) {
-	if c.closed || c.wantFIN || c.aborted || c.req.Load() != 0 {
+	if c.shut.Load() {
+		return 0, ErrClosed
+	}
+	return c.enqueue(p)
+}
+
+// enqueue is Write without the check for a requested close: AsyncWrite's
+// data, accepted before the close, still goes out ahead of the FIN.
+func (c *econn) enqueue(p []byte) (int, error) {
+	if c.closed || c.finSent || c.aborted {
 		return 0, ErrClosed
 	}
 	if c.err != nil {
 		return 0, c.err
+	}
+	if len(p) == 0 {
+		return 0, nil // an empty unixpacket message would read as EOF
 	}
 	pending := c.Pending()
 	if pending+len(p) > c.l.b.s.cfg.MaxPending {
@@ -97,6 +118,9 @@ func (c *econn) Write(p []byte) (int, error) {
 			c.head = 0
 		}
 		c.out = append(c.out, p[written:]...)
+		if c.message {
+			c.msgs = append(c.msgs, len(p)) // a seqpacket write is all or nothing
+		}
 	}
 	return len(p), nil
 }
@@ -124,7 +148,7 @@ func (c *econn) write(p []byte) (int, error) {
 }
 
 func (c *econn) AsyncWrite(p []byte) error {
-	if c.dead.Load() || c.req.Load() != 0 {
+	if c.dead.Load() || c.shut.Load() {
 		return ErrClosed
 	}
 	c.l.post(task{kind: taskWrite, c: c, data: append([]byte(nil), p...)})
@@ -140,24 +164,18 @@ func (c *econn) Close() error {
 }
 func (c *econn) Abort() error { return c.request(reqAbort) }
 
-// request records r for the loop. From a callback of c the loop applies it
-// when the callback returns; from anywhere else a task wakes the loop.
-func (c *econn) request(r uint32) error {
+// request hands r to the loop through its task queue. Writes are refused
+// from now on.
+func (c *econn) request(r uint8) error {
 	if c.dead.Load() {
 		return nil
 	}
-	c.req.Or(r)
-	if c.l.current.Load() != c {
-		c.l.post(task{kind: taskSettle, c: c})
-	}
+	c.shut.Store(true)
+	c.l.post(task{kind: taskRequest, c: c, req: r})
 	return nil
 }
 
-func (c *econn) callback(f func()) {
-	c.l.current.Store(c)
-	f()
-	c.l.current.Store(nil)
-}
+func (c *econn) callback(f func()) { f() }
 
 // handle reacts to epoll events for c.
 func (c *econn) handle(ev uint32) {
@@ -172,8 +190,13 @@ func (c *econn) handle(ev uint32) {
 			return
 		}
 	}
-	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 && c.Pending() > 0 {
-		c.flush()
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+		if c.Pending() > 0 {
+			c.flush()
+		}
+		if c.Pending() == 0 && c.drainer != nil {
+			c.wantDrain = true // room again: settle calls OnDrain
+		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 && !c.peerFIN && !c.closed && c.err == nil {
 		c.read()
@@ -190,7 +213,7 @@ func (c *econn) handle(ev uint32) {
 // handler.
 func (c *econn) read() {
 	l := c.l
-	n, err := unix.Read(c.fd, l.buf)
+	n, err := c.readFD(l.buf)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
@@ -223,14 +246,12 @@ func (c *econn) read() {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
-	c.current(data)
+	c.offer(data)
 }
 
-// current offers data to the handler and keeps what it leaves.
-func (c *econn) current(data []byte) {
-	c.l.current.Store(c)
+// offer gives data to the handler and keeps what it leaves.
+func (c *econn) offer(data []byte) {
 	k := c.h.OnData(c, data)
-	c.l.current.Store(nil)
 	rest := data[min(max(k, 0), len(data)):]
 	switch {
 	case len(rest) == 0:
@@ -245,10 +266,15 @@ func (c *econn) current(data []byte) {
 	}
 }
 
-// flush writes pending output until the kernel stops taking it.
+// flush writes pending output until the kernel stops taking it: in one
+// write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
 	for c.Pending() > 0 {
-		n, err := c.write(c.out[c.head:])
+		chunk := c.out[c.head:]
+		if c.message {
+			chunk = chunk[:c.msgs[0]]
+		}
+		n, err := c.write(chunk)
 		if err != nil {
 			c.fail(err)
 			return
@@ -257,11 +283,33 @@ func (c *econn) flush() {
 			return
 		}
 		c.head += n
+		if c.message {
+			c.msgs = c.msgs[1:]
+		}
 	}
 	c.releaseOut()
-	if c.drainer != nil && !c.wantFIN && c.req.Load() == 0 {
-		c.callback(func() { c.drainer.OnDrain(c) })
+}
+
+// drain calls OnDrain while the handler keeps writing and output stays at
+// or below the low watermark, a bounded number of times. It reports whether
+// the handler still wants to be called when there is room: then the loop
+// watches EPOLLOUT even with nothing pending.
+func (c *econn) drain(low int) (more bool) {
+	for i := 0; i < 64; i++ {
+		if c.Pending() > low || c.shut.Load() || c.err != nil {
+			return c.Pending() <= low && c.err == nil && !c.shut.Load()
+		}
+		before := c.outBytes + int64(c.Pending())
+		c.drainer.OnDrain(c)
+		if c.outBytes+int64(c.Pending()) == before {
+			c.wantDrain = false // wrote nothing: wait until it writes again
+			return false
+		}
+		if c.Pending() == 0 {
+			continue // the kernel took it all: there is room for more
+		}
 	}
+	return c.Pending() <= low
 }
 
 func (c *econn) releaseOut() {
@@ -271,6 +319,7 @@ func (c *econn) releaseOut() {
 			outPool.Put(&b)
 		}
 		c.out, c.head = nil, 0
+		c.msgs = c.msgs[:0]
 	}
 }
 
@@ -297,7 +346,8 @@ func (c *econn) settle() {
 		return
 	}
 	cfg := &c.l.b.s.cfg
-	if r := c.req.Swap(0); r != 0 {
+	if r := c.req; r != 0 {
+		c.req = 0
 		if r&reqAbort != 0 {
 			c.aborted = true
 		}
@@ -342,6 +392,15 @@ func (c *econn) settle() {
 		c.finish(nil, false)
 		return
 	}
+	moreDrain := false
+	if c.drainer != nil && c.wantDrain && !c.wantFIN {
+		moreDrain = c.drain(cfg.LowWatermark)
+		if c.err != nil {
+			c.finish(c.err, false)
+			return
+		}
+		pending = c.Pending()
+	}
 	if pending > cfg.HighWatermark {
 		c.paused = true
 	} else if c.paused && pending <= cfg.LowWatermark {
@@ -351,7 +410,7 @@ func (c *econn) settle() {
 	if !c.peerFIN && (!c.paused || c.closing) {
 		want |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
-	if pending > 0 {
+	if pending > 0 || moreDrain {
 		want |= unix.EPOLLOUT
 	}
 	if want != c.events {
@@ -418,7 +477,8 @@ func (c *econn) fire(now int64) int64 {
 		c.finish(c.err, true)
 		return 0
 	case cfg.IdleTimeout > 0 && !c.closing && !c.peerFIN && now >= c.lastIn+int64(cfg.IdleTimeout):
-		c.req.Or(reqClose)
+		c.shut.Store(true)
+		c.req |= reqClose
 		c.idle = true
 		c.settle()
 	}
@@ -475,7 +535,7 @@ func (c *econn) forceClose() {
 func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
-	c := &econn{l: l, fd: -1, h: d.h, network: d.network, start: l.now, lastIn: l.now, connecting: true}
+	c := &econn{l: l, fd: -1, h: d.h, network: d.network, start: l.now, lastIn: l.now, connecting: true, message: d.network == "unixpacket"}
 	c.drainer, _ = d.h.(Drainer)
 	c.remote = sock.Addr(d.network, d.sa)
 	fd, err := sock.Socket(d.network, d.address, d.family, d.sotype, s.obs)
@@ -538,6 +598,7 @@ func (c *econn) connected() {
 		c.forceClose()
 		return
 	}
+	c.wantDrain = c.drainer != nil
 	c.callback(func() { c.h.OnOpen(c) })
 	c.settle()
 }
@@ -576,4 +637,21 @@ func (c *econn) failConnect(err error) {
 	c.callback(func() { c.h.OnClose(c, sockit.Wrap("connect", c.network, addrText(c.remote), err)) })
 	l.b.connGone()
 	l.resumeListeners()
+}
+
+// readFD reads once. On unixpacket it asks for the message's real length
+// (MSG_TRUNC, per unix(7)) so that a message longer than the buffer fails
+// the connection instead of losing its tail.
+func (c *econn) readFD(buf []byte) (int, error) {
+	if !c.message {
+		return unix.Read(c.fd, buf)
+	}
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	if int(r) > len(buf) {
+		return 0, unix.EMSGSIZE
+	}
+	return int(r), nil
 }

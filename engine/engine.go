@@ -59,9 +59,11 @@ type Handler interface {
 }
 
 // Drainer is implemented by handlers that produce output on their own
-// (chargen, relays): OnDrain is called when pending output has dropped to
-// Config.LowWatermark or below after having been above it, and after OnOpen
-// has written, so that the handler can write more.
+// (chargen, relays). OnDrain is called after OnOpen, and again whenever the
+// connection can take more output — pending output is at or below
+// Config.LowWatermark — as long as the handler keeps writing in it. A
+// handler that writes nothing in OnDrain is not called again until the
+// engine has written some of its output.
 type Drainer interface {
 	OnDrain(c Conn)
 }

@@ -173,7 +173,7 @@ const (
 	taskAddListener
 	taskAddPacket
 	taskWrite
-	taskSettle
+	taskRequest
 	taskCloseListeners
 	taskForceClose
 	taskStop
@@ -189,6 +189,7 @@ type task struct {
 	fd   int
 	sa   unix.Sockaddr
 	data []byte
+	req  uint8
 	dial *dialReq
 	done chan error
 }
@@ -215,7 +216,6 @@ type loop struct {
 	packets   []*epacket
 	byFD      []pollee // what each registered descriptor is
 	timers    timerHeap
-	current   atomic.Pointer[econn] // the connection whose callback runs now
 
 	mu    sync.Mutex
 	tasks []task
@@ -316,13 +316,14 @@ func (l *loop) runTasks() (stop bool) {
 			t.done <- err
 		case taskWrite:
 			if !t.c.closed {
-				if _, err := t.c.Write(t.data); err != nil && !errors.Is(err, ErrClosed) {
+				if _, err := t.c.enqueue(t.data); err != nil && !errors.Is(err, ErrClosed) {
 					t.c.fail(err)
 				}
 				t.c.settle()
 			}
-		case taskSettle:
+		case taskRequest:
 			if !t.c.closed {
+				t.c.req |= t.req
 				t.c.settle()
 			}
 		case taskCloseListeners:
@@ -445,7 +446,7 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
-	c := &econn{l: l, fd: fd, h: ln.h, network: ln.network, local: ln.addr, start: l.now, lastIn: l.now}
+	c := &econn{l: l, fd: fd, h: ln.h, network: ln.network, local: ln.addr, start: l.now, lastIn: l.now, message: ln.network == "unixpacket"}
 	c.drainer, _ = ln.h.(Drainer)
 	c.remote = sock.Addr(ln.network, sa)
 	if ua, ok := c.remote.(*net.UnixAddr); ok && ua.Name == "" {
@@ -472,6 +473,7 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 		c.forceClose()
 		return
 	}
+	c.wantDrain = c.drainer != nil
 	c.callback(func() { c.h.OnOpen(c) })
 	c.settle()
 }

@@ -59,7 +59,7 @@ func TestServeKinds(t *testing.T) {
 			}
 			banner := s.out.String()
 			mustContain(t, "banner", banner,
-				"sockit serve: echo service, std engine\n",
+				"sockit serve: echo service, "+string(engine.DefaultBackend)+" engine\n",
 				"  listening on "+ep+"\n",
 				"try:  sockit send "+try+" hello\n",
 				"stop: Ctrl-C or SIGTERM",
@@ -323,7 +323,7 @@ func TestServeVerbose(t *testing.T) {
 // shutdownOnly matches a stderr that holds only the shutdown line. The
 // server may still be closing the connection of a client that has already
 // read its FIN, so that connection can be counted as open.
-var shutdownOnly = regexp.MustCompile(`^shutting down(: 1 connection\(s\) open, waiting up to \S+ \(Ctrl-C again to stop now\))?\n$`)
+var shutdownOnly = regexp.MustCompile(`^shutting down(: 1 connection open, waiting up to \S+ \(Ctrl-C again to stop now\))?\n$`)
 
 // TestServeQuiet checks that without -v the server logs nothing per
 // connection.

@@ -1,0 +1,5 @@
+package engine_test
+
+import "github.com/sockit/sockit/engine"
+
+var platformBackends = []engine.Backend{engine.BackendEpoll}
