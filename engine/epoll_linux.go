@@ -217,6 +217,7 @@ type loop struct {
 	byFD      []pollee // what each registered descriptor is
 	timers    timerHeap
 
+	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
 	tasks []task
 	spare []task
@@ -229,11 +230,22 @@ type pollee struct {
 	pk *epacket
 }
 
+// post queues t for the loop. A loop that is awake checks its queue before
+// it sleeps again, so only a sleeping loop needs the eventfd write.
 func (l *loop) post(t task) {
 	l.mu.Lock()
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
-	l.p.wake()
+	if !l.awake.Load() {
+		l.p.wake()
+	}
+}
+
+// hasTasks reports whether tasks are queued.
+func (l *loop) hasTasks() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tasks) > 0
 }
 
 func (l *loop) set(fd int, p pollee) {
@@ -252,7 +264,14 @@ func (l *loop) run() {
 			msec = int((at - time.Now().UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond))
 			msec = max(msec, 0)
 		}
+		// Announce sleep, then look at the queue once more: a task posted
+		// after this check sees awake == false and writes the eventfd.
+		l.awake.Store(false)
+		if l.hasTasks() {
+			msec = 0
+		}
 		n, err := l.p.wait(msec)
+		l.awake.Store(true)
 		if err != nil {
 			// EBADF or EINVAL would mean a bug; do not spin on it.
 			l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: l.p.epfd, Err: err})
@@ -263,6 +282,7 @@ func (l *loop) run() {
 			ev := &l.p.events[i]
 			fd := int(ev.Fd)
 			if fd == l.p.efd {
+				l.p.consumeWake()
 				continue // tasks are run below, after the events
 			}
 			if fd >= len(l.byFD) {
@@ -288,7 +308,6 @@ func (l *loop) run() {
 
 // runTasks runs queued tasks; it reports whether the loop must stop.
 func (l *loop) runTasks() (stop bool) {
-	l.p.consumeWake()
 	l.mu.Lock()
 	tasks := l.tasks
 	l.tasks = l.spare[:0]

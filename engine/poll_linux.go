@@ -60,11 +60,12 @@ func (p *poller) wake() {
 	}
 }
 
-// consumeWake clears the eventfd; wake-ups after it are seen by the next
-// epoll_wait.
+// consumeWake clears the eventfd, then allows the next wake-up. The order
+// matters: clearing after the flag could swallow a wake-up written in
+// between, while the flag still told later posters one was pending.
 func (p *poller) consumeWake() {
-	p.waking.Store(false)
 	unix.Read(p.efd, p.wakebuf[:])
+	p.waking.Store(false)
 }
 
 func (p *poller) wait(msec int) (int, error) {
