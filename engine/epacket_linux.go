@@ -3,11 +3,26 @@ package engine
 import (
 	"net"
 	"os"
+	"sync"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/internal/sock"
+)
+
+// Datagram batching. receive takes up to a batch of datagrams with one
+// recvmmsg(2); replies written during the batch (from OnPacket) are queued
+// and leave with one sendmmsg(2) after it. A reply the kernel cannot take
+// now (EAGAIN: a full unixgram peer) stays queued, up to sendQueueMax, and
+// is retried shortly.
+const (
+	udpBatch      = 32
+	unixgramBatch = 8
+	sendQueueMax  = 1024
+	sendRetry     = time.Millisecond
 )
 
 // epacket is a datagram socket (udp, unixgram) owned by one loop.
@@ -17,66 +32,199 @@ type epacket struct {
 	network string
 	addr    net.Addr
 	h       PacketHandler
-	buf     []byte
+	addrs   *sock.AddrCache
+
+	// receive side, loop only
+	rbufs  [][]byte
+	rhdrs  []unix.Mmsghdr
+	riovs  []unix.Iovec
+	rnames []unix.RawSockaddrAny
+
+	// send side: WriteTo may come from any goroutine
+	mu      sync.Mutex
+	inBatch bool // the loop is inside receive: queue, flush after
+	queue   []outDatagram
+	arena   []byte
+	shdrs   []unix.Mmsghdr
+	siovs   []unix.Iovec
+	timerAt int64
+	dropped uint64
+}
+
+type outDatagram struct {
+	off, n  int
+	name    unix.RawSockaddrAny
+	namelen uint32
+	to      net.Addr // for narration and errors
 }
 
 func (p *epacket) LocalAddr() net.Addr { return p.addr }
 
-// WriteTo sends one datagram with sendto(2). The socket is non-blocking: if
-// the send buffer is full the datagram is not sent and the error says so,
-// as datagram delivery is never guaranteed anyway.
-func (p *epacket) WriteTo(b []byte, addr net.Addr) (int, error) {
-	s := p.l.b.s
-	sa, err := sock.Sockaddr(addr)
-	if err == nil {
-		err = unix.Sendto(p.fd, b, 0, sa)
-		if err == unix.EINTR {
-			err = unix.Sendto(p.fd, b, 0, sa)
-		}
-		err = os.NewSyscallError("sendto", err)
+func (p *epacket) init() {
+	batch, size := udpBatch, 64<<10
+	if p.network == "unixgram" {
+		batch, size = unixgramBatch, maxDatagram
 	}
-	n := 0
-	if err == nil {
-		n = len(b)
-		s.c.bytesOut.Add(uint64(n))
-		s.c.pktOut.Add(1)
+	p.addrs = sock.NewAddrCache(p.network)
+	p.rbufs = make([][]byte, batch)
+	p.rhdrs = make([]unix.Mmsghdr, batch)
+	p.riovs = make([]unix.Iovec, batch)
+	p.rnames = make([]unix.RawSockaddrAny, batch)
+	for i := range p.rbufs {
+		p.rbufs[i] = make([]byte, size)
 	}
-	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: addr, N: n, Err: err})
-	}
-	return n, sockit.Wrap("sendto", p.network, addrText(addr), err)
 }
 
-// receive reads up to a batch of datagrams and hands each to the handler.
-func (p *epacket) receive(l *loop) {
-	s := l.b.s
-	if p.buf == nil {
-		p.buf = make([]byte, maxDatagram)
+// WriteTo sends one datagram. Called from OnPacket it is queued and sent
+// with the batch's sendmmsg(2); elsewhere it is sent at once.
+func (p *epacket) WriteTo(b []byte, addr net.Addr) (int, error) {
+	var d outDatagram
+	namelen, err := sock.PutRaw(&d.name, addr)
+	if err != nil {
+		return 0, sockit.Wrap("sendto", p.network, addrText(addr), err)
 	}
-	for i := 0; i < 64; i++ {
-		n, from, err := unix.Recvfrom(p.fd, p.buf, 0)
-		if err == unix.EAGAIN {
+	d.namelen, d.to, d.n = namelen, addr, len(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) >= sendQueueMax {
+		p.dropped++
+		return 0, sockit.Wrap("sendto", p.network, addrText(addr), os.NewSyscallError("sendto", unix.ENOBUFS))
+	}
+	d.off = len(p.arena)
+	p.arena = append(p.arena, b...)
+	p.queue = append(p.queue, d)
+	if !p.inBatch {
+		p.flushLocked()
+	}
+	return len(b), nil
+}
+
+// receive reads datagrams with recvmmsg until the socket is empty or a few
+// batches have been served, then sends the replies.
+func (p *epacket) receive(l *loop) {
+	if p.rbufs == nil {
+		p.init()
+	}
+	s := l.b.s
+	p.mu.Lock()
+	p.inBatch = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inBatch = false
+		p.flushLocked()
+		p.mu.Unlock()
+	}()
+	for round := 0; round < 4; round++ {
+		for i := range p.rhdrs {
+			p.riovs[i].Base = &p.rbufs[i][0]
+			p.riovs[i].SetLen(len(p.rbufs[i]))
+			h := &p.rhdrs[i].Hdr
+			h.Name = (*byte)(unsafe.Pointer(&p.rnames[i]))
+			h.Namelen = unix.SizeofSockaddrAny
+			h.Iov = &p.riovs[i]
+			h.SetIovlen(1)
+			h.Flags = 0
+		}
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.rhdrs[0])), uintptr(len(p.rhdrs)), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR || e == unix.ECONNREFUSED {
+			return // ECONNREFUSED: an ICMP error about an earlier datagram
+		}
+		if e != 0 {
+			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Err: os.NewSyscallError("recvmmsg", e)})
 			return
 		}
-		if err == unix.EINTR || err == unix.ECONNREFUSED {
-			continue // an ICMP error about an earlier datagram, not this socket's
+		n := int(r)
+		for i := 0; i < n; i++ {
+			size := int(p.rhdrs[i].Len)
+			from := p.addrs.Lookup(&p.rnames[i], p.rhdrs[i].Hdr.Namelen)
+			s.c.bytesIn.Add(uint64(size))
+			s.c.pktIn.Add(1)
+			if s.obs != nil {
+				s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: from, N: size})
+			}
+			p.h.OnPacket(p, p.rbufs[i][:size], from)
 		}
-		if err != nil {
-			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Err: os.NewSyscallError("recvfrom", err)})
+		if n < len(p.rhdrs) {
 			return
 		}
-		var addr net.Addr
-		if from != nil {
-			addr = sock.Addr(p.network, from)
-			if ua, ok := addr.(*net.UnixAddr); ok && ua.Name == "" {
-				addr = nil
+	}
+}
+
+// flushLocked sends queued datagrams with sendmmsg; p.mu must be held.
+func (p *epacket) flushLocked() {
+	s := p.l.b.s
+	for len(p.queue) > 0 {
+		n := min(len(p.queue), 64)
+		if cap(p.shdrs) < n {
+			p.shdrs = make([]unix.Mmsghdr, 64)
+			p.siovs = make([]unix.Iovec, 64)
+		}
+		hdrs, iovs := p.shdrs[:n], p.siovs[:n]
+		for i := range hdrs {
+			d := &p.queue[i]
+			iovs[i] = unix.Iovec{}
+			if d.n > 0 {
+				iovs[i].Base = &p.arena[d.off]
+			}
+			iovs[i].SetLen(d.n)
+			hdrs[i] = unix.Mmsghdr{}
+			hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&d.name))
+			hdrs[i].Hdr.Namelen = d.namelen
+			hdrs[i].Hdr.Iov = &iovs[i]
+			hdrs[i].Hdr.SetIovlen(1)
+		}
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+		sent := int(r)
+		if e != 0 {
+			sent = 0
+		}
+		for i := 0; i < sent; i++ {
+			d := &p.queue[i]
+			s.c.bytesOut.Add(uint64(d.n))
+			s.c.pktOut.Add(1)
+			if s.obs != nil {
+				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: d.to, N: d.n})
 			}
 		}
-		s.c.bytesIn.Add(uint64(n))
-		s.c.pktIn.Add(1)
-		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: addr, N: n})
+		switch {
+		case e == unix.EAGAIN || e == unix.ENOBUFS:
+			p.queue = p.queue[sent:]
+			p.retryLater()
+			return
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			// This datagram cannot be sent (no such socket file, too big):
+			// report it and go on with the rest.
+			if s.obs != nil {
+				d := &p.queue[0]
+				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: d.to, Err: os.NewSyscallError("sendmmsg", e)})
+			}
+			p.dropped++
+			sent = 1
 		}
-		p.h.OnPacket(p, p.buf[:n], addr)
+		p.queue = p.queue[sent:]
 	}
+	p.queue = p.queue[:0]
+	p.arena = p.arena[:0]
+}
+
+// retryLater arms a short timer on the loop. Only the loop may touch its
+// timer heap, so another goroutine posts a request for it.
+func (p *epacket) retryLater() {
+	if p.timerAt == 0 {
+		p.l.post(task{kind: taskPacketRetry, pk: p})
+	}
+}
+
+func (p *epacket) slot() *int64 { return &p.timerAt }
+
+func (p *epacket) fire(int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd >= 0 {
+		p.flushLocked()
+	}
+	return 0
 }

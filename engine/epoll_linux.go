@@ -178,6 +178,7 @@ const (
 	taskForceClose
 	taskStop
 	taskDial
+	taskPacketRetry
 )
 
 // task is work handed to a loop by another goroutine.
@@ -352,8 +353,12 @@ func (l *loop) runTasks() (stop bool) {
 			for _, pk := range l.packets {
 				l.p.del(pk.fd)
 				l.byFD[pk.fd] = pollee{}
+				pk.mu.Lock()
 				unix.Close(pk.fd)
-				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: pk.fd, Net: pk.network, Local: pk.addr, Detail: "datagram socket " + pk.addr.String()})
+				fd := pk.fd
+				pk.fd = -1
+				pk.mu.Unlock()
+				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: pk.network, Local: pk.addr, Detail: "datagram socket " + pk.addr.String()})
 			}
 			l.listeners, l.packets = nil, nil
 			t.done <- nil
@@ -366,6 +371,10 @@ func (l *loop) runTasks() (stop bool) {
 			t.done <- nil
 		case taskDial:
 			l.startDial(t.dial)
+		case taskPacketRetry:
+			if t.pk.fd >= 0 {
+				l.timers.arm(time.Now().UnixNano()+int64(sendRetry), t.pk)
+			}
 		case taskStop:
 			stop = true
 		}

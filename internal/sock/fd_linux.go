@@ -1,10 +1,12 @@
 package sock
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -224,4 +226,139 @@ func Sockaddr(a net.Addr) (unix.Sockaddr, error) {
 		}
 	}
 	return sa, nil
+}
+
+// AddrCache turns raw socket addresses into net.Addr values, reusing the
+// value for an address seen before so that a busy datagram socket does not
+// allocate per datagram. Handlers must treat the values as read-only, as
+// package net's are. It is not safe for concurrent use.
+type AddrCache struct {
+	network string
+	m       map[rawKey]net.Addr
+}
+
+type rawKey struct {
+	n   uint8
+	raw [unix.SizeofSockaddrAny]byte
+}
+
+const addrCacheMax = 4096
+
+// NewAddrCache returns an empty cache for addresses of network.
+func NewAddrCache(network string) *AddrCache {
+	return &AddrCache{network: network, m: make(map[rawKey]net.Addr)}
+}
+
+// Lookup returns the address in the first n bytes of raw, or nil for an
+// unnamed (unbound Unix) sender.
+func (c *AddrCache) Lookup(raw *unix.RawSockaddrAny, n uint32) net.Addr {
+	if n > unix.SizeofSockaddrAny {
+		n = unix.SizeofSockaddrAny
+	}
+	var k rawKey
+	k.n = uint8(n)
+	copy(k.raw[:n], (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(raw))[:n])
+	if a, ok := c.m[k]; ok {
+		return a
+	}
+	a := rawToAddr(c.network, raw, n)
+	if a == nil {
+		return nil
+	}
+	if len(c.m) >= addrCacheMax {
+		clear(c.m)
+	}
+	c.m[k] = a
+	return a
+}
+
+func rawToAddr(network string, raw *unix.RawSockaddrAny, n uint32) net.Addr {
+	switch raw.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return Addr(network, &unix.SockaddrInet4{Port: int(port), Addr: sa.Addr})
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return Addr(network, &unix.SockaddrInet6{Port: int(port), Addr: sa.Addr, ZoneId: sa.Scope_id})
+	case unix.AF_UNIX:
+		sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(raw))
+		pathLen := int(n) - 2 // minus sun_family
+		if pathLen <= 0 {
+			return nil
+		}
+		b := make([]byte, 0, pathLen)
+		for i := 0; i < pathLen; i++ {
+			b = append(b, byte(sa.Path[i]))
+		}
+		if b[0] == 0 {
+			b[0] = '@' // abstract namespace, as package net writes it
+		} else if i := bytesIndexZero(b); i >= 0 {
+			b = b[:i]
+		}
+		if len(b) == 0 {
+			return nil
+		}
+		return &net.UnixAddr{Name: string(b), Net: network}
+	}
+	return nil
+}
+
+func bytesIndexZero(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// PutRaw writes a into raw without allocating and returns the length to
+// pass to the kernel.
+func PutRaw(raw *unix.RawSockaddrAny, a net.Addr) (uint32, error) {
+	*raw = unix.RawSockaddrAny{}
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UnixAddr:
+		sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(raw))
+		sa.Family = unix.AF_UNIX
+		name := a.Name
+		if len(name) >= len(sa.Path) {
+			return 0, unix.ENAMETOOLONG
+		}
+		for i := 0; i < len(name); i++ {
+			sa.Path[i] = int8(name[i])
+		}
+		if len(name) > 0 && name[0] == '@' {
+			sa.Path[0] = 0
+			return uint32(2 + len(name)), nil
+		}
+		return uint32(2 + len(name) + 1), nil
+	default:
+		return 0, net.InvalidAddrError("unsupported address type")
+	}
+	ip := ap.Addr()
+	port := ap.Port()
+	if ip.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
+		sa.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
+		sa.Addr = ip.As4()
+		return unix.SizeofSockaddrInet4, nil
+	}
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
+	sa.Family = unix.AF_INET6
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
+	sa.Addr = ip.As16()
+	if z := ip.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.Scope_id = uint32(ifi.Index)
+		}
+	}
+	return unix.SizeofSockaddrInet6, nil
 }
