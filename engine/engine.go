@@ -130,6 +130,19 @@ const (
 	BackendEpoll Backend = "epoll"
 )
 
+// AcceptMode is how new connections reach the epoll backend's loops.
+type AcceptMode string
+
+const (
+	// AcceptShared: one listening socket, owned by one loop, which accepts
+	// and deals the connections to all loops in turn through their queues.
+	AcceptShared AcceptMode = ""
+	// AcceptReusePort: a listening socket per loop, all bound to the same
+	// address with SO_REUSEPORT; the kernel spreads connections and each
+	// loop accepts its own. TCP only; Unix listeners stay shared.
+	AcceptReusePort AcceptMode = "reuseport"
+)
+
 // Defaults for the zero values of Config.
 const (
 	DefaultHighWatermark = 1 << 20
@@ -142,6 +155,13 @@ const (
 // defaults noted on each field.
 type Config struct {
 	Backend Backend // "" = DefaultBackend for the platform
+
+	// Loops is the number of event loops of the epoll backend; 0 =
+	// GOMAXPROCS. The std backend ignores it.
+	Loops int
+	// Accept chooses how the epoll backend spreads new connections over its
+	// loops: AcceptShared (the zero value) or AcceptReusePort.
+	Accept AcceptMode
 
 	// Socket options for listeners and accepted connections.
 	Backlog   int           // listen(2) backlog; 0 = system maximum (somaxconn)

@@ -34,7 +34,10 @@ type epollBackend struct {
 }
 
 func newEpollBackend(s *Server) (backend, error) {
-	n := runtime.GOMAXPROCS(0)
+	n := s.cfg.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
 	b := &epollBackend{s: s, drained: make(chan struct{})}
 	for i := 0; i < n; i++ {
 		p, err := newPoller()
@@ -58,16 +61,52 @@ func (b *epollBackend) pick() *loop {
 }
 
 func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	if b.s.cfg.Accept == AcceptReusePort && !ep.IsUnix() && len(b.loops) > 1 {
+		return b.listenPerLoop(ep, h)
+	}
 	fd, addr, err := b.s.opts.ListenFD(ep.Network(), ep.Addr, b.s.obs)
 	if err != nil {
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
 	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h}
-	if err := b.attach(task{kind: taskAddListener, ln: ln}); err != nil {
+	if err := b.attach(b.pick(), task{kind: taskAddListener, ln: ln}); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	return addr, nil
+}
+
+// listenPerLoop gives every loop a listening socket of its own on the same
+// address (SO_REUSEPORT); each keeps the connections it accepts.
+func (b *epollBackend) listenPerLoop(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	opts := b.s.opts
+	opts.ReusePort = true
+	var first net.Addr
+	var made []*elistener
+	address := ep.Addr
+	for _, l := range b.loops {
+		fd, addr, err := opts.ListenFD(ep.Network(), address, b.s.obs)
+		if err == nil {
+			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, own: true}
+			if err = b.attach(l, task{kind: taskAddListener, ln: ln}); err != nil {
+				unix.Close(fd)
+			} else {
+				made = append(made, ln)
+			}
+		}
+		if err != nil {
+			for _, ln := range made { // undo the loops already listening
+				done := make(chan error, 1)
+				ln.l.post(task{kind: taskCloseListener, ln: ln, done: done})
+				<-done
+			}
+			return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+		}
+		if first == nil {
+			first, address = addr, addr.String() // port 0: the others take the same port
+		}
+	}
+	return first, nil
 }
 
 func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
@@ -76,7 +115,7 @@ func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
 	pk := &epacket{fd: fd, network: ep.Network(), addr: addr, h: h}
-	if err := b.attach(task{kind: taskAddPacket, pk: pk}); err != nil {
+	if err := b.attach(b.pick(), task{kind: taskAddPacket, pk: pk}); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -85,7 +124,7 @@ func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.
 
 // attach gives a listener or datagram socket to a loop and waits until the
 // loop has registered it.
-func (b *epollBackend) attach(t task) error {
+func (b *epollBackend) attach(l *loop, t task) error {
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
@@ -93,7 +132,7 @@ func (b *epollBackend) attach(t task) error {
 	}
 	b.mu.Unlock()
 	t.done = make(chan error, 1)
-	b.pick().post(t)
+	l.post(t)
 	return <-t.done
 }
 
@@ -179,6 +218,7 @@ const (
 	taskStop
 	taskDial
 	taskPacketRetry
+	taskCloseListener
 )
 
 // task is work handed to a loop by another goroutine.
@@ -371,6 +411,15 @@ func (l *loop) runTasks() (stop bool) {
 			t.done <- nil
 		case taskDial:
 			l.startDial(t.dial)
+		case taskCloseListener:
+			t.ln.close()
+			for i, ln := range l.listeners {
+				if ln == t.ln {
+					l.listeners = append(l.listeners[:i], l.listeners[i+1:]...)
+					break
+				}
+			}
+			t.done <- nil
 		case taskPacketRetry:
 			if t.pk.fd >= 0 {
 				l.timers.arm(time.Now().UnixNano()+int64(sendRetry), t.pk)
@@ -391,6 +440,7 @@ type elistener struct {
 	network string
 	addr    net.Addr
 	h       Handler
+	own     bool // AcceptReusePort: keep accepted connections on this loop
 
 	timerAt int64 // set while accepting is paused after EMFILE
 	paused  bool
@@ -440,7 +490,7 @@ func (ln *elistener) accept(l *loop) {
 		}
 		s.c.accepted.Add(1)
 		s.c.active.Add(1)
-		if t := l.b.pick(); t != l {
+		if t := l.b.pick(); t != l && !ln.own {
 			t.post(task{kind: taskAddConn, fd: fd, sa: sa, ln: ln})
 		} else {
 			l.addConn(fd, sa, ln)

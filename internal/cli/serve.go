@@ -25,6 +25,8 @@ type ServeOptions struct {
 	Endpoints []string
 	Service   string
 	Engine    string
+	Loops     int
+	Accept    string
 	Grace     time.Duration
 	Idle      time.Duration
 	Unlink    bool
@@ -65,6 +67,8 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs := cmd.Flags()
 	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
+	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
+	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
@@ -92,9 +96,19 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
+	accept := engine.AcceptShared
+	switch opts.Accept {
+	case "", "shared":
+	case "reuseport":
+		accept = engine.AcceptReusePort
+	default:
+		return usageErr{fmt.Errorf("--accept %q: want shared or reuseport", opts.Accept)}
+	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
 	srv, err := engine.NewServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
+		Loops:       opts.Loops,
+		Accept:      accept,
 		Backlog:     opts.Sock.Backlog,
 		ReusePort:   opts.Sock.ReusePort,
 		Nagle:       !opts.Sock.NoDelay,
