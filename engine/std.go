@@ -424,7 +424,7 @@ func (c *stdConn) run() {
 		if cfg.IdleTimeout > 0 && !discard {
 			c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		}
-		n, err := c.nc.Read(buf)
+		n, err := c.read(buf)
 		if n > 0 {
 			c.in += int64(n)
 			s.c.bytesIn.Add(uint64(n))
@@ -534,10 +534,7 @@ func (c *stdConn) writer() {
 		closing := c.wantClose
 		c.mu.Unlock()
 
-		if cfg.WriteTimeout > 0 && !closing {
-			c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-		}
-		n, err := c.writeOut(buf, msgs)
+		n, err := c.writeTimed(buf, msgs, closing)
 		if n > 0 {
 			c.outN += int64(n)
 			s.c.bytesOut.Add(uint64(n))
@@ -565,6 +562,35 @@ func (c *stdConn) writer() {
 
 // writeOut writes buf: at once on a byte stream, and one write(2) per
 // message on unixpacket, so that each message keeps its boundary.
+// writeTimed writes buf with Config.WriteTimeout bounding each stretch
+// without progress, not the whole batch: a slow reader that keeps reading
+// is not reset.
+func (c *stdConn) writeTimed(buf []byte, msgs []int, closing bool) (int, error) {
+	wt := c.b.s.cfg.WriteTimeout
+	if wt <= 0 || closing {
+		return c.writeOut(buf, msgs)
+	}
+	written := 0
+	for {
+		c.nc.SetWriteDeadline(time.Now().Add(wt))
+		n, err := c.writeOut(buf[written:], msgs)
+		written += n
+		if err != nil && n > 0 && !c.messages && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // it moved: a new stretch begins
+		}
+		return written, err
+	}
+}
+
+// read reads once; on unixpacket, a message longer than buf fails the
+// connection instead of losing its tail.
+func (c *stdConn) read(buf []byte) (int, error) {
+	if c.messages {
+		return readMessage(c.nc, buf)
+	}
+	return c.nc.Read(buf)
+}
+
 func (c *stdConn) writeOut(buf []byte, msgs []int) (int, error) {
 	if !c.messages {
 		return c.nc.Write(buf)
