@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -27,25 +28,17 @@ const (
 // econn is one connection on the epoll backend. Only its loop touches its
 // fields, except req and dead, which are atomic.
 type econn struct {
-	l       *loop
-	fd      int
-	h       Handler
-	drainer Drainer
-	network string
-	local   net.Addr
-	remote  net.Addr
-	value   any
+	l     *loop
+	m     *connMeta
+	b     *connBuf // nil while nothing is pending or left over
+	fd    int
+	raddr netip.AddrPort // the peer, for TCP; Unix peers are in m.remote
+	value any
 
 	shut atomic.Bool // CloseWrite, Close or Abort was called: writes are refused
 	dead atomic.Bool // finished
 
-	req     uint8 // requests the loop has received and not yet applied
-	msgs    []int // unixpacket: the length of each message queued in out
-	message bool  // unixpacket: every Write is one message
-
-	out     []byte // pending output is out[head:]
-	head    int
-	in      []byte // input the handler left unconsumed
+	req     uint8  // requests the loop has received and not yet applied
 	events  uint32 // epoll interest now registered
 	paused  bool   // reading stopped by backpressure
 	peerFIN bool   // read returned 0
@@ -57,23 +50,110 @@ type econn struct {
 	idle    bool // closed by the idle timeout
 	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
 	// and is owed another call when there is room.
-	wantDrain bool
+	wantDrain  bool
+	connecting bool // a dial waiting for connect(2) to complete
 
-	connecting bool  // a dial waiting for connect(2) to complete
-	connectAt  int64 // the dial's deadline, 0 = none
-	err        error
+	err error
 
 	start, lastIn, lastOut int64 // unix nanos
 	lingerAt               int64 // Close's deadline, 0 = none
+	connectAt              int64 // a dial's deadline, 0 = none
 	timerAt                int64
 	inBytes, outBytes      int64
 }
 
-func (c *econn) LocalAddr() net.Addr  { return c.local }
-func (c *econn) RemoteAddr() net.Addr { return c.remote }
+// connMeta is what connections from one listener (or one dial) share, kept
+// out of econn so that an idle connection stays small.
+type connMeta struct {
+	h       Handler
+	drainer Drainer
+	network string
+	local   net.Addr
+	remote  net.Addr // Unix peers (usually unnamed); TCP peers are in econn.raddr
+	message bool     // unixpacket: every Write is one message
+}
+
+func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
+	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
+	m.drainer, _ = h.(Drainer)
+	return m
+}
+
+// connBuf holds a connection's pending output and unconsumed input. An
+// idle connection gives it back to the pool.
+type connBuf struct {
+	out  []byte // pending output is out[head:]
+	head int
+	in   []byte // input the handler left unconsumed
+	msgs []int  // unixpacket: the length of each message queued in out
+}
+
+var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
+
+func (c *econn) bufs() *connBuf {
+	if c.b == nil {
+		c.b = bufPool.Get().(*connBuf)
+	}
+	return c.b
+}
+
+// releaseBufs gives the buffers back once nothing is pending or left over.
+func (c *econn) releaseBufs() {
+	b := c.b
+	if b == nil || len(b.out) > b.head || len(b.in) > 0 {
+		return
+	}
+	if b.out != nil && cap(b.out) <= 1<<20 {
+		out := b.out[:0]
+		outPool.Put(&out)
+	}
+	if cap(b.in) > 64<<10 {
+		b.in = nil
+	}
+	b.out, b.head, b.in, b.msgs = nil, 0, b.in[:0], b.msgs[:0]
+	bufPool.Put(b)
+	c.b = nil
+}
+
+// setPeer records the peer's address: inline for TCP, in the (shared, for
+// unnamed Unix peers) meta otherwise.
+func (c *econn) setPeer(sa unix.Sockaddr) {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		c.raddr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		ip := netip.AddrFrom16(a.Addr)
+		if a.ZoneId != 0 {
+			c.m.remote = sock.Addr(c.m.network, sa) // zones are rare: keep package net's form
+			return
+		}
+		c.raddr = netip.AddrPortFrom(ip, uint16(a.Port))
+	case *unix.SockaddrUnix:
+		if a.Name != "" {
+			m := *c.m // a named Unix peer: this connection needs a meta of its own
+			m.remote = &net.UnixAddr{Name: a.Name, Net: m.network}
+			c.m = &m
+		}
+	}
+}
+
+func (c *econn) remoteAddr() net.Addr {
+	if c.raddr.IsValid() {
+		return net.TCPAddrFromAddrPort(c.raddr)
+	}
+	return c.m.remote
+}
+
+func (c *econn) LocalAddr() net.Addr  { return c.m.local }
+func (c *econn) RemoteAddr() net.Addr { return c.remoteAddr() }
 func (c *econn) Context() any         { return c.value }
 func (c *econn) SetContext(v any)     { c.value = v }
-func (c *econn) Pending() int         { return len(c.out) - c.head }
+func (c *econn) Pending() int {
+	if c.b == nil {
+		return 0
+	}
+	return len(c.b.out) - c.b.head
+}
 
 // outPool recycles output buffers, so an idle connection holds none.
 var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -113,13 +193,14 @@ func (c *econn) enqueue(p []byte) (int, error) {
 		written = n
 	}
 	if written < len(p) {
-		if c.out == nil {
-			c.out = (*outPool.Get().(*[]byte))[:0]
-			c.head = 0
+		b := c.bufs()
+		if b.out == nil {
+			b.out = (*outPool.Get().(*[]byte))[:0]
+			b.head = 0
 		}
-		c.out = append(c.out, p[written:]...)
-		if c.message {
-			c.msgs = append(c.msgs, len(p)) // a seqpacket write is all or nothing
+		b.out = append(b.out, p[written:]...)
+		if c.m.message {
+			b.msgs = append(b.msgs, len(p)) // a seqpacket write is all or nothing
 		}
 	}
 	return len(p), nil
@@ -142,7 +223,7 @@ func (c *econn) write(p []byte) (int, error) {
 	s := c.l.b.s
 	s.c.bytesOut.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.m.network, N: n})
 	}
 	return n, nil
 }
@@ -194,7 +275,7 @@ func (c *econn) handle(ev uint32) {
 		if c.Pending() > 0 {
 			c.flush()
 		}
-		if c.Pending() == 0 && c.drainer != nil {
+		if c.Pending() == 0 && c.m.drainer != nil {
 			c.wantDrain = true // room again: settle calls OnDrain
 		}
 	}
@@ -225,10 +306,10 @@ func (c *econn) read() {
 	if n == 0 {
 		c.peerFIN = true
 		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network})
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.m.network})
 		}
 		if !c.closing {
-			c.callback(func() { c.h.OnPeerClose(c) })
+			c.callback(func() { c.m.h.OnPeerClose(c) })
 		}
 		return
 	}
@@ -236,33 +317,34 @@ func (c *econn) read() {
 	c.lastIn = l.now
 	s.c.bytesIn.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.m.network, N: n})
 	}
 	if c.closing {
 		return // Close: input is drained and dropped
 	}
 	data := l.buf[:n]
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
+	if c.b != nil && len(c.b.in) > 0 {
+		c.b.in = append(c.b.in, data...)
+		data = c.b.in
 	}
 	c.offer(data)
 }
 
 // offer gives data to the handler and keeps what it leaves.
 func (c *econn) offer(data []byte) {
-	k := c.h.OnData(c, data)
+	k := c.m.h.OnData(c, data)
 	rest := data[min(max(k, 0), len(data)):]
 	switch {
 	case len(rest) == 0:
-		c.in = c.in[:0]
-		if cap(c.in) > 64<<10 {
-			c.in = nil
+		if c.b != nil {
+			c.b.in = c.b.in[:0]
+			c.releaseBufs()
 		}
 	case len(rest) > c.l.b.s.cfg.MaxInput:
 		c.fail(ErrInputTooLarge)
-	default: // rest may alias c.in; append moves it like memmove
-		c.in = append(c.in[:0], rest...)
+	default: // rest may alias b.in; append moves it like memmove
+		b := c.bufs()
+		b.in = append(b.in[:0], rest...)
 	}
 }
 
@@ -270,9 +352,9 @@ func (c *econn) offer(data []byte) {
 // write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
 	for c.Pending() > 0 {
-		chunk := c.out[c.head:]
-		if c.message {
-			chunk = chunk[:c.msgs[0]]
+		chunk := c.b.out[c.b.head:]
+		if c.m.message {
+			chunk = chunk[:c.b.msgs[0]]
 		}
 		n, err := c.write(chunk)
 		if err != nil {
@@ -282,9 +364,9 @@ func (c *econn) flush() {
 		if n == 0 {
 			return
 		}
-		c.head += n
-		if c.message {
-			c.msgs = c.msgs[1:]
+		c.b.head += n
+		if c.m.message {
+			c.b.msgs = c.b.msgs[1:]
 		}
 	}
 	c.releaseOut()
@@ -300,7 +382,7 @@ func (c *econn) drain(low int) (more bool) {
 			return c.Pending() <= low && c.err == nil && !c.shut.Load()
 		}
 		before := c.outBytes + int64(c.Pending())
-		c.drainer.OnDrain(c)
+		c.m.drainer.OnDrain(c)
 		if c.outBytes+int64(c.Pending()) == before {
 			c.wantDrain = false // wrote nothing: wait until it writes again
 			return false
@@ -313,20 +395,20 @@ func (c *econn) drain(low int) (more bool) {
 }
 
 func (c *econn) releaseOut() {
-	if c.out != nil && c.Pending() == 0 {
-		if cap(c.out) <= 1<<20 {
-			b := c.out[:0]
-			outPool.Put(&b)
+	if b := c.b; b != nil && b.out != nil && c.Pending() == 0 {
+		if cap(b.out) <= 1<<20 {
+			out := b.out[:0]
+			outPool.Put(&out)
 		}
-		c.out, c.head = nil, 0
-		c.msgs = c.msgs[:0]
+		b.out, b.head, b.msgs = nil, 0, b.msgs[:0]
 	}
+	c.releaseBufs()
 }
 
 // fail records why the connection must end; settle ends it.
 func (c *econn) fail(err error) {
 	if c.err == nil {
-		c.err = sockit.Wrap(opOf(err), c.network, addrText(c.remote), err)
+		c.err = sockit.Wrap(opOf(err), c.m.network, addrText(c.remoteAddr()), err)
 	}
 }
 
@@ -380,7 +462,7 @@ func (c *econn) settle() {
 		err := unix.Shutdown(c.fd, unix.SHUT_WR)
 		c.finSent = true
 		if s := c.l.b.s; s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: "SHUT_WR", Err: err})
+			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.m.network, Detail: "SHUT_WR", Err: err})
 		}
 		if err != nil && err != unix.ENOTCONN {
 			c.fail(os.NewSyscallError("shutdown", err))
@@ -393,7 +475,7 @@ func (c *econn) settle() {
 		return
 	}
 	moreDrain := false
-	if c.drainer != nil && c.wantDrain && !c.wantFIN {
+	if c.m.drainer != nil && c.wantDrain && !c.wantFIN {
 		moreDrain = c.drain(cfg.LowWatermark)
 		if c.err != nil {
 			c.finish(c.err, false)
@@ -498,8 +580,8 @@ func (c *econn) finish(err error, reset bool) {
 	c.closed = true
 	c.dead.Store(true)
 	l.p.del(c.fd)
-	l.byFD[c.fd] = pollee{}
-	if reset && c.network[0] == 't' {
+	l.conns[c.fd] = nil
+	if reset && c.m.network[0] == 't' {
 		sock.SetLingerZero(c.fd)
 	}
 	unix.Close(c.fd)
@@ -508,18 +590,17 @@ func (c *econn) finish(err error, reset bool) {
 		if reset {
 			detail = "abort: SO_LINGER 0, RST"
 		}
-		s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.remote, Detail: detail})
+		s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail})
 	}
 	if err == nil && c.idle {
 		err = ErrIdle
 	}
-	c.callback(func() { c.h.OnClose(c, err) })
+	c.callback(func() { c.m.h.OnClose(c, err) })
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.network, Local: c.local, Peer: c.remote,
+		s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
 	}
-	c.out, c.head = nil, 0
-	c.in = nil
+	c.b = nil
 	l.b.connGone()
 	l.resumeListeners()
 }
@@ -535,9 +616,9 @@ func (c *econn) forceClose() {
 func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
-	c := &econn{l: l, fd: -1, h: d.h, network: d.network, start: l.now, lastIn: l.now, connecting: true, message: d.network == "unixpacket"}
-	c.drainer, _ = d.h.(Drainer)
-	c.remote = sock.Addr(d.network, d.sa)
+	c := &econn{l: l, fd: -1, start: l.now, lastIn: l.now, connecting: true}
+	c.m = newMeta(d.network, d.h, nil, nil)
+	c.setPeer(d.sa)
 	fd, err := sock.Socket(d.network, d.address, d.family, d.sotype, s.obs)
 	if err != nil {
 		c.failConnect(err)
@@ -549,7 +630,7 @@ func (l *loop) startDial(d *dialReq) {
 		return
 	}
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepConnect, FD: fd, Net: d.network, Peer: c.remote})
+		s.observe(sockit.Event{Step: sockit.StepConnect, FD: fd, Net: d.network, Peer: c.remoteAddr()})
 	}
 	err = unix.Connect(fd, d.sa)
 	switch err {
@@ -559,7 +640,7 @@ func (l *loop) startDial(d *dialReq) {
 			c.failConnect(err)
 			return
 		}
-		l.set(fd, pollee{c: c})
+		l.setConn(fd, c)
 		c.connected()
 	case unix.EINPROGRESS, unix.EINTR:
 		c.events = unix.EPOLLOUT
@@ -567,7 +648,7 @@ func (l *loop) startDial(d *dialReq) {
 			c.failConnect(err)
 			return
 		}
-		l.set(fd, pollee{c: c})
+		l.setConn(fd, c)
 		if d.timeout > 0 {
 			c.connectAt = l.now + int64(d.timeout)
 			l.timers.arm(c.connectAt, c)
@@ -583,13 +664,13 @@ func (c *econn) connected() {
 	c.connecting = false
 	c.connectAt = 0
 	if sa, err := unix.Getsockname(c.fd); err == nil {
-		c.local = sock.Addr(c.network, sa)
+		c.m.local = sock.Addr(c.m.network, sa)
 	}
-	if err := s.opts.TuneFD(c.fd, c.network); err != nil {
-		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: c.network, Err: err})
+	if err := s.opts.TuneFD(c.fd, c.m.network); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: c.m.network, Err: err})
 	}
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepConnected, FD: c.fd, Net: c.network, Local: c.local, Peer: c.remote})
+		s.observe(sockit.Event{Step: sockit.StepConnected, FD: c.fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
 	c.l.b.mu.Lock()
 	closing := c.l.b.closing
@@ -598,8 +679,8 @@ func (c *econn) connected() {
 		c.forceClose()
 		return
 	}
-	c.wantDrain = c.drainer != nil
-	c.callback(func() { c.h.OnOpen(c) })
+	c.wantDrain = c.m.drainer != nil
+	c.callback(func() { c.m.h.OnOpen(c) })
 	c.settle()
 }
 
@@ -628,13 +709,13 @@ func (c *econn) failConnect(err error) {
 	c.closed = true
 	c.dead.Store(true)
 	if c.fd >= 0 {
-		if c.fd < len(l.byFD) && l.byFD[c.fd].c == c {
+		if c.fd < len(l.conns) && l.conns[c.fd] == c {
 			l.p.del(c.fd)
-			l.byFD[c.fd] = pollee{}
+			l.conns[c.fd] = nil
 		}
 		unix.Close(c.fd)
 	}
-	c.callback(func() { c.h.OnClose(c, sockit.Wrap("connect", c.network, addrText(c.remote), err)) })
+	c.callback(func() { c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err)) })
 	l.b.connGone()
 	l.resumeListeners()
 }
@@ -643,7 +724,7 @@ func (c *econn) failConnect(err error) {
 // (MSG_TRUNC, per unix(7)) so that a message longer than the buffer fails
 // the connection instead of losing its tail.
 func (c *econn) readFD(buf []byte) (int, error) {
-	if !c.message {
+	if !c.m.message {
 		return unix.Read(c.fd, buf)
 	}
 	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,7 @@ func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	if err != nil {
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
-	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h}
+	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, meta: listenMeta(ep.Network(), h, addr)}
 	if err := b.attach(b.pick(), task{kind: taskAddListener, ln: ln}); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -87,7 +88,7 @@ func (b *epollBackend) listenPerLoop(ep endpoint.Endpoint, h Handler) (net.Addr,
 	for _, l := range b.loops {
 		fd, addr, err := opts.ListenFD(ep.Network(), address, b.s.obs)
 		if err == nil {
-			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, own: true}
+			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, own: true, meta: listenMeta(ep.Network(), h, addr)}
 			if err = b.attach(l, task{kind: taskAddListener, ln: ln}); err != nil {
 				unix.Close(fd)
 			} else {
@@ -252,10 +253,10 @@ type loop struct {
 	buf []byte
 	now int64
 
-	conns     []*econn // by descriptor number
+	conns     []*econn       // by descriptor number: the hot lookup, 8 bytes a slot
+	others    map[int]pollee // listeners and datagram sockets, by descriptor
 	listeners []*elistener
 	packets   []*epacket
-	byFD      []pollee // what each registered descriptor is
 	timers    timerHeap
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
@@ -264,9 +265,8 @@ type loop struct {
 	spare []task
 }
 
-// pollee is a registered descriptor: exactly one field is set.
+// pollee is a registered listener or datagram socket: one field is set.
 type pollee struct {
-	c  *econn
 	ln *elistener
 	pk *epacket
 }
@@ -289,11 +289,23 @@ func (l *loop) hasTasks() bool {
 	return len(l.tasks) > 0
 }
 
-func (l *loop) set(fd int, p pollee) {
-	for fd >= len(l.byFD) {
-		l.byFD = append(l.byFD, make([]pollee, max(64, len(l.byFD)))...)
+// setConn records c as the owner of fd (nil to forget it).
+func (l *loop) setConn(fd int, c *econn) {
+	for fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*econn, max(64, len(l.conns)))...)
 	}
-	l.byFD[fd] = p
+	l.conns[fd] = c
+}
+
+func (l *loop) setOther(fd int, p pollee) {
+	if l.others == nil {
+		l.others = make(map[int]pollee)
+	}
+	if p == (pollee{}) {
+		delete(l.others, fd)
+		return
+	}
+	l.others[fd] = p
 }
 
 func (l *loop) run() {
@@ -326,12 +338,11 @@ func (l *loop) run() {
 				l.p.consumeWake()
 				continue // tasks are run below, after the events
 			}
-			if fd >= len(l.byFD) {
+			if fd < len(l.conns) && l.conns[fd] != nil {
+				l.conns[fd].handle(ev.Events)
 				continue
 			}
-			switch p := l.byFD[fd]; {
-			case p.c != nil:
-				p.c.handle(ev.Events)
+			switch p := l.others[fd]; {
 			case p.ln != nil:
 				p.ln.accept(l)
 			case p.pk != nil:
@@ -362,7 +373,7 @@ func (l *loop) runTasks() (stop bool) {
 			t.ln.l = l
 			err := l.p.add(t.ln.fd, unix.EPOLLIN)
 			if err == nil {
-				l.set(t.ln.fd, pollee{ln: t.ln})
+				l.setOther(t.ln.fd, pollee{ln: t.ln})
 				l.listeners = append(l.listeners, t.ln)
 			}
 			t.done <- err
@@ -370,7 +381,7 @@ func (l *loop) runTasks() (stop bool) {
 			t.pk.l = l
 			err := l.p.add(t.pk.fd, unix.EPOLLIN)
 			if err == nil {
-				l.set(t.pk.fd, pollee{pk: t.pk})
+				l.setOther(t.pk.fd, pollee{pk: t.pk})
 				l.packets = append(l.packets, t.pk)
 			}
 			t.done <- err
@@ -392,7 +403,7 @@ func (l *loop) runTasks() (stop bool) {
 			}
 			for _, pk := range l.packets {
 				l.p.del(pk.fd)
-				l.byFD[pk.fd] = pollee{}
+				l.setOther(pk.fd, pollee{})
 				pk.mu.Lock()
 				unix.Close(pk.fd)
 				fd := pk.fd
@@ -403,9 +414,9 @@ func (l *loop) runTasks() (stop bool) {
 			l.listeners, l.packets = nil, nil
 			t.done <- nil
 		case taskForceClose:
-			for _, p := range l.byFD {
-				if p.c != nil && !p.c.closed {
-					p.c.forceClose()
+			for _, c := range l.conns {
+				if c != nil && !c.closed {
+					c.forceClose()
 				}
 			}
 			t.done <- nil
@@ -433,6 +444,16 @@ func (l *loop) runTasks() (stop bool) {
 	return stop
 }
 
+// listenMeta is the meta of a listener's connections: an accepted Unix
+// peer is unnamed, as package net reports it.
+func listenMeta(network string, h Handler, local net.Addr) *connMeta {
+	var remote net.Addr
+	if strings.HasPrefix(network, "unix") {
+		remote = &net.UnixAddr{Net: network}
+	}
+	return newMeta(network, h, local, remote)
+}
+
 // elistener is a listening socket owned by one loop.
 type elistener struct {
 	l       *loop
@@ -440,7 +461,8 @@ type elistener struct {
 	network string
 	addr    net.Addr
 	h       Handler
-	own     bool // AcceptReusePort: keep accepted connections on this loop
+	meta    *connMeta // shared by the connections it accepts
+	own     bool      // AcceptReusePort: keep accepted connections on this loop
 
 	timerAt int64 // set while accepting is paused after EMFILE
 	paused  bool
@@ -513,7 +535,7 @@ func (ln *elistener) close() {
 		return
 	}
 	ln.l.p.del(ln.fd)
-	ln.l.byFD[ln.fd] = pollee{}
+	ln.l.setOther(ln.fd, pollee{})
 	unix.Close(ln.fd)
 	ln.l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: ln.fd, Net: ln.network, Local: ln.addr, Detail: "listener " + ln.addr.String()})
 	ln.fd = -1
@@ -524,12 +546,8 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
-	c := &econn{l: l, fd: fd, h: ln.h, network: ln.network, local: ln.addr, start: l.now, lastIn: l.now, message: ln.network == "unixpacket"}
-	c.drainer, _ = ln.h.(Drainer)
-	c.remote = sock.Addr(ln.network, sa)
-	if ua, ok := c.remote.(*net.UnixAddr); ok && ua.Name == "" {
-		c.remote = &net.UnixAddr{Net: ln.network} // unnamed peer, as package net reports it
-	}
+	c := &econn{l: l, m: ln.meta, fd: fd, start: l.now, lastIn: l.now}
+	c.setPeer(sa)
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
 	}
@@ -539,10 +557,10 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 		l.b.connGone()
 		return
 	}
-	l.set(fd, pollee{c: c})
+	l.setConn(fd, c)
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.network, Local: c.local, Peer: c.remote})
-		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.network, Local: c.local, Peer: c.remote})
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
+		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
 	l.b.mu.Lock()
 	closing := l.b.closing
@@ -551,7 +569,7 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 		c.forceClose()
 		return
 	}
-	c.wantDrain = c.drainer != nil
-	c.callback(func() { c.h.OnOpen(c) })
+	c.wantDrain = c.m.drainer != nil
+	c.callback(func() { c.m.h.OnOpen(c) })
 	c.settle()
 }
