@@ -42,7 +42,7 @@ func (d *dialClient) OnData(_ engine.Conn, in []byte) int {
 	return len(in)
 }
 
-func (d *dialClient) OnPeerClose(c engine.Conn)         { c.Close() }
+func (d *dialClient) OnPeerClose(c engine.Conn)        { c.Close() }
 func (d *dialClient) OnClose(_ engine.Conn, err error) { d.done <- err }
 
 func (d *dialClient) reply() []byte {
