@@ -601,8 +601,8 @@ func (c *econn) finish(err error, reset bool) {
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
 	}
 	c.b = nil
+	l.descriptorFreed() // before connGone: Shutdown stops the loops once all are gone
 	l.b.connGone()
-	l.resumeListeners()
 }
 
 // forceClose is Shutdown's last resort: a plain close(2); the kernel still
@@ -716,8 +716,8 @@ func (c *econn) failConnect(err error) {
 		unix.Close(c.fd)
 	}
 	c.callback(func() { c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err)) })
+	l.descriptorFreed() // before connGone: Shutdown stops the loops once all are gone
 	l.b.connGone()
-	l.resumeListeners()
 }
 
 // readFD reads once. On unixpacket it asks for the message's real length

@@ -27,6 +27,9 @@ type epollBackend struct {
 	loops []*loop
 	next  atomic.Uint32 // round-robin cursor for new connections
 	wg    sync.WaitGroup
+	// paused counts the listeners, on any loop, not accepting for lack of
+	// descriptors (EMFILE): a descriptor freed on one loop resumes them all.
+	paused atomic.Int32
 
 	mu       sync.Mutex
 	closing  bool
@@ -220,6 +223,7 @@ const (
 	taskDial
 	taskPacketRetry
 	taskCloseListener
+	taskResumeListeners
 )
 
 // task is work handed to a loop by another goroutine.
@@ -435,6 +439,8 @@ func (l *loop) runTasks() (stop bool) {
 			if t.pk.fd >= 0 {
 				l.timers.arm(time.Now().UnixNano()+int64(sendRetry), t.pk)
 			}
+		case taskResumeListeners:
+			l.resumeListeners()
 		case taskStop:
 			stop = true
 		}
@@ -476,6 +482,7 @@ func (ln *elistener) slot() *int64 { return &ln.timerAt }
 func (ln *elistener) fire(int64) int64 {
 	if ln.paused && ln.fd >= 0 {
 		ln.paused = false
+		ln.l.b.paused.Add(-1)
 		ln.l.p.mod(ln.fd, unix.EPOLLIN)
 	}
 	return 0
@@ -505,6 +512,9 @@ func (ln *elistener) accept(l *loop) {
 					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), os.NewSyscallError("accept4", err))})
 			}
 			ln.backoff = min(max(2*ln.backoff, 5*time.Millisecond), time.Second)
+			if !ln.paused {
+				l.b.paused.Add(1)
+			}
 			ln.paused = true
 			l.p.mod(ln.fd, 0)
 			l.timers.arm(l.now+int64(ln.backoff), ln)
@@ -520,8 +530,23 @@ func (ln *elistener) accept(l *loop) {
 	}
 }
 
-// resume lets a listener paused by EMFILE accept again at once: called when
-// a connection of the loop closed and freed a descriptor.
+// descriptorFreed is called by a loop that closed a connection: listeners
+// paused by EMFILE accept again at once, on every loop, as descriptors are
+// the process's, not the loop's.
+func (l *loop) descriptorFreed() {
+	if l.b.paused.Load() == 0 {
+		return
+	}
+	for _, o := range l.b.loops {
+		if o == l {
+			l.resumeListeners()
+		} else {
+			o.post(task{kind: taskResumeListeners})
+		}
+	}
+}
+
+// resumeListeners lets the loop's listeners paused by EMFILE accept again.
 func (l *loop) resumeListeners() {
 	for _, ln := range l.listeners {
 		if ln.paused {
@@ -533,6 +558,10 @@ func (l *loop) resumeListeners() {
 func (ln *elistener) close() {
 	if ln.fd < 0 {
 		return
+	}
+	if ln.paused {
+		ln.paused = false
+		ln.l.b.paused.Add(-1)
 	}
 	ln.l.p.del(ln.fd)
 	ln.l.setOther(ln.fd, pollee{})
