@@ -30,10 +30,11 @@ type stdBackend struct {
 	loops     sync.WaitGroup // accept and datagram goroutines
 	connWG    sync.WaitGroup // one per connection, done after OnClose
 	done      chan struct{}  // closed when shutdown begins
+	freed     chan struct{}  // a connection ended; wakes accept loops backing off after EMFILE
 }
 
 func newStdBackend(s *Server) *stdBackend {
-	return &stdBackend{s: s, conns: make(map[*stdConn]struct{}), done: make(chan struct{})}
+	return &stdBackend{s: s, conns: make(map[*stdConn]struct{}), done: make(chan struct{}), freed: make(chan struct{}, 1)}
 }
 
 func (b *stdBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
@@ -100,6 +101,8 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
+			case <-b.freed: // a connection closed: a descriptor may be free now
+				t.Stop()
 			case <-b.done:
 				t.Stop()
 				return
@@ -494,6 +497,10 @@ func (c *stdConn) run() {
 	c.b.mu.Lock()
 	delete(c.b.conns, c)
 	c.b.mu.Unlock()
+	select {
+	case c.b.freed <- struct{}{}:
+	default:
+	}
 	c.b.connWG.Done()
 }
 
