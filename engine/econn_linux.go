@@ -26,22 +26,24 @@ const (
 )
 
 // econn is one connection on the epoll backend. Only its loop touches its
-// fields, except req and dead, which are atomic.
+// fields, except the atomic ones (shut, dead, async).
 type econn struct {
 	l     *loop
 	m     *connMeta
-	b     *connBuf // nil while nothing is pending or left over
-	fd    int
+	b     *connBuf       // nil while nothing is pending or left over
 	raddr netip.AddrPort // the peer, for TCP; Unix peers are in m.remote
 	value any
 
-	shut atomic.Bool // CloseWrite, Close or Abort was called: writes are refused
-	dead atomic.Bool // finished
+	fd     int32  // the descriptor (int32 keeps an idle connection in 192 bytes)
+	events uint32 // epoll interest now registered
 
-	req     uint8  // requests the loop has received and not yet applied
-	events  uint32 // epoll interest now registered
-	paused  bool   // reading stopped by backpressure
-	peerFIN bool   // read returned 0
+	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
+	dead  atomic.Bool  // finished
+	async atomic.Int64 // bytes AsyncWrite has queued for the loop, not yet taken
+
+	req     uint8 // requests the loop has received and not yet applied
+	paused  bool  // reading stopped by backpressure
+	peerFIN bool  // read returned 0
 	wantFIN bool
 	finSent bool
 	closing bool // Close: discard input until the peer's FIN
@@ -56,10 +58,11 @@ type econn struct {
 	err error
 
 	start, lastIn, lastOut int64 // unix nanos
-	lingerAt               int64 // Close's deadline, 0 = none
-	connectAt              int64 // a dial's deadline, 0 = none
-	timerAt                int64
-	inBytes, outBytes      int64
+	// until is the dial's deadline while connecting, then Close's linger
+	// deadline; 0 = none.
+	until             int64
+	timer             timerSlot
+	inBytes, outBytes int64
 }
 
 // connMeta is what connections from one listener (or one dial) share, kept
@@ -123,8 +126,10 @@ func (c *econn) setPeer(sa unix.Sockaddr) {
 		c.raddr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 	case *unix.SockaddrInet6:
 		ip := netip.AddrFrom16(a.Addr)
-		if a.ZoneId != 0 {
-			c.m.remote = sock.Addr(c.m.network, sa) // zones are rare: keep package net's form
+		if a.ZoneId != 0 { // zones are rare: keep package net's form, in a meta of its own
+			m := *c.m
+			m.remote = sock.Addr(m.network, sa)
+			c.m = &m
 			return
 		}
 		c.raddr = netip.AddrPortFrom(ip, uint16(a.Port))
@@ -164,12 +169,13 @@ func (c *econn) Write(p []byte) (int, error) {
 	if c.shut.Load() {
 		return 0, ErrClosed
 	}
-	return c.enqueue(p)
+	return c.enqueue(p, true)
 }
 
 // enqueue is Write without the check for a requested close: AsyncWrite's
-// data, accepted before the close, still goes out ahead of the FIN.
-func (c *econn) enqueue(p []byte) (int, error) {
+// data, accepted before the close, still goes out ahead of the FIN. bound
+// applies MaxPending; AsyncWrite's bytes were counted when accepted.
+func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 	if c.closed || c.finSent || c.aborted {
 		return 0, ErrClosed
 	}
@@ -180,7 +186,7 @@ func (c *econn) enqueue(p []byte) (int, error) {
 		return 0, nil // an empty unixpacket message would read as EOF
 	}
 	pending := c.Pending()
-	if pending+len(p) > c.l.b.s.cfg.MaxPending {
+	if bound && pending+len(p) > c.l.b.s.cfg.MaxPending {
 		return 0, ErrOutputFull
 	}
 	written := 0
@@ -208,9 +214,9 @@ func (c *econn) enqueue(p []byte) (int, error) {
 
 // write makes one write(2); EAGAIN is not an error.
 func (c *econn) write(p []byte) (int, error) {
-	n, err := unix.Write(c.fd, p)
+	n, err := unix.Write(int(c.fd), p)
 	if err == unix.EINTR {
-		n, err = unix.Write(c.fd, p)
+		n, err = unix.Write(int(c.fd), p)
 	}
 	if err == unix.EAGAIN {
 		return 0, nil
@@ -220,17 +226,27 @@ func (c *econn) write(p []byte) (int, error) {
 	}
 	c.outBytes += int64(n)
 	c.lastOut = c.l.now
+	if n > 0 && c.m.drainer != nil {
+		c.wantDrain = true // output moved: a Drainer is owed a call
+	}
 	s := c.l.b.s
 	s.c.bytesOut.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.m.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n})
 	}
 	return n, nil
 }
 
+// AsyncWrite copies p into a task for the loop. Bytes queued that way count
+// against MaxPending at once, so a caller that outruns the connection gets
+// ErrOutputFull instead of growing the loop's queue.
 func (c *econn) AsyncWrite(p []byte) error {
 	if c.dead.Load() || c.shut.Load() {
 		return ErrClosed
+	}
+	if c.async.Add(int64(len(p))) > int64(c.l.b.s.cfg.MaxPending) {
+		c.async.Add(-int64(len(p)))
+		return ErrOutputFull
 	}
 	c.l.post(task{kind: taskWrite, c: c, data: append([]byte(nil), p...)})
 	return nil
@@ -265,7 +281,7 @@ func (c *econn) handle(ev uint32) {
 		return
 	}
 	if ev&unix.EPOLLERR != 0 {
-		if e, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+		if e, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
 			c.fail(os.NewSyscallError("read", unix.Errno(e)))
 			c.settle()
 			return
@@ -282,9 +298,11 @@ func (c *econn) handle(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 && !c.peerFIN && !c.closed && c.err == nil {
 		c.read()
 	}
-	if ev&unix.EPOLLHUP != 0 && c.err == nil && !(c.peerFIN && c.finSent) && !c.wantFIN {
-		// Both directions are gone (per epoll_ctl(2)) but we still meant to
-		// write: the peer reset or shut down its reading side.
+	if ev&unix.EPOLLHUP != 0 && c.err == nil && !c.closed && c.peerFIN && !c.finSent && !c.shut.Load() {
+		// Input has ended and the peer is gone both ways (per epoll_ctl(2);
+		// a Unix peer's close(2) reports it at once, with data still to
+		// read, so this waits for our own EOF first). Nothing more can be
+		// written: without this a level-triggered HUP would fire forever.
 		c.fail(os.NewSyscallError("write", unix.EPIPE))
 	}
 	c.settle()
@@ -306,7 +324,7 @@ func (c *econn) read() {
 	if n == 0 {
 		c.peerFIN = true
 		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.m.network})
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network})
 		}
 		if !c.closing {
 			c.callback(func() { c.m.h.OnPeerClose(c) })
@@ -317,7 +335,7 @@ func (c *econn) read() {
 	c.lastIn = l.now
 	s.c.bytesIn.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.m.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, N: n})
 	}
 	if c.closing {
 		return // Close: input is drained and dropped
@@ -438,7 +456,7 @@ func (c *econn) settle() {
 		}
 		if r&reqClose != 0 && !c.closing {
 			c.closing = true
-			c.lingerAt = c.l.now + int64(cfg.Linger)
+			c.until = c.l.now + int64(cfg.Linger)
 		}
 	}
 	if c.aborted {
@@ -459,10 +477,10 @@ func (c *econn) settle() {
 		pending = c.Pending()
 	}
 	if pending == 0 && c.wantFIN && !c.finSent {
-		err := unix.Shutdown(c.fd, unix.SHUT_WR)
+		err := unix.Shutdown(int(c.fd), unix.SHUT_WR)
 		c.finSent = true
 		if s := c.l.b.s; s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.m.network, Detail: "SHUT_WR", Err: err})
+			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: int(c.fd), Net: c.m.network, Detail: "SHUT_WR", Err: err})
 		}
 		if err != nil && err != unix.ENOTCONN {
 			c.fail(os.NewSyscallError("shutdown", err))
@@ -497,7 +515,7 @@ func (c *econn) settle() {
 	}
 	if want != c.events {
 		c.events = want
-		if err := c.l.p.mod(c.fd, want); err != nil {
+		if err := c.l.p.mod(int(c.fd), want); err != nil {
 			c.fail(err)
 			c.finish(c.err, false)
 			return
@@ -509,9 +527,9 @@ func (c *econn) settle() {
 // deadline is the earliest time something must happen to c, or 0.
 func (c *econn) deadline() int64 {
 	cfg := &c.l.b.s.cfg
-	at := c.lingerAt
+	at := c.until
 	if c.connecting {
-		return c.connectAt
+		return c.until
 	}
 	earliest := func(t int64) {
 		if t > 0 && (at == 0 || t < at) {
@@ -533,7 +551,7 @@ func (c *econn) armTimer() {
 	}
 }
 
-func (c *econn) slot() *int64 { return &c.timerAt }
+func (c *econn) slot() *timerSlot { return &c.timer }
 
 // fire acts on the deadline that passed, or re-arms for the next one.
 func (c *econn) fire(now int64) int64 {
@@ -543,14 +561,14 @@ func (c *econn) fire(now int64) int64 {
 	c.l.now = now
 	cfg := &c.l.b.s.cfg
 	if c.connecting {
-		if c.connectAt > 0 && now >= c.connectAt {
+		if c.until > 0 && now >= c.until {
 			c.failConnect(errors.Join(os.ErrDeadlineExceeded, os.NewSyscallError("connect", unix.ETIMEDOUT)))
 			return 0
 		}
-		return c.connectAt
+		return c.until
 	}
 	switch {
-	case c.lingerAt > 0 && now >= c.lingerAt:
+	case c.until > 0 && now >= c.until:
 		c.fail(os.NewSyscallError("close", unix.ETIMEDOUT))
 		c.finish(c.err, true)
 		return 0
@@ -579,25 +597,26 @@ func (c *econn) finish(err error, reset bool) {
 	s := l.b.s
 	c.closed = true
 	c.dead.Store(true)
-	l.p.del(c.fd)
-	l.conns[c.fd] = nil
+	l.timers.remove(c)
+	l.p.del(int(c.fd))
+	l.conns[int(c.fd)] = nil
 	if reset && c.m.network[0] == 't' {
-		sock.SetLingerZero(c.fd)
+		sock.SetLingerZero(int(c.fd))
 	}
-	unix.Close(c.fd)
+	unix.Close(int(c.fd))
 	if s.obs != nil {
 		detail := ""
 		if reset {
 			detail = "abort: SO_LINGER 0, RST"
 		}
-		s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail})
+		s.observe(sockit.Event{Step: sockit.StepClose, FD: int(c.fd), Net: c.m.network, Peer: c.remoteAddr(), Detail: detail})
 	}
 	if err == nil && c.idle {
 		err = ErrIdle
 	}
 	c.callback(func() { c.m.h.OnClose(c, err) })
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
+		s.observe(sockit.Event{Step: sockit.StepClosed, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
 	}
 	c.b = nil
@@ -608,6 +627,10 @@ func (c *econn) finish(err error, reset bool) {
 // forceClose is Shutdown's last resort: a plain close(2); the kernel still
 // sends what it holds.
 func (c *econn) forceClose() {
+	if c.connecting {
+		c.failConnect(ErrShutdown)
+		return
+	}
 	c.finish(ErrShutdown, false)
 }
 
@@ -624,7 +647,7 @@ func (l *loop) startDial(d *dialReq) {
 		c.failConnect(err)
 		return
 	}
-	c.fd = fd
+	c.fd = int32(fd)
 	if err := s.opts.ApplyFD(fd, d.network, s.obs); err != nil {
 		c.failConnect(err)
 		return
@@ -650,8 +673,8 @@ func (l *loop) startDial(d *dialReq) {
 		}
 		l.setConn(fd, c)
 		if d.timeout > 0 {
-			c.connectAt = l.now + int64(d.timeout)
-			l.timers.arm(c.connectAt, c)
+			c.until = l.now + int64(d.timeout)
+			l.timers.arm(c.until, c)
 		}
 	default:
 		c.failConnect(os.NewSyscallError("connect", err))
@@ -662,21 +685,22 @@ func (l *loop) startDial(d *dialReq) {
 func (c *econn) connected() {
 	s := c.l.b.s
 	c.connecting = false
-	c.connectAt = 0
-	if sa, err := unix.Getsockname(c.fd); err == nil {
+	c.until = 0
+	if sa, err := unix.Getsockname(int(c.fd)); err == nil {
 		c.m.local = sock.Addr(c.m.network, sa)
 	}
-	if err := s.opts.TuneFD(c.fd, c.m.network); err != nil {
-		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: c.m.network, Err: err})
+	if err := s.opts.TuneFD(int(c.fd), c.m.network); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: int(c.fd), Net: c.m.network, Err: err})
 	}
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepConnected, FD: c.fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
+		s.observe(sockit.Event{Step: sockit.StepConnected, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
 	c.l.b.mu.Lock()
 	closing := c.l.b.closing
 	c.l.b.mu.Unlock()
-	if closing {
-		c.forceClose()
+	if closing { // connected as the server shuts down: the handler never sees it open
+		c.connecting = true
+		c.failConnect(ErrShutdown)
 		return
 	}
 	c.wantDrain = c.m.drainer != nil
@@ -687,7 +711,7 @@ func (c *econn) connected() {
 // completeConnect reads the outcome of a non-blocking connect (per
 // connect(2): SO_ERROR once the socket is writable).
 func (c *econn) completeConnect() {
-	e, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	e, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && e != 0 {
 		err = unix.Errno(e)
 	}
@@ -696,7 +720,7 @@ func (c *econn) completeConnect() {
 		return
 	}
 	c.events = unix.EPOLLIN | unix.EPOLLRDHUP
-	if err := c.l.p.mod(c.fd, c.events); err != nil {
+	if err := c.l.p.mod(int(c.fd), c.events); err != nil {
 		c.failConnect(err)
 		return
 	}
@@ -708,12 +732,13 @@ func (c *econn) failConnect(err error) {
 	l := c.l
 	c.closed = true
 	c.dead.Store(true)
-	if c.fd >= 0 {
-		if c.fd < len(l.conns) && l.conns[c.fd] == c {
-			l.p.del(c.fd)
-			l.conns[c.fd] = nil
+	l.timers.remove(c)
+	if int(c.fd) >= 0 {
+		if int(c.fd) < len(l.conns) && l.conns[int(c.fd)] == c {
+			l.p.del(int(c.fd))
+			l.conns[int(c.fd)] = nil
 		}
-		unix.Close(c.fd)
+		unix.Close(int(c.fd))
 	}
 	c.callback(func() { c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err)) })
 	l.descriptorFreed() // before connGone: Shutdown stops the loops once all are gone
@@ -725,9 +750,9 @@ func (c *econn) failConnect(err error) {
 // the connection instead of losing its tail.
 func (c *econn) readFD(buf []byte) (int, error) {
 	if !c.m.message {
-		return unix.Read(c.fd, buf)
+		return unix.Read(int(c.fd), buf)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(int(c.fd)), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

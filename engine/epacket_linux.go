@@ -23,6 +23,10 @@ const (
 	unixgramBatch = 8
 	sendQueueMax  = 1024
 	sendRetry     = time.Millisecond
+	// sendGiveUp is how long the head of the queue may wait for a full
+	// peer before it is dropped, so that one slow unixgram reader cannot
+	// hold up the replies to every other peer.
+	sendGiveUp = 100 * time.Millisecond
 )
 
 // epacket is a datagram socket (udp, unixgram) owned by one loop.
@@ -47,8 +51,9 @@ type epacket struct {
 	arena   []byte
 	shdrs   []unix.Mmsghdr
 	siovs   []unix.Iovec
-	timerAt int64
-	dropped uint64
+	stuck   int64     // unix nanos when the head of the queue first met EAGAIN, 0 = not stuck
+	retry   bool      // a retry is armed or on its way to the loop
+	timer   timerSlot // the loop's; guarded by the loop, not mu
 }
 
 type outDatagram struct {
@@ -86,8 +91,10 @@ func (p *epacket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	d.namelen, d.to, d.n = namelen, addr, len(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return 0, sockit.Wrap("sendto", p.network, addrText(addr), ErrClosed)
+	}
 	if len(p.queue) >= sendQueueMax {
-		p.dropped++
 		return 0, sockit.Wrap("sendto", p.network, addrText(addr), os.NewSyscallError("sendto", unix.ENOBUFS))
 	}
 	d.off = len(p.arena)
@@ -187,9 +194,22 @@ func (p *epacket) flushLocked() {
 				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: d.to, N: d.n})
 			}
 		}
+		if sent > 0 {
+			p.stuck = 0
+		}
 		switch {
 		case e == unix.EAGAIN || e == unix.ENOBUFS:
+			now := time.Now().UnixNano()
+			if sent == 0 && p.stuck != 0 && now-p.stuck >= int64(sendGiveUp) {
+				sent = 1 // the head's peer is not reading: drop it, go on
+				p.stuck = 0
+				break
+			}
+			if p.stuck == 0 {
+				p.stuck = now
+			}
 			p.queue = p.queue[sent:]
+			p.compact()
 			p.retryLater()
 			return
 		case e == unix.EINTR:
@@ -201,7 +221,6 @@ func (p *epacket) flushLocked() {
 				d := &p.queue[0]
 				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: d.to, Err: os.NewSyscallError("sendmmsg", e)})
 			}
-			p.dropped++
 			sent = 1
 		}
 		p.queue = p.queue[sent:]
@@ -210,19 +229,35 @@ func (p *epacket) flushLocked() {
 	p.arena = p.arena[:0]
 }
 
-// retryLater arms a short timer on the loop. Only the loop may touch its
-// timer heap, so another goroutine posts a request for it.
+// compact moves the queued datagrams' bytes to the front of the arena, so
+// that a queue that never empties does not grow it without bound.
+func (p *epacket) compact() {
+	if len(p.queue) == 0 || p.queue[0].off < len(p.arena)/2 {
+		return
+	}
+	base := p.queue[0].off
+	n := copy(p.arena, p.arena[base:])
+	p.arena = p.arena[:n]
+	for i := range p.queue {
+		p.queue[i].off -= base
+	}
+}
+
+// retryLater asks the loop to try the queue again shortly. Only the loop
+// may touch its timer heap, so this posts a task; p.mu must be held.
 func (p *epacket) retryLater() {
-	if p.timerAt == 0 {
+	if !p.retry {
+		p.retry = true
 		p.l.post(task{kind: taskPacketRetry, pk: p})
 	}
 }
 
-func (p *epacket) slot() *int64 { return &p.timerAt }
+func (p *epacket) slot() *timerSlot { return &p.timer }
 
 func (p *epacket) fire(int64) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.retry = false
 	if p.fd >= 0 {
 		p.flushLocked()
 	}

@@ -129,14 +129,16 @@ func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.
 // attach gives a listener or datagram socket to a loop and waits until the
 // loop has registered it.
 func (b *epollBackend) attach(l *loop, t task) error {
+	t.done = make(chan error, 1)
+	// Post under b.mu: Shutdown sets closing under it too, so this task is
+	// queued ahead of Shutdown's, on a loop that will still run it.
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
 		return ErrServerClosed
 	}
-	b.mu.Unlock()
-	t.done = make(chan error, 1)
 	l.post(t)
+	b.mu.Unlock()
 	return <-t.done
 }
 
@@ -390,8 +392,9 @@ func (l *loop) runTasks() (stop bool) {
 			}
 			t.done <- err
 		case taskWrite:
+			t.c.async.Add(-int64(len(t.data)))
 			if !t.c.closed {
-				if _, err := t.c.enqueue(t.data); err != nil && !errors.Is(err, ErrClosed) {
+				if _, err := t.c.enqueue(t.data, false); err != nil && !errors.Is(err, ErrClosed) {
 					t.c.fail(err)
 				}
 				t.c.settle()
@@ -470,13 +473,13 @@ type elistener struct {
 	meta    *connMeta // shared by the connections it accepts
 	own     bool      // AcceptReusePort: keep accepted connections on this loop
 
-	timerAt int64 // set while accepting is paused after EMFILE
+	timer   timerSlot // armed while accepting is paused after EMFILE
 	paused  bool
 	backoff time.Duration
 	lastLog int64
 }
 
-func (ln *elistener) slot() *int64 { return &ln.timerAt }
+func (ln *elistener) slot() *timerSlot { return &ln.timer }
 
 // fire resumes accepting after a pause for lack of descriptors.
 func (ln *elistener) fire(int64) int64 {
@@ -575,7 +578,7 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
-	c := &econn{l: l, m: ln.meta, fd: fd, start: l.now, lastIn: l.now}
+	c := &econn{l: l, m: ln.meta, fd: int32(fd), start: l.now, lastIn: l.now}
 	c.setPeer(sa)
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
@@ -594,8 +597,13 @@ func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
 	l.b.mu.Lock()
 	closing := l.b.closing
 	l.b.mu.Unlock()
-	if closing {
-		c.forceClose()
+	if closing { // accepted as the server shuts down: the handler never sees it
+		l.timers.remove(c)
+		l.p.del(fd)
+		l.conns[fd] = nil
+		unix.Close(fd)
+		l.descriptorFreed()
+		l.b.connGone()
 		return
 	}
 	c.wantDrain = c.m.drainer != nil
