@@ -27,8 +27,9 @@ type Options struct {
 	RecvBuf        int           // SO_RCVBUF; 0 = system default
 	SendBuf        int           // SO_SNDBUF; 0 = system default
 	// Linger sets SO_LINGER on TCP: > 0 bounds how long close(2) waits to
-	// send queued data, < 0 means close resets (SO_LINGER 0); 0 leaves the
-	// system default.
+	// send queued data, in whole seconds rounded up (SO_LINGER counts
+	// seconds); < 0 means close resets (SO_LINGER 0); 0 leaves the system
+	// default.
 	Linger   time.Duration
 	Observer sockit.Observer // receives each socket step; nil = none
 }
@@ -59,13 +60,10 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		}
 		return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		if o.Linger != 0 {
-			secs := int(o.Linger / time.Second)
-			if o.Linger < 0 {
-				secs = 0
-			}
-			tc.SetLinger(secs)
+	if tc, ok := c.(*net.TCPConn); ok && o.Linger != 0 {
+		if err := tc.SetLinger(lingerSeconds(o.Linger)); err != nil {
+			c.Close()
+			return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 		}
 	}
 	if err := so.TuneConn(c); err != nil {
@@ -78,6 +76,16 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		o.Observer.Observe(sockit.Event{Step: sockit.StepConnected, FD: oc.fd, Net: ep.Network(), Local: localName(c), Peer: c.RemoteAddr()})
 	}
 	return oc, nil
+}
+
+// lingerSeconds converts Options.Linger to SO_LINGER's seconds: 0 (reset at
+// close) for d < 0, and d rounded up to a whole second otherwise, so that a
+// sub-second linger still waits instead of turning into a reset.
+func lingerSeconds(d time.Duration) int {
+	if d < 0 {
+		return 0
+	}
+	return int((d-1)/time.Second) + 1
 }
 
 func localName(c net.Conn) net.Addr {

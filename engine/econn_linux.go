@@ -614,14 +614,17 @@ func (c *econn) finish(err error, reset bool) {
 	if err == nil && c.idle {
 		err = ErrIdle
 	}
+	c.b = nil
+	// Count the connection gone before its handler hears of it, so that
+	// Stats agree with what OnClose reports. Shutdown may now go on to stop
+	// the loops, but this loop finishes the callback first.
+	l.descriptorFreed()
+	l.b.connGone()
 	c.callback(func() { c.m.h.OnClose(c, err) })
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepClosed, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
 	}
-	c.b = nil
-	l.descriptorFreed() // before connGone: Shutdown stops the loops once all are gone
-	l.b.connGone()
 }
 
 // forceClose is Shutdown's last resort: a plain close(2); the kernel still
@@ -740,9 +743,9 @@ func (c *econn) failConnect(err error) {
 		}
 		unix.Close(int(c.fd))
 	}
+	l.descriptorFreed()
+	l.b.connGone() // before OnClose, as in finish
 	c.callback(func() { c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err)) })
-	l.descriptorFreed() // before connGone: Shutdown stops the loops once all are gone
-	l.b.connGone()
 }
 
 // readFD reads once. On unixpacket it asks for the message's real length

@@ -22,8 +22,14 @@
 //     descriptor outlives the server.
 //
 // Two backends implement the contracts: "std", a goroutine per connection on
-// package net, which works everywhere, and (on Linux, in a later release)
-// "epoll". Both run the same handlers and pass the same conformance suite.
+// package net, which works everywhere, and "epoll", a few event loops on
+// epoll(7), which is the default on Linux. Both run the same handlers and
+// pass the same conformance suite.
+//
+// A handler callback must not call Server.Shutdown, Server.Close,
+// Server.Listen or Server.ListenPacket: each waits for work that the
+// callback itself holds up (its own connection, or the event loop it runs
+// on), and deadlocks.
 package engine
 
 import (
@@ -35,7 +41,9 @@ import (
 )
 
 // Handler serves a stream connection. The engine calls its methods one at a
-// time for a given connection.
+// time for a given connection. They must not call Server.Shutdown,
+// Server.Close, Server.Listen or Server.ListenPacket, which deadlock there
+// (see the package doc).
 type Handler interface {
 	// OnOpen is called once, after accept, before any data.
 	OnOpen(c Conn)
@@ -63,12 +71,18 @@ type Handler interface {
 // connection can take more output — pending output is at or below
 // Config.LowWatermark — as long as the handler keeps writing in it. A
 // handler that writes nothing in OnDrain is not called again until the
-// engine has written some of its output.
+// engine has written some of its output. Once CloseWrite or Close has been
+// asked for, OnDrain is not called again: the output is final.
 type Drainer interface {
 	OnDrain(c Conn)
 }
 
 // Conn is one stream connection, handed to a Handler's callbacks.
+//
+// Write, Pending, Context and SetContext belong to the connection's
+// callbacks: on the epoll backend they may be called only from them, as
+// they touch the event loop's state without a lock. Other goroutines use
+// AsyncWrite, CloseWrite, Close and Abort.
 type Conn interface {
 	// Write queues a copy of p and never blocks. It fails with ErrClosed
 	// after CloseWrite, Close or Abort, and with ErrOutputFull (queuing
@@ -81,8 +95,8 @@ type Conn interface {
 	// Reading goes on; OnPeerClose and OnClose follow. Safe from any goroutine.
 	CloseWrite() error
 	// Close flushes pending output (bounded by Config.Linger), sends FIN,
-	// discards further input until the peer's FIN and closes. Safe from any
-	// goroutine.
+	// discards further input until the peer's FIN and closes; if Linger
+	// runs out first, it resets. Safe from any goroutine.
 	Close() error
 	// Abort drops pending output and resets the connection (SO_LINGER 0 then
 	// close, which sends RST on TCP). Safe from any goroutine.
@@ -90,9 +104,11 @@ type Conn interface {
 
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
-	// Pending is the number of bytes queued and not yet written to the kernel.
+	// Pending is the number of bytes queued and not yet written to the
+	// kernel. Call it only from the connection's callbacks.
 	Pending() int
-	// Context and SetContext hold one value for the handler.
+	// Context and SetContext hold one value for the handler. Call them only
+	// from the connection's callbacks.
 	Context() any
 	SetContext(v any)
 }
@@ -157,7 +173,9 @@ type Config struct {
 	Backend Backend // "" = DefaultBackend for the platform
 
 	// Loops is the number of event loops of the epoll backend; 0 =
-	// GOMAXPROCS. The std backend ignores it.
+	// GOMAXPROCS. NewServer starts them at once: Loops goroutines and 2 ×
+	// Loops descriptors (an epoll instance and an eventfd each), which only
+	// Shutdown or Close releases. The std backend ignores it.
 	Loops int
 	// Accept chooses how the epoll backend spreads new connections over its
 	// loops: AcceptShared (the zero value) or AcceptReusePort.
@@ -166,13 +184,14 @@ type Config struct {
 	// Socket options for listeners and accepted connections.
 	Backlog   int           // listen(2) backlog; 0 = system maximum (somaxconn)
 	ReusePort bool          // SO_REUSEPORT on listeners
-	Nagle     bool          // keep Nagle's algorithm; 0 = TCP_NODELAY on
+	Nagle     bool          // keep Nagle's algorithm; false = TCP_NODELAY on
 	KeepAlive time.Duration // TCP keepalive idle time; 0 = 15s, < 0 = off
 	RecvBuf   int           // SO_RCVBUF; 0 = system default
 	SendBuf   int           // SO_SNDBUF; 0 = system default
 	// Linger bounds how long Close waits for pending output to be written
 	// and for the peer's FIN; 0 = DefaultLinger, < 0 = Close resets at once
-	// (SO_LINGER 0).
+	// (SO_LINGER 0). When it runs out first, the connection is reset too
+	// and OnClose gets a timeout error.
 	Linger time.Duration
 
 	IdleTimeout  time.Duration // close a connection after this long without input; 0 = never
@@ -228,7 +247,7 @@ func (c *Config) withDefaults() Config {
 // Stats are a server's counters. Byte counts include every connection and
 // datagram, open or closed.
 type Stats struct {
-	Accepted     uint64 // connections accepted
+	Accepted     uint64 // connections accepted (not those made by Server.Dial)
 	Active       int64  // connections open now
 	BytesIn      uint64 // bytes read from connections and datagrams
 	BytesOut     uint64 // bytes written to connections and datagrams

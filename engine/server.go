@@ -114,15 +114,28 @@ func (s *Server) listenWith(ep endpoint.Endpoint, start func() (net.Addr, error)
 		}
 	}
 	addr, err := start()
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrServerClosed) {
 		return nil, err
 	}
+	// Here bind succeeded: a socket file at the path is ours.
+	var owned []ownedPath
 	if ep.IsUnix() && !ep.IsAbstract() {
-		if fi, err := os.Lstat(ep.Addr); err == nil {
-			s.mu.Lock()
-			s.paths = append(s.paths, ownedPath{path: ep.Addr, fi: fi})
-			s.mu.Unlock()
+		if fi, lerr := os.Lstat(ep.Addr); lerr == nil {
+			owned = append(owned, ownedPath{path: ep.Addr, fi: fi})
 		}
+	}
+	s.mu.Lock()
+	closed = s.closed
+	if err == nil && !closed {
+		s.paths = append(s.paths, owned...)
+	}
+	s.mu.Unlock()
+	if err != nil || closed {
+		// Shutdown began while start ran, and may have removed the files
+		// it knew of already: remove this one here. The listener, if start
+		// made one, is Shutdown's to close.
+		removeOwned(owned, s.obs)
+		return nil, ErrServerClosed
 	}
 	return addr, nil
 }
@@ -171,14 +184,19 @@ func (s *Server) removePaths() {
 	paths := s.paths
 	s.paths = nil
 	s.mu.Unlock()
+	removeOwned(paths, s.obs)
+}
+
+// removeOwned deletes each of paths that is still the file it was.
+func removeOwned(paths []ownedPath, obs sockit.Observer) {
 	for _, p := range paths {
 		fi, err := os.Lstat(p.path)
 		if err != nil || !os.SameFile(fi, p.fi) {
 			continue
 		}
 		err = os.Remove(p.path)
-		if s.obs != nil {
-			s.obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: "unix", Detail: p.path, Err: err})
+		if obs != nil {
+			obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: "unix", Detail: p.path, Err: err})
 		}
 	}
 }

@@ -178,7 +178,9 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted 
 	b.conns[c] = struct{}{}
 	b.connWG.Add(1)
 	b.mu.Unlock()
-	s.c.accepted.Add(1)
+	if accepted { // Stats.Accepted counts accepted connections only, as on epoll
+		s.c.accepted.Add(1)
+	}
 	s.c.active.Add(1)
 	go c.run()
 }
@@ -210,12 +212,18 @@ func (b *stdBackend) shutdown(ctx context.Context) error {
 		return nil
 	default:
 	}
+	closed := false
 	b.mu.Lock()
 	for c := range b.conns {
-		c.forceClose(ErrShutdown)
+		if c.forceClose(ErrShutdown) {
+			closed = true
+		}
 	}
 	b.mu.Unlock()
 	<-finished
+	if !closed {
+		return nil // the last connections were finishing on their own
+	}
 	return ctx.Err()
 }
 
@@ -246,6 +254,12 @@ type stdConn struct {
 	aborted    bool      // no more I/O: Abort, an error or a forced close
 	writerDone bool
 	err        error // why the connection ended, if not cleanly
+	// The deadlines: each stage's own (idle for the reader, WriteTimeout
+	// for the writer) and Close's, which bounds both. The socket's deadline
+	// is always the earlier of the two, set under mu by whoever changes
+	// either, so that no stage replaces Close's deadline with a later one.
+	readAt, writeAt time.Time // zero = none
+	lingerAt        time.Time // set by Close; zero until then
 
 	in, outN int64 // bytes read (reader only) and written (writer only)
 }
@@ -316,25 +330,34 @@ func (c *stdConn) Close() error {
 		return c.Abort()
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.aborted || c.wantClose {
-		c.mu.Unlock()
 		return nil
 	}
 	c.wantFIN, c.wantClose = true, true
+	// Bound both the flush and the wait for the peer's FIN; input is
+	// discarded from now on, so the idle timeout no longer applies.
+	c.lingerAt = time.Now().Add(c.b.s.cfg.Linger)
+	c.readAt = time.Time{}
+	c.armReadLocked()
+	c.armWriteLocked()
 	c.wcond.Signal()
 	c.rcond.Broadcast()
-	c.mu.Unlock()
-	deadline := time.Now().Add(c.b.s.cfg.Linger)
-	// Bound both the flush and the wait for the peer's FIN.
-	c.nc.SetDeadline(deadline)
 	return nil
 }
 
-func (c *stdConn) Abort() error {
+func (c *stdConn) Abort() error { return c.reset(nil, "abort: SO_LINGER 0, RST") }
+
+// reset drops pending output and closes with SO_LINGER 0, which per
+// socket(7) sends RST on TCP. why, if not nil, is what OnClose reports.
+func (c *stdConn) reset(why error, detail string) error {
 	c.mu.Lock()
 	if c.aborted {
 		c.mu.Unlock()
 		return nil
+	}
+	if why != nil && (c.err == nil || c.err == ErrIdle) {
+		c.err = why
 	}
 	c.aborted = true
 	c.out, c.outMsgs = nil, nil
@@ -342,10 +365,43 @@ func (c *stdConn) Abort() error {
 	c.rcond.Broadcast()
 	c.mu.Unlock()
 	if tc, ok := c.nc.(*net.TCPConn); ok {
-		tc.SetLinger(0) // per socket(7): close then sends RST
+		tc.SetLinger(0)
 	}
-	c.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr(), Detail: "abort: SO_LINGER 0, RST"})
+	c.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr(), Detail: detail})
 	return c.nc.Close()
+}
+
+// expire ends a connection that Config.Linger ran out on, with output
+// unflushed or the peer's FIN not arrived: it resets, as the epoll backend
+// does, so that the peer is not left to take a truncated stream for a whole
+// one. OnClose gets a timeout error.
+func (c *stdConn) expire() {
+	err := errors.Join(os.ErrDeadlineExceeded, os.NewSyscallError("close", syscall.ETIMEDOUT))
+	c.reset(sockit.Wrap("close", c.network, addrText(c.nc.RemoteAddr()), err), "linger expired: SO_LINGER 0, RST")
+}
+
+// lingerOver reports whether Close's deadline has passed; c.mu must be held.
+func (c *stdConn) lingerOver() bool {
+	return !c.lingerAt.IsZero() && !time.Now().Before(c.lingerAt)
+}
+
+// armReadLocked and armWriteLocked set the socket's read and write
+// deadlines to the earlier of the stage's own and Close's; c.mu must be
+// held.
+func (c *stdConn) armReadLocked()  { c.nc.SetReadDeadline(earliest(c.readAt, c.lingerAt)) }
+func (c *stdConn) armWriteLocked() { c.nc.SetWriteDeadline(earliest(c.writeAt, c.lingerAt)) }
+
+// earliest returns the earlier of two deadlines, where zero means none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // fail ends the connection because of err (a reset, a timeout).
@@ -377,13 +433,15 @@ func opName(err error) string {
 	return "io"
 }
 
-// forceClose is Shutdown's last resort: a plain close(2), the kernel still
-// sends what it holds.
-func (c *stdConn) forceClose(why error) {
+// forceClose is Shutdown's last resort: a plain close(2). The kernel still
+// sends the output it holds, unless input is left unread: then, per RFC
+// 1122 section 4.2.2.13, close(2) sends RST and the peer may lose that output.
+// It reports whether c was still open: not aborted or failed already.
+func (c *stdConn) forceClose(why error) bool {
 	c.mu.Lock()
 	if c.aborted {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if c.err == nil {
 		c.err = why
@@ -393,6 +451,7 @@ func (c *stdConn) forceClose(why error) {
 	c.rcond.Broadcast()
 	c.mu.Unlock()
 	c.nc.Close()
+	return true
 }
 
 func (c *stdConn) callback(f func()) {
@@ -409,6 +468,9 @@ func (c *stdConn) run() {
 	s.observe(sockit.Event{Step: sockit.StepOpen, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr()})
 	go c.writer()
 	c.callback(func() { c.h.OnOpen(c) })
+	if c.drainer != nil {
+		c.drain() // as on epoll: a Drainer may start producing at once
+	}
 
 	buf := make([]byte, cfg.ReadBuffer)
 	var left []byte
@@ -419,15 +481,23 @@ func (c *stdConn) run() {
 				c.rcond.Wait()
 			}
 		}
-		stop, discard := c.aborted, c.wantClose
-		c.mu.Unlock()
-		if stop {
+		if c.aborted {
+			c.mu.Unlock()
 			break
 		}
-		if cfg.IdleTimeout > 0 && !discard {
-			c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		c.readAt = time.Time{}
+		if cfg.IdleTimeout > 0 && !c.wantClose {
+			c.readAt = time.Now().Add(cfg.IdleTimeout)
 		}
+		c.armReadLocked()
+		c.mu.Unlock()
+
 		n, err := c.read(buf)
+		// Close may have come while Read blocked: what it returned then is
+		// input to discard, and a timeout may be Close's deadline.
+		c.mu.Lock()
+		discard, expired := c.wantClose, c.lingerOver()
+		c.mu.Unlock()
 		if n > 0 {
 			c.in += int64(n)
 			s.c.bytesIn.Add(uint64(n))
@@ -461,15 +531,23 @@ func (c *stdConn) run() {
 			}
 			break
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && !discard && cfg.IdleTimeout > 0 {
-			c.mu.Lock()
-			if c.err == nil {
-				c.err = ErrIdle
+		if isTimeout(err) {
+			if expired { // the peer's FIN did not come within Linger
+				c.expire()
+				break
 			}
-			c.mu.Unlock()
-			c.Close()
-			continue
+			if discard {
+				continue // an idle deadline that Close outran; Close's is armed next
+			}
+			if cfg.IdleTimeout > 0 {
+				c.mu.Lock()
+				if c.err == nil {
+					c.err = ErrIdle
+				}
+				c.mu.Unlock()
+				c.Close()
+				continue
+			}
 		}
 		c.mu.Lock()
 		ours := c.aborted
@@ -490,10 +568,10 @@ func (c *stdConn) run() {
 		c.nc.Close()
 	}
 	s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr()})
+	s.c.active.Add(-1) // gone before the handler hears of it, so Stats agree with OnClose
 	c.callback(func() { c.h.OnClose(c, err) })
 	s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr(),
 		In: c.in, Out: c.outN, Dur: time.Since(c.start), Err: err})
-	s.c.active.Add(-1)
 	c.b.mu.Lock()
 	delete(c.b.conns, c)
 	c.b.mu.Unlock()
@@ -538,10 +616,9 @@ func (c *stdConn) writer() {
 		buf, c.out = c.out, buf[:0]
 		msgs, c.outMsgs = c.outMsgs, msgs[:0]
 		c.inflight = len(buf)
-		closing := c.wantClose
 		c.mu.Unlock()
 
-		n, err := c.writeTimed(buf, msgs, closing)
+		n, err := c.writeTimed(buf, msgs)
 		if n > 0 {
 			c.outN += int64(n)
 			s.c.bytesOut.Add(uint64(n))
@@ -549,9 +626,13 @@ func (c *stdConn) writer() {
 		}
 		if err != nil {
 			c.mu.Lock()
-			ours := c.aborted
+			ours, expired := c.aborted, c.lingerOver()
 			c.mu.Unlock()
-			if !ours {
+			switch {
+			case ours:
+			case expired && isTimeout(err): // output not flushed within Linger
+				c.expire()
+			default:
 				c.fail(err)
 			}
 			return
@@ -562,28 +643,42 @@ func (c *stdConn) writer() {
 		c.rcond.Broadcast()
 		c.mu.Unlock()
 		if c.drainer != nil && pending <= cfg.LowWatermark {
-			c.callback(func() { c.drainer.OnDrain(c) })
+			c.drain()
 		}
 	}
 }
 
-// writeOut writes buf: at once on a byte stream, and one write(2) per
-// message on unixpacket, so that each message keeps its boundary.
+// drain calls the Drainer's OnDrain if there is room for output, unless
+// CloseWrite or Close was asked for: then the output is final.
+func (c *stdConn) drain() {
+	c.callback(func() {
+		c.mu.Lock()
+		skip := c.wantFIN || c.aborted || c.pending() > c.b.s.cfg.LowWatermark
+		c.mu.Unlock()
+		if !skip {
+			c.drainer.OnDrain(c)
+		}
+	})
+}
+
 // writeTimed writes buf with Config.WriteTimeout bounding each stretch
 // without progress, not the whole batch: a slow reader that keeps reading
-// is not reset.
-func (c *stdConn) writeTimed(buf []byte, msgs []int, closing bool) (int, error) {
+// is not reset. Close's deadline bounds the whole of it.
+func (c *stdConn) writeTimed(buf []byte, msgs []int) (int, error) {
 	wt := c.b.s.cfg.WriteTimeout
-	if wt <= 0 || closing {
-		return c.writeOut(buf, msgs)
-	}
 	written := 0
 	for {
-		c.nc.SetWriteDeadline(time.Now().Add(wt))
+		c.mu.Lock()
+		c.writeAt = time.Time{}
+		if wt > 0 {
+			c.writeAt = time.Now().Add(wt)
+		}
+		c.armWriteLocked()
+		c.mu.Unlock()
 		n, err := c.writeOut(buf[written:], msgs)
 		written += n
 		if err != nil && n > 0 && !c.messages && errors.Is(err, os.ErrDeadlineExceeded) {
-			continue // it moved: a new stretch begins
+			continue // it moved: a new stretch begins (past Close's deadline, Write fails at once)
 		}
 		return written, err
 	}
@@ -598,6 +693,8 @@ func (c *stdConn) read(buf []byte) (int, error) {
 	return c.nc.Read(buf)
 }
 
+// writeOut writes buf: at once on a byte stream, and one write(2) per
+// message on unixpacket, so that each message keeps its boundary.
 func (c *stdConn) writeOut(buf []byte, msgs []int) (int, error) {
 	if !c.messages {
 		return c.nc.Write(buf)

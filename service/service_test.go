@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -143,7 +144,13 @@ func TestDiscardUDP(t *testing.T) {
 			if tt.wantReply {
 				wantOut = 1
 			}
-			if st := srv.Stats(); st.PacketsIn != 1 || st.PacketsOut != wantOut {
+			// The server counts a datagram out after sendmmsg(2) returns, which
+			// can be a moment after the reply is already in our queue.
+			st := srv.Stats()
+			for deadline := time.Now().Add(5 * time.Second); st.PacketsOut < wantOut && time.Now().Before(deadline); st = srv.Stats() {
+				runtime.Gosched()
+			}
+			if st.PacketsIn != 1 || st.PacketsOut != wantOut {
 				t.Errorf("server stats: %d datagrams in, %d out; want 1 in, %d out", st.PacketsIn, st.PacketsOut, wantOut)
 			}
 		})

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/sockit/sockit"
 )
@@ -55,5 +54,3 @@ func ExitCode(err error) int {
 	}
 	return ExitError
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

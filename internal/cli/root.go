@@ -42,15 +42,7 @@ func Main() int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; !ok {
-			return
-		}
-		cancelSoft()
-		if _, ok := <-sigs; ok {
-			cancelHard()
-		}
-	}()
+	go relaySignals(sigs, cancelSoft, cancelHard)
 
 	app := &App{
 		IO: IOStreams{
@@ -69,6 +61,19 @@ func Main() int {
 		fmt.Fprintln(app.IO.ErrOut, "sockit: "+msg)
 	}
 	return ExitCode(err)
+}
+
+// relaySignals turns the first signal on sigs into soft and the second into
+// hard, then stops relaying: a third signal gets the default action, which
+// for Ctrl-C kills the process even if the shutdown is stuck. sigs is never
+// closed (signal.Stop does not close it), so the goroutine lives as long as
+// the process unless two signals come.
+func relaySignals(sigs chan os.Signal, soft, hard context.CancelFunc) {
+	<-sigs
+	soft()
+	<-sigs
+	signal.Stop(sigs)
+	hard()
 }
 
 // NewRootCmd builds the sockit command tree.

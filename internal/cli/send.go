@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -96,7 +97,7 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		return err
 	}
 	if opts.Count < 1 {
-		return usageErr{errorf("--count must be at least 1")}
+		return usageErr{errors.New("--count must be at least 1")}
 	}
 	msg, err := opts.message()
 	if err != nil {

@@ -35,6 +35,8 @@ type ServeOptions struct {
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
+	// newServer replaces engine.NewServer in tests that make it fail.
+	newServer func(*engine.Config) (*engine.Server, error)
 }
 
 // NewCmdServe builds `sockit serve`. runF replaces runServe in tests.
@@ -94,7 +96,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return usageErr{err}
 	}
 	if opts.Grace < 0 {
-		return usageErr{errorf("--grace must be 0 or more, not %s", opts.Grace)}
+		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
+	}
+	// Only a backend name can be a usage mistake: other NewServer errors
+	// (epoll_create1 or eventfd failing with EMFILE, say) pass through.
+	switch engine.Backend(opts.Engine) {
+	case "", engine.BackendStd, engine.BackendEpoll: // "" is the platform's default
+	default:
+		return usageErr{fmt.Errorf("--engine %q: want %s or %s", opts.Engine, engine.BackendStd, engine.BackendEpoll)}
 	}
 	accept := engine.AcceptShared
 	switch opts.Accept {
@@ -105,7 +114,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return usageErr{fmt.Errorf("--accept %q: want shared or reuseport", opts.Accept)}
 	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
-	srv, err := engine.NewServer(&engine.Config{
+	newServer := engine.NewServer
+	if opts.newServer != nil {
+		newServer = opts.newServer
+	}
+	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
 		Accept:      accept,
@@ -121,7 +134,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Observer:    observer(log, opts.Verbose),
 	})
 	if err != nil {
-		return usageErr{err}
+		return err
 	}
 	addrs := make([]net.Addr, 0, len(eps))
 	bound := make([]endpoint.Endpoint, 0, len(eps))
@@ -170,10 +183,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	case hard.Err() != nil:
 		return errInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
-		// Shutdown may report the deadline even when nothing was open.
-		if active > 0 {
-			fmt.Fprintf(opts.IO.ErrOut, "closed the connections still open after %s\n", opts.Grace)
-		}
+		// Shutdown reports the deadline only when it had to close
+		// connections (some may have opened after active was read).
+		fmt.Fprintf(opts.IO.ErrOut, "closed the connections still open after %s\n", opts.Grace)
 		return nil
 	}
 	return err

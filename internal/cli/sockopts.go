@@ -29,7 +29,7 @@ func (f *sockFlags) register(fs *pflag.FlagSet, server bool) {
 	if server {
 		fs.DurationVar(&f.Linger, "linger", 30*time.Second, "how long closing a connection waits to flush and for the peer's FIN; 0 = reset at close (SO_LINGER 0)")
 	} else {
-		fs.DurationVar(&f.Linger, "linger", 0, "SO_LINGER: how long close(2) waits to send queued data; 0 = reset at close (RST)")
+		fs.DurationVar(&f.Linger, "linger", 0, "SO_LINGER: how long close(2) waits to send queued data, rounded up to whole seconds (unset: system default; 0: reset at close, RST)")
 	}
 }
 

@@ -20,27 +20,30 @@ import (
 // Resolve turns network and address into the socket(2) family and type and
 // the sockaddr to bind or connect to. Host names are looked up once.
 func Resolve(network, address string) (family, sotype int, sa unix.Sockaddr, err error) {
+	var ap netip.AddrPort
 	switch network {
-	case "unix", "unixgram", "unixpacket":
-		sotype = map[string]int{"unix": unix.SOCK_STREAM, "unixgram": unix.SOCK_DGRAM, "unixpacket": unix.SOCK_SEQPACKET}[network]
-		return unix.AF_UNIX, sotype, &unix.SockaddrUnix{Name: address}, nil
+	case "unix":
+		return unix.AF_UNIX, unix.SOCK_STREAM, &unix.SockaddrUnix{Name: address}, nil
+	case "unixgram":
+		return unix.AF_UNIX, unix.SOCK_DGRAM, &unix.SockaddrUnix{Name: address}, nil
+	case "unixpacket":
+		return unix.AF_UNIX, unix.SOCK_SEQPACKET, &unix.SockaddrUnix{Name: address}, nil
 	case "tcp", "tcp4", "tcp6":
-		sotype = unix.SOCK_STREAM
 		a, err := net.ResolveTCPAddr(network, address)
 		if err != nil {
 			return 0, 0, nil, err
 		}
-		family, sa = ipSockaddr(network, a.AddrPort())
+		sotype, ap = unix.SOCK_STREAM, a.AddrPort()
 	case "udp", "udp4", "udp6":
-		sotype = unix.SOCK_DGRAM
 		a, err := net.ResolveUDPAddr(network, address)
 		if err != nil {
 			return 0, 0, nil, err
 		}
-		family, sa = ipSockaddr(network, a.AddrPort())
+		sotype, ap = unix.SOCK_DGRAM, a.AddrPort()
 	default:
 		return 0, 0, nil, net.UnknownNetworkError(network)
 	}
+	family, sa = ipSockaddr(network, ap)
 	return family, sotype, sa, nil
 }
 
@@ -48,18 +51,14 @@ func Resolve(network, address string) (family, sotype int, sa unix.Sockaddr, err
 // tcp4/udp4) and AF_INET6 otherwise, as package net does.
 func ipSockaddr(network string, ap netip.AddrPort) (int, unix.Sockaddr) {
 	ip, port := ap.Addr().Unmap(), int(ap.Port())
-	if !ip.IsValid() {
-		if strings.HasSuffix(network, "4") {
-			return unix.AF_INET, &unix.SockaddrInet4{Port: port}
-		}
-		return unix.AF_INET6, &unix.SockaddrInet6{Port: port}
-	}
-	if ip.Is4() && !strings.HasSuffix(network, "6") {
+	switch {
+	case !ip.IsValid() && strings.HasSuffix(network, "4"):
+		return unix.AF_INET, &unix.SockaddrInet4{Port: port}
+	case ip.Is4() && !strings.HasSuffix(network, "6"):
 		return unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
 	}
-	if ip.Is4() { // tcp6 with an IPv4 address: its IPv4-mapped form
-		return unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
-	}
+	// An IPv6 address, the wildcard (As16 gives zeros), or an IPv4 address
+	// on tcp6/udp6 (As16 gives its IPv4-mapped form).
 	return unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
 }
 
@@ -200,32 +199,6 @@ func (o *Options) TuneFD(fd int, network string) error {
 // SO_LINGER with a zero timeout).
 func SetLingerZero(fd int) error {
 	return os.NewSyscallError("setsockopt", unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}))
-}
-
-// Sockaddr converts a UDP, TCP or Unix net.Addr to a sockaddr.
-func Sockaddr(a net.Addr) (unix.Sockaddr, error) {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case *net.UnixAddr:
-		return &unix.SockaddrUnix{Name: a.Name}, nil
-	default:
-		return nil, net.InvalidAddrError("unsupported address type")
-	}
-	ip := ap.Addr()
-	if ip.Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}, nil
-	}
-	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
-	if z := ip.Zone(); z != "" {
-		if ifi, err := net.InterfaceByName(z); err == nil {
-			sa.ZoneId = uint32(ifi.Index)
-		}
-	}
-	return sa, nil
 }
 
 // AddrCache turns raw socket addresses into net.Addr values, reusing the
