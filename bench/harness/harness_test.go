@@ -1,0 +1,220 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/service"
+)
+
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+
+// echoServer serves service.Echo on 127.0.0.1:0 on the given backend.
+func echoServer(t *testing.T, be engine.Backend) string {
+	t.Helper()
+	srv, err := engine.NewServer(&engine.Config{Backend: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ep, err := endpoint.Parse("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen(ep, service.Echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr.String()
+}
+
+// TestLoadCounts runs the generator briefly against an in-process echo
+// server and checks that it counts and verifies every message. There are
+// no timing assertions: the machine may be busy.
+func TestLoadCounts(t *testing.T) {
+	tests := []struct {
+		name string
+		spec LoadSpec
+	}{
+		{name: "open loop", spec: LoadSpec{Conns: 20, Size: 64, Window: 2, Rate: 4000}},
+		{name: "open loop spin", spec: LoadSpec{Conns: 5, Size: 64, Window: 1, Rate: 2000, Spin: true}},
+		{name: "closed loop large", spec: LoadSpec{Conns: 4, Size: 16 << 10, Window: 1}},
+		{name: "closed loop window", spec: LoadSpec{Conns: 3, Size: 100, Window: 4}},
+	}
+	for _, be := range []engine.Backend{engine.BackendEpoll, engine.BackendStd} {
+		for _, tt := range tests {
+			t.Run(string(be)+"/"+tt.name, func(t *testing.T) {
+				spec := tt.spec
+				spec.Addr = echoServer(t, be)
+				spec.Warmup, spec.Duration, spec.Drain = 50*time.Millisecond, 300*time.Millisecond, 5*time.Second
+				spec.ServerPID = os.Getpid()
+				res, err := runLoad(spec, hooks{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Mismatched != 0 || res.Extra != 0 || res.Lost != 0 || res.Unsent != 0 || res.ConnErrors != 0 {
+					t.Fatalf("checks failed: %s", problems(res, 0))
+				}
+				if res.Echoed == 0 || res.Echoed != res.Sent {
+					t.Errorf("echoed %d of %d messages sent, want all and more than 0", res.Echoed, res.Sent)
+				}
+				if res.WindowMsgs == 0 || res.WindowMsgs > res.Echoed || res.WindowBytes != res.WindowMsgs*uint64(spec.Size) {
+					t.Errorf("window: %d messages, %d bytes of %d echoed", res.WindowMsgs, res.WindowBytes, res.Echoed)
+				}
+				if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 {
+					t.Errorf("latency: %+v", res.Latency)
+				}
+				if res.Window <= 0 || res.ServerRSS <= 0 {
+					t.Errorf("samples: window %v, RSS %d", res.Window, res.ServerRSS)
+				}
+				if spec.Rate > 0 {
+					// Open loop: every slot of warm-up and window was sent.
+					want := uint64(spec.Rate * (spec.Warmup + spec.Duration).Seconds())
+					if d := int64(res.Sent) - int64(want); d < -int64(spec.Conns) || d > int64(spec.Conns) {
+						t.Errorf("sent %d messages, want %d ± %d", res.Sent, want, spec.Conns)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLoadIdle opens connections, echoes one message on each and holds them.
+func TestLoadIdle(t *testing.T) {
+	addr := echoServer(t, engine.BackendEpoll)
+	var got *LoadResult
+	spec := LoadSpec{Addr: addr, Source: "127.0.0.3", Conns: 300, FirstID: 1000, Size: 64, Window: 1, Idle: true, Hold: 50 * time.Millisecond}
+	res, err := runLoad(spec, hooks{idle: func(r *LoadResult) { c := *r; got = &c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("the idle hook was not called")
+	}
+	if res.Echoed != 300 || res.Sent != 300 || problems(res, 300) != "" {
+		t.Errorf("sent %d, echoed %d: %s", res.Sent, res.Echoed, problems(res, 300))
+	}
+}
+
+// corrupter echoes, but flips one byte in every 50th message of 64 bytes.
+func corrupter(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			go func() {
+				buf := make([]byte, 64)
+				for n := 0; ; n++ {
+					if _, err := io.ReadFull(c, buf); err != nil {
+						return
+					}
+					if n%50 == 49 {
+						buf[40] ^= 0xff
+					}
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestLoadDetectsCorruption checks that altered echoes are caught.
+func TestLoadDetectsCorruption(t *testing.T) {
+	spec := LoadSpec{Addr: corrupter(t), Conns: 2, Size: 64, Window: 1, Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond, Drain: 5 * time.Second}
+	res, err := runLoad(spec, hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mismatched == 0 || res.Echoed == 0 {
+		t.Fatalf("mismatched %d, echoed %d: want both above 0", res.Mismatched, res.Echoed)
+	}
+	if want := (res.Echoed + res.Mismatched) / 50; res.Mismatched < want-2 || res.Mismatched > want+2 {
+		t.Errorf("mismatched %d of %d, want about 1 in 50", res.Mismatched, res.Echoed+res.Mismatched)
+	}
+}
+
+// TestCEcho compiles cecho.c and runs a short load against it.
+func TestCEcho(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: cannot build the C yardstick")
+	}
+	bin := filepath.Join(t.TempDir(), "cecho")
+	if out, err := exec.Command(gcc, "-O2", "-Wall", "-Werror", "-o", bin, "cecho.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "127.0.0.1", "0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line := make([]byte, 100)
+	n, err := out.Read(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, ok := strings.Cut(strings.TrimSpace(string(line[:n])), "listening on tcp://")
+	if !ok {
+		t.Fatalf("cecho said %q", line[:n])
+	}
+	spec := LoadSpec{Addr: addr, Conns: 4, Size: 100 << 10, Window: 2, Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond,
+		Drain: 5 * time.Second, ServerPID: cmd.Process.Pid}
+	res, err := runLoad(spec, hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Echoed == 0 || res.Echoed != res.Sent || problems(res, 0) != "" {
+		t.Errorf("sent %d, echoed %d: %s", res.Sent, res.Echoed, problems(res, 0))
+	}
+}
+
+// TestLoaderLines reads the load generator's protocol.
+func TestLoaderLines(t *testing.T) {
+	windows := 0
+	res, err := loaderLines(strings.NewReader("window\nresult {\"Conns\":7}\n"), func() { windows++ })
+	if err != nil || res.Conns != 7 || windows != 1 {
+		t.Errorf("got %+v, %v, %d windows", res, err, windows)
+	}
+	if _, err := loaderLines(strings.NewReader("error boom\n"), nil); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("error line: got %v", err)
+	}
+	if _, err := loaderLines(&bytes.Buffer{}, nil); err == nil {
+		t.Error("no result: want an error")
+	}
+}

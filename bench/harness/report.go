@@ -1,0 +1,265 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report collects every run and renders the Markdown.
+type report struct {
+	machine               machine
+	command               string
+	started               time.Time
+	took                  time.Duration
+	rounds                int
+	order                 []string
+	quick                 bool
+	cases                 []caseDef
+	runs                  []*runResult
+	loadBefore, loadAfter string
+	spin                  bool
+	nice                  int
+}
+
+// median of the field f over the rounds of case c on server s that did
+// not fail; NaN if none.
+func (rp *report) median(c, s string, f func(*runResult) float64) float64 {
+	var v []float64
+	for _, r := range rp.runs {
+		if r.Case == c && r.Server == s && r.Err == "" {
+			v = append(v, f(r))
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func (rp *report) spread(c, s string, f func(*runResult) float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, r := range rp.runs {
+		if r.Case == c && r.Server == s && r.Err == "" {
+			lo, hi = min(lo, f(r)), max(hi, f(r))
+		}
+	}
+	return lo, hi
+}
+
+// checks summarises the failed checks and errors of case c on server s.
+func (rp *report) checks(c, s string) string {
+	var p []string
+	for _, r := range rp.runs {
+		if r.Case != c || r.Server != s {
+			continue
+		}
+		switch {
+		case r.Err != "":
+			p = append(p, fmt.Sprintf("r%d FAILED: %s", r.Round, r.Err))
+		case r.Problems != "":
+			p = append(p, fmt.Sprintf("r%d: %s", r.Round, r.Problems))
+		}
+	}
+	if len(p) == 0 {
+		return "ok"
+	}
+	return strings.ReplaceAll(strings.Join(p, "; "), "|", "/")
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func ratio(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+var (
+	cpuOf   = func(r *runResult) float64 { return r.CPUPerMsg }
+	schedOf = func(r *runResult) float64 { return r.SchedPerMsg }
+	rateOf  = func(r *runResult) float64 { return r.MsgsPerSec }
+	mbOf    = func(r *runResult) float64 { return r.MBPerSec }
+	p50Of   = func(r *runResult) float64 { return r.P50 }
+	p99Of   = func(r *runResult) float64 { return r.P99 }
+	rssOf   = func(r *runResult) float64 { return r.RSS }
+	ldOf    = func(r *runResult) float64 { return r.LoaderBusy }
+	c0Of    = func(r *runResult) float64 { return r.Core0Other }
+	kibOf   = func(r *runResult) float64 { return r.KiBPerConn }
+	rssIdle = func(r *runResult) float64 { return r.RSSIdle }
+	rssBase = func(r *runResult) float64 { return r.RSSBefore }
+)
+
+func (rp *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	m := rp.machine
+	w("# sockit echo benchmark\n\n")
+	if rp.quick {
+		w("**Quick run (-quick): one short round, fewer idle connections — a smoke test, not a measurement.**\n\n")
+	}
+	w("Command: `%s` (from the repository root)  \n", rp.command)
+	w("Date: %s; took %s; %d round(s) per case and server, servers in turn (%s), medians shown.  \n",
+		rp.started.Format("2006-01-02 15:04 MST"), rp.took.Round(time.Second), rp.rounds, strings.Join(rp.order, ", "))
+	w("Machine: %d CPUs, %s; %s; %s; %s; RLIMIT_NOFILE %d; ephemeral ports %s.  \n", m.NProc, m.CPU, m.Kernel, m.Go, m.GCC, m.NoFile, m.PortRange)
+	w("sockit built from the working tree at %s.  \n", m.Commit)
+	spin := "it polls without sleeping (-spin), so an echo never has to wake it, as a remote client would not; *loader busy* is the share of the window it spent on sends and echoes rather than polling"
+	if !rp.spin {
+		spin = "it sleeps in epoll_pwait2 until the next send is due (-spin=false); *loader busy* is the share of the window it spent on sends and echoes"
+	}
+	w("Placement: each server a fresh process on CPU 0 (`taskset -c 0`, GOMAXPROCS=1); the load generator on CPU 1 (`taskset -c 1`, GOMAXPROCS=1), one thread, epoll, non-blocking sockets; %s. Niceness of both: %d.  \n", spin, rp.nice)
+	w("Load average before / after: %s / %s. Other people's unit tests may run on this machine meanwhile: the column *CPU 0 other* is CPU 0's busy time not spent by the server, in %% of the window; high values mean noise (it comes from tick-sampled /proc/stat, so it is good to about ±10 points and can dip below 0). Noise lowers a server's CPU/msg (more events per wake-up) and raises its latency; p99 in particular follows the noise more than the server.\n\n", rp.loadBefore, rp.loadAfter)
+
+	var timed, idle []caseDef
+	for _, c := range rp.cases {
+		if c.idle {
+			idle = append(idle, c)
+		} else {
+			timed = append(timed, c)
+		}
+	}
+	if len(timed) > 0 {
+		w("## Throughput, CPU and latency\n\n")
+		for _, c := range timed {
+			w("- **(%s)** %s\n", c.id, c.title)
+		}
+		w("\nCPU µs/msg is the server's utime+stime (/proc/PID/stat) over the measured window divided by the messages echoed in it (range over rounds in brackets). ")
+		w("MB/s is echoed payload, one direction. Latency counts from when a message was due (open loop) or sent (closed loop) to the last byte of its echo, checked. RSS is VmRSS at the window's end.\n\n")
+		w("| case | server | CPU µs/msg | × C | × std | msgs/s | MB/s | p50 µs | p99 µs | RSS MiB | loader busy %% | CPU 0 other %% | checks |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, c := range timed {
+			cC := rp.median(c.id, "c", cpuOf)
+			cStd := rp.median(c.id, "std", cpuOf)
+			for _, s := range rp.order {
+				cpu := rp.median(c.id, s, cpuOf)
+				lo, hi := rp.spread(c.id, s, cpuOf)
+				rng := ""
+				if rp.rounds > 1 && !math.IsInf(lo, 0) {
+					rng = fmt.Sprintf(" [%s–%s]", num(lo, 2), num(hi, 2))
+				}
+				w("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.id, s,
+					num(cpu, 2), rng, ratio(cpu, cC), ratio(cpu, cStd),
+					num(rp.median(c.id, s, rateOf), 0), num(rp.median(c.id, s, mbOf), 1),
+					num(rp.median(c.id, s, p50Of), 0), num(rp.median(c.id, s, p99Of), 0),
+					num(rp.median(c.id, s, rssOf), 1), num(rp.median(c.id, s, ldOf), 0),
+					num(rp.median(c.id, s, c0Of), 1), rp.checks(c.id, s))
+			}
+		}
+		w("\n")
+	}
+	if len(idle) > 0 {
+		w("## Idle connections\n\n")
+		for _, c := range idle {
+			w("- **(%s)** %s; %d load generator processes (the descriptor limit is per process). RSS before is the fresh server's; RSS idle is read after every connection echoed its message and 2 s of idleness. KiB/conn = (idle − before) / connections.\n\n", c.id, c.title, c.loaders)
+		}
+		w("| case | server | conns | RSS before MiB | RSS idle MiB | KiB/conn | × C | × std | checks |\n")
+		w("|---|---|---|---|---|---|---|---|---|\n")
+		for _, c := range idle {
+			kC := rp.median(c.id, "c", kibOf)
+			kStd := rp.median(c.id, "std", kibOf)
+			for _, s := range rp.order {
+				k := rp.median(c.id, s, kibOf)
+				w("| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", c.id, s, c.conns,
+					num(rp.median(c.id, s, rssBase), 1), num(rp.median(c.id, s, rssIdle), 1), num(k, 3),
+					ratio(k, kC), ratio(k, kStd), rp.checks(c.id, s))
+			}
+		}
+		w("\n")
+	}
+	rp.targets(w)
+	rp.raw(w)
+	return b.String()
+}
+
+// targets compares the medians with the issue's goals for the epoll engine.
+func (rp *report) targets(w func(string, ...any)) {
+	type target struct {
+		text string
+		got  float64
+		ok   bool
+	}
+	var ts []target
+	have := func(c string) bool {
+		return slices.ContainsFunc(rp.cases, func(d caseDef) bool { return d.id == c })
+	}
+	cmp := func(c string, f func(*runResult) float64, vs string, limit float64, what string) {
+		if !have(c) {
+			return
+		}
+		e, o := rp.median(c, "epoll", f), rp.median(c, vs, f)
+		if math.IsNaN(e) || math.IsNaN(o) || o == 0 {
+			return
+		}
+		ts = append(ts, target{fmt.Sprintf("(%s) epoll %s ≤ %.2f× %s", c, what, limit, vs), e / o, e/o <= limit})
+	}
+	for _, c := range []string{"a", "b"} {
+		cmp(c, cpuOf, "c", 1.05, "CPU/msg")
+		cmp(c, cpuOf, "std", 0.75, "CPU/msg")
+	}
+	cmp("c", cpuOf, "c", 1.0, "CPU/msg")
+	for _, c := range []string{"a", "b", "c"} {
+		cmp(c, p99Of, "c", 1.2, "p99")
+	}
+	if have("d") {
+		if k := rp.median("d", "epoll", kibOf); !math.IsNaN(k) {
+			ts = append(ts, target{"(d) epoll idle ≤ 0.3 KiB/conn", k, k <= 0.3})
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	w("## Targets (epoll engine, medians)\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range ts {
+		got := fmt.Sprintf("%.2f×", t.got)
+		if strings.Contains(t.text, "KiB") {
+			got = fmt.Sprintf("%.3f KiB", t.got)
+		}
+		met := "yes"
+		if !t.ok {
+			met = "**no**"
+		}
+		w("| %s | %s | %s |\n", t.text, got, met)
+	}
+	w("\n")
+}
+
+// raw lists every round, for the spread.
+func (rp *report) raw(w func(string, ...any)) {
+	w("## Every round\n\n")
+	w("CPU µs/msg by /proc/PID/stat (10 ms ticks) and by schedstat (ns, threads alive at the window's end); latencies in µs.\n\n")
+	w("*busy before*: CPUs the machine used just before the run, none of it ours (the harness waits up to -quiet for it to fall under 0.25).\n\n")
+	w("| case | server | round | busy before | CPU µs/msg | schedstat µs/msg | msgs/s | p50 | p99 | p99.9 | max | loader CPU %% / busy %% | CPU 0 other %% | RSS/idle | checks |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rp.runs {
+		chk := "ok"
+		switch {
+		case r.Err != "":
+			chk = "FAILED: " + r.Err
+		case r.Problems != "":
+			chk = r.Problems
+		}
+		chk = strings.ReplaceAll(chk, "|", "/")
+		if r.Conns > 0 {
+			w("| %s | %s | %d | %.2f | | | | | | | | | | %.3f KiB/conn (%.1f → %.1f MiB, %d conns, connect %s) | %s |\n", r.Case, r.Server, r.Round,
+				r.BusyBefore, r.KiBPerConn, r.RSSBefore, r.RSSIdle, r.Conns, r.ConnectTotal.Round(time.Millisecond), chk)
+			continue
+		}
+		w("| %s | %s | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f / %.0f | %.1f | %.1f MiB | %s |\n", r.Case, r.Server, r.Round,
+			r.BusyBefore, r.CPUPerMsg, r.SchedPerMsg, r.MsgsPerSec, r.P50, r.P99, r.P999, r.Max, r.LoaderCPU, r.LoaderBusy, r.Core0Other, r.RSS, chk)
+	}
+	w("\n")
+}
