@@ -17,7 +17,7 @@ import (
 // Both ways of spreading connections over loops serve every connection,
 // with two loops so that the hand-off between loops is exercised.
 func TestAcceptModes(t *testing.T) {
-	for _, mode := range []engine.AcceptMode{engine.AcceptShared, engine.AcceptReusePort} {
+	for _, mode := range []engine.AcceptMode{engine.AcceptDefault, engine.AcceptShared, engine.AcceptReusePort} {
 		t.Run(fmt.Sprintf("accept=%q", mode), func(t *testing.T) {
 			t.Parallel()
 			srv, err := engine.NewServer(&engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: mode})

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -24,7 +25,13 @@ func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 // echoServer serves service.Echo on 127.0.0.1:0 on the given backend.
 func echoServer(t *testing.T, be engine.Backend) string {
 	t.Helper()
-	srv, err := engine.NewServer(&engine.Config{Backend: be})
+	return echoServerConfig(t, &engine.Config{Backend: be})
+}
+
+// echoServerConfig serves service.Echo on 127.0.0.1:0 with cfg.
+func echoServerConfig(t *testing.T, cfg *engine.Config) string {
+	t.Helper()
+	srv, err := engine.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +223,114 @@ func TestLoaderLines(t *testing.T) {
 	}
 	if _, err := loaderLines(&bytes.Buffer{}, nil); err == nil {
 		t.Error("no result: want an error")
+	}
+}
+
+// TestLoadChurn runs the churn load (connect, one echo, close) briefly
+// against in-process servers, the epoll ones with both accept modes.
+func TestLoadChurn(t *testing.T) {
+	configs := []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"epoll", engine.Config{Backend: engine.BackendEpoll}},
+		{"std", engine.Config{Backend: engine.BackendStd}},
+		{"epoll-shared2", engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptShared}},
+		{"epoll-reuseport2", engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptReusePort}},
+	}
+	for _, tt := range configs {
+		for _, spin := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/spin=%v", tt.name, spin), func(t *testing.T) {
+				cfg := tt.cfg
+				spec := LoadSpec{Addr: echoServerConfig(t, &cfg), Source: "127.0.0.4", Conns: 16, FirstID: 7, Size: 64, Window: 1, Churn: true, Spin: spin,
+					Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Drain: 5 * time.Second, ServerPID: os.Getpid()}
+				res, err := runLoad(spec, hooks{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := problems(res, 0); p != "" {
+					t.Fatalf("checks failed: %s", p)
+				}
+				// Every connection opened sent its message and got it back.
+				if res.Echoed == 0 || res.Echoed != res.Sent || res.Opened != res.Sent {
+					t.Errorf("opened %d, sent %d, echoed %d: want all equal and above 0", res.Opened, res.Sent, res.Echoed)
+				}
+				if res.WindowMsgs == 0 || res.WindowMsgs > res.Echoed || res.WindowBytes != res.WindowMsgs*64 {
+					t.Errorf("window: %d connections, %d bytes of %d", res.WindowMsgs, res.WindowBytes, res.Echoed)
+				}
+				if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 {
+					t.Errorf("latency: %+v", res.Latency)
+				}
+			})
+		}
+	}
+}
+
+// TestLoadChurnRefused: a churn run against a port nobody listens on
+// counts failed connections, gives up opening new ones, and ends.
+func TestLoadChurnRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	spec := LoadSpec{Addr: addr, Conns: 4, Size: 64, Window: 1, Churn: true,
+		Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond, Drain: time.Second}
+	res, err := runLoad(spec, hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ConnErrors == 0 || res.ConnErrors > maxChurnErrors+uint64(spec.Conns) || res.Echoed != 0 || res.FirstError == "" {
+		t.Errorf("conn errors %d (%q), echoed %d: want some errors, at most %d, none echoed", res.ConnErrors, res.FirstError, res.Echoed, maxChurnErrors+spec.Conns)
+	}
+}
+
+// TestServers checks the server variants' command lines.
+func TestServers(t *testing.T) {
+	m := servers("SOCKIT", "CECHO")
+	if got, want := strings.Join(serverNames(m), ","), "c,epoll,epoll-reuseport2,epoll-shared2,std"; got != want {
+		t.Errorf("servers %s, want %s", got, want)
+	}
+	for _, accept := range []string{"shared", "reuseport"} {
+		d := m["epoll-"+accept+"2"]
+		argv := strings.Join(d.argv, " ")
+		if d.procs != 2 || !strings.Contains(argv, "--engine epoll --loops 2 --accept "+accept+" ") {
+			t.Errorf("%s: GOMAXPROCS %d, argv %q", d.name, d.procs, argv)
+		}
+	}
+	if d := m["epoll"]; d.procs > 1 {
+		t.Errorf("epoll: GOMAXPROCS %d, want 1", d.procs)
+	}
+}
+
+// TestChurnReport renders a report with a churn case and checks its table.
+func TestChurnReport(t *testing.T) {
+	m := servers("SOCKIT", "CECHO")
+	var e caseDef
+	for _, c := range cases(false) {
+		if c.id == "e" {
+			e = c
+		}
+	}
+	if !e.churn {
+		t.Fatal("case e is not a churn case")
+	}
+	rp := &report{rounds: 1, order: []string{"epoll", "epoll-shared2", "c"}, cases: []caseDef{e}, spin: true}
+	for _, s := range rp.order {
+		rp.servers = append(rp.servers, m[s])
+	}
+	for i, s := range rp.order {
+		rp.runs = append(rp.runs, &runResult{Case: "e", Server: s, Round: 1, CPUPerMsg: float64(10 + i), MsgsPerSec: 9000, P50: 100, P99: 900,
+			Load: &LoadResult{Opened: 36000}})
+	}
+	md := rp.markdown()
+	for _, want := range []string{"## Connection churn", "| e | epoll-shared2 | 11.00 | 0.92× | 1.10× | 9000 |", "Both loops share one core", "epoll-shared2: GOMAXPROCS=2"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "## Throughput") {
+		t.Errorf("a churn case went into the message table:\n%s", md)
 	}
 }

@@ -49,6 +49,12 @@ type LoadSpec struct {
 	// the connections until standard input ends (or Hold passes).
 	Idle bool
 	Hold time.Duration // in-process idle runs: hold this long instead of reading stdin
+	// Churn: every connection connects, sends one message, reads its echo
+	// and closes (a reset: SO_LINGER 0); Conns of them at a time, each
+	// replaced by a new one as it ends, from the start of the warm-up to
+	// the end of the window (closed loop; Window must be 1). A message's
+	// latency counts from the socket(2) call that began its connection.
+	Churn bool
 	// Spin makes the generator poll without sleeping while it runs: it
 	// sends on time without timer wake-ups, and a server's echo never has
 	// to wake it (which a remote client would not cost the server either).
@@ -81,6 +87,11 @@ type LoadResult struct {
 	LoaderCPU   time.Duration // this process's utime+stime over the window
 	LoaderBusy  time.Duration // time the generator spent on events and sends in the window (not waiting)
 	Core0Busy   time.Duration // all busy time of CPU 0 over the window (/proc/stat)
+
+	// Churn runs: every message is a connection, so Echoed counts the
+	// connections that completed, WindowMsgs those that completed in the
+	// window, and ConnErrors those that failed (refused, reset, EOF).
+	Opened uint64 // connections begun, whole run
 }
 
 // Percentiles of a latency histogram.
@@ -99,6 +110,8 @@ func (s *LoadSpec) check() error {
 		return fmt.Errorf("loadgen: Window must be 1 … %d", maxWindow)
 	case s.Rate < 0:
 		return errors.New("loadgen: Rate must not be negative")
+	case s.Churn && (s.Rate > 0 || s.Idle || s.Window != 1):
+		return errors.New("loadgen: Churn is closed loop, not idle, with Window 1")
 	}
 	return nil
 }
@@ -115,6 +128,11 @@ type lconn struct {
 	wpend []byte // the part of a write the kernel did not take
 	at    [maxWindow]int64
 	dead  bool
+
+	// churn
+	slot       int   // index in loadgen.conns
+	begun      int64 // when its socket(2) was called, ns since base
+	connecting bool  // the handshake has not completed yet
 }
 
 // loadgen drives every connection from one goroutine locked to one thread,
@@ -141,7 +159,17 @@ type loadgen struct {
 
 	startSample sample
 	busy        int64 // ns of work in the window
+
+	// churn
+	to, from *unix.SockaddrInet4
+	free     []int  // slots of conns without a live connection
+	nextID   uint32 // id of the next connection
 }
+
+// maxChurnErrors is how many failed connections a churn run tolerates
+// before it stops opening new ones (a dead server would otherwise make it
+// spin on refused connections).
+const maxChurnErrors = 1000
 
 // hooks let the caller of runLoad follow a run.
 type hooks struct {
@@ -200,7 +228,7 @@ func (g *loadgen) now() int64 { return int64(time.Since(g.base)) }
 
 func (g *loadgen) closeAll() {
 	for _, c := range g.conns {
-		if !c.dead {
+		if c != nil && !c.dead {
 			unix.Close(c.fd) // SO_LINGER 0: a reset, no TIME_WAIT on either side
 		}
 	}
@@ -210,33 +238,21 @@ func (g *loadgen) closeAll() {
 // dialAll opens spec.Conns connections, one after another. each, if set, is
 // called after every connection (the idle run sends on it at once).
 func (g *loadgen) dialAll(each func(c *lconn) error) error {
-	ap, err := netip.ParseAddrPort(g.spec.Addr)
-	if err != nil || !ap.Addr().Is4() {
-		return fmt.Errorf("loadgen: want an IPv4 address:port, not %q", g.spec.Addr)
-	}
-	to := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	var from *unix.SockaddrInet4
-	if g.spec.Source != "" {
-		src, err := netip.ParseAddr(g.spec.Source)
-		if err != nil || !src.Is4() {
-			return fmt.Errorf("loadgen: want an IPv4 source address, not %q", g.spec.Source)
-		}
-		from = &unix.SockaddrInet4{Addr: src.As4()}
+	if err := g.resolve(); err != nil {
+		return err
 	}
 	start := time.Now()
 	for i := 0; i < g.spec.Conns; i++ {
-		fd, err := dialOne(to, from)
+		fd, err := dialOne(g.to, g.from)
 		if err != nil {
 			return fmt.Errorf("loadgen: connection %d of %d: %w", i+1, g.spec.Conns, err)
 		}
 		c := &lconn{fd: fd, id: uint32(g.spec.FirstID + i)}
 		g.conns = append(g.conns, c)
-		for fd >= len(g.byFD) {
-			g.byFD = append(g.byFD, make([]*lconn, max(1024, len(g.byFD)))...)
-		}
-		g.byFD[fd] = c
-		if err := unix.EpollCtl(g.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
-			return os.NewSyscallError("epoll_ctl", err)
+		if err := g.register(c, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+			unix.Close(fd)
+			c.dead = true
+			return err
 		}
 		if each != nil {
 			if err := each(c); err != nil {
@@ -248,18 +264,92 @@ func (g *loadgen) dialAll(each func(c *lconn) error) error {
 	return nil
 }
 
+// resolve parses the server's and the source address.
+func (g *loadgen) resolve() error {
+	ap, err := netip.ParseAddrPort(g.spec.Addr)
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("loadgen: want an IPv4 address:port, not %q", g.spec.Addr)
+	}
+	g.to = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	if g.spec.Source != "" {
+		src, err := netip.ParseAddr(g.spec.Source)
+		if err != nil || !src.Is4() {
+			return fmt.Errorf("loadgen: want an IPv4 source address, not %q", g.spec.Source)
+		}
+		g.from = &unix.SockaddrInet4{Addr: src.As4()}
+	}
+	return nil
+}
+
+// register adds c to the epoll set and to byFD. The event carries c's id
+// beside its descriptor, so that poll can tell a stale event of a closed
+// connection from one of a new connection on the same descriptor.
+func (g *loadgen) register(c *lconn, events uint32) error {
+	for c.fd >= len(g.byFD) {
+		g.byFD = append(g.byFD, make([]*lconn, max(1024, len(g.byFD)))...)
+	}
+	if err := unix.EpollCtl(g.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.id)}); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	g.byFD[c.fd] = c
+	return nil
+}
+
 // dialOne connects one non-blocking TCP socket with TCP_NODELAY, and
 // SO_LINGER 0 so that closing it resets. With a source address it binds it
 // first, leaving the port to connect (IP_BIND_ADDRESS_NO_PORT, per ip(7)),
 // so that every source address has the whole ephemeral range per server.
 func dialOne(to, from *unix.SockaddrInet4) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+	fd, inProgress, err := startConnect(to, from)
+	if err != nil || !inProgress {
+		return fd, err
 	}
 	fail := func(op string, err error) (int, error) {
 		unix.Close(fd)
 		return -1, os.NewSyscallError(op, err)
+	}
+	// Wait for the handshake (per connect(2): writable, then SO_ERROR).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, 100)
+		if err == unix.EINTR || (err == nil && n == 0 && time.Now().Before(deadline)) {
+			continue
+		}
+		if err != nil {
+			return fail("poll", err)
+		}
+		if n == 0 {
+			return fail("connect", unix.ETIMEDOUT)
+		}
+		break
+	}
+	if err := soError(fd); err != nil {
+		return fail("connect", err)
+	}
+	return fd, nil
+}
+
+// soError is the pending error of socket fd (SO_ERROR): how a
+// non-blocking connect ended.
+func soError(fd int) error {
+	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && e != 0 {
+		err = unix.Errno(e)
+	}
+	return err
+}
+
+// startConnect makes a socket as dialOne describes and starts connecting
+// it; inProgress says the handshake has not completed yet.
+func startConnect(to, from *unix.SockaddrInet4) (fd int, inProgress bool, err error) {
+	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, false, os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (int, bool, error) {
+		unix.Close(fd)
+		return -1, false, os.NewSyscallError(op, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return fail("setsockopt", err)
@@ -279,39 +369,24 @@ func dialOne(to, from *unix.SockaddrInet4) (int, error) {
 	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
 		return fail("connect", err)
 	}
-	if err != nil { // wait for the handshake (per connect(2): writable, then SO_ERROR)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			n, err := unix.Poll(pfd, 100)
-			if err == unix.EINTR || (err == nil && n == 0 && time.Now().Before(deadline)) {
-				continue
-			}
-			if err != nil {
-				return fail("poll", err)
-			}
-			if n == 0 {
-				return fail("connect", unix.ETIMEDOUT)
-			}
-			break
-		}
-		e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && e != 0 {
-			err = unix.Errno(e)
-		}
-		if err != nil {
-			return fail("connect", err)
-		}
-	}
-	return fd, nil
+	return fd, err != nil, nil
 }
 
 // runTimed is an open- or closed-loop run: warm-up, measured window, drain.
 func (g *loadgen) runTimed() error {
-	if err := g.dialAll(nil); err != nil {
+	s := &g.spec
+	if s.Churn {
+		if err := g.resolve(); err != nil {
+			return err
+		}
+		g.conns = make([]*lconn, s.Conns)
+		for i := range g.conns {
+			g.free = append(g.free, i)
+		}
+		g.nextID = uint32(s.FirstID)
+	} else if err := g.dialAll(nil); err != nil {
 		return err
 	}
-	s := &g.spec
 	g.t0 = g.now() + int64(20*time.Millisecond)
 	g.winStart = g.t0 + int64(s.Warmup)
 	g.winEnd = g.winStart + int64(s.Duration)
@@ -324,13 +399,16 @@ func (g *loadgen) runTimed() error {
 		now := g.now()
 		if !started && now >= g.t0 {
 			started = true
-			if s.Rate == 0 {
+			if s.Rate == 0 && !s.Churn { // churn: refill opens the connections
 				for _, c := range g.conns {
 					g.send(c, now)
 				}
 			}
 		}
 		if started && s.Rate > 0 && g.advance(now) && g.measuring && !g.ended {
+			g.busy += g.now() - now
+		}
+		if started && s.Churn && g.refill(now) && g.measuring && !g.ended {
 			g.busy += g.now() - now
 		}
 		if !g.measuring && now >= g.winStart {
@@ -369,7 +447,10 @@ func (g *loadgen) runTimed() error {
 			}
 		}
 		wait := next - now
-		if s.Spin {
+		switch {
+		case s.Churn && started && now < g.winEnd && (s.Spin || (len(g.free) > 0 && g.res.ConnErrors < maxChurnErrors)):
+			wait = 0 // spin, or retry at once a connection that failed to open
+		case s.Spin:
 			if wait < int64(time.Millisecond) {
 				wait = 0
 			} else {
@@ -418,7 +499,7 @@ func (g *loadgen) advance(now int64) (fell bool) {
 func (g *loadgen) outstanding() uint64 {
 	var n uint64
 	for _, c := range g.conns {
-		if c.dead {
+		if c == nil || c.dead {
 			continue
 		}
 		n += c.sent - c.done
@@ -431,6 +512,9 @@ func (g *loadgen) outstanding() uint64 {
 
 func (g *loadgen) finish() {
 	for _, c := range g.conns {
+		if c == nil || (g.spec.Churn && c.dead) {
+			continue // churn: a connection that failed counts as a connection error only
+		}
 		if c.sent > c.done {
 			g.res.Lost += c.sent - c.done
 		}
@@ -456,18 +540,21 @@ func (g *loadgen) send(c *lconn, now int64) {
 		return
 	}
 	s := &g.spec
-	if g.ended && (s.Rate == 0 || s.Idle) {
+	if g.ended && !s.Churn && (s.Rate == 0 || s.Idle) {
 		return
 	}
 	limit := c.done + uint64(s.Window)
-	if s.Rate > 0 || s.Idle {
+	if s.Rate > 0 || s.Idle || s.Churn {
 		limit = min(limit, c.due)
 	}
 	b := g.scratch[:0]
 	for ; c.sent < limit; c.sent++ {
 		at := now
-		if s.Rate > 0 {
+		switch {
+		case s.Rate > 0:
 			at = g.intended(c, c.sent)
+		case s.Churn:
+			at = c.begun
 		}
 		c.at[c.sent%maxWindow] = at
 		b = g.appendMessage(b, c.id, c.sent)
@@ -509,7 +596,7 @@ func (g *loadgen) flush(c *lconn) {
 }
 
 func (g *loadgen) watch(c *lconn, events uint32) {
-	if err := unix.EpollCtl(g.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)}); err != nil {
+	if err := unix.EpollCtl(g.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.id)}); err != nil {
 		g.connFailed(c, os.NewSyscallError("epoll_ctl", err))
 	}
 }
@@ -566,7 +653,7 @@ func (g *loadgen) receive(c *lconn) {
 			return
 		}
 		g.consume(c, g.rbuf[:n])
-		if n < len(g.rbuf) {
+		if c.dead || n < len(g.rbuf) { // dead: a churn connection that completed
 			return
 		}
 	}
@@ -593,6 +680,10 @@ func (g *loadgen) consume(c *lconn, p []byte) {
 			now = g.now()
 		}
 		g.complete(c, now)
+	}
+	if now >= 0 && s.Churn {
+		g.retire(c) // its one message is back
+		return
 	}
 	if now >= 0 {
 		g.send(c, now) // the window has room again
@@ -631,6 +722,72 @@ func (g *loadgen) connFailed(c *lconn, err error) {
 	}
 	unix.Close(c.fd) // also leaves the epoll set
 	g.byFD[c.fd] = nil
+	if g.spec.Churn {
+		g.free = append(g.free, c.slot)
+	}
+}
+
+// refill opens a connection in every free slot, until the window ends
+// (churn). It reports whether it opened any.
+func (g *loadgen) refill(now int64) bool {
+	n := len(g.free) // a slot whose connection fails at once waits for the next round
+	if n == 0 || now >= g.winEnd || g.res.ConnErrors >= maxChurnErrors {
+		return false
+	}
+	for _, slot := range g.free[:n] {
+		g.open(slot)
+	}
+	g.free = append(g.free[:0], g.free[n:]...)
+	return true
+}
+
+// open begins a connection in slot (churn): it sends its message as soon
+// as the handshake completes, and retire closes it when the echo is back.
+func (g *loadgen) open(slot int) {
+	c := &lconn{id: g.nextID, slot: slot, due: 1, begun: g.now()}
+	g.nextID++
+	g.res.Opened++
+	g.conns[slot] = c
+	fd, inProgress, err := startConnect(g.to, g.from)
+	if err != nil {
+		c.fd = -1
+		g.res.ConnErrors++
+		if g.res.FirstError == "" {
+			g.res.FirstError = fmt.Sprintf("connection %d: %v", c.id, err)
+		}
+		c.dead = true
+		g.free = append(g.free, slot)
+		return
+	}
+	c.fd, c.connecting = fd, inProgress
+	// Edge-triggered: one event when the handshake completes, one when
+	// the echo arrives; receive reads until a short read.
+	if err := g.register(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
+		g.connFailed(c, err)
+		return
+	}
+	if !inProgress {
+		g.send(c, g.now())
+	}
+}
+
+// connected completes c's handshake (churn) and sends its message.
+func (g *loadgen) connected(c *lconn) {
+	if err := soError(c.fd); err != nil {
+		g.connFailed(c, os.NewSyscallError("connect", err))
+		return
+	}
+	c.connecting = false
+	g.send(c, g.now())
+}
+
+// retire closes a churn connection whose message is back, with a reset
+// (SO_LINGER 0), and frees its slot for the next.
+func (g *loadgen) retire(c *lconn) {
+	c.dead = true
+	unix.Close(c.fd)
+	g.byFD[c.fd] = nil
+	g.free = append(g.free, c.slot)
 }
 
 // poll waits up to timeout ns for events and handles them; it returns how
@@ -651,7 +808,13 @@ func (g *loadgen) poll(timeout int64) (int, error) {
 			continue
 		}
 		c := g.byFD[fd]
-		if ev.Events&unix.EPOLLOUT != 0 && len(c.wpend) > 0 {
+		if uint32(ev.Pad) != c.id {
+			continue // a connection closed earlier in this batch; c is a new one on its descriptor
+		}
+		if c.connecting && ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			g.connected(c)
+		}
+		if ev.Events&unix.EPOLLOUT != 0 && len(c.wpend) > 0 && !c.dead {
 			g.flush(c)
 		}
 		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.dead {

@@ -3,13 +3,13 @@
 // Command harness benchmarks sockit's echo server against a minimal C epoll
 // echo server, side by side, on one machine:
 //
-//	go run ./bench/harness            # the full run, about 6 minutes; writes bench/results.md
+//	go run ./bench/harness            # the full run, about 6–10 minutes; writes bench/results.md
 //	go run ./bench/harness -quick     # a smoke test, under a minute
 //
 // It builds `sockit` once and compiles cecho.c with gcc -O2, then for each
 // case runs the servers in turn (epoll, std, C, epoll, std, C, …) for a
-// number of rounds, each server a fresh process pinned to CPU 0 with
-// GOMAXPROCS=1, and the load generator (this same program, started again
+// number of rounds, each server a fresh process pinned to CPU 0 (with
+// GOMAXPROCS=1, or 2 for the two-loop epoll variants), and the load generator (this same program, started again
 // with -loadgen) pinned to CPU 1. It reports medians over the rounds as a
 // Markdown table on stdout and in -out.
 //
@@ -57,8 +57,8 @@ func run(args []string) int {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1 round, short durations, fewer idle connections (for CI)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per case and server (0 = 3, or 1 with -quick)")
-	fs.StringVar(&o.cases, "cases", "a,b,c,d", "cases to run: a, b, c, d (see the report)")
-	fs.StringVar(&o.servers, "servers", "epoll,std,c", "servers to compare, in the order they take turns")
+	fs.StringVar(&o.cases, "cases", "a,b,c,d,e", "cases to run: a, b, c, d, e (see the report)")
+	fs.StringVar(&o.servers, "servers", "epoll,std,c", "servers to compare, in the order they take turns: epoll, std, c, epoll-shared2, epoll-reuseport2")
 	fs.StringVar(&o.out, "out", "", "write the Markdown report here too (default bench/results.md; none with -quick)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every round's raw numbers here as JSON")
 	fs.StringVar(&o.perf, "perf", "", "profile each server with perf record over each measured window, reports in this directory (inflates CPU numbers)")
@@ -154,6 +154,9 @@ type timing struct {
 func (o *options) timing(c caseDef) timing {
 	if o.quick {
 		return timing{warmup: 300 * time.Millisecond, window: time.Second, drain: time.Second}
+	}
+	if c.churn {
+		return timing{warmup: 500 * time.Millisecond, window: 4 * time.Second, drain: time.Second}
 	}
 	if c.closed {
 		return timing{warmup: time.Second, window: 6 * time.Second, drain: 2 * time.Second}

@@ -18,6 +18,7 @@ type report struct {
 	took                  time.Duration
 	rounds                int
 	order                 []string
+	servers               []serverDef // in order
 	quick                 bool
 	cases                 []caseDef
 	runs                  []*runResult
@@ -121,14 +122,17 @@ func (rp *report) markdown() string {
 	if !rp.spin {
 		spin = "it sleeps in epoll_pwait2 until the next send is due (-spin=false); *loader busy* is the share of the window it spent on sends and echoes"
 	}
-	w("Placement: each server a fresh process on CPU 0 (`taskset -c 0`, GOMAXPROCS=1); the load generator on CPU 1 (`taskset -c 1`, GOMAXPROCS=1), one thread, epoll, non-blocking sockets; %s. Niceness of both: %d.  \n", spin, rp.nice)
+	w("Placement: each server a fresh process on CPU 0 (`taskset -c 0`, GOMAXPROCS=1%s); the load generator on CPU 1 (`taskset -c 1`, GOMAXPROCS=1), one thread, epoll, non-blocking sockets; %s. Niceness of both: %d.  \n", rp.multiNote(), spin, rp.nice)
 	w("Load average before / after: %s / %s. Other people's unit tests may run on this machine meanwhile: the column *CPU 0 other* is CPU 0's busy time not spent by the server, in %% of the window; high values mean noise (it comes from tick-sampled /proc/stat, so it is good to about ±10 points and can dip below 0). Noise lowers a server's CPU/msg (more events per wake-up) and raises its latency; p99 in particular follows the noise more than the server.\n\n", rp.loadBefore, rp.loadAfter)
 
-	var timed, idle []caseDef
+	var timed, idle, churn []caseDef
 	for _, c := range rp.cases {
-		if c.idle {
+		switch {
+		case c.idle:
 			idle = append(idle, c)
-		} else {
+		case c.churn:
+			churn = append(churn, c)
+		default:
 			timed = append(timed, c)
 		}
 	}
@@ -180,9 +184,77 @@ func (rp *report) markdown() string {
 		}
 		w("\n")
 	}
+	if len(churn) > 0 {
+		rp.churnTable(w, churn)
+	}
 	rp.targets(w)
 	rp.raw(w)
 	return b.String()
+}
+
+// multiNote names the servers that run with more than one GOMAXPROCS.
+func (rp *report) multiNote() string {
+	var p []string
+	for _, d := range rp.servers {
+		if d.procs > 1 {
+			p = append(p, fmt.Sprintf("%s: GOMAXPROCS=%d", d.name, d.procs))
+		}
+	}
+	if len(p) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(p, ", ") + ", still on CPU 0 alone"
+}
+
+// churnTable renders the connection churn cases.
+func (rp *report) churnTable(w func(string, ...any), churn []caseDef) {
+	w("## Connection churn\n\n")
+	for _, c := range churn {
+		w("- **(%s)** %s\n", c.id, c.title)
+	}
+	w("\nEach connection: socket, connect, one 64 B message, its echo checked, close with SO_LINGER 0 (a reset: no TIME_WAIT on either side); as one ends the load generator opens the next, so the given number are always under way. ")
+	w("CPU µs/conn is the server's utime+stime over the measured window divided by the connections that completed in it (range over rounds in brackets); conns/s counts them. ")
+	w("Latency runs from the socket(2) call to the last byte of the echo: connect, accept, echo. ")
+	w("On loopback the handshake and the reset are processed in the softirq of the sender, mostly the load generator's CPU; the server's share is accept4, registering the connection, the read, the write (and delivering it), the read that sees the reset and the close. ")
+	w("One load generator thread does all the client side of that handshake, so it is usually the limit (*loader busy* near 100 %%): then the server is not saturated, conns/s and latency (about the connections in flight ÷ conns/s) are mostly the generator's own, and CPU µs/conn is the comparison. ")
+	w("A faster round also lowers a server's CPU/conn (more events per wake-up), and rounds drift together with the machine: compare servers within a round (*Every round*) as well as by medians.\n\n")
+	var multi []serverDef
+	for _, d := range rp.servers {
+		if d.procs > 1 {
+			multi = append(multi, d)
+		}
+	}
+	if len(multi) > 0 {
+		w("Multi-loop variants: ")
+		for i, d := range multi {
+			if i > 0 {
+				w("; ")
+			}
+			w("**%s** = %s", d.name, d.note)
+		}
+		w(". **Both loops share one core**, as every server here is pinned to CPU 0 alone: their CPU per connection does not show what a second core would add, it compares the cost of the two ways connections reach the loops — *shared*: one listener on one loop accepts and hands every other connection to the other loop through its task queue (a lock, and an eventfd write when that loop sleeps); *reuseport*: a SO_REUSEPORT listener per loop, the kernel picks one per connection, each loop keeps what it accepts. The single-loop *epoll* is the baseline for both.\n\n")
+	}
+	w("| case | server | CPU µs/conn | × C | × epoll | conns/s | p50 µs | p99 µs | RSS MiB | loader busy %% | CPU 0 other %% | checks |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range churn {
+		cC := rp.median(c.id, "c", cpuOf)
+		cE := rp.median(c.id, "epoll", cpuOf)
+		for _, s := range rp.order {
+			cpu := rp.median(c.id, s, cpuOf)
+			lo, hi := rp.spread(c.id, s, cpuOf)
+			rng := ""
+			if rp.rounds > 1 && !math.IsInf(lo, 0) {
+				rng = fmt.Sprintf(" [%s–%s]", num(lo, 2), num(hi, 2))
+			}
+			w("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.id, s,
+				num(cpu, 2), rng, ratio(cpu, cC), ratio(cpu, cE),
+				num(rp.median(c.id, s, rateOf), 0),
+				num(rp.median(c.id, s, p50Of), 0), num(rp.median(c.id, s, p99Of), 0),
+				num(rp.median(c.id, s, rssOf), 1), num(rp.median(c.id, s, ldOf), 0),
+				num(rp.median(c.id, s, c0Of), 1), rp.checks(c.id, s))
+		}
+	}
+	w("\n")
 }
 
 // targets compares the medians with the issue's goals for the epoll engine.
@@ -240,7 +312,7 @@ func (rp *report) targets(w func(string, ...any)) {
 // raw lists every round, for the spread.
 func (rp *report) raw(w func(string, ...any)) {
 	w("## Every round\n\n")
-	w("CPU µs/msg by /proc/PID/stat (10 ms ticks) and by schedstat (ns, threads alive at the window's end); latencies in µs.\n\n")
+	w("CPU µs/msg by /proc/PID/stat (10 ms ticks) and by schedstat (ns, threads alive at the window's end); latencies in µs. In churn cases each message is a connection: µs/conn and conns/s.\n\n")
 	w("*busy before*: CPUs the machine used just before the run, none of it ours (the harness waits up to -quiet for it to fall under 0.25).\n\n")
 	w("| case | server | round | busy before | CPU µs/msg | schedstat µs/msg | msgs/s | p50 | p99 | p99.9 | max | loader CPU %% / busy %% | CPU 0 other %% | RSS/idle | checks |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")

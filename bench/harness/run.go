@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,7 +31,8 @@ type caseDef struct {
 	rate      float64 // offered msgs/s, 0 = closed loop
 	closed    bool
 	idle      bool
-	loaders   int // load generator processes (idle: the descriptor limit)
+	churn     bool // each connection echoes one message and closes; conns at a time
+	loaders   int  // load generator processes (idle: the descriptor limit)
 }
 
 func cases(quick bool) []caseDef {
@@ -43,13 +45,16 @@ func cases(quick bool) []caseDef {
 		{id: "b", title: "64 B, 40 000 msg/s offered, 1000 conns × 4 in flight", conns: 1000, size: 64, window: 4, rate: 40000, loaders: 1},
 		{id: "c", title: "16 KiB, closed loop, 10 conns × 1 in flight", conns: 10, size: 16 << 10, window: 1, closed: true, loaders: 1},
 		{id: "d", title: fmt.Sprintf("idle: %d conns, one 64 B echo each, then held", idleConns), conns: idleConns, size: 64, window: 1, idle: true, loaders: 2},
+		{id: "e", title: "churn: 64 conns at a time, each connects, echoes one 64 B message and closes (reset), closed loop", conns: 64, size: 64, window: 1, churn: true, loaders: 1},
 	}
 }
 
 // serverDef is a server under test.
 type serverDef struct {
-	name string
-	argv []string
+	name  string
+	argv  []string
+	procs int // GOMAXPROCS; 0 = 1. Every server runs on CPU 0 alone whatever its GOMAXPROCS.
+	note  string
 }
 
 // env is what the harness found and built.
@@ -110,9 +115,13 @@ func harness(o *options) error {
 	var order []string
 	for _, s := range strings.Split(o.servers, ",") {
 		if _, ok := e.servers[s]; !ok {
-			return fmt.Errorf("unknown server %q (want epoll, std or c)", s)
+			return fmt.Errorf("unknown server %q (want %s)", s, strings.Join(serverNames(e.servers), ", "))
 		}
 		order = append(order, s)
+	}
+	width := 0
+	for _, s := range order {
+		width = max(width, len(s))
 	}
 	if o.perf != "" {
 		if err := os.MkdirAll(o.perf, 0o755); err != nil {
@@ -125,12 +134,15 @@ func harness(o *options) error {
 	m.Commit = commit(e.root)
 	e.quietLeft = o.quietBudget
 	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, quick: o.quick, spin: o.spin, nice: o.nice}
+	for _, s := range order {
+		rep.servers = append(rep.servers, e.servers[s])
+	}
 	rep.loadBefore = loadavg()
 	for _, c := range defs {
 		rep.cases = append(rep.cases, c)
 		for r := 1; r <= o.rounds; r++ {
 			for _, s := range order {
-				fmt.Fprintf(os.Stderr, "case %s round %d/%d: %-5s … ", c.id, r, o.rounds, s)
+				fmt.Fprintf(os.Stderr, "case %s round %d/%d: %-*s … ", c.id, r, o.rounds, width, s)
 				res := e.runOne(o, c, e.servers[s], r)
 				fmt.Fprintln(os.Stderr, res.brief())
 				rep.runs = append(rep.runs, res)
@@ -189,17 +201,41 @@ func (e *env) build() error {
 	if out, err := exec.Command("gcc", "-O2", "-Wall", "-o", cecho, src).CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc -O2 cecho.c: %v\n%s", err, out)
 	}
-	e.servers = map[string]serverDef{
-		"epoll": {name: "epoll", argv: []string{sockit, "serve", "--engine", "epoll", "--grace", "1s", "tcp://127.0.0.1:0"}},
-		"std":   {name: "std", argv: []string{sockit, "serve", "--engine", "std", "--grace", "1s", "tcp://127.0.0.1:0"}},
-		"c":     {name: "c", argv: []string{cecho, "127.0.0.1", "0"}},
-	}
+	e.servers = servers(sockit, cecho)
 	return nil
 }
 
-// pinned runs argv on one CPU with GOMAXPROCS=1, at niceness e.nice.
-// taskset and nice exec the program: it keeps their process id.
-func (e *env) pinned(cpu int, argv []string) *exec.Cmd {
+// servers are the servers the harness knows, by name, given the paths of
+// the sockit and cecho binaries.
+func servers(sockit, cecho string) map[string]serverDef {
+	two := func(accept string) serverDef {
+		name := "epoll-" + accept + "2"
+		return serverDef{name: name, procs: 2,
+			argv: []string{sockit, "serve", "--engine", "epoll", "--loops", "2", "--accept", accept, "--grace", "1s", "tcp://127.0.0.1:0"},
+			note: fmt.Sprintf("`sockit serve --engine epoll --loops 2 --accept %s`, GOMAXPROCS=2, both loops on CPU 0", accept)}
+	}
+	return map[string]serverDef{
+		"epoll":            {name: "epoll", argv: []string{sockit, "serve", "--engine", "epoll", "--grace", "1s", "tcp://127.0.0.1:0"}},
+		"std":              {name: "std", argv: []string{sockit, "serve", "--engine", "std", "--grace", "1s", "tcp://127.0.0.1:0"}},
+		"c":                {name: "c", argv: []string{cecho, "127.0.0.1", "0"}},
+		"epoll-shared2":    two("shared"),
+		"epoll-reuseport2": two("reuseport"),
+	}
+}
+
+// serverNames lists the known servers, sorted.
+func serverNames(m map[string]serverDef) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// pinned runs argv on one CPU with GOMAXPROCS=procs (1 if 0), at niceness
+// e.nice. taskset and nice exec the program: it keeps their process id.
+func (e *env) pinned(cpu, procs int, argv []string) *exec.Cmd {
 	if e.taskset != "" {
 		argv = append([]string{e.taskset, "-c", fmt.Sprint(cpu)}, argv...)
 	}
@@ -207,7 +243,7 @@ func (e *env) pinned(cpu int, argv []string) *exec.Cmd {
 		argv = append([]string{"nice", "-n", fmt.Sprint(e.nice)}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", max(procs, 1)))
 	return cmd
 }
 
@@ -229,7 +265,7 @@ type server struct {
 
 func (e *env) startServer(d serverDef) (*server, error) {
 	s := &server{stderr: &bytes.Buffer{}, exited: make(chan struct{})}
-	s.cmd = e.pinned(0, d.argv)
+	s.cmd = e.pinned(0, d.procs, d.argv)
 	s.cmd.Stderr = s.stderr
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -290,7 +326,7 @@ func (e *env) startLoader(spec LoadSpec) (*loader, error) {
 		return nil, err
 	}
 	l := &loader{stderr: &bytes.Buffer{}}
-	l.cmd = e.pinned(1, []string{e.self, "-loadgen", string(b)})
+	l.cmd = e.pinned(1, 1, []string{e.self, "-loadgen", string(b)})
 	l.cmd.Stderr = l.stderr
 	if l.stdin, err = l.cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -350,10 +386,10 @@ type runResult struct {
 	Load         *LoadResult
 	Loads        []*LoadResult `json:",omitempty"` // idle: one per loader
 
-	// timed cases
+	// timed cases; churn cases (one message per connection): per connection
 	CPUPerMsg   float64 // µs, utime+stime
 	SchedPerMsg float64 // µs, schedstat
-	MsgsPerSec  float64
+	MsgsPerSec  float64 // churn: connections completed per second
 	MBPerSec    float64
 	P50, P99    float64 // µs
 	P999, Max   float64 // µs
@@ -380,6 +416,9 @@ func (r *runResult) brief() string {
 		return "FAILED: " + r.Err
 	case r.Conns > 0:
 		return fmt.Sprintf("%d conns, RSS %.1f → %.1f MiB, %.3f KiB/conn %s", r.Conns, r.RSSBefore, r.RSSIdle, r.KiBPerConn, r.Problems)
+	case r.Load != nil && r.Load.Opened > 0:
+		return fmt.Sprintf("%.2f µs/conn, %.0f conns/s, p50 %.0f µs, p99 %.0f µs, loader busy %.0f%%, CPU 0 other %.0f%%, busy before %.2f %s",
+			r.CPUPerMsg, r.MsgsPerSec, r.P50, r.P99, r.LoaderBusy, r.Core0Other, r.BusyBefore, r.Problems)
 	}
 	return fmt.Sprintf("%.2f µs/msg, %.0f msg/s, p50 %.0f µs, p99 %.0f µs, loader busy %.0f%%, CPU 0 other %.0f%%, busy before %.2f %s",
 		r.CPUPerMsg, r.MsgsPerSec, r.P50, r.P99, r.LoaderBusy, r.Core0Other, r.BusyBefore, r.Problems)
@@ -426,7 +465,7 @@ func (e *env) runTimed(o *options, c caseDef, d serverDef, r *runResult) error {
 	t := o.timing(c)
 	spec := LoadSpec{
 		Addr: srv.addr, Source: e.source(), Conns: c.conns, Size: c.size, Window: c.window, Rate: c.rate,
-		Warmup: t.warmup, Duration: t.window, Drain: t.drain, ServerPID: srv.pid, Spin: o.spin,
+		Warmup: t.warmup, Duration: t.window, Drain: t.drain, ServerPID: srv.pid, Spin: o.spin, Churn: c.churn,
 	}
 	l, err := e.startLoader(spec)
 	if err != nil {

@@ -70,7 +70,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
-	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop)")
+	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
@@ -105,9 +105,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	default:
 		return usageErr{fmt.Errorf("--engine %q: want %s or %s", opts.Engine, engine.BackendStd, engine.BackendEpoll)}
 	}
-	accept := engine.AcceptShared
+	accept := engine.AcceptDefault
 	switch opts.Accept {
-	case "", "shared":
+	case "":
+	case "shared":
+		accept = engine.AcceptShared
 	case "reuseport":
 		accept = engine.AcceptReusePort
 	default:
