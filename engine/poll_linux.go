@@ -97,9 +97,9 @@ func (p *poller) wait(msec int) (int, error) {
 		if t < 0 || t > busyWaitMax {
 			t = busyWaitMax
 		}
-		r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(t), 0, 0)
+		r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(t), 0, 0)
 	} else {
-		r, _, e = unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(msec), 0, 0)
+		r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(msec), 0, 0)
 	}
 	switch {
 	case e == unix.EINTR:
