@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -230,16 +232,17 @@ const (
 
 // task is work handed to a loop by another goroutine.
 type task struct {
-	kind taskKind
-	c    *econn
-	ln   *elistener
-	pk   *epacket
-	fd   int
-	sa   unix.Sockaddr
-	data []byte
-	req  uint8
-	dial *dialReq
-	done chan error
+	kind  taskKind
+	c     *econn
+	ln    *elistener
+	pk    *epacket
+	fd    int
+	sa    unix.Sockaddr  // taskAddConn: a peer address raddr cannot hold, or nil
+	raddr netip.AddrPort // taskAddConn: an IP peer
+	data  []byte
+	req   uint8
+	dial  *dialReq
+	done  chan error
 }
 
 // dialReq is a connection for a loop to start.
@@ -264,6 +267,9 @@ type loop struct {
 	listeners []*elistener
 	packets   []*epacket
 	timers    timerHeap
+
+	rsa    unix.RawSockaddrAny // accept4's peer address, reused
+	rsaLen uint32
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
@@ -374,7 +380,7 @@ func (l *loop) runTasks() (stop bool) {
 		t := &tasks[i]
 		switch t.kind {
 		case taskAddConn:
-			l.addConn(t.fd, t.sa, t.ln)
+			l.addConn(t.fd, t.raddr, t.sa, t.ln)
 		case taskAddListener:
 			t.ln.l = l
 			err := l.p.add(t.ln.fd, unix.EPOLLIN)
@@ -495,14 +501,16 @@ func (ln *elistener) fire(int64) int64 {
 func (ln *elistener) accept(l *loop) {
 	s := l.b.s
 	for i := 0; i < 128; i++ {
-		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err != nil {
-			switch err {
-			case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
-				if err == unix.EAGAIN {
-					ln.backoff = 0
-					return
-				}
+		// accept4(2) into the loop's own sockaddr buffer: unlike
+		// unix.Accept4, this allocates nothing per connection.
+		l.rsaLen = unix.SizeofSockaddrAny
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(ln.fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&l.rsaLen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		if e != 0 {
+			switch e {
+			case unix.EAGAIN:
+				ln.backoff = 0
+				return
+			case unix.EINTR, unix.ECONNABORTED:
 				continue
 			}
 			// EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the
@@ -512,7 +520,7 @@ func (ln *elistener) accept(l *loop) {
 			if l.now-ln.lastLog >= int64(time.Second) {
 				ln.lastLog = l.now
 				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr,
-					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), os.NewSyscallError("accept4", err))})
+					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), os.NewSyscallError("accept4", e))})
 			}
 			ln.backoff = min(max(2*ln.backoff, 5*time.Millisecond), time.Second)
 			if !ln.paused {
@@ -523,12 +531,14 @@ func (ln *elistener) accept(l *loop) {
 			l.timers.arm(l.now+int64(ln.backoff), ln)
 			return
 		}
+		fd := int(r)
+		ap, sa := sock.Peer(&l.rsa, l.rsaLen)
 		s.c.accepted.Add(1)
 		s.c.active.Add(1)
 		if t := l.b.pick(); t != l && !ln.own {
-			t.post(task{kind: taskAddConn, fd: fd, sa: sa, ln: ln})
+			t.post(task{kind: taskAddConn, fd: fd, raddr: ap, sa: sa, ln: ln})
 		} else {
-			l.addConn(fd, sa, ln)
+			l.addConn(fd, ap, sa, ln)
 		}
 	}
 }
@@ -573,13 +583,16 @@ func (ln *elistener) close() {
 	ln.fd = -1
 }
 
-func (l *loop) addConn(fd int, sa unix.Sockaddr, ln *elistener) {
+func (l *loop) addConn(fd int, raddr netip.AddrPort, sa unix.Sockaddr, ln *elistener) {
 	s := l.b.s
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
 	c := &econn{l: l, m: ln.meta, fd: int32(fd), start: l.now, lastIn: l.now}
-	c.setPeer(sa)
+	c.raddr = raddr
+	if sa != nil {
+		c.setPeer(sa)
+	}
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
 	}

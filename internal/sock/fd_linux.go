@@ -335,3 +335,28 @@ func PutRaw(raw *unix.RawSockaddrAny, a net.Addr) (uint32, error) {
 	}
 	return unix.SizeofSockaddrInet6, nil
 }
+
+// Peer reads a raw socket address as accept4(2) fills it. An IPv4 or IPv6
+// address without a zone comes back as an AddrPort, without allocating;
+// anything else (a named Unix peer, an IPv6 zone) as a Sockaddr; an unnamed
+// Unix peer as neither.
+func Peer(raw *unix.RawSockaddrAny, n uint32) (netip.AddrPort, unix.Sockaddr) {
+	switch raw.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port), nil
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		if sa.Scope_id == 0 {
+			return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port), nil
+		}
+		return netip.AddrPort{}, &unix.SockaddrInet6{Port: int(port), Addr: sa.Addr, ZoneId: sa.Scope_id}
+	case unix.AF_UNIX:
+		if a, ok := rawToAddr("unix", raw, n).(*net.UnixAddr); ok {
+			return netip.AddrPort{}, &unix.SockaddrUnix{Name: a.Name}
+		}
+	}
+	return netip.AddrPort{}, nil
+}
