@@ -214,9 +214,9 @@ func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 
 // write makes one write(2); EAGAIN is not an error.
 func (c *econn) write(p []byte) (int, error) {
-	n, err := unix.Write(int(c.fd), p)
+	n, err := rawWrite(int(c.fd), p)
 	if err == unix.EINTR {
-		n, err = unix.Write(int(c.fd), p)
+		n, err = rawWrite(int(c.fd), p)
 	}
 	if err == unix.EAGAIN {
 		return 0, nil
@@ -753,14 +753,35 @@ func (c *econn) failConnect(err error) {
 // the connection instead of losing its tail.
 func (c *econn) readFD(buf []byte) (int, error) {
 	if !c.m.message {
-		return unix.Read(int(c.fd), buf)
+		return rawRead(int(c.fd), buf)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(int(c.fd)), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(int(c.fd)), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	if int(r) > len(buf) {
 		return 0, unix.EMSGSIZE
+	}
+	return int(r), nil
+}
+
+// The loop's descriptors are non-blocking, so read(2) and write(2) on them
+// never sleep. They are made as raw system calls, which the Go scheduler
+// does not track: no bookkeeping on the way in and out, and the runtime's
+// monitor never mistakes a long loopback write (which runs the receiver's
+// TCP input too) for a blocked thread and hands the processor away.
+func rawRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
 	}
 	return int(r), nil
 }
