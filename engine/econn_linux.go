@@ -106,16 +106,22 @@ func (c *econn) releaseBufs() {
 	if b == nil || len(b.out) > b.head || len(b.in) > 0 {
 		return
 	}
+	freeOut(b)
+	if cap(b.in) > 64<<10 {
+		b.in = nil
+	}
+	b.in = b.in[:0]
+	bufPool.Put(b)
+	c.b = nil
+}
+
+// freeOut returns b's output buffer to its pool; nothing may be pending.
+func freeOut(b *connBuf) {
 	if b.out != nil && cap(b.out) <= 1<<20 {
 		out := b.out[:0]
 		outPool.Put(&out)
 	}
-	if cap(b.in) > 64<<10 {
-		b.in = nil
-	}
-	b.out, b.head, b.in, b.msgs = nil, 0, b.in[:0], b.msgs[:0]
-	bufPool.Put(b)
-	c.b = nil
+	b.out, b.head, b.msgs = nil, 0, b.msgs[:0]
 }
 
 // setPeer records the peer's address: inline for TCP, in the (shared, for
@@ -272,8 +278,6 @@ func (c *econn) request(r uint8) error {
 	return nil
 }
 
-func (c *econn) callback(f func()) { f() }
-
 // handle reacts to epoll events for c.
 func (c *econn) handle(ev uint32) {
 	if c.connecting {
@@ -327,7 +331,7 @@ func (c *econn) read() {
 			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network})
 		}
 		if !c.closing {
-			c.callback(func() { c.m.h.OnPeerClose(c) })
+			c.m.h.OnPeerClose(c)
 		}
 		return
 	}
@@ -413,12 +417,8 @@ func (c *econn) drain(low int) (more bool) {
 }
 
 func (c *econn) releaseOut() {
-	if b := c.b; b != nil && b.out != nil && c.Pending() == 0 {
-		if cap(b.out) <= 1<<20 {
-			out := b.out[:0]
-			outPool.Put(&out)
-		}
-		b.out, b.head, b.msgs = nil, 0, b.msgs[:0]
+	if b := c.b; b != nil && c.Pending() == 0 {
+		freeOut(b)
 	}
 	c.releaseBufs()
 }
@@ -426,16 +426,8 @@ func (c *econn) releaseOut() {
 // fail records why the connection must end; settle ends it.
 func (c *econn) fail(err error) {
 	if c.err == nil {
-		c.err = sockit.Wrap(opOf(err), c.m.network, addrText(c.remoteAddr()), err)
+		c.err = sockit.Wrap(opName(err), c.m.network, addrText(c.remoteAddr()), err)
 	}
-}
-
-func opOf(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Syscall
-	}
-	return "io"
 }
 
 // settle applies requests and brings the descriptor's state in line: FIN
@@ -620,7 +612,7 @@ func (c *econn) finish(err error, reset bool) {
 	// the loops, but this loop finishes the callback first.
 	l.descriptorFreed()
 	l.b.connGone()
-	c.callback(func() { c.m.h.OnClose(c, err) })
+	c.m.h.OnClose(c, err)
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepClosed, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
@@ -707,7 +699,7 @@ func (c *econn) connected() {
 		return
 	}
 	c.wantDrain = c.m.drainer != nil
-	c.callback(func() { c.m.h.OnOpen(c) })
+	c.m.h.OnOpen(c)
 	c.settle()
 }
 
@@ -745,7 +737,7 @@ func (c *econn) failConnect(err error) {
 	}
 	l.descriptorFreed()
 	l.b.connGone() // before OnClose, as in finish
-	c.callback(func() { c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err)) })
+	c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err))
 }
 
 // readFD reads once. On unixpacket it asks for the message's real length

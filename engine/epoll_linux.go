@@ -620,6 +620,6 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, sa unix.Sockaddr, ln *elist
 		return
 	}
 	c.wantDrain = c.m.drainer != nil
-	c.callback(func() { c.m.h.OnOpen(c) })
+	c.m.h.OnOpen(c)
 	c.settle()
 }

@@ -538,8 +538,7 @@ func (e *env) runIdle(o *options, c caseDef, d serverDef, r *runResult) error {
 		return err
 	}
 	defer srv.stop()
-	time.Sleep(300 * time.Millisecond) // let the server settle
-	before, err := procRSS(srv.pid)
+	before, err := stableRSS(srv.pid)
 	if err != nil {
 		return err
 	}
@@ -620,4 +619,25 @@ func loadavg() string {
 
 func commandLine(args []string) string {
 	return strings.TrimSpace("go run ./bench/harness " + strings.Join(args, " "))
+}
+
+// stableRSS reads a fresh server's RSS once it has stopped changing (two
+// reads 50 ms apart agree), for at most 2 s: the baseline of the idle case.
+func stableRSS(pid int) (int64, error) {
+	prev, err := procRSS(pid)
+	if err != nil {
+		return 0, err
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // sampling interval of the polled condition
+		cur, err := procRSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		if cur == prev {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
 }
