@@ -182,7 +182,10 @@ type Config struct {
 	// Loops is the number of event loops of the epoll backend; 0 =
 	// GOMAXPROCS. NewServer starts them at once: Loops goroutines and 2 ×
 	// Loops descriptors (an epoll instance and an eventfd each), which only
-	// Shutdown or Close releases. The std backend ignores it.
+	// Shutdown or Close releases. A busy loop keeps its processor (it
+	// waits in a raw epoll_pwait of at most 1 ms), so a program that also
+	// runs busy goroutines of its own should leave GOMAXPROCS above Loops.
+	// The std backend ignores it.
 	Loops int
 	// Accept chooses how the epoll backend spreads new connections over its
 	// loops: AcceptShared (the default) or AcceptReusePort.
