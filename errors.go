@@ -27,6 +27,7 @@ const (
 	KindClosed            // use of a closed connection or server
 	KindNotFound          // a path does not exist: no socket file, no directory
 	KindUnknownHost       // a host name could not be resolved
+	KindTooManyFiles      // the process or system is out of file descriptors (EMFILE, ENFILE)
 )
 
 var kindNames = [...]string{
@@ -43,6 +44,7 @@ var kindNames = [...]string{
 	KindClosed:       "closed",
 	KindNotFound:     "not found",
 	KindUnknownHost:  "unknown host",
+	KindTooManyFiles: "too many open files",
 }
 
 func (k Kind) String() string {
@@ -156,6 +158,8 @@ func (e *Error) Hint() string {
 		return "the directory does not exist"
 	case KindUnknownHost:
 		return "the host name could not be resolved"
+	case KindTooManyFiles:
+		return "out of file descriptors; raise the limit (ulimit -n) or use fewer connections"
 	}
 	return ""
 }

@@ -22,6 +22,8 @@ func errnoKind(e syscall.Errno) Kind {
 		return KindAddrNotAvail
 	case syscall.ENOTSOCK:
 		return KindNotSocket
+	case syscall.EMFILE, syscall.ENFILE:
+		return KindTooManyFiles
 	}
 	return KindOther
 }

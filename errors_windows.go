@@ -26,6 +26,8 @@ func errnoKind(e syscall.Errno) Kind {
 		return KindAddrNotAvail
 	case windows.WSAENOTSOCK:
 		return KindNotSocket
+	case windows.WSAEMFILE:
+		return KindTooManyFiles
 	}
 	return KindOther
 }

@@ -64,7 +64,7 @@ func TestDialEcho(t *testing.T) {
 				}
 				addr := listen(t, srv, network, at, service.Echo{})
 				d := newDialClient(pattern(1<<20, 3))
-				if err := srv.Dial(endpoint.Endpoint{Scheme: network, Addr: addr.String()}, d, 5*time.Second); err != nil {
+				if err := srv.Dial(endpoint.Endpoint{Scheme: network, Addr: addr.String()}, d, engine.DialOptions{Timeout: 5 * time.Second}); err != nil {
 					t.Fatalf("Dial: %v", err)
 				}
 				if err := receive(t, d.done, "OnClose of the dialed connection"); err != nil {
@@ -93,7 +93,7 @@ func TestDialRefused(t *testing.T) {
 		ln.Close() // nothing listens there now
 		srv := newServer(t, b, engine.Config{})
 		d := newDialClient([]byte("x"))
-		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), d, 5*time.Second); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), d, engine.DialOptions{Timeout: 5 * time.Second}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
 		err = receive(t, d.done, "OnClose of the refused dial")
@@ -121,7 +121,7 @@ func TestDialTimeout(t *testing.T) {
 		srv := newServer(t, b, engine.Config{})
 		d := newDialClient([]byte("x"))
 		start := time.Now()
-		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), d, 300*time.Millisecond); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), d, engine.DialOptions{Timeout: 300 * time.Millisecond}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
 		err := receive(t, d.done, "OnClose of the timed-out dial")
@@ -138,11 +138,11 @@ func TestDialTimeout(t *testing.T) {
 func TestDialRefusesBadUse(t *testing.T) {
 	forBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
-		if err := srv.Dial(endpoint.MustParse("udp://127.0.0.1:9"), newDialClient(nil), time.Second); err == nil {
+		if err := srv.Dial(endpoint.MustParse("udp://127.0.0.1:9"), newDialClient(nil), engine.DialOptions{Timeout: time.Second}); err == nil {
 			t.Error("Dial of a udp endpoint succeeded")
 		}
 		srv.Close()
-		if err := srv.Dial(endpoint.MustParse("tcp://127.0.0.1:9"), newDialClient(nil), time.Second); !errors.Is(err, engine.ErrServerClosed) {
+		if err := srv.Dial(endpoint.MustParse("tcp://127.0.0.1:9"), newDialClient(nil), engine.DialOptions{Timeout: time.Second}); !errors.Is(err, engine.ErrServerClosed) {
 			t.Errorf("Dial after Close = %v, want ErrServerClosed", err)
 		}
 	})

@@ -61,6 +61,7 @@ type econn struct {
 	// until is the dial's deadline while connecting, then Close's linger
 	// deadline; 0 = none.
 	until             int64
+	wake              int64 // when the handler asked for OnTimer (SetTimer); 0 = never
 	timer             timerSlot
 	inBytes, outBytes int64
 }
@@ -70,6 +71,7 @@ type econn struct {
 type connMeta struct {
 	h       Handler
 	drainer Drainer
+	timer   TimerHandler
 	network string
 	local   net.Addr
 	remote  net.Addr // Unix peers (usually unnamed); TCP peers are in econn.raddr
@@ -79,6 +81,7 @@ type connMeta struct {
 func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
 	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
 	m.drainer, _ = h.(Drainer)
+	m.timer, _ = h.(TimerHandler)
 	return m
 }
 
@@ -159,6 +162,16 @@ func (c *econn) LocalAddr() net.Addr  { return c.m.local }
 func (c *econn) RemoteAddr() net.Addr { return c.remoteAddr() }
 func (c *econn) Context() any         { return c.value }
 func (c *econn) SetContext(v any)     { c.value = v }
+func (c *econn) SetTimer(at time.Time) {
+	c.wake = 0
+	if !at.IsZero() && !c.closed {
+		// Never before the loop's next pass: a handler that keeps asking
+		// for a time already gone cannot hold the loop in its timers.
+		c.wake = max(at.UnixNano(), c.l.now+1)
+		c.l.timers.arm(c.wake, c)
+	}
+}
+
 func (c *econn) Pending() int {
 	if c.b == nil {
 		return 0
@@ -534,6 +547,7 @@ func (c *econn) deadline() int64 {
 	if cfg.WriteTimeout > 0 && c.Pending() > 0 {
 		earliest(max(c.lastOut, c.lastIn) + int64(cfg.WriteTimeout))
 	}
+	earliest(c.wake)
 	return at
 }
 
@@ -572,6 +586,13 @@ func (c *econn) fire(now int64) int64 {
 		c.shut.Store(true)
 		c.req |= reqClose
 		c.idle = true
+		c.settle()
+	}
+	if !c.closed && c.wake > 0 && now >= c.wake {
+		c.wake = 0
+		if c.m.timer != nil {
+			c.m.timer.OnTimer(c)
+		}
 		c.settle()
 	}
 	if c.closed {
@@ -646,6 +667,15 @@ func (l *loop) startDial(d *dialReq) {
 	if err := s.opts.ApplyFD(fd, d.network, s.obs); err != nil {
 		c.failConnect(err)
 		return
+	}
+	if d.source.IsValid() {
+		if err := sock.BindSource(fd, d.network, d.source); err != nil {
+			c.failConnect(err)
+			return
+		}
+		if s.obs != nil {
+			s.observe(sockit.Event{Step: sockit.StepBind, FD: fd, Net: d.network, Detail: d.source.String() + ":0, port chosen at connect"})
+		}
 	}
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepConnect, FD: fd, Net: d.network, Peer: c.remoteAddr()})

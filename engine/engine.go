@@ -35,6 +35,7 @@ package engine
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -77,6 +78,24 @@ type Drainer interface {
 	OnDrain(c Conn)
 }
 
+// TimerHandler is implemented by handlers that schedule work of their own
+// with Conn.SetTimer (a load generator pacing its sends, a heartbeat).
+// OnTimer runs on the connection's loop like every other callback, so it
+// may Write; it is not called after OnClose.
+type TimerHandler interface {
+	OnTimer(c Conn)
+}
+
+// DialOptions are the choices of one Server.Dial.
+type DialOptions struct {
+	// Timeout bounds the connect; 0 means the system's own.
+	Timeout time.Duration
+	// Source, if valid, is the local IP address to connect from (the port
+	// is left to the kernel, per IP_BIND_ADDRESS_NO_PORT on Linux, so that
+	// many connections can share one source address). TCP only.
+	Source netip.Addr
+}
+
 // Conn is one stream connection, handed to a Handler's callbacks.
 //
 // Write, Pending, Context and SetContext belong to the connection's
@@ -111,6 +130,11 @@ type Conn interface {
 	// from the connection's callbacks.
 	Context() any
 	SetContext(v any)
+	// SetTimer asks for one call of the handler's OnTimer at or soon after
+	// at; a zero at cancels, and a later call replaces the earlier one. The
+	// handler must implement TimerHandler. Call it only from the
+	// connection's callbacks.
+	SetTimer(at time.Time)
 }
 
 // PacketHandler serves a datagram socket (udp, unixgram). OnPacket is called

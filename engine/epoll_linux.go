@@ -184,7 +184,7 @@ func (b *epollBackend) broadcast(kind taskKind) {
 	}
 }
 
-func (b *epollBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+func (b *epollBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
 	family, sotype, sa, err := sock.Resolve(ep.Network(), ep.Addr)
 	if err != nil {
 		return sockit.Wrap("connect", ep.Network(), ep.Addr, err)
@@ -196,7 +196,7 @@ func (b *epollBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Durati
 	}
 	b.s.c.active.Add(1) // so that Shutdown waits for it from now on
 	b.pick().post(task{kind: taskDial, dial: &dialReq{
-		network: ep.Network(), address: ep.Addr, family: family, sotype: sotype, sa: sa, h: h, timeout: timeout,
+		network: ep.Network(), address: ep.Addr, family: family, sotype: sotype, sa: sa, h: h, timeout: opts.Timeout, source: opts.Source,
 	}})
 	return nil
 }
@@ -252,6 +252,7 @@ type dialReq struct {
 	sa               unix.Sockaddr
 	h                Handler
 	timeout          time.Duration
+	source           netip.Addr // the local address to connect from, if valid
 }
 
 // loop is one event loop: an epoll instance, the descriptors registered in
@@ -324,18 +325,17 @@ func (l *loop) run() {
 	defer l.b.wg.Done()
 	defer l.p.close()
 	for {
-		msec := -1
+		timeout := time.Duration(-1)
 		if at := l.timers.next(); at > 0 {
-			msec = int((at - time.Now().UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond))
-			msec = max(msec, 0)
+			timeout = max(time.Duration(at-time.Now().UnixNano()), 0)
 		}
 		// Announce sleep, then look at the queue once more: a task posted
 		// after this check sees awake == false and writes the eventfd.
 		l.awake.Store(false)
 		if l.hasTasks() {
-			msec = 0
+			timeout = 0
 		}
-		n, err := l.p.wait(msec)
+		n, err := l.p.wait(timeout)
 		l.awake.Store(true)
 		if err != nil {
 			// EBADF or EINVAL would mean a bug; do not spin on it.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,8 +34,12 @@ type poller struct {
 	wakebuf [8]byte
 }
 
-// busyWaitMax bounds a raw epoll_wait of a busy loop, in milliseconds.
-const busyWaitMax = 1
+// busyWaitMax bounds a raw epoll_wait of a busy loop.
+const busyWaitMax = time.Millisecond
+
+// noPwait2 is set once epoll_pwait2(2) (Linux 5.11) turns out to be
+// missing; waits then round their timeout up to whole milliseconds.
+var noPwait2 atomic.Bool
 
 func newPoller() (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -86,21 +91,15 @@ func (p *poller) consumeWake() {
 	p.waking.Store(false)
 }
 
-// wait returns ready events, waiting up to msec milliseconds (-1: without
-// limit).
-func (p *poller) wait(msec int) (int, error) {
-	var r uintptr
-	var e unix.Errno
-	events := uintptr(unsafe.Pointer(&p.events[0]))
-	if p.busy || msec == 0 {
-		t := msec
-		if t < 0 || t > busyWaitMax {
-			t = busyWaitMax
-		}
-		r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(t), 0, 0)
-	} else {
-		r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, uintptr(len(p.events)), uintptr(msec), 0, 0)
+// wait returns ready events, waiting up to timeout (< 0: without limit).
+// The timeout keeps its nanoseconds where the kernel allows (epoll_pwait2),
+// so that a timer due in 200 µs is not served a millisecond late.
+func (p *poller) wait(timeout time.Duration) (int, error) {
+	raw := p.busy || timeout == 0
+	if raw && (timeout < 0 || timeout > busyWaitMax) {
+		timeout = busyWaitMax
 	}
+	r, e := p.epollWait(timeout, raw)
 	switch {
 	case e == unix.EINTR:
 		return 0, nil
@@ -108,7 +107,36 @@ func (p *poller) wait(msec int) (int, error) {
 		return 0, os.NewSyscallError("epoll_wait", e)
 	}
 	p.busy = r > 0
-	return int(r), nil
+	return r, nil
+}
+
+// epollWait makes the system call: raw (untracked by the scheduler) or
+// ordinary, with epoll_pwait2 where the kernel has it.
+func (p *poller) epollWait(timeout time.Duration, raw bool) (int, unix.Errno) {
+	call := unix.Syscall6
+	if raw {
+		call = unix.RawSyscall6
+	}
+	events := uintptr(unsafe.Pointer(&p.events[0]))
+	n := uintptr(len(p.events))
+	if !noPwait2.Load() {
+		var ts *unix.Timespec
+		if timeout >= 0 {
+			t := unix.NsecToTimespec(int64(timeout))
+			ts = &t
+		}
+		r, _, e := call(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), events, n, uintptr(unsafe.Pointer(ts)), 0, 0)
+		if e != unix.ENOSYS {
+			return int(r), e
+		}
+		noPwait2.Store(true)
+	}
+	msec := -1
+	if timeout >= 0 {
+		msec = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	r, _, e := call(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, n, uintptr(msec), 0, 0)
+	return int(r), e
 }
 
 func (p *poller) close() {

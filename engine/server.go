@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,7 +37,7 @@ type Server struct {
 type backend interface {
 	listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error)
-	dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error
+	dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error
 	shutdown(ctx context.Context) error
 }
 
@@ -203,12 +204,12 @@ func removeOwned(paths []ownedPath, obs sockit.Observer) {
 
 // Dial connects to stream endpoint ep in the background and serves the
 // connection with h, as if it had been accepted: OnOpen once connected, or
-// OnClose with the connect error (a refusal, a timeout after timeout; 0 means
-// the system's own) if it never connects. Dial itself fails only when it
+// OnClose with the connect error (a refusal, a timeout after opts.Timeout)
+// if it never connects. Dial itself fails only when it
 // cannot start: a datagram endpoint, an unresolvable address, a shut-down
 // server. Connections made by Dial count in Stats and end at Shutdown like
 // accepted ones.
-func (s *Server) Dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+func (s *Server) Dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
 	if ep.IsPacket() {
 		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoints have no connections to dial")}
 	}
@@ -218,7 +219,10 @@ func (s *Server) Dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) er
 	if closed {
 		return ErrServerClosed
 	}
-	return s.b.dial(ep, h, timeout)
+	if opts.Source.IsValid() && !strings.HasPrefix(ep.Network(), "tcp") {
+		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("a source address applies only to TCP")}
+	}
+	return s.b.dial(ep, h, opts)
 }
 
 // Shutdown stops accepting and receiving, waits for open connections to

@@ -116,7 +116,7 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 
 // dial connects in a goroutine of its own, then serves the connection like
 // an accepted one. Shutdown cancels a dial still in progress.
-func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Duration) error {
+func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
@@ -135,7 +135,11 @@ func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, timeout time.Duration
 			case <-ctx.Done():
 			}
 		}()
-		nc, err := b.s.opts.Dialer(b.s.obs, nil, timeout).DialContext(ctx, ep.Network(), ep.Addr)
+		var laddr net.Addr
+		if opts.Source.IsValid() {
+			laddr = &net.TCPAddr{IP: opts.Source.AsSlice()}
+		}
+		nc, err := b.s.opts.Dialer(b.s.obs, laddr, opts.Timeout).DialContext(ctx, ep.Network(), ep.Addr)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = errors.Join(os.ErrDeadlineExceeded, err)
@@ -242,6 +246,12 @@ type stdConn struct {
 	messages bool
 
 	cb sync.Mutex // held while a handler callback runs
+	// Under cb: the handler's timer (SetTimer), its generation (a timer
+	// that fires after being replaced does nothing) and whether OnClose has
+	// run (no OnTimer after it).
+	timer    *time.Timer
+	timerGen uint64
+	ended    bool
 
 	mu         sync.Mutex
 	rcond      sync.Cond // reader waits: backpressure, writer finished
@@ -277,6 +287,31 @@ func (c *stdConn) RemoteAddr() net.Addr {
 	}
 	return c.nc.RemoteAddr()
 }
+
+// SetTimer runs OnTimer from a timer goroutine, under the callback lock
+// like every other callback. It is called with that lock held.
+func (c *stdConn) SetTimer(at time.Time) {
+	c.timerGen++
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	th, ok := c.h.(TimerHandler)
+	if at.IsZero() || !ok || c.ended {
+		return
+	}
+	gen := c.timerGen
+	c.timer = time.AfterFunc(time.Until(at), func() {
+		c.callback(func() {
+			if c.ended || gen != c.timerGen {
+				return
+			}
+			c.timer = nil
+			th.OnTimer(c)
+		})
+	})
+}
+
 func (c *stdConn) Context() any     { return c.value }
 func (c *stdConn) SetContext(v any) { c.value = v }
 
@@ -569,7 +604,11 @@ func (c *stdConn) run() {
 	}
 	s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr()})
 	s.c.active.Add(-1) // gone before the handler hears of it, so Stats agree with OnClose
-	c.callback(func() { c.h.OnClose(c, err) })
+	c.callback(func() {
+		c.ended = true
+		c.SetTimer(time.Time{})
+		c.h.OnClose(c, err)
+	})
 	s.observe(sockit.Event{Step: sockit.StepClosed, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr(),
 		In: c.in, Out: c.outN, Dur: time.Since(c.start), Err: err})
 	c.b.mu.Lock()

@@ -99,6 +99,13 @@ func (o *Options) Dialer(obs sockit.Observer, laddr net.Addr, timeout time.Durat
 		if err := ctl(network, address, c); err != nil {
 			return err
 		}
+		if laddr != nil {
+			var err error
+			_ = c.Control(func(f uintptr) { err = bindNoPort(fdInt(f), network) })
+			if err != nil {
+				return err
+			}
+		}
 		if obs != nil {
 			fd := -1
 			_ = c.Control(func(f uintptr) { fd = fdInt(f) })

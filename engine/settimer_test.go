@@ -1,0 +1,177 @@
+package engine_test
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/service"
+)
+
+// ticker writes one byte per OnTimer, asking for the next call step later,
+// until it has written n; then it half-closes. It records when each call
+// came and whether any came after OnClose.
+type ticker struct {
+	n    int
+	step time.Duration
+
+	mu      sync.Mutex
+	due     []time.Time // when each call was asked for
+	calls   []time.Time
+	closed  bool
+	late    bool // OnTimer after OnClose
+	replace bool // the first SetTimer is replaced by a sooner one
+	done    chan error
+}
+
+func (k *ticker) OnOpen(c engine.Conn) {
+	if k.replace {
+		k.arm(c, time.Now().Add(time.Hour)) // replaced at once: must never fire
+	}
+	k.arm(c, time.Now().Add(k.step))
+}
+
+func (k *ticker) arm(c engine.Conn, at time.Time) {
+	k.due = append(k.due, at)
+	c.SetTimer(at)
+}
+
+func (k *ticker) OnTimer(c engine.Conn) {
+	k.mu.Lock()
+	k.calls = append(k.calls, time.Now())
+	if k.closed {
+		k.late = true
+	}
+	n := len(k.calls)
+	k.mu.Unlock()
+	c.Write([]byte{byte(n)})
+	if n == k.n {
+		c.CloseWrite()
+		return
+	}
+	k.arm(c, time.Now().Add(k.step))
+}
+
+func (k *ticker) OnData(_ engine.Conn, in []byte) int { return len(in) }
+func (k *ticker) OnPeerClose(c engine.Conn)           { c.Close() }
+func (k *ticker) OnClose(_ engine.Conn, err error) {
+	k.mu.Lock()
+	k.closed = true
+	k.mu.Unlock()
+	k.done <- err
+}
+
+// SetTimer calls OnTimer once per request, never before the time asked,
+// on the connection's own callbacks (so Write works there), and a later
+// SetTimer replaces an earlier one.
+func TestSetTimer(t *testing.T) {
+	forBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{})
+		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
+		k := &ticker{n: 20, step: 2 * time.Millisecond, replace: true, done: make(chan error, 1)}
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr.String()), k, engine.DialOptions{Timeout: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if err := receive(t, k.done, "OnClose of the ticking connection"); err != nil {
+			t.Fatalf("OnClose: %v", err)
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if len(k.calls) != k.n {
+			t.Fatalf("OnTimer called %d times, want %d", len(k.calls), k.n)
+		}
+		// due[0] is the replaced hour-long timer.
+		for i, at := range k.calls {
+			if at.Before(k.due[i+1]) {
+				t.Errorf("call %d came %v before its time", i, k.due[i+1].Sub(at))
+			}
+		}
+		if k.late {
+			t.Error("OnTimer was called after OnClose")
+		}
+		if st := srv.Stats(); st.BytesIn != uint64(k.n)*2 {
+			t.Errorf("server read %d bytes, want %d (each timer's byte, both ways)", st.BytesIn, k.n*2)
+		}
+	})
+}
+
+// A timer still set when the connection closes never fires.
+func TestSetTimerCancelledByClose(t *testing.T) {
+	forBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{})
+		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
+		k := &ticker{n: 1000, step: 30 * time.Millisecond, done: make(chan error, 1)}
+		closer := &closeAfterOpen{ticker: k}
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr.String()), closer, engine.DialOptions{Timeout: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, k.done, "OnClose")
+		// Let any stray timer come due: the step is 30 ms; wait for 3 of them
+		// by a timer of our own, then look.
+		<-time.After(100 * time.Millisecond)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if len(k.calls) != 0 || k.late {
+			t.Errorf("OnTimer called %d times after an immediate Abort", len(k.calls))
+		}
+	})
+}
+
+type closeAfterOpen struct{ *ticker }
+
+func (c closeAfterOpen) OnOpen(conn engine.Conn) {
+	c.ticker.OnOpen(conn)
+	conn.Abort()
+}
+
+// Dial with a Source connects from that address.
+func TestDialSource(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("127.0.0.2 is a loopback address only on Linux")
+	}
+	forBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{})
+		peers := make(chan net.Addr, 1)
+		addr := listen(t, srv, "tcp", "127.0.0.1:0", peerRecorder{peers})
+		d := newDialClient([]byte("from 127.0.0.2"))
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr.String()), d, engine.DialOptions{Timeout: 5 * time.Second, Source: netip.MustParseAddr("127.0.0.2")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := receive(t, d.done, "OnClose of the dialed connection"); err != nil {
+			t.Fatalf("OnClose: %v", err)
+		}
+		peer := receive(t, peers, "the server's view of the peer")
+		if ap, err := netip.ParseAddrPort(peer.String()); err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.2") {
+			t.Errorf("server saw the peer as %v, want 127.0.0.2:*", peer)
+		}
+		if string(d.reply()) != "from 127.0.0.2" {
+			t.Errorf("echo = %q", d.reply())
+		}
+	})
+}
+
+// Source is for TCP only.
+func TestDialSourceRefusedForUnix(t *testing.T) {
+	srv := newServer(t, engine.BackendStd, engine.Config{})
+	err := srv.Dial(endpoint.MustParse("unix:///tmp/x.sock"), newDialClient(nil), engine.DialOptions{Source: netip.MustParseAddr("127.0.0.2")})
+	if err == nil {
+		t.Fatal("Dial unix with a source address succeeded")
+	}
+}
+
+type peerRecorder struct{ peers chan net.Addr }
+
+func (p peerRecorder) OnOpen(c engine.Conn) {
+	select {
+	case p.peers <- c.RemoteAddr():
+	default:
+	}
+}
+func (p peerRecorder) OnData(c engine.Conn, in []byte) int { c.Write(in); return len(in) }
+func (p peerRecorder) OnPeerClose(c engine.Conn)           { c.CloseWrite() }
+func (p peerRecorder) OnClose(engine.Conn, error)          {}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package sock
+
+// bindNoPort has no portable equivalent: elsewhere bind(2) reserves a port
+// per source address, which is what package net does anyway.
+func bindNoPort(fd int, network string) error { return nil }
