@@ -21,6 +21,7 @@ type ConnectOptions struct {
 	ReplyWait      time.Duration
 	ConnectTimeout time.Duration
 	Verbose        bool
+	States         bool // with Verbose: note the TCP state after each step
 	Sock           sockFlags
 }
 
@@ -45,6 +46,8 @@ printed until --reply-wait after the input ends.`,
 			opts.IO = app.IO
 			opts.Endpoint = args[0]
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.States, _ = cmd.Flags().GetBool("states")
+			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -58,6 +61,7 @@ printed until --reply-wait after the input ends.`,
 	fs.DurationVar(&opts.ReplyWait, "reply-wait", time.Second, "datagrams: how long to wait for replies after the input ends")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, false)
 	return cmd
 }
@@ -68,6 +72,7 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		return err
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	log.obs = withStates(log.obs, opts.States)
 	c, err := client.Dial(ctx, ep, client.Options{
 		ConnectTimeout: opts.ConnectTimeout,
 		Nagle:          !opts.Sock.NoDelay,

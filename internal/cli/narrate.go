@@ -64,7 +64,8 @@ func (h *lineHandler) WithGroup(string) slog.Handler { return h }
 // narrator turns socket steps into log lines: the -v narration. It is the
 // Observer the library reports to; nothing else in sockit logs.
 type narrator struct {
-	log *slog.Logger
+	log    *slog.Logger
+	states *stateNotes // --states; nil costs one comparison per step
 }
 
 // observer returns the narrator as an Observer, or nil when not verbose so
@@ -81,11 +82,24 @@ func (n narrator) Observe(e sockit.Event) {
 	if e.FD >= 0 && e.Step != sockit.StepSocket && e.Step != sockit.StepAccept {
 		msg = "[fd " + strconv.Itoa(e.FD) + "] " + msg
 	}
+	if n.states != nil {
+		msg += n.states.note(e)
+	}
 	if e.Err != nil && e.Step != sockit.StepClosed {
 		n.log.Warn(msg)
 		return
 	}
 	n.log.Info(msg)
+}
+
+// withStates adds the --states notes to a narrator; other observers (nil
+// when not verbose) are returned as they are.
+func withStates(obs sockit.Observer, states bool) sockit.Observer {
+	if n, ok := obs.(narrator); ok && states {
+		n.states = newStateNotes()
+		return n
+	}
+	return obs
 }
 
 // observerLog pairs the logger of a client verb with its Observer.

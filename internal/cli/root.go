@@ -24,6 +24,7 @@ type IOStreams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 	InTTY  bool // In is a terminal: connect switches to line mode
+	ErrTTY bool // ErrOut is a terminal: bench shows a refreshing progress line
 }
 
 // App is what every verb shares: its streams and the context that the
@@ -47,7 +48,8 @@ func Main() int {
 	app := &App{
 		IO: IOStreams{
 			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
-			InTTY: term.IsTerminal(int(os.Stdin.Fd())),
+			InTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+			ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		},
 		Hard: hard,
 	}
@@ -117,7 +119,7 @@ second Ctrl-C, the first one shuts down gracefully and exits 0).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr{err}
 	})
-	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil))
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil))
 	return root
 }
 

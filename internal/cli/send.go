@@ -27,6 +27,7 @@ type SendOptions struct {
 	Timeout        time.Duration
 	ConnectTimeout time.Duration
 	Verbose        bool
+	States         bool // with Verbose: note the TCP state after each step
 	Sock           sockFlags
 }
 
@@ -50,6 +51,8 @@ message from standard input, as is.`,
 			opts.IO = app.IO
 			opts.Endpoint, opts.Message = args[0], args[1:]
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.States, _ = cmd.Flags().GetBool("states")
+			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -64,6 +67,7 @@ message from standard input, as is.`,
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up when the server sends nothing for this long (0 = wait forever)")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, false)
 	return cmd
 }
@@ -104,6 +108,7 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		return err
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	log.obs = withStates(log.obs, opts.States)
 	c, err := client.Dial(ctx, ep, opts.dialOptions(log))
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type ServeOptions struct {
 	Idle      time.Duration
 	Unlink    bool
 	Verbose   bool
+	States    bool // with Verbose: note each TCP socket's state after each step
 	Sock      sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
@@ -59,6 +60,8 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 			opts.IO, opts.Hard = app.IO, app.Hard
 			opts.Endpoints = args
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.States, _ = cmd.Flags().GetBool("states")
+			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -75,6 +78,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
+	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
 	return cmd
 }
@@ -133,7 +137,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Linger:      opts.Sock.Linger,
 		IdleTimeout: opts.Idle,
 		Unlink:      opts.Unlink,
-		Observer:    observer(log, opts.Verbose),
+		Observer:    withStates(observer(log, opts.Verbose), opts.States),
 	})
 	if err != nil {
 		return err

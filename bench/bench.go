@@ -1,0 +1,212 @@
+// Package bench is sockit's load generator. It opens many connections to a
+// socket server (stream connections live in engine loops, not a goroutine
+// each), sends messages open loop at a fixed rate or closed loop as fast as
+// the echoes come back, checks every byte that returns against what was
+// sent, and measures latency into HDR histograms, from the time each
+// message was due rather than when it went out, so that a stalled server
+// cannot hide its stall by delaying the sends it is measured with
+// (coordinated omission).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+)
+
+// Mode is what a run does with each connection.
+type Mode string
+
+// The modes.
+const (
+	ModeEcho   Mode = "echo"   // send messages and check that each comes back intact
+	ModeSink   Mode = "sink"   // only send (servers that discard)
+	ModeSource Mode = "source" // only read (servers that generate, e.g. chargen)
+)
+
+// Options describe one run. The zero value of each field is replaced by the
+// default noted beside it.
+type Options struct {
+	Endpoint endpoint.Endpoint
+
+	Conns       int     // connections (sockets, for datagrams); 0 = 1
+	ConnectRate float64 // new connections per second; 0 = as fast as they connect
+	Size        int     // bytes per message; 0 = 64 (ignored with a file payload)
+	Depth       int     // messages in flight per connection; 0 = 1
+	// Rate is the offered load in messages per second over all
+	// connections (open loop). 0 = closed loop: each connection keeps Depth
+	// messages in flight and sends the next as soon as one comes back.
+	Rate     float64
+	Duration time.Duration // measured window; 0 = 10s
+	Warmup   time.Duration // load before the window, not measured
+	// Drain bounds the wait for outstanding echoes after the window, and
+	// for the peers' FIN. 0 = 5s.
+	Drain time.Duration
+
+	Payload Payload
+	Mode    Mode // "" = ModeEcho
+	// NoVerify turns off the byte-for-byte check of echoes (latency and
+	// counts are still measured).
+	NoVerify bool
+
+	ConnectTimeout time.Duration // per connection; 0 = 5s
+	// SourceIPs spreads TCP connections over this many source addresses,
+	// counting up from 127.0.0.1 (127.0.0.1, 127.0.0.2, …), to get past
+	// the ~28 000 ephemeral ports one address has towards one server.
+	// Loopback servers only. 0 or 1 = the kernel's choice.
+	SourceIPs int
+	// SourceOffset starts the source addresses that many further on (the
+	// workers of a multi-process run use separate ranges).
+	SourceOffset int
+
+	Loops int // engine loops; 0 = GOMAXPROCS
+
+	// ServerPID, if set, is sampled for CPU time and memory (Linux /proc).
+	ServerPID int
+
+	// FirstID numbers the connections FirstID, FirstID+1, …: the workers of
+	// a multi-process run take separate ranges.
+	FirstID int
+
+	// Progress, if set, is called about once a second with the run so far.
+	Progress func(Progress) `json:"-"`
+}
+
+// Progress is the state of a run, for a progress line.
+type Progress struct {
+	Elapsed    time.Duration
+	Phase      string // "connect", "warmup", "measure", "drain"
+	ConnsUp    int64
+	MsgsPerSec float64 // over the last interval
+	BytesPerS  float64 // both directions, over the last interval
+	P99        time.Duration
+	Errors     uint64
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	r := *o
+	if r.Conns == 0 {
+		r.Conns = 1
+	}
+	if r.Depth == 0 {
+		r.Depth = 1
+	}
+	if r.Duration == 0 {
+		r.Duration = 10 * time.Second
+	}
+	if r.Drain == 0 {
+		r.Drain = 5 * time.Second
+	}
+	if r.ConnectTimeout == 0 {
+		r.ConnectTimeout = 5 * time.Second
+	}
+	if r.Mode == "" {
+		r.Mode = ModeEcho
+	}
+	if r.Payload.Kind == "" {
+		r.Payload.Kind = PayloadRandom
+	}
+	if r.Payload.Kind == PayloadFile {
+		if o.Size != 0 && o.Size != len(r.Payload.Data) {
+			return r, fmt.Errorf("--size %d and a payload file of %d bytes disagree: each message is the whole file", o.Size, len(r.Payload.Data))
+		}
+		r.Size = len(r.Payload.Data)
+	}
+	if r.Size == 0 {
+		r.Size = 64
+	}
+	switch {
+	case r.Conns < 0:
+		return r, errors.New("--conns must be positive")
+	case r.Size < 1 || r.Size > MaxSize:
+		return r, fmt.Errorf("--size must be 1 … %d bytes", MaxSize)
+	case r.Depth < 1 || r.Depth > MaxDepth:
+		return r, fmt.Errorf("--depth must be 1 … %d", MaxDepth)
+	case r.Rate < 0 || r.ConnectRate < 0:
+		return r, errors.New("rates must not be negative")
+	case r.Duration < 0 || r.Warmup < 0 || r.Drain < 0:
+		return r, errors.New("durations must not be negative")
+	case r.Mode != ModeEcho && r.Mode != ModeSink && r.Mode != ModeSource:
+		return r, fmt.Errorf("unknown mode %q (want echo, sink or source)", r.Mode)
+	case r.SourceIPs < 0 || r.SourceIPs+r.SourceOffset > 1<<16:
+		return r, errors.New("--source-ips must be 0 … 65536")
+	}
+	if r.SourceIPs > 1 && !r.Endpoint.IsPacket() && r.Endpoint.Network()[0] != 't' {
+		return r, errors.New("--source-ips applies to TCP only")
+	}
+	if r.Endpoint.IsPacket() {
+		if r.Mode == ModeSource {
+			return r, errors.New("source mode reads a stream; a datagram server sends nothing unasked")
+		}
+		if r.Size > maxDatagram {
+			return r, fmt.Errorf("a datagram carries at most %d bytes (--size)", maxDatagram)
+		}
+		if r.Size < seqLen && r.Mode == ModeEcho {
+			return r, fmt.Errorf("echoed datagrams carry an %d-byte sequence number: --size must be at least %d", seqLen, seqLen)
+		}
+	}
+	return r, nil
+}
+
+// Limits of a run.
+const (
+	MaxSize     = 64 << 20 // bytes per message
+	MaxDepth    = 1024     // messages in flight per connection
+	maxDatagram = 65507    // the largest UDP payload over IPv4
+	seqLen      = 8        // a datagram's sequence number
+)
+
+// Run runs one benchmark and returns what it measured. It fails only when
+// the run cannot start (bad options, no engine); failures of connections
+// and messages are counted in the Result.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	opts, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	limit := raiseFDLimit()
+	r := newRecorder(&opts)
+	if opts.ServerPID > 0 {
+		if _, err := os.FindProcess(opts.ServerPID); err != nil {
+			return nil, fmt.Errorf("--server-pid %d: %w", opts.ServerPID, err)
+		}
+	}
+	if opts.Endpoint.IsPacket() {
+		err = runPackets(ctx, &opts, r)
+	} else {
+		err = runStreams(ctx, &opts, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := r.result()
+	res.FDLimit = limit
+	return res, nil
+}
+
+// engineConfig is the engine the streams run in: a client never lingers
+// long on close, and its output bound fits a deep pipeline of big messages.
+func engineConfig(o *Options) *engine.Config {
+	high := max(engine.DefaultHighWatermark, 2*o.Size*o.Depth)
+	return &engine.Config{Loops: o.Loops, HighWatermark: high, MaxPending: 2 * high, Linger: o.Drain, MaxInput: max(engine.DefaultMaxInput, 2*o.Size)}
+}
+
+// opOf names the step an error came from: the system call inside it, or
+// fallback.
+func opOf(err error, fallback string) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Syscall
+	}
+	var e *sockit.Error
+	if errors.As(err, &e) {
+		return e.Op
+	}
+	return fallback
+}

@@ -1,0 +1,84 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/service"
+)
+
+// chromium finds a headless browser, or skips.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium here (Debian package chromium); CI installs it to render the HTML report")
+	return ""
+}
+
+// The HTML report, opened in a real headless Chromium, draws its charts:
+// the script ran, the latency curve has a point per percentile and the
+// throughput chart a bar per second. A screenshot is saved (to
+// $SOCKIT_ARTIFACTS when set) for a person to look at.
+func TestHTMLReportInChromium(t *testing.T) {
+	browser := chromium(t)
+	ep, _ := server(t, "tcp", service.Echo{})
+	o := quick(ep)
+	o.Duration = 1500 * time.Millisecond
+	res := run(t, o)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	f, err := os.Create(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.WriteHTML(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile")}
+	dom, err := exec.CommandContext(ctx, browser, append(args, "--dump-dom", "file://"+page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) {
+		t.Fatal("the report's script did not finish drawing")
+	}
+	path := regexp.MustCompile(`<svg id="latency-chart"[^>]*>.*?<path d="([^"]+)"[^>]*data-points="(\d+)"`).FindSubmatch(dom)
+	if path == nil {
+		t.Fatal("no latency curve drawn")
+	}
+	if n := strings.Count(string(path[1]), "L") + 1; n < 10 || string(path[2]) == "0" {
+		t.Errorf("latency curve has %d points, want one per percentile (≥ 10)", n)
+	}
+	thr := regexp.MustCompile(`(?s)<svg id="throughput-chart".*?</svg>`).Find(dom)
+	if bars := bytes.Count(thr, []byte(`<rect`)); bars < 1 || bars != len(res.Series) {
+		t.Errorf("throughput chart has %d bars, want one per second of the run (%d)", bars, len(res.Series))
+	}
+
+	shot := filepath.Join(dir, "report.png")
+	if out := os.Getenv("SOCKIT_ARTIFACTS"); out != "" {
+		os.MkdirAll(out, 0o755)
+		shot = filepath.Join(out, "bench-report.png")
+	}
+	if err := exec.CommandContext(ctx, browser, append(args, "--screenshot="+shot, "--window-size=1000,1300", "file://"+page)...).Run(); err != nil {
+		t.Fatalf("chromium --screenshot: %v", err)
+	}
+	png, err := os.ReadFile(shot)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) || len(png) < 10<<10 {
+		t.Fatalf("screenshot %s: %d bytes, err %v", shot, len(png), err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}

@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteText writes the human report.
+func (res *Result) WriteText(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	load := "closed loop"
+	if res.Rate > 0 {
+		load = fmt.Sprintf("open loop at %s msgs/s", count(uint64(res.Rate)))
+	}
+	verify := "verify off"
+	if res.Verify {
+		verify = "verify on"
+	}
+	p("sockit bench %s — %s, %d connections, %d-byte messages, depth %d, %s, %s\n",
+		res.Endpoint, res.Mode, res.Conns, res.Size, res.Depth, load, verify)
+	if res.Procs > 1 {
+		p("  (%d worker processes)\n", res.Procs)
+	}
+	p("connections   %d opened of %d (most at once %d); connect p50 %s  p99 %s  max %s\n",
+		res.ConnsUp, res.Conns, res.MaxConnsUp, dur(res.ConnectTime.P50), dur(res.ConnectTime.P99), dur(res.ConnectTime.Max))
+	p("window        %.2fs measured\n", time.Duration(res.Window).Seconds())
+	switch res.Mode {
+	case ModeEcho:
+		p("throughput    %s msgs/s   %s/s each way\n", count(uint64(res.MsgsPerSec)), bytesText(res.BytesPerSec))
+		l := res.Latency
+		p("latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s   (%s messages, timed from when each was due)\n",
+			dur(l.P50), dur(l.P90), dur(l.P99), dur(l.P999), dur(l.Max), count(uint64(l.Count)))
+	case ModeSink:
+		p("throughput    %s msgs/s   %s/s sent\n", count(uint64(res.MsgsPerSec)), bytesText(res.BytesPerSec))
+	case ModeSource:
+		p("throughput    %s/s received (%s %d-byte messages/s)\n", bytesText(res.BytesPerSec), count(uint64(res.MsgsPerSec)), res.Size)
+	}
+	if res.Unsent > 0 {
+		p("unsent        %s messages were due but never sent: the pipeline (--depth) stayed full\n", count(res.Unsent))
+	}
+	p("totals        sent %s messages, %s bytes; received %s bytes\n", count(res.TotalSentMsgs), count(res.TotalSentBytes), count(res.TotalRecvBytes))
+	c := res.Check
+	if res.Verify {
+		p("verification  %s bytes checked: %s mismatched messages, %s missing bytes in %s connections, %s extra bytes",
+			count(c.CheckedBytes), count(c.MismatchedMsgs), count(c.MissingBytes), count(c.ShortConns), count(c.ExtraBytes))
+		if c.LostDatagrams > 0 {
+			p(", %s datagrams lost", count(c.LostDatagrams))
+		}
+		p("\n")
+		if m := c.FirstMismatch; m != nil {
+			p("              first mismatch: connection %d, byte %d of its stream: sent 0x%02x, got 0x%02x\n", m.Conn, m.Offset, m.Want, m.Got)
+		}
+		if m := c.FirstShort; m != nil {
+			p("              first missing: connection %d, from byte %d of its stream\n", m.Conn, m.Offset)
+		}
+		if m := c.FirstExtra; m != nil {
+			p("              first extra: connection %d, byte %d of its stream (0x%02x)\n", m.Conn, m.Offset, m.Got)
+		}
+	} else if res.Mode == ModeEcho {
+		p("verification  off (--no-verify)\n")
+	}
+	if len(res.Errors) == 0 {
+		p("errors        none\n")
+	} else {
+		p("errors\n")
+		for _, e := range res.Errors {
+			p("  %8s  %s   e.g. %s\n", count(e.Count), e.Kind, e.Example)
+		}
+	}
+	usage := func(name string, u Usage) {
+		p("%-13s CPU %.2fs (%.2f cores), %s per message; RSS %s, %s per connection\n", name,
+			time.Duration(u.CPU).Seconds(), u.Cores, dur(u.CPUPerMsg), bytesText(float64(u.RSS)), bytesText(u.RSSPerConn))
+	}
+	usage("bench", res.Bench)
+	if res.Server != nil {
+		usage("server", *res.Server)
+	}
+	for _, w := range res.Warnings {
+		p("warning: %s\n", w)
+	}
+}
+
+// WriteJSON writes the result as one JSON object.
+func (res *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// dur prints a duration with three significant digits.
+func dur(d Duration) string {
+	t := time.Duration(d)
+	switch {
+	case t == 0:
+		return "0"
+	case t < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(t)/1e3)
+	case t < time.Second:
+		return fmt.Sprintf("%.3gms", float64(t)/1e6)
+	}
+	return fmt.Sprintf("%.3gs", t.Seconds())
+}
+
+// count prints n with thin groups of three digits.
+func count(n uint64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func bytesText(n float64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", n/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", n/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2f KiB", n/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", n)
+}
+
+// WriteHTML writes a self-contained page: the summary, the latency
+// distribution and throughput over time, drawn as SVG by a script from the
+// result embedded in the page. Nothing is fetched from elsewhere.
+func (res *Result) WriteHTML(w io.Writer) error {
+	data, err := json.Marshal(res) // escapes <, > and &, so it cannot end the script element
+	if err != nil {
+		return err
+	}
+	var text strings.Builder
+	res.WriteText(&text)
+	page := strings.NewReplacer(
+		"{{TITLE}}", html.EscapeString("sockit bench "+res.Endpoint),
+		"{{SUMMARY}}", html.EscapeString(text.String()),
+		"{{DATA}}", string(data),
+	).Replace(htmlPage)
+	_, err = io.WriteString(w, page)
+	return err
+}
+
+const htmlPage = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{TITLE}}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+figure { margin: 2em 0; }
+figcaption { font-weight: 600; margin-bottom: .5em; }
+svg { background: #fff; border: 1px solid #ddd; }
+.axis { stroke: #999; } .grid { stroke: #eee; } .label { font-size: 11px; fill: #555; }
+.line { fill: none; stroke: #1f6feb; stroke-width: 2; }
+.bar.warmup, .bar.drain { fill: #bbb; } .bar.measure { fill: #2da44e; }
+</style>
+</head>
+<body>
+<h1>{{TITLE}}</h1>
+<pre id="summary">{{SUMMARY}}</pre>
+<figure><figcaption>Latency by percentile (timed from when each message was due)</figcaption>
+<svg id="latency-chart" width="880" height="320" role="img" aria-label="latency by percentile"></svg></figure>
+<figure><figcaption>Messages completed per second (green: measured window; grey: warm-up and drain)</figcaption>
+<svg id="throughput-chart" width="880" height="280" role="img" aria-label="messages per second"></svg></figure>
+<script type="application/json" id="result">{{DATA}}</script>
+<script>
+"use strict";
+const result = JSON.parse(document.getElementById("result").textContent);
+const NS = "http://www.w3.org/2000/svg";
+function el(parent, name, attrs, text) {
+  const e = document.createElementNS(NS, name);
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  parent.appendChild(e);
+  return e;
+}
+function fmtDur(s) {
+  if (s >= 1) return s.toPrecision(3) + "s";
+  if (s >= 1e-3) return (s * 1e3).toPrecision(3) + "ms";
+  return (s * 1e6).toFixed(0) + "µs";
+}
+function frame(svg, left, bottom) {
+  const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
+  return {W, H, x0: left, y0: H - bottom, x1: W - 45, y1: 20};
+}
+function noData(svg, why) {
+  el(svg, "text", {x: 20, y: 40, class: "label"}, why);
+}
+// Latency: x is the percentile on the scale 1/(1-p), so that the tail
+// (99, 99.9, 99.99) gets as much room as the body.
+function drawLatency(svg, curve) {
+  if (!curve || curve.length === 0) return noData(svg, "no latencies in this run (sink or source mode)");
+  const f = frame(svg, 70, 40);
+  const pts = curve.filter(q => q.percentile < 100);
+  const xs = q => Math.log10(1 / (1 - q.percentile / 100));
+  const xmax = Math.max(...pts.map(xs), 1);
+  const ymax = Math.max(...curve.map(q => q.value)) * 1.05 || 1e-6;
+  const X = v => f.x0 + (f.x1 - f.x0) * v / xmax;
+  const Y = v => f.y0 - (f.y0 - f.y1) * v / ymax;
+  for (let i = 0; i <= 4; i++) {
+    const v = ymax * i / 4;
+    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(v), y2: Y(v), class: "grid"});
+    el(svg, "text", {x: 4, y: Y(v) + 4, class: "label"}, fmtDur(v));
+  }
+  for (const p of [0, 90, 99, 99.9, 99.99, 99.999]) {
+    const v = Math.log10(1 / (1 - p / 100));
+    if (v > xmax) break;
+    el(svg, "line", {x1: X(v), x2: X(v), y1: f.y0, y2: f.y1, class: "grid"});
+    el(svg, "text", {x: X(v) - 10, y: f.y0 + 16, class: "label"}, p + "%");
+  }
+  el(svg, "line", {x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "axis"});
+  el(svg, "line", {x1: f.x0, x2: f.x0, y1: f.y0, y2: f.y1, class: "axis"});
+  const d = pts.map((q, i) => (i ? "L" : "M") + X(xs(q)).toFixed(1) + "," + Y(q.value).toFixed(1)).join(" ");
+  el(svg, "path", {d, class: "line", "data-points": pts.length});
+}
+function drawThroughput(svg, series) {
+  if (!series || series.length === 0) return noData(svg, "no messages completed");
+  const f = frame(svg, 70, 30);
+  const ymax = Math.max(...series.map(s => s.msgs)) * 1.05 || 1;
+  const bw = (f.x1 - f.x0) / series.length;
+  const Y = v => f.y0 - (f.y0 - f.y1) * v / ymax;
+  for (let i = 0; i <= 4; i++) {
+    const v = ymax * i / 4;
+    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(v), y2: Y(v), class: "grid"});
+    el(svg, "text", {x: 4, y: Y(v) + 4, class: "label"}, Math.round(v).toLocaleString("en"));
+  }
+  series.forEach((s, i) => {
+    const r = el(svg, "rect", {x: f.x0 + i * bw + 1, y: Y(s.msgs), width: Math.max(bw - 2, 1), height: f.y0 - Y(s.msgs), class: "bar " + s.phase});
+    el(r, "title", {}, "second " + s.t + ": " + s.msgs + " messages (" + s.phase + ")");
+  });
+  for (let i = 0; i < series.length; i += Math.max(1, Math.ceil(series.length / 12)))
+    el(svg, "text", {x: f.x0 + i * bw, y: f.y0 + 16, class: "label"}, i + "s");
+  el(svg, "line", {x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "axis"});
+}
+drawLatency(document.getElementById("latency-chart"), result.latency_curve);
+drawThroughput(document.getElementById("throughput-chart"), result.series);
+document.body.setAttribute("data-drawn", "yes");
+</script>
+</body>
+</html>
+`

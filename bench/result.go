@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Result is what a run measured. Counts named Total cover the whole run
+// (connect, warm-up, window, drain) and are what the server saw; rates and
+// latencies cover the measured window only.
+type Result struct {
+	Endpoint string  `json:"endpoint"`
+	Mode     Mode    `json:"mode"`
+	Conns    int     `json:"conns"`
+	Size     int     `json:"size"`
+	Depth    int     `json:"depth"`
+	Rate     float64 `json:"rate,omitempty"` // offered messages/s; 0 = closed loop
+	Verify   bool    `json:"verify"`
+	Procs    int     `json:"procs,omitempty"`
+	FDLimit  uint64  `json:"fd_limit,omitempty"`
+
+	ConnsUp      int64       `json:"conns_up"`     // connections that opened
+	MaxConnsUp   int64       `json:"max_conns_up"` // most open at once
+	ConnectTime  Percentiles `json:"connect_time"`
+	Window       Duration    `json:"window"`
+	Messages     uint64      `json:"messages"` // completed in the window
+	MsgsPerSec   float64     `json:"msgs_per_sec"`
+	BytesPerSec  float64     `json:"bytes_per_sec"` // payload bytes/s one way, in the window
+	Latency      Percentiles `json:"latency"`       // from when each message was due
+	LatencyCurve []Quantile  `json:"latency_curve,omitempty"`
+	Unsent       uint64      `json:"unsent"` // messages due in the window but never sent (the server held the pipeline full)
+
+	TotalSentMsgs  uint64 `json:"total_sent_msgs"`
+	TotalSentBytes uint64 `json:"total_sent_bytes"`
+	TotalRecvBytes uint64 `json:"total_recv_bytes"`
+	TotalDoneMsgs  uint64 `json:"total_done_msgs"`
+
+	Check  Verification `json:"verification"`
+	Errors []ErrorCount `json:"errors"`
+
+	Bench  Usage  `json:"bench"`
+	Server *Usage `json:"server,omitempty"`
+	// Warnings are things the reader must know to trust the figures (the
+	// load generator was the bottleneck, data was lost).
+	Warnings []string `json:"warnings,omitempty"`
+	Series   []Second `json:"series"`
+
+	lat, conn *hdrhistogram.Histogram
+	firstConn error
+}
+
+// ConnectError is the first failure to connect, if any connection failed
+// (single-process runs; nil after a run over workers).
+func (res *Result) ConnectError() error { return res.firstConn }
+
+// Duration is a time.Duration that is a number of seconds in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.6f", time.Duration(d).Seconds())), nil
+}
+
+// UnmarshalJSON reads seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var f float64
+	if _, err := fmt.Sscan(string(b), &f); err != nil {
+		return err
+	}
+	*d = Duration(f * float64(time.Second))
+	return nil
+}
+
+// Percentiles of a histogram, as durations.
+type Percentiles struct {
+	Count int64    `json:"count"`
+	Min   Duration `json:"min"`
+	P50   Duration `json:"p50"`
+	P90   Duration `json:"p90"`
+	P99   Duration `json:"p99"`
+	P999  Duration `json:"p99_9"`
+	Max   Duration `json:"max"`
+	Mean  Duration `json:"mean"`
+}
+
+// Quantile is one point of the latency distribution curve.
+type Quantile struct {
+	Percentile float64  `json:"percentile"`
+	Value      Duration `json:"value"`
+}
+
+// Second is one second of the run.
+type Second struct {
+	T        int    `json:"t"` // seconds since the run began
+	Msgs     uint64 `json:"msgs"`
+	BytesOut uint64 `json:"bytes_out"`
+	BytesIn  uint64 `json:"bytes_in"`
+	Phase    string `json:"phase"`
+}
+
+func (s *Second) add(o Second) {
+	s.Msgs += o.Msgs
+	s.BytesOut += o.BytesOut
+	s.BytesIn += o.BytesIn
+}
+
+// ErrorCount is how often one kind of failure happened.
+type ErrorCount struct {
+	Kind    string `json:"kind"` // "connect: connection refused", "read: connection reset", …
+	Count   uint64 `json:"count"`
+	Example string `json:"example"`
+}
+
+// Verification is what the byte-for-byte check found.
+type Verification struct {
+	CheckedBytes   uint64  `json:"checked_bytes"`
+	MismatchedMsgs uint64  `json:"mismatched_msgs"`
+	FirstMismatch  *Offset `json:"first_mismatch,omitempty"`
+	ShortConns     uint64  `json:"short_conns"` // connections that ended before all their bytes came back
+	ShortMsgs      uint64  `json:"short_msgs"`
+	MissingBytes   uint64  `json:"missing_bytes"`
+	FirstShort     *Offset `json:"first_short,omitempty"`
+	ExtraBytes     uint64  `json:"extra_bytes"` // bytes beyond what was sent
+	FirstExtra     *Offset `json:"first_extra,omitempty"`
+	LostDatagrams  uint64  `json:"lost_datagrams,omitempty"`
+}
+
+// Offset places a byte: a connection and an offset in its stream.
+type Offset struct {
+	Conn   int   `json:"conn"`
+	Offset int64 `json:"offset"`
+	Want   int   `json:"want"` // -1: nothing was expected there
+	Got    int   `json:"got"`  // -1: nothing came
+}
+
+// Usage is a process's CPU and memory over the run.
+type Usage struct {
+	CPU        Duration `json:"cpu"`          // user+system over the window
+	CPUPerMsg  Duration `json:"cpu_per_msg"`  // over the window
+	Cores      float64  `json:"cores"`        // CPU / window: how many cores it kept busy
+	RSS        int64    `json:"rss"`          // at the end of the window
+	RSSPerConn float64  `json:"rss_per_conn"` // (RSS at the window's end − before connecting) / connections up
+}
+
+// usage is one sample of CPU and memory of this process and the server.
+type usage struct {
+	at          int64
+	cpu, srvCPU time.Duration
+	rss, srvRSS int64
+	ok, srvOK   bool
+}
+
+func (r *recorder) sample(into *usage) {
+	u := usage{at: time.Now().UnixNano()}
+	var ok1, ok2 bool
+	u.cpu, ok1 = processCPU(0)
+	u.rss, ok2 = processRSS(0)
+	u.ok = ok1 && ok2
+	if r.o.ServerPID > 0 {
+		u.srvCPU, ok1 = processCPU(r.o.ServerPID)
+		u.srvRSS, ok2 = processRSS(r.o.ServerPID)
+		u.srvOK = ok1 && ok2
+	}
+	r.mu.Lock()
+	*into = u
+	r.mu.Unlock()
+}
+
+func percentiles(h *hdrhistogram.Histogram) Percentiles {
+	if h.TotalCount() == 0 {
+		return Percentiles{}
+	}
+	d := func(v int64) Duration { return Duration(v) }
+	return Percentiles{
+		Count: h.TotalCount(), Min: d(h.Min()), P50: d(h.ValueAtQuantile(50)), P90: d(h.ValueAtQuantile(90)),
+		P99: d(h.ValueAtQuantile(99)), P999: d(h.ValueAtQuantile(99.9)), Max: d(h.Max()), Mean: Duration(h.Mean()),
+	}
+}
+
+// curve is the latency at percentiles from 0 to 99.999, for the chart.
+func curve(h *hdrhistogram.Histogram) []Quantile {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	ps := []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100}
+	out := make([]Quantile, len(ps))
+	for i, p := range ps {
+		out[i] = Quantile{Percentile: p, Value: Duration(h.ValueAtQuantile(p))}
+	}
+	return out
+}
+
+// result assembles the Result once the run is over.
+func (r *recorder) result() *Result {
+	o := r.o
+	t := r.totals()
+	res := &Result{
+		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
+		Verify: o.Mode == ModeEcho && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
+		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,
+		Messages: t.winMsgs, Errors: r.errorList(), lat: r.latency(),
+	}
+	r.mu.Lock()
+	res.conn = r.connectHist
+	res.Check = r.check
+	res.firstConn = r.firstConn
+	base, start, end := r.base, r.start, r.end
+	r.mu.Unlock()
+	if res.Verify {
+		res.Check.CheckedBytes = t.recvBytes - res.Check.ExtraBytes
+	}
+	ws, we := start.at, end.at
+	if ws > 0 && we > ws {
+		res.Window = Duration(we - ws)
+	}
+	if sec := time.Duration(res.Window).Seconds(); sec > 0 {
+		res.MsgsPerSec = float64(t.winMsgs) / sec
+		res.BytesPerSec = float64(t.winBytes) / sec
+	}
+	res.Bench, res.Server = usageOf(base, start, end, res)
+	res.finish(r.series(), r.t0, ws, we)
+	return res
+}
+
+// usageOf turns the samples into figures for both processes.
+func usageOf(base, start, end usage, res *Result) (Usage, *Usage) {
+	fig := func(cpu0, cpu1 time.Duration, rss0, rss1 int64) Usage {
+		u := Usage{CPU: Duration(cpu1 - cpu0), RSS: rss1}
+		if res.Messages > 0 {
+			u.CPUPerMsg = Duration(int64(cpu1-cpu0) / int64(res.Messages))
+		}
+		if w := time.Duration(res.Window).Seconds(); w > 0 {
+			u.Cores = (cpu1 - cpu0).Seconds() / w
+		}
+		if res.ConnsUp > 0 {
+			u.RSSPerConn = float64(rss1-rss0) / float64(res.ConnsUp)
+		}
+		return u
+	}
+	var b Usage
+	if start.ok && end.ok {
+		b = fig(start.cpu, end.cpu, base.rss, end.rss)
+	}
+	var s *Usage
+	if start.srvOK && end.srvOK && base.srvOK {
+		u := fig(start.srvCPU, end.srvCPU, base.srvRSS, end.srvRSS)
+		s = &u
+	}
+	return b, s
+}
+
+// finish fills in what is derived from the rest: percentiles, the series'
+// phases, and the warnings.
+func (res *Result) finish(series []Second, t0, ws, we int64) {
+	res.Latency = percentiles(res.lat)
+	res.LatencyCurve = curve(res.lat)
+	res.ConnectTime = percentiles(res.conn)
+	for i := range series {
+		at := t0 + int64(series[i].T)*int64(time.Second)
+		switch {
+		case ws == 0 || at+int64(time.Second) <= ws:
+			series[i].Phase = "warmup"
+		case at >= we:
+			series[i].Phase = "drain"
+		default:
+			series[i].Phase = "measure"
+		}
+	}
+	res.Series = series
+	res.Warnings = nil
+	cores := float64(runtime.GOMAXPROCS(0))
+	if res.Procs > 1 {
+		cores *= float64(res.Procs)
+	}
+	if res.Bench.Cores > 0.85*cores {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("sockit bench kept %.2f of its %.0f cores busy: the load generator, not the server, may be the bottleneck (use --procs, or a lower --rate)", res.Bench.Cores, cores))
+	}
+	if res.Rate > 0 && res.Window > 0 && res.MsgsPerSec < 0.95*res.Rate {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("offered %.0f msgs/s, completed %.0f: the server (or the network) did not keep up", res.Rate, res.MsgsPerSec))
+	}
+	c := res.Check
+	if c.MismatchedMsgs > 0 || c.ExtraBytes > 0 || c.MissingBytes > 0 {
+		res.Warnings = append(res.Warnings, "the echoes did not match what was sent: see verification")
+	}
+}
+
+// OK reports whether the run saw no errors and, with verification, every
+// byte came back as sent.
+func (res *Result) OK() bool {
+	c := res.Check
+	return len(res.Errors) == 0 && c.MismatchedMsgs == 0 && c.ExtraBytes == 0 && c.MissingBytes == 0 && c.LostDatagrams == 0
+}

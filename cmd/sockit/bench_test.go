@@ -1,0 +1,175 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchJSON runs `sockit bench args... --json` and decodes its result.
+func benchJSON(t *testing.T, args ...string) (code int, res map[string]any, stderr string) {
+	t.Helper()
+	p := start(t, append(append([]string{"bench"}, args...), "--json")...)
+	code = p.wait(t, 60*time.Second)
+	if err := json.Unmarshal([]byte(p.stdout.String()), &res); err != nil {
+		t.Fatalf("bench %v: output is not JSON (%v):\n%s\nstderr:\n%s", args, err, p.stdout, p.stderr)
+	}
+	return code, res, p.stderr.String()
+}
+
+func num(m map[string]any, key string) uint64 {
+	f, _ := m[key].(float64)
+	return uint64(f)
+}
+
+var servedRE = regexp.MustCompile(`bytes in (\d+), bytes out (\d+)`)
+
+// What bench sends and receives over TCP (one process and two), Unix and
+// UDP adds up, to the byte, to what the server counted in its own summary.
+func TestBenchTotalsEqualServerCounters(t *testing.T) {
+	needBinary(t)
+	unix := "unix://" + sockPath(t)
+	p, eps := serve(t, "tcp://127.0.0.1:0", "udp://127.0.0.1:0", unix)
+	if len(eps) != 3 {
+		t.Fatalf("serve printed endpoints %v", eps)
+	}
+	var sent, recv uint64
+	for _, args := range [][]string{
+		{eps[0], "-c", "20", "--depth", "3"},
+		{eps[0], "-c", "20", "--procs", "2", "--rate", "4000"},
+		{eps[1], "-c", "4", "--depth", "4"},
+		{eps[2], "-c", "10", "-s", "4096"},
+	} {
+		args = append(args, "-d", "700ms", "--warmup", "100ms")
+		code, res, stderr := benchJSON(t, args...)
+		if code != 0 {
+			t.Fatalf("bench %v: exit %d\n%s", args, code, stderr)
+		}
+		v := res["verification"].(map[string]any)
+		if num(v, "mismatched_msgs")+num(v, "missing_bytes")+num(v, "extra_bytes") != 0 || len(res["errors"].([]any)) != 0 {
+			t.Fatalf("bench %v: verification %v, errors %v", args, v, res["errors"])
+		}
+		if num(res, "messages") == 0 {
+			t.Fatalf("bench %v measured nothing", args)
+		}
+		sent += num(res, "total_sent_bytes")
+		recv += num(res, "total_recv_bytes")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	m := servedRE.FindStringSubmatch(p.stdout.String())
+	if m == nil {
+		t.Fatalf("no byte counts in the server's summary:\n%s", p.stdout)
+	}
+	in, _ := strconv.ParseUint(m[1], 10, 64)
+	out, _ := strconv.ParseUint(m[2], 10, 64)
+	if in != sent || out != recv {
+		t.Errorf("server counted in %d / out %d; bench sent %d / received %d", in, out, sent, recv)
+	}
+}
+
+// A server that corrupts one byte in a million is caught: exit 1, the
+// first bad offset and both values in the report.
+func TestBenchCatchesCorruptingServer(t *testing.T) {
+	needBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go corruptEcho(c, 1_000_000)
+		}
+	}()
+	p := start(t, "bench", ln.Addr().String(), "-c", "4", "--depth", "8", "-s", "512", "-d", "1s", "--warmup", "0s")
+	code := p.wait(t, 60*time.Second)
+	out := p.stdout.String()
+	if code != 1 {
+		t.Errorf("exit %d, want 1 for a failed verification\n%s\n%s", code, out, p.stderr)
+	}
+	mustContain(t, out, "first mismatch: connection", "of its stream: sent 0x")
+	mustContain(t, p.stderr.String(), "verification failed")
+	if !regexp.MustCompile(`[1-9][0-9 ]* mismatched messages`).MatchString(out) {
+		t.Errorf("no mismatch counted:\n%s", out)
+	}
+}
+
+// corruptEcho echoes c, flipping a bit of every every-th byte.
+func corruptEcho(c net.Conn, every int64) {
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := c.Read(buf)
+		for i := 0; i < n; i++ {
+			if (off+int64(i))%every == every-1 {
+				buf[i] ^= 1
+			}
+		}
+		off += int64(n)
+		if n > 0 {
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err == io.EOF {
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c)
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Nothing listening: the run counts the refusals, reports, and exits 3.
+func TestBenchRefused(t *testing.T) {
+	needBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, out, stderr := run(t, "bench", addr, "-c", "5", "-d", "200ms")
+	if code != 3 {
+		t.Errorf("exit %d, want 3\n%s\n%s", code, out, stderr)
+	}
+	mustContain(t, out, "connect: connection refused", "0 opened of 5")
+	if !strings.Contains(stderr, "no connection could be made") {
+		t.Errorf("stderr: %s", stderr)
+	}
+}
+
+// Bad flags are usage errors (exit 2) that name the problem.
+func TestBenchBadFlags(t *testing.T) {
+	needBinary(t)
+	for _, args := range [][]string{
+		{"127.0.0.1:1", "--mode", "mirror"},
+		{"127.0.0.1:1", "--payload", "ones"},
+		{"127.0.0.1:1", "--depth", "0"},
+		{"udp://127.0.0.1:1", "-s", "4"},
+		{"tpc://127.0.0.1:1"},
+	} {
+		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
+		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {
+			t.Errorf("bench %v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+}

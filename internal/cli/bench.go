@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/bench"
+	"github.com/sockit/sockit/endpoint"
+)
+
+// BenchOptions are the inputs of `sockit bench`.
+type BenchOptions struct {
+	IO       IOStreams
+	Endpoint string
+	Bench    bench.Options
+	Payload  string
+	Mode     string
+	Verify   bool
+	JSON     bool
+	HTML     string
+	Procs    int
+	Worker   bool // internal: serve as one worker of a --procs run
+}
+
+// NewCmdBench builds `sockit bench`. runF replaces runBench in tests.
+func NewCmdBench(app *App, runF func(context.Context, *BenchOptions) error) *cobra.Command {
+	opts := &BenchOptions{}
+	b := &opts.Bench
+	cmd := &cobra.Command{
+		Use:   "bench ENDPOINT",
+		Short: "Load a server with verified messages and report throughput and latency percentiles",
+		Long: `Open --conns connections (sockets, for udp and unixgram) to ENDPOINT and send
+--size-byte messages, --depth in flight on each: closed loop (the next message as
+soon as an echo returns) or, with --rate, open loop at that many messages per second
+over all connections, each message's latency timed from when it was due, so that a
+stalled server cannot hide the stall. In echo mode every byte that comes back is
+compared with what was sent; mismatches, missing and extra bytes are counted and the
+first offset of each reported. sink mode only sends, source mode only reads.
+
+The run connects, warms up for --warmup, measures for --duration, then half-closes
+every connection and waits up to --drain for the last echoes and the server's FIN.
+Connections live in a few event loops, so one process holds as many as its
+descriptor limit allows (raised to the hard limit at start); --procs spreads them
+over worker processes and --source-ips over source addresses 127.0.0.1, 127.0.0.2, …
+(past the ~28 000 ephemeral ports of one address towards one server).
+
+Exit status: 0 when the run completed, whatever errors it counted (they are in the
+report), 1 when the echoes did not match what was sent, 3 when no connection could
+be made at all.`,
+		Example: `  sockit bench 127.0.0.1:7007
+  sockit bench tcp://127.0.0.1:7007 -c 100 -s 64 --rate 40000 -d 30s
+  sockit bench unix:///tmp/echo.sock -c 1000 --depth 4 --html report.html
+  sockit bench udp://127.0.0.1:7007 -c 8 --depth 16 --json
+  sockit bench 127.0.0.1:7007 -c 60000 --procs 4 --source-ips 4`,
+		Args: argsBetween(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IO = app.IO
+			opts.Endpoint = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runBench(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVarP(&b.Conns, "conns", "c", 10, "connections (for udp and unixgram: sockets)")
+	fs.Float64Var(&b.ConnectRate, "connect-rate", 0, "open at most this many connections per second (0 = as fast as they connect)")
+	fs.IntVarP(&b.Size, "size", "s", 64, "bytes per message")
+	fs.IntVar(&b.Depth, "depth", 1, "messages in flight per connection (pipelining)")
+	fs.Float64Var(&b.Rate, "rate", 0, "messages per second over all connections, open loop (0 = closed loop, as fast as echoes return)")
+	fs.DurationVarP(&b.Duration, "duration", "d", 10*time.Second, "how long to measure")
+	fs.DurationVar(&b.Warmup, "warmup", time.Second, "load before measuring, not counted in rates and latencies")
+	fs.DurationVar(&b.Drain, "drain", 5*time.Second, "after the window, wait this long for the last echoes and the server's FIN")
+	fs.DurationVar(&b.ConnectTimeout, "connect-timeout", 5*time.Second, "give up on a connection that has not connected in this long")
+	fs.StringVar(&opts.Payload, "payload", "random", "message content: random, zeros or @file (each message is the file)")
+	fs.StringVar(&opts.Mode, "mode", "echo", "echo (send and verify), sink (only send) or source (only read)")
+	fs.BoolVar(&opts.Verify, "verify", true, "compare every echoed byte with what was sent")
+	fs.Bool("no-verify", false, "do not compare echoes (same as --verify=false)")
+	fs.IntVar(&b.SourceIPs, "source-ips", 0, "spread TCP connections over this many source addresses from 127.0.0.1 up (loopback servers)")
+	fs.IntVar(&opts.Procs, "procs", 1, "spread the connections over this many worker processes")
+	fs.IntVar(&b.ServerPID, "server-pid", 0, "sample this process's CPU and memory (the server's, on this machine) to report per message and per connection")
+	fs.IntVar(&b.Loops, "loops", 0, "event loops per process (0 = GOMAXPROCS)")
+	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON instead of a table")
+	fs.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to this file")
+	fs.BoolVar(&opts.Worker, "worker", false, "internal: run as one worker process of --procs")
+	fs.MarkHidden("worker")
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if nv, _ := cmd.Flags().GetBool("no-verify"); nv {
+			opts.Verify = false
+		}
+		return nil
+	}
+	return cmd
+}
+
+func runBench(ctx context.Context, opts *BenchOptions) error {
+	if opts.Worker {
+		return bench.ServeWorker(ctx, opts.IO.In, opts.IO.Out)
+	}
+	ep, err := endpoint.Parse(opts.Endpoint)
+	if err != nil {
+		return err
+	}
+	o := opts.Bench
+	switch { // zero means "the default" to the library; on the command line it is a mistake
+	case o.Conns < 1:
+		return usageErr{errors.New("--conns must be at least 1")}
+	case o.Depth < 1:
+		return usageErr{errors.New("--depth must be at least 1")}
+	case o.Size < 1:
+		return usageErr{errors.New("--size must be at least 1")}
+	case o.Duration <= 0:
+		return usageErr{errors.New("--duration must be positive")}
+	case opts.Procs < 1:
+		return usageErr{errors.New("--procs must be at least 1")}
+	}
+	o.Endpoint = ep
+	o.Mode = bench.Mode(opts.Mode)
+	o.NoVerify = !opts.Verify
+	if o.Payload, err = bench.ParsePayload(opts.Payload); err != nil {
+		return usageErr{err}
+	}
+	if opts.Payload != "random" && opts.Payload != "" && o.Payload.Kind == bench.PayloadFile {
+		o.Size = 0 // the file decides
+	}
+	line := &progressLine{io: opts.IO}
+	if opts.IO.ErrTTY {
+		o.Progress = line.show
+	}
+	var res *bench.Result
+	if opts.Procs > 1 {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		res, err = bench.RunWorkers(ctx, o, opts.Procs, func(int) *exec.Cmd {
+			c := exec.Command(exe, "bench", opts.Endpoint, "--worker")
+			c.Stderr = opts.IO.ErrOut
+			return c
+		})
+		if err != nil {
+			line.clear()
+			return benchErr(err)
+		}
+	} else {
+		res, err = bench.Run(ctx, o)
+		if err != nil {
+			line.clear()
+			return benchErr(err)
+		}
+	}
+	line.clear()
+	if opts.JSON {
+		if err := res.WriteJSON(opts.IO.Out); err != nil {
+			return err
+		}
+	} else {
+		res.WriteText(opts.IO.Out)
+	}
+	if opts.HTML != "" {
+		if err := writeHTML(opts.HTML, res); err != nil {
+			return err
+		}
+		if !opts.JSON {
+			fmt.Fprintf(opts.IO.Out, "report        %s\n", opts.HTML)
+		}
+	}
+	return benchOutcome(res)
+}
+
+// benchErr marks option mistakes as usage errors; others pass through.
+func benchErr(err error) error {
+	var se *sockit.Error
+	if errors.As(err, &se) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return usageErr{err}
+}
+
+// benchOutcome decides the exit status from the result.
+func benchOutcome(res *bench.Result) error {
+	c := res.Check
+	if c.MismatchedMsgs > 0 || c.ExtraBytes > 0 || c.MissingBytes > 0 {
+		return fmt.Errorf("verification failed: %d mismatched messages, %d missing bytes, %d extra bytes", c.MismatchedMsgs, c.MissingBytes, c.ExtraBytes)
+	}
+	if res.ConnsUp == 0 && len(res.Errors) > 0 {
+		if err := res.ConnectError(); err != nil {
+			return fmt.Errorf("no connection could be made: %w", err)
+		}
+		return fmt.Errorf("no connection could be made: %s (e.g. %s)", res.Errors[0].Kind, res.Errors[0].Example)
+	}
+	return nil
+}
+
+func writeHTML(path string, res *bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := res.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// progressLine is the one refreshing line a terminal shows during a run.
+type progressLine struct {
+	io    IOStreams
+	shown bool
+}
+
+func (l *progressLine) show(p bench.Progress) {
+	fmt.Fprintf(l.io.ErrOut, "\r\033[K%4.0fs %-7s  conns %d  %.0f msgs/s  %.2f MB/s  p99 %v  errors %d",
+		p.Elapsed.Seconds(), p.Phase, p.ConnsUp, p.MsgsPerSec, p.BytesPerS/1e6, p.P99.Round(time.Microsecond), p.Errors)
+	l.shown = true
+}
+
+func (l *progressLine) clear() {
+	if l.shown {
+		fmt.Fprint(l.io.ErrOut, "\r\033[K")
+	}
+}

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/tcpstate"
+)
+
+func probeOpts(ep string) (*ProbeOptions, *bytes.Buffer) {
+	out := new(bytes.Buffer)
+	return &ProbeOptions{IO: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: out}, Endpoint: ep,
+		Wait: 300 * time.Millisecond, ConnectTimeout: waitLimit}, out
+}
+
+// probe tells sockit's echo service, which answers after a half-close, from
+// a server that closes at EOF.
+func TestProbeEchoAndCloseOnEOF(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	opts, out := probeOpts(srv.endpoint(0))
+	if err := runProbe(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "probe of echo", out.String(),
+		"1. Half-close: we sent 13 bytes", "✓ the peer drained it and answered after our FIN: 13 bytes back",
+		"our socket: ESTABLISHED → ", "FIN_WAIT_1", "→ TIME_WAIT",
+		"2. Close with unread data", "our kernel sent RST, not FIN", "the peer's socket (on this machine) is gone too",
+		"3. SO_LINGER 0", "RST at once",
+		"4. TIME_WAIT", "we hold it:", "it leaves closing to the\n   client")
+
+	eof := rawServer(t, func(c *net.TCPConn, stop <-chan struct{}) {
+		c.SetDeadline(time.Now().Add(waitLimit))
+		io.Copy(io.Discard, c)
+	})
+	opts, out = probeOpts(eof)
+	if err := runProbe(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "probe of close-on-EOF", out.String(), "✗ the peer closed at our FIN without answering")
+}
+
+func TestProbeJSON(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, &ServeOptions{Endpoints: []string{"tcp6://[::1]:0"}})
+	opts, out := probeOpts(srv.endpoint(0))
+	opts.JSON = true
+	if err := runProbe(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var r tcpstate.ProbeReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+	if r.HalfClose.Outcome != tcpstate.OutcomeAnswered || r.TimeWait.OursAfterHalfClose != tcpstate.TimeWait {
+		t.Errorf("report %+v, want an answer after half-close and TIME_WAIT held by us", r)
+	}
+}
+
+func TestProbeErrors(t *testing.T) {
+	t.Parallel()
+	opts, _ := probeOpts(freePort(t))
+	mustContain(t, "refused", errorOf(t, runProbe(context.Background(), opts), ExitConnect),
+		"connect tcp 127.0.0.1:", "connection refused (nothing listens there)")
+	opts, _ = probeOpts("udp://127.0.0.1:7")
+	mustContain(t, "udp", errorOf(t, runProbe(context.Background(), opts), ExitUsage), "probe tests how a TCP connection ends")
+	opts, _ = probeOpts("tpc://x")
+	errorOf(t, runProbe(context.Background(), opts), ExitUsage)
+}

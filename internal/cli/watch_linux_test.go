@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/tcpstate"
+)
+
+// holdStates leaves sockets on a new port in lasting states: LISTEN, two
+// ESTABLISHED, FIN_WAIT_2 with CLOSE_WAIT, and TIME_WAIT on the side that
+// closed first. It returns the port and a test for the sockets it made:
+// another test's old TIME_WAIT may use the same port as its ephemeral one.
+func holdStates(t *testing.T, host string) (string, func(local, remote string) bool) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ours := map[string]bool{ln.Addr().String() + " *:*": true}
+	pair := func() (net.Conn, net.Conn) {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); s.Close() })
+		ours[c.LocalAddr().String()+" "+s.LocalAddr().String()] = true
+		ours[s.LocalAddr().String()+" "+c.LocalAddr().String()] = true
+		return c, s
+	}
+	pair()
+	c, _ := pair()
+	c.(*net.TCPConn).CloseWrite()
+	c, s := pair()
+	c.Close()
+	readAll(t, s)
+	s.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	keep := func(local, remote string) bool { return ours[local+" "+remote] }
+	waitSettled(t, port, keep, heldStates)
+	return port, keep
+}
+
+var heldStates = []string{"CLOSE_WAIT", "ESTABLISHED", "ESTABLISHED", "FIN_WAIT_2", "LISTEN", "TIME_WAIT"}
+
+// waitSettled polls sock_diag until the sockets keep selects on port are
+// in want: the peer's ACK of a FIN can take a delayed-ACK moment.
+func waitSettled(t *testing.T, port string, keep func(local, remote string) bool, want []string) {
+	t.Helper()
+	p, _ := strconv.Atoi(port)
+	deadline := time.Now().Add(waitLimit)
+	for backoff := 100 * time.Microsecond; ; backoff = min(2*backoff, 20*time.Millisecond) {
+		socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range socks {
+			if keep(s.Local.String(), remoteText(s)) {
+				got = append(got, s.State.String())
+			}
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s: states %v after %s, want %v", port, got, waitLimit, want)
+		}
+		time.Sleep(backoff) // polling the kernel's state with a deadline
+	}
+}
+
+func TestWatchJSONMatchesSS(t *testing.T) {
+	t.Parallel()
+	ssPath, err := exec.LookPath("ss")
+	if err != nil {
+		t.Skip("needs ss (Debian package iproute2) to compare with")
+	}
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		port, keep := holdStates(t, host)
+		var out bytes.Buffer
+		opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: port, JSON: true, Interval: time.Second}
+		if err := runWatch(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		var got watchJSON
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%v in:\n%s", err, out.String())
+		}
+		got.Sockets = slices.DeleteFunc(got.Sockets, func(s watchSocket) bool {
+			return !keep(s.Local.String(), remoteText(tcpstate.Socket{State: s.State, Remote: s.Remote}))
+		})
+		if !slices.Equal(states(got), heldStates) {
+			t.Fatalf("watch --json states %v, want %v", states(got), heldStates)
+		}
+		ssOut, err := exec.Command(ssPath, "-tanH", "( sport = :"+port+" or dport = :"+port+" )").Output()
+		if err != nil {
+			t.Fatalf("ss: %v", err)
+		}
+		if g, w := watchRows(got), ssRows(t, string(ssOut), keep); !slices.Equal(g, w) {
+			t.Errorf("%s: watch --json:\n%s\nss -tan:\n%s", host, strings.Join(g, "\n"), strings.Join(w, "\n"))
+		}
+		if got.Counts["TIME_WAIT"] < 1 || got.Total < 6 {
+			t.Errorf("counts %v total %d, want at least 1 TIME_WAIT of 6", got.Counts, got.Total)
+		}
+	}
+}
+
+func states(w watchJSON) []string {
+	var out []string
+	for _, s := range w.Sockets {
+		out = append(out, s.State.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// watchRows and ssRows put both outputs in one form: "STATE recvq sendq
+// local peer", sorted.
+func watchRows(w watchJSON) []string {
+	var rows []string
+	for _, s := range w.Sockets {
+		peer := s.Remote.String()
+		if s.State == tcpstate.Listen {
+			peer = "*"
+		}
+		rows = append(rows, strings.Join([]string{s.State.String(), itoa(s.RecvQ), itoa(s.SendQ), s.Local.String(), peer}, " "))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+func ssRows(t *testing.T, out string, keep func(local, remote string) bool) []string {
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			t.Fatalf("ss line %q", line)
+		}
+		st, ok := tcpstate.ParseState(f[0])
+		if !ok {
+			t.Fatalf("ss state %q", f[0])
+		}
+		peer := f[4]
+		if strings.HasSuffix(peer, ":*") {
+			peer = "*"
+		}
+		if remote := strings.Replace(peer, "*", "*:*", 1); !keep(f[3], remote) {
+			continue
+		}
+		rows = append(rows, strings.Join([]string{st.String(), f[1], f[2], f[3], peer}, " "))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+func TestWatchTable(t *testing.T) {
+	t.Parallel()
+	// An address of its own in 127/8: no other test's socket shares it.
+	port, _ := holdStates(t, "127.77.0.1")
+	var out bytes.Buffer
+	opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: "tcp://127.77.0.1:" + port, Interval: time.Second}
+	if err := runWatch(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "watch table", out.String(), "STATE", "SEND-Q", "RECV-Q", "IN STATE", "LISTEN", "FIN_WAIT_2",
+		"CLOSE_WAIT", "TIME_WAIT", "s left)", "6 sockets: 1 LISTEN, 2 ESTABLISHED, 1 FIN_WAIT_2, 1 TIME_WAIT, 1 CLOSE_WAIT")
+}
+
+func TestWatchAndTraceBadTargets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		target string
+		want   string
+	}{
+		{target: "http", want: `bad endpoint "http"`},
+		{target: "70000", want: "port 70000 is out of range"},
+		{target: ":x1", want: `port "x1" is not a number`},
+		{target: "0", want: "port 0 is not a port a connection uses"},
+		{target: "udp://127.0.0.1:53", want: "only TCP has connection states"},
+		{target: "unix:///tmp/x.sock", want: "only TCP has connection states"},
+	} {
+		var out bytes.Buffer
+		err := runWatch(context.Background(), &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
+		mustContain(t, "watch error", errorOf(t, err, ExitUsage), tc.want)
+		err = runTrace(context.Background(), &TraceOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
+		mustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
+	}
+}

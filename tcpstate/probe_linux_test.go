@@ -1,0 +1,108 @@
+package tcpstate_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/tcpstate"
+)
+
+// serveTest runs handle for every connection to a new listener on host
+// until the test ends, and returns the listener's address.
+func serveTest(t *testing.T, host string, handle func(*net.TCPConn)) string {
+	t.Helper()
+	ln := listen(t, host, nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(waitLimit))
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// echo answers every byte and half-closes after the client's FIN, as
+// sockit's echo service does.
+func echo(c *net.TCPConn) {
+	io.Copy(c, c)
+	c.CloseWrite()
+	io.Copy(io.Discard, c)
+}
+
+// closeOnEOF reads until the client's FIN and closes without answering.
+func closeOnEOF(c *net.TCPConn) { io.Copy(io.Discard, c) }
+
+// daytime answers at once and closes first (RFC 867).
+func daytime(c *net.TCPConn) { c.Write([]byte(time.Now().Format(time.RFC1123) + "\n")) }
+
+func TestProbeTellsEchoFromCloseOnEOF(t *testing.T) {
+	t.Parallel()
+	for _, host := range loopbacks {
+		o := tcpstate.ProbeOptions{Wait: 300 * time.Millisecond}
+		good, err := tcpstate.Probe(context.Background(), "tcp", serveTest(t, host, echo), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, err := tcpstate.Probe(context.Background(), "tcp", serveTest(t, host, closeOnEOF), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := good.HalfClose; h.Outcome != tcpstate.OutcomeAnswered || h.Received != h.Sent || h.AfterPeerFIN != tcpstate.TimeWait {
+			t.Errorf("%s echo: half-close %+v, want answered with every byte, then TIME_WAIT", host, h)
+		}
+		if h := bad.HalfClose; h.Outcome != tcpstate.OutcomeClosed || h.Received != 0 {
+			t.Errorf("%s close-on-EOF: half-close %+v, want closed without an answer", host, h)
+		}
+		if u := good.UnreadClose; u.Outcome != tcpstate.OutcomeReset || u.Unread == 0 || u.After != tcpstate.Closed || u.PeerState != tcpstate.Closed {
+			t.Errorf("%s echo: unread close %+v, want a reset with unread bytes and both sides gone", host, u)
+		}
+		if u := bad.UnreadClose; u.Outcome != tcpstate.OutcomeSkipped || u.Reason == "" {
+			t.Errorf("%s close-on-EOF: unread close %+v, want skipped with a reason (it never answers)", host, u)
+		}
+		for _, r := range []*tcpstate.ProbeReport{good, bad} {
+			if l := r.Linger0; l.Outcome != tcpstate.OutcomeReset || l.After != tcpstate.Closed {
+				t.Errorf("%s: SO_LINGER 0 %+v, want a reset", host, l)
+			}
+			if tw := r.TimeWait; tw.OursAfterHalfClose != tcpstate.TimeWait || tw.Holder != "us" || tw.PeerClosesFirst {
+				t.Errorf("%s: TIME_WAIT %+v, want held by us after test 1, and a peer that waits for the client", host, tw)
+			}
+		}
+	}
+}
+
+func TestProbeFindsPeerThatClosesFirst(t *testing.T) {
+	t.Parallel()
+	r, err := tcpstate.Probe(context.Background(), "tcp", serveTest(t, "127.0.0.1", daytime), tcpstate.ProbeOptions{Wait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := r.TimeWait
+	if !tw.PeerClosesFirst || tw.Holder != "peer" || tw.PeerState != tcpstate.TimeWait || tw.PeerLeft <= 0 {
+		t.Errorf("TIME_WAIT %+v, want the peer to close first and hold TIME_WAIT", tw)
+	}
+}
+
+func TestProbeRefused(t *testing.T) {
+	t.Parallel()
+	ln := listen(t, "127.0.0.1", nil)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, err := tcpstate.Probe(context.Background(), "tcp", addr, tcpstate.ProbeOptions{})
+	if sockit.KindOf(err) != sockit.KindRefused {
+		t.Fatalf("Probe(closed port) = %v, want connection refused", err)
+	}
+}

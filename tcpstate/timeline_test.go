@@ -1,0 +1,69 @@
+package tcpstate_test
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/tcpstate"
+)
+
+func TestTimeline(t *testing.T) {
+	t.Parallel()
+	cli, srv := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:7007")
+	noPort := netip.MustParseAddrPort("127.0.0.1:0")
+	t0 := time.Unix(1000, 0)
+	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+	var tl tcpstate.Timeline
+	var steps []tcpstate.Step
+	add := func(s []tcpstate.Step) { steps = append(steps, s...) }
+	add(tl.AddTransition(tcpstate.Transition{Time: at(0), Local: noPort, Remote: srv, From: tcpstate.Closed, To: tcpstate.SynSent}))
+	if len(steps) != 0 {
+		t.Fatalf("a connect without its port yet gave %+v, want it held back", steps)
+	}
+	add(tl.AddSegment(tcpstate.Segment{Time: at(10), Src: cli, Dst: srv, Flags: tcpstate.SYN, Seq: 1000}))
+	add(tl.AddSegment(tcpstate.Segment{Time: at(20), Src: srv, Dst: cli, Flags: tcpstate.SYN | tcpstate.ACK, Seq: 5000, Ack: 1001}))
+	add(tl.AddTransition(tcpstate.Transition{Time: at(30), Local: cli, Remote: srv, From: tcpstate.SynSent, To: tcpstate.Established}))
+	add(tl.AddSegment(tcpstate.Segment{Time: at(40), Src: cli, Dst: srv, Flags: tcpstate.ACK, Seq: 1001, Ack: 5001}))
+	add(tl.AddTransition(tcpstate.Transition{Time: at(50), Local: srv, Remote: netip.MustParseAddrPort("0.0.0.0:0"), From: tcpstate.Listen, To: tcpstate.Closed}))
+
+	if len(steps) != 6 {
+		t.Fatalf("got %d steps, want 6: %+v", len(steps), steps)
+	}
+	first := steps[0]
+	if first.Kind != "state" || first.Local != cli || first.To != tcpstate.SynSent || first.Conn != 1 || !first.Time.Equal(at(0)) {
+		t.Errorf("first step %+v, want the connect, given its port, at its own time", first)
+	}
+	var rel [][2]uint32
+	for _, st := range steps {
+		if st.Kind == "segment" {
+			if !st.RelKnown {
+				t.Errorf("%+v: relative numbers unknown", st)
+			}
+			rel = append(rel, [2]uint32{st.RelSeq, st.RelAck})
+		}
+	}
+	if want := [][2]uint32{{0, 0}, {0, 1}, {1, 1}}; !slices.Equal(rel, want) {
+		t.Errorf("relative seq/ack %v, want %v", rel, want)
+	}
+	if est := steps[3]; est.InState != 30*time.Microsecond || est.Conn != 1 {
+		t.Errorf("SYN_SENT → ESTABLISHED %+v, want 30µs in SYN_SENT on connection 1", est)
+	}
+	if ln := steps[5]; ln.Conn != 0 {
+		t.Errorf("listener step %+v, want connection 0", ln)
+	}
+}
+
+func TestTimelinePolledFillsPassedStates(t *testing.T) {
+	t.Parallel()
+	var tl tcpstate.Timeline
+	a, b := netip.MustParseAddrPort("[::1]:40000"), netip.MustParseAddrPort("[::1]:7007")
+	steps := tl.AddTransition(tcpstate.Transition{Local: a, Remote: b, From: tcpstate.Established, To: tcpstate.TimeWait, Polled: true})
+	if len(steps) != 1 || !slices.Equal(steps[0].Passed, []tcpstate.State{tcpstate.FinWait1, tcpstate.FinWait2}) {
+		t.Fatalf("steps %+v, want FIN_WAIT_1 and FIN_WAIT_2 passed unseen", steps)
+	}
+	if want := tcpstate.Meaning(tcpstate.FinWait2, tcpstate.TimeWait); steps[0].Meaning != want {
+		t.Errorf("meaning %q, want the last edge's: %q", steps[0].Meaning, want)
+	}
+}
