@@ -245,6 +245,7 @@ func mergeResults(ls []*workerLine, o *Options) *Result {
 		m.TotalRecvBytes += r.TotalRecvBytes
 		m.TotalDoneMsgs += r.TotalDoneMsgs
 		m.Window = max(m.Window, r.Window)
+		m.MachineBusy = max(m.MachineBusy, r.MachineBusy)
 		mergeCheck(&m.Check, &r.Check)
 		for _, e := range r.Errors {
 			if x := errs[e.Kind]; x != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -76,6 +77,9 @@ func (res *Result) WriteText(w io.Writer) {
 			time.Duration(u.CPU).Seconds(), u.Cores, dur(u.CPUPerMsg), bytesText(float64(u.RSS)), bytesText(u.RSSPerConn))
 	}
 	usage("bench", res.Bench)
+	if res.MachineBusy > 0 {
+		p("machine       all %d CPUs %.0f%% busy over the window\n", runtime.NumCPU(), 100*res.MachineBusy)
+	}
 	if res.Server != nil {
 		usage("server", *res.Server)
 	}

@@ -20,7 +20,9 @@ type Result struct {
 	Rate     float64 `json:"rate,omitempty"` // offered messages/s; 0 = closed loop
 	Verify   bool    `json:"verify"`
 	Procs    int     `json:"procs,omitempty"`
-	FDLimit  uint64  `json:"fd_limit,omitempty"`
+	// SourceSpread: connections came from several source addresses.
+	SourceSpread bool   `json:"source_spread,omitempty"`
+	FDLimit      uint64 `json:"fd_limit,omitempty"`
 
 	ConnsUp      int64       `json:"conns_up"`     // connections that opened
 	MaxConnsUp   int64       `json:"max_conns_up"` // most open at once
@@ -41,8 +43,11 @@ type Result struct {
 	Check  Verification `json:"verification"`
 	Errors []ErrorCount `json:"errors"`
 
-	Bench  Usage  `json:"bench"`
-	Server *Usage `json:"server,omitempty"`
+	Bench Usage `json:"bench"`
+	// MachineBusy is how busy all the machine's CPUs were over the window
+	// (0 … 1), whoever used them.
+	MachineBusy float64 `json:"machine_busy"`
+	Server      *Usage  `json:"server,omitempty"`
 	// Warnings are things the reader must know to trust the figures (the
 	// load generator was the bottleneck, data was lost).
 	Warnings []string `json:"warnings,omitempty"`
@@ -147,6 +152,7 @@ type Usage struct {
 
 // usage is one sample of CPU and memory of this process and the server.
 type usage struct {
+	busy, total uint64 // all CPUs, clock ticks
 	at          int64
 	cpu, srvCPU time.Duration
 	rss, srvRSS int64
@@ -155,6 +161,7 @@ type usage struct {
 
 func (r *recorder) sample(into *usage) {
 	u := usage{at: time.Now().UnixNano()}
+	u.busy, u.total, _ = machineCPU()
 	var ok1, ok2 bool
 	u.cpu, ok1 = processCPU(0)
 	u.rss, ok2 = processRSS(0)
@@ -201,7 +208,7 @@ func (r *recorder) result() *Result {
 		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
 		Verify: o.Mode == ModeEcho && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
 		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,
-		Messages: t.winMsgs, Errors: r.errorList(), lat: r.latency(),
+		Messages: t.winMsgs, Errors: r.errorList(), lat: r.latency(), SourceSpread: o.SourceIPs > 1,
 	}
 	r.mu.Lock()
 	res.conn = r.connectHist
@@ -221,6 +228,9 @@ func (r *recorder) result() *Result {
 		res.BytesPerSec = float64(t.winBytes) / sec
 	}
 	res.Bench, res.Server = usageOf(base, start, end, res)
+	if end.total > start.total {
+		res.MachineBusy = float64(end.busy-start.busy) / float64(end.total-start.total)
+	}
 	res.finish(r.series(), r.t0, ws, we)
 	return res
 }
@@ -273,13 +283,19 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 	res.Warnings = nil
 	cores := float64(runtime.GOMAXPROCS(0))
 	if res.Procs > 1 {
-		cores *= float64(res.Procs)
+		cores = min(cores*float64(res.Procs), float64(runtime.NumCPU()))
 	}
 	if res.Bench.Cores > 0.85*cores {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("sockit bench kept %.2f of its %.0f cores busy: the load generator, not the server, may be the bottleneck (use --procs, or a lower --rate)", res.Bench.Cores, cores))
 	}
+	if res.MachineBusy > 0.9 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the machine's %d CPUs were %.0f%% busy over the window: the server and the load generator competed for them, and latencies include the wait", runtime.NumCPU(), 100*res.MachineBusy))
+	}
 	if res.Rate > 0 && res.Window > 0 && res.MsgsPerSec < 0.95*res.Rate {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("offered %.0f msgs/s, completed %.0f: the server (or the network) did not keep up", res.Rate, res.MsgsPerSec))
+	}
+	if res.ConnectTime.P99 > Duration(100*time.Millisecond) && res.Conns >= 5000 && !res.SourceSpread {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; --source-ips spreads them over more addresses", dur(res.ConnectTime.P99)))
 	}
 	c := res.Check
 	if c.MismatchedMsgs > 0 || c.ExtraBytes > 0 || c.MissingBytes > 0 {

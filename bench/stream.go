@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockit/sockit/engine"
@@ -40,10 +41,12 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	st.progress.phase("connect")
 	<-st.settled // each dial is bounded by the connect timeout
 
-	// Warm up, then measure. An interrupt ends the window early.
+	// Start the load on every connection at once, warm up, then measure.
+	// An interrupt ends the window early.
 	now := time.Now()
 	r.winStart.Store(now.Add(o.Warmup).UnixNano())
 	r.winEnd.Store(now.Add(o.Warmup + o.Duration).UnixNano())
+	st.startAll()
 	st.progress.phase("warmup")
 	sleepUntil(ctx, now.Add(o.Warmup))
 	r.sample(&r.start)
@@ -99,8 +102,10 @@ type streamRun struct {
 	interval float64 // open loop: nanoseconds between one connection's messages
 	verify   bool
 
+	started atomic.Bool // the connect phase is over: connections send
+
 	mu      sync.Mutex
-	conns   []engine.Conn // open connections, for stopping them
+	conns   []engine.Conn // open connections, for starting and stopping them
 	pending int           // dials not yet resolved
 	settled chan struct{} // closed when every dial has opened or failed
 	stopped bool
@@ -125,6 +130,18 @@ func (st *streamRun) dialSettled() {
 		close(st.settled)
 	}
 	st.mu.Unlock()
+}
+
+// startAll starts the load on the connections open now; those that open
+// later start at once.
+func (st *streamRun) startAll() {
+	st.mu.Lock()
+	st.started.Store(true)
+	conns := append([]engine.Conn(nil), st.conns...)
+	st.mu.Unlock()
+	for _, c := range conns {
+		c.Wake()
+	}
 }
 
 // stopAll ends the load: echo and sink connections half-close (flushing
@@ -166,6 +183,7 @@ type bconn struct {
 	sent, done       int64   // messages written, messages complete
 	due              []int64 // when each message in flight was due (a ring of Depth)
 	base             int64   // open loop: when message 0 was due
+	begun            bool    // the load has started on this connection
 	finished         bool    // the window is over: no new messages
 	unsent           uint64
 	lat, latDue      []int64 // scratch for one OnData's completions
@@ -181,25 +199,37 @@ func (b *bconn) OnOpen(c engine.Conn) {
 	if !stopped {
 		st.conns = append(st.conns, c)
 	}
+	started := st.started.Load()
 	st.mu.Unlock()
 	st.dialSettled()
 	if stopped { // opened after the end (a slow connect): nothing to do
 		c.Close()
 		return
 	}
-	switch st.o.Mode {
-	case ModeSource:
-		return
-	case ModeEcho, ModeSink:
-		if st.interval > 0 {
-			// Spread the connections' schedules over one interval, so
-			// that they do not all send at the same instant.
-			b.base = now + int64(rand.Float64()*st.interval)
-			c.SetTimer(time.Unix(0, b.base))
-			return
-		}
-		b.fill(now)
+	if started { // a late connection: startAll has passed it by
+		b.begin(now)
 	}
+}
+
+// begin starts the connection's load, once: connections wait for each
+// other, so that the connect phase does not compete with the load.
+func (b *bconn) begin(now int64) {
+	if b.begun {
+		return
+	}
+	b.begun = true
+	st := b.st
+	if st.o.Mode == ModeSource {
+		return
+	}
+	if st.interval > 0 {
+		// Spread the connections' schedules over one interval, so that
+		// they do not all send at the same instant.
+		b.base = now + int64(rand.Float64()*st.interval)
+		b.c.SetTimer(time.Unix(0, b.base))
+		return
+	}
+	b.fill(now)
 }
 
 // dueAt is when message k is due, open loop.
@@ -278,15 +308,21 @@ func (b *bconn) send(now, due int64) bool {
 	return true
 }
 
+// OnTimer starts the load (startAll wakes every connection) and paces an
+// open loop.
 func (b *bconn) OnTimer(c engine.Conn) {
-	if !b.finished {
-		b.pace(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	switch {
+	case !b.begun:
+		b.begin(now)
+	case !b.finished && b.st.interval > 0:
+		b.pace(now)
 	}
 }
 
 // OnDrain keeps a closed-loop sink writing as the kernel takes its output.
 func (b *bconn) OnDrain(c engine.Conn) {
-	if b.st.o.Mode == ModeSink && b.st.interval == 0 && b.c != nil && !b.finished {
+	if b.st.o.Mode == ModeSink && b.st.interval == 0 && b.begun && !b.finished {
 		b.fill(time.Now().UnixNano())
 	}
 }

@@ -84,3 +84,31 @@ func raiseFDLimit() (limit uint64) {
 	}
 	return rl.Cur
 }
+
+// machineCPU returns the busy and total time of all CPUs, in clock ticks,
+// from the first line of /proc/stat.
+func machineCPU() (busy, total uint64, ok bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[0]) != "cpu" {
+		return 0, 0, false
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i >= 8 { // guest time is already counted in user time
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, true
+}

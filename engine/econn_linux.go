@@ -172,6 +172,14 @@ func (c *econn) SetTimer(at time.Time) {
 	}
 }
 
+func (c *econn) Wake() error {
+	if c.dead.Load() {
+		return ErrClosed
+	}
+	c.l.post(task{kind: taskWake, c: c})
+	return nil
+}
+
 func (c *econn) Pending() int {
 	if c.b == nil {
 		return 0

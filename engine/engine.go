@@ -135,6 +135,10 @@ type Conn interface {
 	// handler must implement TimerHandler. Call it only from the
 	// connection's callbacks.
 	SetTimer(at time.Time)
+	// Wake asks for a call of the handler's OnTimer as soon as the
+	// connection's loop can make it. Safe from any goroutine; it returns
+	// ErrClosed once the connection is gone.
+	Wake() error
 }
 
 // PacketHandler serves a datagram socket (udp, unixgram). OnPacket is called

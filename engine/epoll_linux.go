@@ -228,6 +228,7 @@ const (
 	taskPacketRetry
 	taskCloseListener
 	taskResumeListeners
+	taskWake
 )
 
 // task is work handed to a loop by another goroutine.
@@ -403,6 +404,11 @@ func (l *loop) runTasks() (stop bool) {
 				if _, err := t.c.enqueue(t.data, false); err != nil && !errors.Is(err, ErrClosed) {
 					t.c.fail(err)
 				}
+				t.c.settle()
+			}
+		case taskWake:
+			if !t.c.closed && t.c.m.timer != nil {
+				t.c.m.timer.OnTimer(t.c)
 				t.c.settle()
 			}
 		case taskRequest:

@@ -175,3 +175,49 @@ func (p peerRecorder) OnOpen(c engine.Conn) {
 func (p peerRecorder) OnData(c engine.Conn, in []byte) int { c.Write(in); return len(in) }
 func (p peerRecorder) OnPeerClose(c engine.Conn)           { c.CloseWrite() }
 func (p peerRecorder) OnClose(engine.Conn, error)          {}
+
+// waker writes "woken" from OnTimer when another goroutine calls Wake.
+type waker struct {
+	conns chan engine.Conn
+	done  chan error
+	got   chan []byte
+}
+
+func (w *waker) OnOpen(c engine.Conn)  { w.conns <- c }
+func (w *waker) OnTimer(c engine.Conn) { c.Write([]byte("woken")); c.CloseWrite() }
+func (w *waker) OnData(_ engine.Conn, in []byte) int {
+	w.got <- append([]byte(nil), in...)
+	return len(in)
+}
+func (w *waker) OnPeerClose(c engine.Conn)        { c.Close() }
+func (w *waker) OnClose(_ engine.Conn, err error) { w.done <- err }
+
+// Wake, from any goroutine, gets OnTimer called on the connection's
+// callbacks; once the connection is gone it says so.
+func TestWake(t *testing.T) {
+	forBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{})
+		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
+		w := &waker{conns: make(chan engine.Conn, 1), done: make(chan error, 1), got: make(chan []byte, 16)}
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr.String()), w, engine.DialOptions{Timeout: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		c := receive(t, w.conns, "OnOpen")
+		if err := c.Wake(); err != nil {
+			t.Fatalf("Wake: %v", err)
+		}
+		if err := receive(t, w.done, "OnClose"); err != nil {
+			t.Fatalf("OnClose: %v", err)
+		}
+		var echo []byte
+		for len(w.got) > 0 {
+			echo = append(echo, <-w.got...)
+		}
+		if string(echo) != "woken" {
+			t.Errorf("echo %q, want %q", echo, "woken")
+		}
+		if err := c.Wake(); err == nil {
+			t.Error("Wake on a closed connection returned nil")
+		}
+	})
+}

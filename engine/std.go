@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -252,6 +253,7 @@ type stdConn struct {
 	timer    *time.Timer
 	timerGen uint64
 	ended    bool
+	gone     atomic.Bool // ended, for Wake from other goroutines
 
 	mu         sync.Mutex
 	rcond      sync.Cond // reader waits: backpressure, writer finished
@@ -310,6 +312,22 @@ func (c *stdConn) SetTimer(at time.Time) {
 			th.OnTimer(c)
 		})
 	})
+}
+
+// Wake runs OnTimer in a goroutine of its own, under the callback lock.
+func (c *stdConn) Wake() error {
+	th, ok := c.h.(TimerHandler)
+	if c.gone.Load() {
+		return ErrClosed
+	}
+	if ok {
+		go c.callback(func() {
+			if !c.ended {
+				th.OnTimer(c)
+			}
+		})
+	}
+	return nil
 }
 
 func (c *stdConn) Context() any     { return c.value }
@@ -606,6 +624,7 @@ func (c *stdConn) run() {
 	s.c.active.Add(-1) // gone before the handler hears of it, so Stats agree with OnClose
 	c.callback(func() {
 		c.ended = true
+		c.gone.Store(true)
 		c.SetTimer(time.Time{})
 		c.h.OnClose(c, err)
 	})
