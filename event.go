@@ -30,13 +30,14 @@ const (
 	StepUnlink                     // unlink(2) of a Unix socket path (Detail)
 	StepOpen                       // a server connection began (after accept)
 	StepClosed                     // a server connection ended; In, Out and Dur are its totals
+	StepProxy                      // a PROXY protocol header: Peer is the real client, Local its destination, Detail the version
 )
 
 var stepNames = [...]string{
 	StepSocket: "socket", StepSetsockopt: "setsockopt", StepBind: "bind", StepListen: "listen",
 	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
 	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
-	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed",
+	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy",
 }
 
 func (s Step) String() string {
@@ -113,6 +114,11 @@ func (e Event) text() string {
 		return "unlink " + e.Detail
 	case StepOpen:
 		return "new conn " + addrString(e.Peer)
+	case StepProxy:
+		if e.Detail != "" && e.Peer == nil {
+			return "PROXY header: " + e.Detail
+		}
+		return "PROXY " + e.Detail + " header: real client " + addrString(e.Peer) + " → " + addrString(e.Local)
 	case StepClosed:
 		return fmt.Sprintf("closed conn %s: in %d bytes, out %d bytes, after %s",
 			addrString(e.Peer), e.In, e.Out, e.Dur.Round(time.Microsecond))

@@ -10,6 +10,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/proxy"
 )
 
 // ConnectOptions are the inputs of `sockit connect`.
@@ -22,6 +23,7 @@ type ConnectOptions struct {
 	ConnectTimeout time.Duration
 	Verbose        bool
 	States         bool // with Verbose: note the TCP state after each step
+	ProxyProtocol  int  // 1 or 2: begin with a PROXY protocol header naming this client
 	Sock           sockFlags
 }
 
@@ -62,6 +64,7 @@ printed until --reply-wait after the input ends.`,
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
+	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "begin with a PROXY protocol header of this version (1 or 2) naming this connection's own addresses, as a load balancer would (to test a server that accepts it)")
 	opts.Sock.register(fs, false)
 	return cmd
 }
@@ -70,6 +73,9 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	ep, err := endpoint.Parse(opts.Endpoint)
 	if err != nil {
 		return err
+	}
+	if opts.ProxyProtocol != 0 && (opts.ProxyProtocol < 1 || opts.ProxyProtocol > 2 || ep.IsPacket()) {
+		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2, on a stream endpoint", opts.ProxyProtocol)}
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	log.obs = withStates(log.obs, opts.States)
@@ -86,6 +92,15 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		return err
 	}
 	defer c.Close()
+	if opts.ProxyProtocol > 0 {
+		h, err := proxy.Header(opts.ProxyProtocol, c.LocalAddr(), c.RemoteAddr())
+		if err == nil {
+			_, err = c.Write(h)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait}
 	if opts.IO.InTTY {
 		po.Interactive, po.Prompt = true, "> "

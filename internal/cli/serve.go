@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
 )
 
@@ -32,7 +33,10 @@ type ServeOptions struct {
 	Unlink    bool
 	Verbose   bool
 	States    bool // with Verbose: note each TCP socket's state after each step
-	Sock      sockFlags
+	// ProxyProtocol: stream connections begin with a PROXY protocol header
+	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
+	ProxyProtocol bool
+	Sock          sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -76,6 +80,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
+	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
@@ -124,6 +129,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
+	obs := withStates(observer(log, opts.Verbose), opts.States)
+	var proxied proxy.Stats
+	if opts.ProxyProtocol {
+		handler = proxy.Accept(handler, obs, &proxied)
+	}
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -137,7 +147,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Linger:      opts.Sock.Linger,
 		IdleTimeout: opts.Idle,
 		Unlink:      opts.Unlink,
-		Observer:    withStates(observer(log, opts.Verbose), opts.States),
+		Observer:    obs,
 	})
 	if err != nil {
 		return err
@@ -183,6 +193,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	st := srv.Stats()
 	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
 		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
+	if opts.ProxyProtocol {
+		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", proxied.Headers.Load(), plural(proxied.Rejected.Load(), "connection"))
+	}
 	switch {
 	case err == nil:
 		return nil

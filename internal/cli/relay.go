@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/relay"
+)
+
+// RelayOptions are the inputs of `sockit relay`.
+type RelayOptions struct {
+	IO             IOStreams
+	Hard           context.Context
+	From, To       string
+	ProxyProtocol  int
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	Grace          time.Duration
+	Verbose        bool
+	// Ready, if set, is called with the listening address (tests).
+	Ready func(net.Addr)
+}
+
+// NewCmdRelay builds `sockit relay`. runF replaces runRelay in tests.
+func NewCmdRelay(app *App, runF func(context.Context, *RelayOptions) error) *cobra.Command {
+	opts := &RelayOptions{}
+	cmd := &cobra.Command{
+		Use:   "relay LISTEN TARGET",
+		Short: "Forward between two endpoints (tcp↔unix, udp↔udp, …), keeping half-close both ways",
+		Long: `Listen on LISTEN; for each connection, connect to TARGET and copy both ways.
+When one side half-closes (FIN), the relay half-closes the other and keeps copying
+the other direction, so request/response clients that shut down their writing
+side work through it; a reset on one side resets the other. Datagrams (udp,
+unixgram) are relayed per client address, each with its own socket to TARGET,
+until --idle-timeout passes without traffic. Each connection's byte counts are
+printed as it ends; -v narrates every socket step.
+
+--proxy-protocol 1|2 sends a PROXY protocol header in front of each forwarded
+connection, so that a server that accepts it (sockit serve --proxy-protocol,
+nginx, HAProxy) sees the real client's address.`,
+		Example: `  sockit relay tcp://127.0.0.1:9000 unix:///tmp/echo.sock
+  sockit relay unix:///tmp/front.sock tcp://127.0.0.1:7007 -v
+  sockit relay udp://127.0.0.1:9053 udp://127.0.0.1:7007
+  sockit relay :9000 127.0.0.1:7007 --proxy-protocol 2`,
+		Args: argsBetween(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IO, opts.Hard = app.IO, app.Hard
+			opts.From, opts.To = args[0], args[1]
+			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRelay(cmd.Context(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "send a PROXY protocol header of this version (1 or 2) to TARGET before each connection's data")
+	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting to TARGET after this long")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 60*time.Second, "datagrams: end a client's session after this long without traffic")
+	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
+	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	return cmd
+}
+
+func runRelay(ctx context.Context, opts *RelayOptions) error {
+	from, err := endpoint.Parse(opts.From)
+	if err != nil {
+		return err
+	}
+	to, err := endpoint.Parse(opts.To)
+	if err != nil {
+		return err
+	}
+	if opts.ProxyProtocol != 0 && opts.ProxyProtocol != 1 && opts.ProxyProtocol != 2 {
+		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2", opts.ProxyProtocol)}
+	}
+	if opts.ProxyProtocol != 0 && to.IsPacket() {
+		return usageErr{errors.New("--proxy-protocol is sent on stream connections; TARGET is a datagram endpoint")}
+	}
+	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	out := opts.IO.Out
+	r, err := relay.Listen(ctx, relay.Options{
+		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
+		IdleTimeout: opts.IdleTimeout, Observer: observer(log, opts.Verbose),
+		OnConn: func(rep relay.Report) {
+			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
+			if rep.Err != nil {
+				line += "; " + rep.Err.Error()
+			}
+			fmt.Fprintln(out, line)
+		},
+	})
+	if err != nil {
+		var se *sockit.Error
+		if errors.As(err, &se) && se.Op == "relay" {
+			return usageErr{err}
+		}
+		return err
+	}
+	at := from
+	if !from.IsUnix() {
+		at = from.WithAddr(r.Addr())
+	}
+	fmt.Fprintf(out, "sockit relay: %s → %s\n", at, to)
+	if opts.ProxyProtocol > 0 {
+		fmt.Fprintf(out, "  sending PROXY protocol v%d headers\n", opts.ProxyProtocol)
+	}
+	fmt.Fprintln(out, "stop: Ctrl-C or SIGTERM")
+	if opts.Ready != nil {
+		opts.Ready(r.Addr())
+	}
+	hard := opts.Hard
+	if hard == nil {
+		hard = context.Background()
+	}
+	graceCtx, cancel := context.WithCancel(hard)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if st := r.Stats(); st.Active > 0 && !from.IsPacket() {
+			fmt.Fprintf(opts.IO.ErrOut, "shutting down: %s open, waiting up to %s (Ctrl-C again to stop now)\n", plural(uint64(st.Active), "connection"), opts.Grace)
+		}
+		time.AfterFunc(opts.Grace, cancel)
+	})
+	defer stop()
+	err = r.Serve(ctx, graceCtx)
+	st := r.Stats()
+	fmt.Fprintf(out, "relayed %s (%d failed to connect); bytes → %d, bytes back %d\n", plural(st.Conns, "connection"), st.Failed, st.Up, st.Down)
+	if hard.Err() != nil {
+		return errInterrupted
+	}
+	return err
+}
+
+func addrName(a net.Addr) string {
+	if a == nil || a.String() == "" {
+		return "(unnamed)"
+	}
+	return a.String()
+}

@@ -1,0 +1,219 @@
+// Package proxy speaks the PROXY protocol (versions 1 and 2, as HAProxy
+// defines it) on both sides: Accept wraps an engine.Handler so that a
+// server behind a load balancer sees the real client's address, and Header
+// builds the header a relay sends in front of a connection it forwards.
+// Encoding and decoding are github.com/pires/go-proxyproto's; this package
+// fits them to the engine, where bytes arrive in pieces inside a callback.
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/engine"
+)
+
+// v2sig starts every version 2 header.
+var v2sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+// maxV1 is the longest version 1 header, CRLF included.
+const maxV1 = 107
+
+// ErrNoHeader is the error a connection that did not start with a PROXY
+// header closes with.
+var ErrNoHeader = errors.New("proxy: the connection did not start with a PROXY protocol header")
+
+// Stats count what Accept saw.
+type Stats struct {
+	Headers  atomic.Uint64 // connections that began with a valid header
+	Rejected atomic.Uint64 // connections closed for a missing or malformed header
+}
+
+// Accept returns a handler that expects every connection to begin with a
+// PROXY header (version 1 or 2), reads it, and then serves the rest of the
+// connection with inner, whose Conn reports the header's source as
+// RemoteAddr and its destination as LocalAddr. A connection without a
+// valid header is reset and counted; obs, if set, hears of each header.
+func Accept(inner engine.Handler, obs sockit.Observer, st *Stats) engine.Handler {
+	if st == nil {
+		st = new(Stats)
+	}
+	a := &acceptor{inner: inner, obs: obs, st: st}
+	if d, ok := inner.(engine.Drainer); ok {
+		return &drainingAcceptor{a, d}
+	}
+	return a
+}
+
+// drainingAcceptor passes OnDrain on to an inner Drainer (chargen).
+type drainingAcceptor struct {
+	*acceptor
+	d engine.Drainer
+}
+
+func (a *drainingAcceptor) OnDrain(c engine.Conn) {
+	if s, ok := c.Context().(*state); ok && s.pc != nil {
+		a.d.OnDrain(s.pc)
+	}
+}
+
+type acceptor struct {
+	inner engine.Handler
+	obs   sockit.Observer
+	st    *Stats
+}
+
+// pconn is the connection inner sees once the header is read.
+type pconn struct {
+	engine.Conn
+	src, dst net.Addr
+	value    any
+}
+
+func (p *pconn) RemoteAddr() net.Addr {
+	if p.src != nil {
+		return p.src
+	}
+	return p.Conn.RemoteAddr()
+}
+
+func (p *pconn) LocalAddr() net.Addr {
+	if p.dst != nil {
+		return p.dst
+	}
+	return p.Conn.LocalAddr()
+}
+
+func (p *pconn) Context() any     { return p.value }
+func (p *pconn) SetContext(v any) { p.value = v }
+
+// state is kept in the outer connection's context.
+type state struct {
+	pc   *pconn // nil until the header is read
+	done bool   // rejected
+}
+
+func (a *acceptor) OnOpen(c engine.Conn) { c.SetContext(&state{}) }
+
+func (a *acceptor) OnData(c engine.Conn, in []byte) int {
+	s := c.Context().(*state)
+	if s.pc != nil {
+		return a.inner.OnData(s.pc, in)
+	}
+	if s.done {
+		return len(in)
+	}
+	n, err := headerLen(in)
+	if err != nil {
+		a.reject(c, s, err)
+		return len(in)
+	}
+	if n == 0 {
+		return 0 // wait for the rest of the header
+	}
+	h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(in[:n]), max(n, 16)))
+	if err != nil {
+		a.reject(c, s, fmt.Errorf("proxy: malformed header: %w", err))
+		return len(in)
+	}
+	s.pc = &pconn{Conn: c}
+	if h.Command == proxyproto.PROXY {
+		s.pc.src, s.pc.dst = h.SourceAddr, h.DestinationAddr
+	}
+	a.st.Headers.Add(1)
+	if a.obs != nil {
+		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Peer: s.pc.RemoteAddr(), Local: s.pc.LocalAddr(),
+			Detail: fmt.Sprintf("v%d", h.Version)})
+	}
+	a.inner.OnOpen(s.pc)
+	if n == len(in) {
+		return n
+	}
+	return n + a.inner.OnData(s.pc, in[n:])
+}
+
+func (a *acceptor) reject(c engine.Conn, s *state, err error) {
+	s.done = true
+	a.st.Rejected.Add(1)
+	if a.obs != nil {
+		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Detail: "rejected from " + c.RemoteAddr().String(), Err: err})
+	}
+	c.Abort()
+}
+
+func (a *acceptor) OnPeerClose(c engine.Conn) {
+	s := c.Context().(*state)
+	if s.pc == nil {
+		if !s.done {
+			a.reject(c, s, ErrNoHeader)
+		}
+		return
+	}
+	a.inner.OnPeerClose(s.pc)
+}
+
+func (a *acceptor) OnClose(c engine.Conn, err error) {
+	if s, ok := c.Context().(*state); ok && s.pc != nil {
+		a.inner.OnClose(s.pc, err)
+	}
+}
+
+// headerLen returns the length of the PROXY header at the start of b, 0
+// if b holds only part of one, or an error if b does not start with one.
+func headerLen(b []byte) (int, error) {
+	switch {
+	case len(b) >= len(v2sig) && bytes.Equal(b[:len(v2sig)], v2sig):
+		if len(b) < 16 {
+			return 0, nil
+		}
+		n := 16 + int(binary.BigEndian.Uint16(b[14:16]))
+		if len(b) < n {
+			return 0, nil
+		}
+		return n, nil
+	case len(b) < len(v2sig) && bytes.HasPrefix(v2sig, b):
+		return 0, nil // could still be a version 2 signature
+	case bytes.HasPrefix(b, []byte("PROXY ")):
+		if i := bytes.Index(b, []byte("\r\n")); i >= 0 {
+			if i+2 > maxV1 {
+				return 0, errors.New("proxy: version 1 header longer than 107 bytes")
+			}
+			return i + 2, nil
+		}
+		if len(b) >= maxV1 {
+			return 0, errors.New("proxy: version 1 header without CRLF in 107 bytes")
+		}
+		return 0, nil
+	case len(b) < 6 && bytes.HasPrefix([]byte("PROXY "), b):
+		return 0, nil
+	}
+	return 0, ErrNoHeader
+}
+
+// Header returns the PROXY header (version 1 or 2) that tells the next
+// hop a connection from src arrived at dst. Addresses that are not TCP
+// (Unix sockets) give an UNKNOWN (v1) or LOCAL (v2) header, which passes
+// no address, as the protocol says.
+func Header(version int, src, dst net.Addr) ([]byte, error) {
+	if version != 1 && version != 2 {
+		return nil, fmt.Errorf("proxy: version %d (want 1 or 2)", version)
+	}
+	_, ok1 := src.(*net.TCPAddr)
+	_, ok2 := dst.(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		if version == 1 {
+			return []byte("PROXY UNKNOWN\r\n"), nil
+		}
+		h := &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+		return h.Format()
+	}
+	return proxyproto.HeaderProxyFromAddrs(byte(version), src, dst).Format()
+}
