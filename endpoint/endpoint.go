@@ -1,7 +1,9 @@
 // Package endpoint parses and formats the "scheme://address" text every sockit
 // verb takes: tcp, tcp4, tcp6, udp, udp4, udp6 with host:port, and unix,
 // unixgram, unixpacket with a file path (or "@name" for Linux's abstract
-// namespace). A bare ":8080", "host:8080" or "8080" means TCP.
+// namespace). A bare ":8080", "host:8080" or "8080" means TCP. tls://host:port
+// is TLS over TCP; ws://host:port/path and wss://host:port/path are
+// WebSocket over TCP and over TLS.
 //
 // Parse errors are *ParseError values that say which part is wrong and what
 // is allowed, and match errors.Is(err, sockit.ErrBadEndpoint).
@@ -17,11 +19,7 @@ import (
 )
 
 // Schemes lists every scheme Parse accepts, in the order help texts show them.
-var Schemes = []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket"}
-
-// laterSchemes are named in the design but not built yet; Parse says so
-// instead of calling them unknown.
-var laterSchemes = []string{"tls", "ws", "wss"}
+var Schemes = []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket", "tls", "ws", "wss"}
 
 // maxUnixPath is the longest path a sockaddr_un holds with its terminating
 // NUL on Linux (sun_path is 108 bytes, per unix(7)).
@@ -29,15 +27,33 @@ const maxUnixPath = 107
 
 // Endpoint is a parsed "scheme://address". The zero value is not valid.
 type Endpoint struct {
-	Scheme string // one of Schemes; it is also the network name for package net
+	Scheme string // one of Schemes; for all but tls, ws and wss also the network name for package net
 	Addr   string // "host:port" for IP schemes; a path or "@name" for Unix schemes
+	Path   string // ws and wss: the request path, "/" at least
 }
 
-// Network returns the network name package net uses for the endpoint.
-func (e Endpoint) Network() string { return e.Scheme }
+// Network returns the network name package net uses for the endpoint: tls,
+// ws and wss run over tcp.
+func (e Endpoint) Network() string {
+	switch e.Scheme {
+	case "tls", "ws", "wss":
+		return "tcp"
+	}
+	return e.Scheme
+}
 
 // String formats the endpoint so that Parse(e.String()) == e.
-func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr }
+func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr + e.Path }
+
+// IsTLS reports whether the endpoint runs over TLS (tls, wss).
+func (e Endpoint) IsTLS() bool { return e.Scheme == "tls" || e.Scheme == "wss" }
+
+// IsWebSocket reports whether the endpoint speaks WebSocket (ws, wss).
+func (e Endpoint) IsWebSocket() bool { return e.Scheme == "ws" || e.Scheme == "wss" }
+
+// IsLayered reports whether the endpoint runs a protocol over its socket
+// (TLS, WebSocket) rather than plain bytes or datagrams.
+func (e Endpoint) IsLayered() bool { return e.IsTLS() || e.IsWebSocket() }
 
 // IsUnix reports whether the endpoint is a Unix domain socket.
 func (e Endpoint) IsUnix() bool { return strings.HasPrefix(e.Scheme, "unix") }
@@ -116,12 +132,10 @@ func Parse(s string) (Endpoint, error) {
 	}
 	scheme = strings.ToLower(scheme)
 	if !knownScheme(scheme) {
-		for _, l := range laterSchemes {
-			if scheme == l {
-				return bad("scheme", fmt.Sprintf("scheme %q is not supported yet", scheme), strings.Join(Schemes, ", "))
-			}
-		}
 		return bad("scheme", fmt.Sprintf("unknown scheme %q", scheme), strings.Join(Schemes, ", "))
+	}
+	if scheme == "ws" || scheme == "wss" {
+		return parseWS(s, scheme, addr)
 	}
 	if strings.HasPrefix(scheme, "unix") {
 		if reason, want := checkUnixPath(addr); reason != "" {
@@ -134,6 +148,32 @@ func Parse(s string) (Endpoint, error) {
 		perr.Input = s
 		return Endpoint{}, perr
 	}
+	return e, nil
+}
+
+// parseWS parses the host:port/path of a ws or wss endpoint; the port
+// defaults to 80 (ws) or 443 (wss), the path to "/".
+func parseWS(input, scheme, rest string) (Endpoint, error) {
+	hostport, path := rest, "/"
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		hostport, path = rest[:i], rest[i:]
+	}
+	if i := strings.IndexAny(path, "?# \t\r\n"); i >= 0 {
+		return Endpoint{}, &ParseError{Input: input, Part: "path", Reason: fmt.Sprintf("unexpected %q in the path", path[i:i+1]), Want: "a path like /echo"}
+	}
+	if hostport != "" && (strings.HasSuffix(hostport, "]") || !strings.Contains(hostport, ":")) {
+		port := "80"
+		if scheme == "wss" {
+			port = "443"
+		}
+		hostport += ":" + port
+	}
+	e, perr := parseIP(scheme, hostport)
+	if perr != nil {
+		perr.Input = input
+		return Endpoint{}, perr
+	}
+	e.Path = path
 	return e, nil
 }
 

@@ -50,6 +50,30 @@ func TestParse(t *testing.T) {
 		{name: "upper-case scheme", in: "TCP://Example.COM:80", want: endpoint.Endpoint{Scheme: "tcp", Addr: "Example.COM:80"}},
 		{name: "trailing-dot host name", in: "tcp://localhost.:80", want: endpoint.Endpoint{Scheme: "tcp", Addr: "localhost.:80"}},
 	}
+	layered := []struct {
+		name string
+		in   string
+		want endpoint.Endpoint
+	}{
+		{name: "tls", in: "tls://127.0.0.1:7443", want: endpoint.Endpoint{Scheme: "tls", Addr: "127.0.0.1:7443"}},
+		{name: "ws", in: "ws://127.0.0.1:7080/echo", want: endpoint.Endpoint{Scheme: "ws", Addr: "127.0.0.1:7080", Path: "/echo"}},
+		{name: "ws no path", in: "ws://localhost:7080", want: endpoint.Endpoint{Scheme: "ws", Addr: "localhost:7080", Path: "/"}},
+		{name: "ws default port", in: "ws://localhost/a/b", want: endpoint.Endpoint{Scheme: "ws", Addr: "localhost:80", Path: "/a/b"}},
+		{name: "wss default port", in: "WSS://[::1]/x", want: endpoint.Endpoint{Scheme: "wss", Addr: "[::1]:443", Path: "/x"}},
+	}
+	for _, tt := range layered {
+		got, err := endpoint.Parse(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %#v, %v; want %#v", tt.in, got, err, tt.want)
+			continue
+		}
+		if again, err := endpoint.Parse(got.String()); err != nil || again != got {
+			t.Errorf("round trip of %q: %#v, %v", tt.in, again, err)
+		}
+		if got.Network() != "tcp" || !got.IsLayered() {
+			t.Errorf("%q: Network %q, layered %v; want tcp, true", tt.in, got.Network(), got.IsLayered())
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -76,7 +100,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
-	allSchemes := "tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket"
+	allSchemes := "tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss"
 	tests := []struct {
 		name     string
 		in       string
@@ -91,9 +115,10 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: `bad endpoint "tpc://x": unknown scheme "tpc" (want ` + allSchemes + `)`,
 		},
 		{name: "empty scheme", in: "://x:1", wantPart: "scheme", contains: []string{`unknown scheme ""`, allSchemes}},
-		{name: "ws not yet", in: "ws://", wantPart: "scheme", contains: []string{`scheme "ws" is not supported yet`, allSchemes}},
-		{name: "wss not yet", in: "wss://example.com:443", wantPart: "scheme", contains: []string{`"wss" is not supported yet`}},
-		{name: "tls not yet", in: "TLS://example.com:443", wantPart: "scheme", contains: []string{`"tls" is not supported yet`}},
+		{name: "ws without host", in: "ws://", wantPart: "address", contains: []string{"missing host:port"}},
+		{name: "ws query", in: "ws://127.0.0.1:80/x?y=1", wantPart: "path", contains: []string{`unexpected "?" in the path`}},
+		{name: "ws bad port", in: "wss://h:99999/x", wantPart: "port", contains: []string{"port 99999 is out of range"}},
+		{name: "tls without port", in: "TLS://example.com", wantPart: "port", contains: []string{"missing port"}},
 		{name: "tcp missing address", in: "tcp://", wantPart: "address", contains: []string{"missing host:port", "tcp://127.0.0.1:7007"}},
 		{name: "tcp6 missing address", in: "tcp6://", wantPart: "address", contains: []string{"missing host:port", "tcp6://[::1]:7007"}},
 		{name: "missing port", in: "tcp://localhost", wantPart: "port", contains: []string{"missing port", "want tcp://127.0.0.1:7007"}},
@@ -264,8 +289,8 @@ func TestPredicates(t *testing.T) {
 // TestSchemesAllParse guards the exported list against schemes Parse rejects.
 func TestSchemesAllParse(t *testing.T) {
 	t.Parallel()
-	if len(endpoint.Schemes) != 9 {
-		t.Errorf("len(Schemes) mismatch (-want +got):\n-9\n+%d", len(endpoint.Schemes))
+	if len(endpoint.Schemes) != 12 {
+		t.Errorf("len(Schemes) mismatch (-want +got):\n-12\n+%d", len(endpoint.Schemes))
 	}
 	for _, s := range endpoint.Schemes {
 		addr := "127.0.0.1:1"
@@ -276,6 +301,9 @@ func TestSchemesAllParse(t *testing.T) {
 			addr = "[::1]:1"
 		}
 		in := s + "://" + addr
+		if s == "ws" || s == "wss" {
+			in += "/x"
+		}
 		e, err := endpoint.Parse(in)
 		if err != nil {
 			t.Errorf("Parse(%q) error: %v", in, err)

@@ -108,6 +108,9 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := plainOnly(ep, "bench"); err != nil {
+		return err
+	}
 	o := opts.Bench
 	switch { // zero means "the default" to the library; on the command line it is a mistake
 	case o.Conns < 1:

@@ -74,6 +74,9 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := plainOnly(ep, "connect"); err != nil {
+		return err
+	}
 	if opts.ProxyProtocol != 0 && (opts.ProxyProtocol < 1 || opts.ProxyProtocol > 2 || ep.IsPacket()) {
 		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2, on a stream endpoint", opts.ProxyProtocol)}
 	}

@@ -78,6 +78,11 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, ep := range []endpoint.Endpoint{from, to} {
+		if err := plainOnly(ep, "relay"); err != nil {
+			return err
+		}
+	}
 	if opts.ProxyProtocol != 0 && opts.ProxyProtocol != 1 && opts.ProxyProtocol != 2 {
 		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2", opts.ProxyProtocol)}
 	}

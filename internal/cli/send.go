@@ -100,6 +100,9 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := plainOnly(ep, "send"); err != nil {
+		return err
+	}
 	if opts.Count < 1 {
 		return usageErr{errors.New("--count must be at least 1")}
 	}

@@ -98,6 +98,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := plainOnly(ep, "serve"); err != nil {
+			return err
+		}
 		eps = append(eps, ep)
 	}
 	handler, packetHandler, err := service.Lookup(opts.Service)
