@@ -6,9 +6,10 @@ import (
 )
 
 // Snapshot lists the TCP sockets, IPv4 and IPv6, that f selects: listeners,
-// request sockets (SYN_RECV), connections in every state and TIME_WAIT. It
-// needs no privilege: sock_diag shows every process's sockets, as ss does.
-// The list is sorted by local and then remote address.
+// request sockets (SYN_RECV), connections in every state and TIME_WAIT,
+// what ss -tan lists (not sockets that are only bound). It needs no
+// privilege: sock_diag shows every process's sockets, as ss does. The list
+// is sorted by local and then remote address.
 func Snapshot(f Filter) ([]Socket, error) {
 	all, err := snapshot()
 	if err != nil {

@@ -18,8 +18,12 @@ const (
 	sizeofSockID  = 48 // sport, dport, src[4], dst[4], if, cookie[2]
 	sizeofReqV2   = 8 + sizeofSockID
 	sizeofDiagMsg = 4 + sizeofSockID + 20
-	inetDiagInfo  = 2          // INET_DIAG_INFO: the attribute holding tcp_info
-	allStates     = 0xffffffff // every state bit, request and bound sockets included
+	inetDiagInfo  = 2 // INET_DIAG_INFO: the attribute holding tcp_info
+	// allStates has the bit of every TCP state, 1 << ESTABLISHED to
+	// 1 << NEW_SYN_RECV (request sockets), as ss -a asks: not bit 13,
+	// TCP_BOUND_INACTIVE, which since Linux 6.6 would add sockets that are
+	// bound but neither listen nor connect, which ss -tan does not show.
+	allStates = 1<<13 - 1
 )
 
 // diagRequest is an inet_diag_req_v2 for TCP sockets of family.
@@ -59,7 +63,11 @@ func putAddr(b []byte, a netip.Addr) {
 	copy(b, v[:])
 }
 
-func snapshot() ([]Socket, error) {
+func snapshot() ([]Socket, error) { return snapshotStates(allStates) }
+
+// snapshotStates dumps the TCP sockets, IPv4 and IPv6, in the states whose
+// bits (1 << State) are set in states.
+func snapshotStates(states uint32) ([]Socket, error) {
 	c, err := dialDiag()
 	if err != nil {
 		return nil, err
@@ -67,7 +75,7 @@ func snapshot() ([]Socket, error) {
 	defer c.Close()
 	var out []Socket
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		req := diagRequest{family: fam, states: allStates, wantTCPInfo: true}
+		req := diagRequest{family: fam, states: states, wantTCPInfo: true}
 		socks, err := execute(c, req, netlink.Request|netlink.Dump)
 		if err != nil {
 			return nil, err

@@ -271,9 +271,49 @@ func TestFilter(t *testing.T) {
 		{f: tcpstate.Filter{Port: 7008}, want: false},
 		{f: tcpstate.Filter{Port: 7007, Addr: netip.MustParseAddr("127.0.0.1")}, want: true},
 		{f: tcpstate.Filter{Port: 7007, Addr: netip.MustParseAddr("127.0.0.2")}, want: false},
+		{f: tcpstate.Filter{Port: 7007, Addr: netip.MustParseAddr("::ffff:127.0.0.1")}, want: true},
 	} {
 		if got := tc.f.Match(s); got != tc.want {
 			t.Errorf("%+v.Match = %v, want %v", tc.f, got, tc.want)
 		}
+	}
+	// A listener on the wildcard address accepts the connections to any
+	// address: an address filter keeps it. A connection is not a listener.
+	f := tcpstate.Filter{Port: 7007, Addr: netip.MustParseAddr("127.0.0.1")}
+	for _, tc := range []struct {
+		s    tcpstate.Socket
+		want bool
+	}{
+		{s: tcpstate.Socket{State: tcpstate.Listen, Local: netip.MustParseAddrPort("[::]:7007")}, want: true},
+		{s: tcpstate.Socket{State: tcpstate.Listen, Local: netip.MustParseAddrPort("0.0.0.0:7007")}, want: true},
+		{s: tcpstate.Socket{State: tcpstate.Listen, Local: netip.MustParseAddrPort("0.0.0.0:7008")}, want: false},
+		{s: tcpstate.Socket{State: tcpstate.Listen, Local: netip.MustParseAddrPort("127.0.0.2:7007")}, want: false},
+		{s: tcpstate.Socket{State: tcpstate.Established, Local: netip.MustParseAddrPort("0.0.0.0:7007")}, want: false},
+	} {
+		if got := f.Match(tc.s); got != tc.want {
+			t.Errorf("%+v.Match(%v %v) = %v, want %v", f, tc.s.State, tc.s.Local, got, tc.want)
+		}
+	}
+}
+
+// A socket that is bound but neither listens nor connects is not listed:
+// ss -tan does not show it either (Linux 6.6 can, on request).
+func TestSnapshotLeavesOutBoundSockets(t *testing.T) {
+	t.Parallel()
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16()}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(sa.(*unix.SockaddrInet6).Port)})
+	if err != nil || len(socks) != 0 {
+		t.Errorf("Snapshot of a bound port = %+v, %v; want nothing", socks, err)
 	}
 }

@@ -123,10 +123,14 @@ type TimeWaitWho struct {
 	// within Wait, without our sending anything (a daytime server does;
 	// an echo server waits for the client).
 	PeerClosesFirst bool `json:"peer_closes_first"`
-	Conn            Conn `json:"conn"`
-	// Holder is "us" or "peer": the side that sent FIN first holds
-	// TIME_WAIT. PeerHolds is the peer's TIME_WAIT as sock_diag shows it,
-	// when the peer is on this machine.
+	// PeerResets is whether the peer, instead, reset that connection on
+	// its own (an RST, so no one holds TIME_WAIT for it).
+	PeerResets bool `json:"peer_resets,omitempty"`
+	Conn       Conn `json:"conn"`
+	// Holder is "us", "peer" or "none" (the peer reset): the side that
+	// sent FIN first holds TIME_WAIT. PeerState and PeerLeft are the
+	// peer's TIME_WAIT as sock_diag shows it, when the peer is on this
+	// machine.
 	Holder    string        `json:"holder"`
 	PeerState State         `json:"peer_state,omitempty"`
 	PeerLeft  time.Duration `json:"peer_left_ns,omitempty"`

@@ -273,11 +273,18 @@ func (p prober) timeWait(ctx context.Context, first Conn) (TimeWaitWho, error) {
 	t.Conn = conn
 	c.SetReadDeadline(time.Now().Add(p.o.wait()))
 	_, err = io.Copy(io.Discard, c)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		// The peer waits for us: close with a reset so that the probe
 		// leaves no TIME_WAIT of its own behind for this extra test.
 		c.SetLinger(0)
 		c.Close()
+		return t, nil
+	case err != nil:
+		// The peer reset the connection on its own: nobody holds a
+		// TIME_WAIT for it.
+		c.Close()
+		t.PeerResets, t.Holder = true, "none"
 		return t, nil
 	}
 	t.PeerClosesFirst, t.Holder = true, "peer"

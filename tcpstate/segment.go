@@ -46,14 +46,18 @@ func (f Flags) String() string {
 // MarshalText makes Flags a JSON string.
 func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
-// Segment is one TCP segment as it crossed an interface.
+// Segment is one TCP segment as it crossed an interface. Its JSON form
+// is {"time", "src", "dst", "flags" ("SYN-ACK"), "seq", "ack", "window",
+// "len"}.
 type Segment struct {
-	Time     time.Time
-	Src, Dst netip.AddrPort
-	Flags    Flags
-	Seq, Ack uint32 // as on the wire; see Timeline for numbers relative to the ISN
-	Window   uint16 // the advertised window, not yet scaled
-	Len      int    // payload bytes
+	Time   time.Time      `json:"time"`
+	Src    netip.AddrPort `json:"src"`
+	Dst    netip.AddrPort `json:"dst"`
+	Flags  Flags          `json:"flags"`
+	Seq    uint32         `json:"seq"` // as on the wire; see Timeline for numbers relative to the ISN
+	Ack    uint32         `json:"ack"`
+	Window uint16         `json:"window"` // the advertised window, not yet scaled
+	Len    int            `json:"len"`    // payload bytes
 }
 
 // Key names the segment's connection from the sender's side.

@@ -2,8 +2,10 @@ package tcpstate_test
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sockit/sockit/tcpstate"
 )
@@ -101,4 +103,22 @@ func FuzzParseSegment(f *testing.F) {
 			t.Fatalf("negative payload length %d", s.Len)
 		}
 	})
+}
+
+// The JSON form of a segment is part of sockit trace --json: lower-case
+// names, flags as a word.
+func TestSegmentJSON(t *testing.T) {
+	t.Parallel()
+	s := tcpstate.Segment{
+		Time: time.Unix(0, 0).UTC(), Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("[::1]:2"),
+		Flags: tcpstate.SYN | tcpstate.ACK, Seq: 3, Ack: 4, Window: 5, Len: 6,
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"time":"1970-01-01T00:00:00Z","src":"127.0.0.1:1","dst":"[::1]:2","flags":"SYN-ACK","seq":3,"ack":4,"window":5,"len":6}`
+	if string(b) != want {
+		t.Errorf("json.Marshal(segment):\n got %s\nwant %s", b, want)
+	}
 }

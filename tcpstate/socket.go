@@ -46,13 +46,18 @@ type Filter struct {
 	// Port selects sockets whose local or remote port is Port; 0 = any.
 	Port uint16
 	// Addr, if valid, also requires the address on that side to be Addr.
+	// A listener bound to the wildcard address (0.0.0.0 or [::]) on Port
+	// matches too: it is the one that accepts connections to Addr.
 	Addr netip.Addr
 }
 
 // Match reports whether s is selected.
 func (f Filter) Match(s Socket) bool {
 	if f.Port == 0 {
-		return !f.Addr.IsValid() || s.Local.Addr().Unmap() == f.Addr || s.Remote.Addr().Unmap() == f.Addr
+		return !f.Addr.IsValid() || s.Local.Addr().Unmap() == f.Addr.Unmap() || s.Remote.Addr().Unmap() == f.Addr.Unmap()
+	}
+	if s.State == Listen && s.Local.Port() == f.Port && s.Local.Addr().IsUnspecified() {
+		return true
 	}
 	return f.side(s.Local) || f.side(s.Remote)
 }

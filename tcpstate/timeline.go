@@ -12,11 +12,14 @@ import (
 // as tcpdump shows them. The zero Timeline is ready; it is not safe for
 // concurrent use.
 type Timeline struct {
-	conns   map[pair]int
-	next    int
-	since   map[Key]time.Time       // when each socket entered its state
-	isn     map[Key]uint32          // each direction's ISN, from its SYN
-	pending map[netip.AddrPort]Step // CLOSED → SYN_SENT, before the port is known
+	conns map[pair]int
+	next  int
+	since map[Key]time.Time // when each socket entered its state
+	isn   map[Key]uint32    // each direction's ISN, from its SYN
+	// pending holds each CLOSED → SYN_SENT, by the address connected to,
+	// until the connection's port is known; oldest first, since several
+	// clients may connect to one server at once.
+	pending map[netip.AddrPort][]Step
 }
 
 // pair is a connection's two ends in a fixed order.
@@ -62,7 +65,7 @@ func (tl *Timeline) init() {
 		tl.conns = map[pair]int{}
 		tl.since = map[Key]time.Time{}
 		tl.isn = map[Key]uint32{}
-		tl.pending = map[netip.AddrPort]Step{}
+		tl.pending = map[netip.AddrPort][]Step{}
 	}
 }
 
@@ -96,10 +99,13 @@ func (tl *Timeline) AddTransition(t Transition) []Step {
 	}
 	st.Meaning = Meaning(last, t.To)
 	if t.To == SynSent && k.Local.Port() == 0 {
-		tl.pending[k.Remote] = st // the kernel picks the port just after
+		tl.pending[k.Remote] = append(tl.pending[k.Remote], st) // the kernel picks the port just after
 		return nil
 	}
-	out := tl.flushPending(k)
+	var out []Step
+	if t.From.normal() == SynSent {
+		out = tl.flushPending(k)
+	}
 	if entered, ok := tl.since[k]; ok {
 		st.InState = t.Time.Sub(entered)
 	}
@@ -109,13 +115,23 @@ func (tl *Timeline) AddTransition(t Transition) []Step {
 	return append(out, st)
 }
 
-// flushPending gives a pending CLOSED → SYN_SENT the port k shows.
+// flushPending gives the oldest pending CLOSED → SYN_SENT to k.Remote the
+// port k shows, the first time a connecting socket k shows itself (its SYN
+// or its move out of SYN_SENT).
 func (tl *Timeline) flushPending(k Key) []Step {
-	st, ok := tl.pending[k.Remote]
-	if !ok {
+	if _, known := tl.since[k]; known {
 		return nil
 	}
-	delete(tl.pending, k.Remote)
+	q := tl.pending[k.Remote]
+	if len(q) == 0 {
+		return nil
+	}
+	st := q[0]
+	if len(q) == 1 {
+		delete(tl.pending, k.Remote)
+	} else {
+		tl.pending[k.Remote] = q[1:]
+	}
 	st.Local = k.Local
 	st.Conn = tl.conn(k)
 	tl.since[k] = st.Time
@@ -130,7 +146,10 @@ func (tl *Timeline) forget(k Key, to State) {
 	delete(tl.since, k)
 	delete(tl.isn, k)
 	if _, other := tl.since[Key{k.Remote, k.Local}]; !other {
+		// The peer is gone too, or is on another machine: nothing more
+		// about this connection is kept.
 		delete(tl.conns, pairOf(k))
+		delete(tl.isn, Key{k.Remote, k.Local})
 	}
 }
 
@@ -138,7 +157,10 @@ func (tl *Timeline) forget(k Key, to State) {
 func (tl *Timeline) AddSegment(s Segment) []Step {
 	tl.init()
 	k := s.Key()
-	out := tl.flushPending(k)
+	var out []Step
+	if s.Flags&(SYN|ACK) == SYN {
+		out = tl.flushPending(k)
+	}
 	if s.Flags&SYN != 0 {
 		tl.isn[k] = s.Seq
 	}

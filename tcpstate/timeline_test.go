@@ -67,3 +67,45 @@ func TestTimelinePolledFillsPassedStates(t *testing.T) {
 		t.Errorf("meaning %q, want the last edge's: %q", steps[0].Meaning, want)
 	}
 }
+
+// Two clients connect to one server at once: the kernel reports both
+// CLOSED → SYN_SENT before their ports are known, and each must end up
+// on its own connection, in the order the SYNs went out.
+func TestTimelineConcurrentConnects(t *testing.T) {
+	t.Parallel()
+	srv, noPort := netip.MustParseAddrPort("[::1]:7007"), netip.MustParseAddrPort("[::1]:0")
+	c1, c2 := netip.MustParseAddrPort("[::1]:40001"), netip.MustParseAddrPort("[::1]:40002")
+	t0 := time.Unix(1000, 0)
+	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+	var tl tcpstate.Timeline
+	var steps []tcpstate.Step
+	add := func(s []tcpstate.Step) { steps = append(steps, s...) }
+	add(tl.AddTransition(tcpstate.Transition{Time: at(0), Local: noPort, Remote: srv, From: tcpstate.Closed, To: tcpstate.SynSent}))
+	add(tl.AddTransition(tcpstate.Transition{Time: at(1), Local: noPort, Remote: srv, From: tcpstate.Closed, To: tcpstate.SynSent}))
+	add(tl.AddSegment(tcpstate.Segment{Time: at(2), Src: c1, Dst: srv, Flags: tcpstate.SYN, Seq: 100}))
+	add(tl.AddSegment(tcpstate.Segment{Time: at(3), Src: c2, Dst: srv, Flags: tcpstate.SYN, Seq: 200}))
+	add(tl.AddSegment(tcpstate.Segment{Time: at(4), Src: c1, Dst: srv, Flags: tcpstate.SYN, Seq: 100})) // a retransmission
+	add(tl.AddTransition(tcpstate.Transition{Time: at(10), Local: c2, Remote: srv, From: tcpstate.SynSent, To: tcpstate.Established}))
+	add(tl.AddTransition(tcpstate.Transition{Time: at(20), Local: c1, Remote: srv, From: tcpstate.SynSent, To: tcpstate.Established}))
+
+	var connects []string
+	for _, st := range steps {
+		if st.Kind == "state" && st.To == tcpstate.SynSent {
+			connects = append(connects, st.Local.String()+"@"+st.Time.Sub(t0).String())
+		}
+	}
+	if want := []string{"[::1]:40001@0s", "[::1]:40002@1µs"}; !slices.Equal(connects, want) {
+		t.Errorf("connects %v, want %v", connects, want)
+	}
+	for _, st := range steps {
+		if st.Kind == "state" && st.To == tcpstate.Established {
+			want := map[netip.AddrPort]time.Duration{c1: 20 * time.Microsecond, c2: 9 * time.Microsecond}[st.Local]
+			if st.InState != want {
+				t.Errorf("%v: %v in SYN_SENT, want %v", st.Local, st.InState, want)
+			}
+		}
+	}
+	if steps[0].Conn == steps[len(steps)-1].Conn && steps[0].Local != steps[len(steps)-1].Local {
+		t.Errorf("two connections share number %d", steps[0].Conn)
+	}
+}

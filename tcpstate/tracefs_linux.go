@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,7 @@ func newStateTracer(f Filter) (*stateTracer, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStaleInstances(root)
 	dir, err := makeInstance(root)
 	if err != nil {
 		return nil, err
@@ -84,19 +86,66 @@ func makeInstance(root string) (string, error) {
 	return "", errors.New("tracefs: no free instance name")
 }
 
+// removeStaleInstances removes the instances left by sockit processes that
+// are gone: one that was killed (SIGKILL, a third Ctrl-C, a closed
+// terminal) could not remove its own. It is best effort and leaves alone
+// an instance whose process lives, and one that is in use (rmdir says
+// EBUSY while a reader holds its trace_pipe).
+func removeStaleInstances(root string) {
+	ents, err := os.ReadDir(filepath.Join(root, "instances"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, ok := instancePID(e.Name())
+		if !ok || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		dir := filepath.Join(root, "instances", e.Name())
+		os.WriteFile(filepath.Join(dir, stateEvent, "enable"), []byte("0"), 0)
+		unix.Rmdir(dir)
+	}
+}
+
+// instancePID reads the PID out of an instance name sockit-PID-N.
+func instancePID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "sockit-")
+	if !ok {
+		return 0, false
+	}
+	pidText, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	return pid, err == nil && pid > 0
+}
+
+// processAlive reports whether pid names a process, per kill(2) with
+// signal 0: EPERM means it exists but is not ours to signal.
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
 func (t *stateTracer) setup() error {
 	// mono makes the timestamps CLOCK_MONOTONIC, which we can turn into
 	// wall-clock time; buffer_percent 0 wakes a poll on the first event
-	// instead of when the buffer is half full.
-	steps := [][2]string{
-		{"trace_clock", "mono"},
-		{"buffer_size_kb", "256"},
-		{"buffer_percent", "0"},
-		{stateEvent + "/filter", t.kernelFilter()},
-		{stateEvent + "/enable", "1"},
+	// instead of when the buffer is half full (kernels before 5.0 have no
+	// buffer_percent and wake on the first event anyway).
+	steps := []struct {
+		file, value string
+		optional    bool
+	}{
+		{file: "trace_clock", value: "mono"},
+		{file: "buffer_size_kb", value: "256"},
+		{file: "buffer_percent", value: "0", optional: true},
+		{file: stateEvent + "/filter", value: t.kernelFilter()},
+		{file: stateEvent + "/enable", value: "1"},
 	}
 	for _, s := range steps {
-		if err := os.WriteFile(filepath.Join(t.dir, s[0]), []byte(s[1]), 0); err != nil {
+		err := os.WriteFile(filepath.Join(t.dir, s.file), []byte(s.value), 0)
+		if err != nil && !(s.optional && errors.Is(err, os.ErrNotExist)) {
 			return fmt.Errorf("tracefs: %w", err)
 		}
 	}
@@ -128,50 +177,91 @@ func (t *stateTracer) kernelFilter() string {
 }
 
 func (t *stateTracer) run(ctx context.Context, fn func(Transition)) error {
-	stop := context.AfterFunc(ctx, func() { t.pipe.SetReadDeadline(time.Unix(1, 0)) })
+	// Once ctx ends, the deadline stays in the past: the loop below must
+	// not move it forward again, or a read could outlive ctx.
+	var mu sync.Mutex
+	ended := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		t.pipe.SetReadDeadline(time.Unix(1, 0))
+	})
 	defer stop()
+	setDeadline := func(d time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			t.pipe.SetReadDeadline(d)
+		}
+	}
 	r := bufio.NewReader(t.pipe)
 	var partial string
 	timeWaits := map[Key]Transition{}
+	lastCheck := time.Now()
 	for {
-		t.pipe.SetReadDeadline(time.Now().Add(timeWaitCheck))
+		setDeadline(time.Now().Add(timeWaitCheck))
 		line, err := r.ReadString('\n')
 		switch {
 		case ctx.Err() != nil || errors.Is(err, os.ErrClosed):
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, io.EOF):
 			partial += line
-			endTimeWaits(timeWaits, fn)
-			continue
 		case err != nil:
 			return fmt.Errorf("tracefs: read trace_pipe: %w", err)
+		default:
+			line, partial = partial+line, ""
+			tr, ok := parseTraceLine(line, t.epoch)
+			if !ok || !t.f.Match(Socket{State: tr.To, Local: tr.Local, Remote: tr.Remote}) {
+				break
+			}
+			tr = resolveTimeWait(tr)
+			if tr.To == TimeWait {
+				timeWaits[tr.Key()] = tr
+			}
+			fn(tr)
 		}
-		line, partial = partial+line, ""
-		tr, ok := parseTraceLine(line, t.epoch)
-		if !ok || !t.f.Match(Socket{Local: tr.Local, Remote: tr.Remote}) {
-			continue
+		// Checked by the clock, not only when the pipe is idle, so that a
+		// busy port still sees its TIME_WAITs end.
+		if time.Since(lastCheck) >= timeWaitCheck {
+			lastCheck = time.Now()
+			endTimeWaits(timeWaits, fn)
 		}
-		tr = resolveTimeWait(tr)
-		if tr.To == TimeWait {
-			timeWaits[tr.Key()] = tr
-		}
-		fn(tr)
 	}
 }
 
 // timeWaitCheck is how often the tracer asks sock_diag whether the
 // TIME_WAIT sockets it saw begin are gone: the tracepoint does not fire
-// when a TIME_WAIT mini-socket expires.
+// when a TIME_WAIT mini-socket expires (or is ended early by an RST or a
+// new SYN for the same ends).
 const timeWaitCheck = time.Second
 
+// endTimeWaits reports TIME_WAIT → CLOSED for each of tws that sock_diag
+// no longer shows, with one dump of the TIME_WAIT sockets rather than a
+// lookup each: a busy port has thousands.
 func endTimeWaits(tws map[Key]Transition, fn func(Transition)) {
+	if len(tws) == 0 {
+		return
+	}
+	socks, err := snapshotStates(1 << TimeWait)
+	if err != nil {
+		return // asked again at the next check
+	}
+	alive := make(map[Key]bool, len(socks))
+	for _, s := range socks {
+		alive[s.Key()] = true
+	}
+	now := time.Now()
+	var ended []Transition
 	for k, tr := range tws {
-		s, found, err := Lookup(tr.Local, tr.Remote)
-		if err != nil || (found && s.State == TimeWait) {
-			continue
+		if !alive[k] {
+			delete(tws, k)
+			ended = append(ended, Transition{Time: now, Local: tr.Local, Remote: tr.Remote, From: TimeWait, To: Closed, Polled: true})
 		}
-		delete(tws, k)
-		fn(Transition{Time: time.Now(), Local: tr.Local, Remote: tr.Remote, From: TimeWait, To: Closed, Polled: true})
+	}
+	sortTransitions(ended)
+	for _, tr := range ended {
+		fn(tr)
 	}
 }
 

@@ -38,8 +38,19 @@ func NewCmdProbe(app *App, runF func(context.Context, *ProbeOptions) error) *cob
   3. SO_LINGER 0: close(2) resets at once.
   4. TIME_WAIT: who holds it (the side that sends FIN first), and how long.
 
-Each wait for the peer is bounded by --wait. The states come from TCP_INFO and
-sock_diag (Linux); a peer on this machine is observed from its side too.`,
+Each wait for the peer is bounded by --wait, so a probe takes a few times
+--wait at most. The states come from TCP_INFO and sock_diag (Linux); a peer on
+this machine is observed from its side too. Exit 3 when it cannot connect.
+
+--json prints the findings: {"addr", "half_close": {"local", "remote", "sent",
+"received", "outcome" (answered, closed, reset or quiet), "after_shutdown",
+"after_peer_fin", "peer_state", "took_ns"}, "unread_close": {"local",
+"remote", "unread", "outcome" (reset, fin or skipped), "after", "peer_state",
+"reason"}, "linger0": {"local", "remote", "outcome", "after", "peer_state"},
+"time_wait": {"ours_after_half_close", "left_ns", "peer_closes_first",
+"peer_resets", "conn": {"local", "remote"}, "holder" (us, peer or none),
+"peer_state", "peer_left_ns"}}. peer_state is left out when the peer is on
+another machine.`,
 		Example: `  sockit probe 127.0.0.1:7007
   sockit probe tcp6://[::1]:8080 --json`,
 		Args: argsBetween(1, 1),
@@ -157,6 +168,10 @@ func writeTimeWait(w io.Writer, r *tcpstate.ProbeReport, wait time.Duration) {
 			r.HalfClose.Local, r.HalfClose.Remote, t.Left.Seconds())
 	} else {
 		fmt.Fprintf(w, "   after test 1 our side is %s, not TIME_WAIT.\n", t.OursAfterHalfClose)
+	}
+	if t.PeerResets {
+		fmt.Fprintf(w, "   the peer reset a connection on its own (%s → %s), without FIN: nobody holds TIME_WAIT for it.\n", t.Conn.Local, t.Conn.Remote)
+		return
 	}
 	if !t.PeerClosesFirst {
 		fmt.Fprintf(w, "   the peer did not close a connection on its own within %s: it leaves closing to the\n"+

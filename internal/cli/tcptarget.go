@@ -22,13 +22,17 @@ func unavailable(verb string, err error) error {
 	return err
 }
 
+// allTCP is the label of the selection of every TCP socket.
+const allTCP = "all TCP sockets"
+
 // tcpTarget turns watch's and trace's optional PORT|ENDPOINT into a
 // filter: "" selects every TCP socket; "7007", ":7007", "127.0.0.1:7007"
 // and "tcp://[::1]:7007" select a port, and an IP address also selects that
-// address. It returns how to name the selection in a heading.
+// address (a host name does not: it may name several). It returns how to
+// name the selection in a heading.
 func tcpTarget(arg string) (tcpstate.Filter, string, error) {
 	if arg == "" {
-		return tcpstate.Filter{}, "all TCP sockets", nil
+		return tcpstate.Filter{}, allTCP, nil
 	}
 	ep, err := endpoint.Parse(arg)
 	if err != nil {
@@ -44,9 +48,15 @@ func tcpTarget(arg string) (tcpstate.Filter, string, error) {
 	}
 	f := tcpstate.Filter{Port: uint16(port)}
 	label := "port " + portText
-	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-		f.Addr = ip.Unmap()
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err == nil && !ip.IsUnspecified():
+		// sock_diag reports no zone, and IPv4 on a dual-stack socket as
+		// ::ffff:a.b.c.d, which Filter unmaps.
+		f.Addr = ip.Unmap().WithZone("")
 		label = netip.AddrPortFrom(f.Addr, f.Port).String()
+	case err != nil && host != "":
+		label += " (any address: only an IP address, not a name, narrows it)"
 	}
 	return f, label, nil
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +50,17 @@ As root, the states come from the kernel tracepoint sock:inet_sock_set_state
 (through a private tracefs instance) and the segments from an AF_PACKET
 capture on every interface. Otherwise trace polls sock_diag every --interval,
 which sees only the states a socket is in at those instants, and no segments;
-it says so when it starts. --json prints one JSON object per line.`,
+it says so when it starts. Ctrl-C ends the trace (exit 0) and removes the
+tracefs instance and the packet socket.
+
+--json prints one JSON object per line (NDJSON), a state change or a segment:
+  {"time", "conn" (connection number, 0 for a listener), "kind": "state",
+   "local", "remote", "from", "to", "passed" (states gone through unseen,
+   polling only), "in_state_ns" (time spent in "from"), "meaning", "polled"}
+  {"time", "conn", "kind": "segment", "segment": {"time", "src", "dst",
+   "flags" ("SYN-ACK"), "seq", "ack", "window", "len"}, "rel_seq", "rel_ack",
+   "rel_known" (seq and ack relative to each side's ISN are known)}
+Fields that are zero or empty are left out.`,
 		Example: `  sudo sockit trace 7007
   sockit trace :7007 --json
   sockit trace tcp://127.0.0.1:8080 --no-segments`,
@@ -87,6 +99,8 @@ func runTrace(ctx context.Context, opts *TraceOptions) error {
 	if opts.Interval <= 0 {
 		return usageErr{fmt.Errorf("--interval must be more than 0, not %s", opts.Interval)}
 	}
+	ctx, stopSignals := traceSignals(ctx)
+	defer stopSignals()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	items := make(chan traceItem, 1024)
@@ -116,14 +130,62 @@ func runTrace(ctx context.Context, opts *TraceOptions) error {
 	for _, run := range sources.runs {
 		start(run)
 	}
+	noticeEmpty(opts.IO.ErrOut, f, label)
 	if opts.Ready != nil {
 		opts.Ready()
 	}
-	printTraceItems(ctx, opts, items)
+	werr := printTraceItems(ctx, opts, items)
 	cancel()
 	wg.Wait()
 	close(errs)
-	return errors.Join(collect(errs)...)
+	if errors.Is(werr, syscall.EPIPE) {
+		werr = nil // the reader is gone (sockit trace | head): a normal end
+	}
+	return errors.Join(append(collect(errs), werr)...)
+}
+
+// traceSignals makes sure trace ends through its cleanup, which removes
+// the tracefs instance, when the terminal goes away (SIGHUP) or the reader
+// of its output does (SIGPIPE: sockit trace | head), where by default
+// either would kill the process on the spot. With SIGPIPE caught, a write
+// to a closed pipe fails with EPIPE instead, and the printer stops on it;
+// a SIGPIPE itself is not a reason to stop, since sockets elsewhere in the
+// process may raise it. Ctrl-C and SIGTERM already end ctx (see Main). The
+// returned function stops catching and waits for the goroutine it started.
+func traceSignals(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGPIPE)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					cancel()
+					return
+				}
+			}
+		}
+	})
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+		wg.Wait()
+	}
+}
+
+// noticeEmpty says so when nothing is on the port yet: a trace of a port
+// nobody uses waits, silently otherwise.
+func noticeEmpty(w io.Writer, f tcpstate.Filter, label string) {
+	if f.Port == 0 {
+		return
+	}
+	if socks, err := tcpstate.Snapshot(f); err == nil && len(socks) == 0 {
+		fmt.Fprintf(w, "sockit trace: no TCP socket on %s yet (nothing listens or connects there); waiting for one.\n", label)
+	}
 }
 
 func collect(errs <-chan error) []error {
@@ -155,6 +217,10 @@ func openTraceSources(opts *TraceOptions, f tcpstate.Filter, label string) (*tra
 	}
 	w := opts.IO.ErrOut
 	s := &traceSources{}
+	why, remedy := "not root", "Run as root (sudo) for every transition as the kernel makes it and the segments behind them."
+	if isRoot() && opts.Poll {
+		why, remedy = "--poll", "Leave out --poll for every transition as the kernel makes it and the segments behind them."
+	}
 	if isRoot() && !opts.Poll {
 		tr, err := tcpstate.NewStateTracer(f)
 		if err == nil {
@@ -170,6 +236,7 @@ func openTraceSources(opts *TraceOptions, f tcpstate.Filter, label string) (*tra
 			return s, nil
 		}
 		fmt.Fprintf(w, "sockit trace: the kernel tracepoint is not usable (%v); polling instead\n", err)
+		why, remedy = "without the tracepoint", ""
 	}
 	p, err := tcpstate.NewPoller(f, opts.Interval)
 	if err != nil {
@@ -179,10 +246,12 @@ func openTraceSources(opts *TraceOptions, f tcpstate.Filter, label string) (*tra
 		return p.Run(ctx, func(t tcpstate.Transition) { emit(traceItem{at: t.Time, tr: &t}) })
 	})
 	fmt.Fprintf(w, "sockit trace: TCP connections, %s; polling sock_diag every %s. Ctrl-C to stop.\n", label, opts.Interval)
-	fmt.Fprintf(w, "  not root, so: states that last less than %s are missed (on loopback a handshake or\n"+
+	fmt.Fprintf(w, "  %s, so: states that last less than %s are missed (on loopback a handshake or\n"+
 		"  a teardown takes microseconds: states in parentheses were passed through unseen, per the TCP\n"+
-		"  state diagram), times are rounded to the interval, and no segments are shown.\n"+
-		"  Run as root (sudo) for every transition as the kernel makes it and the segments behind them.\n", opts.Interval)
+		"  state diagram), times are rounded to the interval, and no segments are shown.\n", why, opts.Interval)
+	if remedy != "" {
+		fmt.Fprintln(w, "  "+remedy)
+	}
 	return s, nil
 }
 
@@ -206,23 +275,43 @@ func addCapture(s *traceSources, f tcpstate.Filter, w io.Writer) string {
 const reorderDelay = 30 * time.Millisecond
 
 // printTraceItems prints items in timestamp order until ctx ends, then
-// flushes what is left.
-func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan traceItem) {
-	p := &tracePrinter{w: opts.IO.Out, json: opts.JSON, shown: map[int]bool{}}
+// flushes what is left. It stops early, returning the error, when writing
+// fails: nobody reads the output any more.
+func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan traceItem) error {
+	out := &stickyWriter{w: opts.IO.Out}
+	p := &tracePrinter{w: out, json: opts.JSON, shown: map[int]bool{}}
 	var pending []traceItem
 	tick := time.NewTicker(reorderDelay / 3)
 	defer tick.Stop()
-	for {
+	for out.err == nil {
 		select {
 		case <-ctx.Done():
 			p.flush(pending, time.Now().Add(time.Hour))
-			return
+			return out.err
 		case it := <-items:
 			pending = append(pending, it)
 		case now := <-tick.C:
 			pending = p.flush(pending, now.Add(-reorderDelay))
 		}
 	}
+	return out.err
+}
+
+// stickyWriter keeps the first write error and writes nothing after it.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(b []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(b)
+	if err != nil {
+		s.err = fmt.Errorf("trace: write output: %w", err)
+	}
+	return n, err
 }
 
 type tracePrinter struct {

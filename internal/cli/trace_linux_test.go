@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,3 +112,165 @@ func TestTraceAsRoot(t *testing.T) {
 }
 
 func itoaInt(n int) string { return strconv.Itoa(n) }
+
+// A port with nothing on it: trace says so, and waits.
+func TestTraceSaysWhenNothingIsOnThePort(t *testing.T) {
+	t.Parallel()
+	port := reservePort(t)
+	_, errOut := runTraceInBackground(t, &TraceOptions{Target: ":" + port, isRoot: func() bool { return false }})
+	mustContain(t, "notice", errOut.String(), "no TCP socket on port "+port+" yet (nothing listens or connects there)")
+}
+
+// failingWriter fails every write with err.
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// When its output cannot be written, trace stops on its own (and so cleans
+// up): quietly for a reader that went away (EPIPE), with the error
+// otherwise.
+func TestTraceStopsWhenOutputFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string // "" = no error
+	}{
+		{err: syscall.EPIPE},
+		{err: syscall.ENOSPC, want: "trace: write output: no space left on device"},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		opts := &TraceOptions{
+			IO:       IOStreams{In: strings.NewReader(""), Out: failingWriter{err: tc.err}, ErrOut: io.Discard},
+			Target:   ln.Addr().String(),
+			Interval: 10 * time.Millisecond,
+		}
+		ready := make(chan struct{})
+		opts.Ready = func() { close(ready) }
+		done := make(chan error, 1)
+		go func() { done <- runTrace(context.Background(), opts) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("runTrace returned before tracing: %v", err)
+		}
+		// A connection that lasts, so that even polling sees it.
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		timer := time.NewTimer(waitLimit)
+		select {
+		case err := <-done:
+			timer.Stop()
+			if tc.want == "" && err != nil {
+				t.Errorf("%v: runTrace = %v, want nil", tc.err, err)
+			}
+			if tc.want != "" {
+				mustContain(t, "error", errorOf(t, err, ExitError), tc.want)
+			}
+		case <-timer.C:
+			t.Fatalf("%v: runTrace still running %s after its output failed", tc.err, waitLimit)
+		}
+	}
+}
+
+// TestTraceHelperProcess is sockit itself, run by TestTraceEndsCleanly in
+// a process of its own.
+func TestTraceHelperProcess(t *testing.T) {
+	args := os.Getenv("SOCKIT_TEST_TRACE_ARGS")
+	if args == "" {
+		t.Skip("runs as sockit in a process of its own, for TestTraceEndsCleanly")
+	}
+	os.Args = append([]string{"sockit"}, strings.Fields(args)...)
+	os.Exit(Main())
+}
+
+// sockit trace ends with exit 0 and leaves no tracefs instance behind when
+// it is interrupted (Ctrl-C, SIGTERM), when its terminal goes away
+// (SIGHUP) and when the reader of its output does (sockit trace | head).
+func TestTraceEndsCleanly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal // 0: close the output pipe instead
+	}{
+		{name: "SIGINT", sig: syscall.SIGINT},
+		{name: "SIGTERM", sig: syscall.SIGTERM},
+		{name: "SIGHUP", sig: syscall.SIGHUP},
+		{name: "closed pipe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testTraceEndsCleanly(t, tc.sig)
+		})
+	}
+}
+
+func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errOut := new(syncBuffer)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTraceHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SOCKIT_TEST_TRACE_ARGS=trace "+port)
+	cmd.Stdout, cmd.Stderr = w, errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill() // only the process this test started
+			<-done
+		}
+	}()
+	errOut.waitFor(t, "Ctrl-C to stop.")
+	if sig != 0 {
+		go io.Copy(io.Discard, r) // ends when the child does
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		r.Close()
+		// A connection that lasts, so that even polling sees it: trace
+		// writes about it and finds the pipe closed.
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Errorf("sockit trace ended with %v, want exit 0\nstderr:\n%s", err, errOut)
+		}
+	case <-timer.C:
+		t.Fatalf("sockit trace still running %s later\nstderr:\n%s", waitLimit, errOut)
+	}
+	for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		left, _ := filepath.Glob(filepath.Join(root, "instances", "sockit-"+strconv.Itoa(cmd.Process.Pid)+"-*"))
+		if len(left) > 0 {
+			t.Errorf("tracefs instances left behind: %v", left)
+		}
+	}
+}

@@ -42,7 +42,21 @@ otherwise, or with --once, it is printed once. --json prints one snapshot.
 
 The data comes from the kernel's sock_diag, as ss(8) gets it: no root needed.
 Time in state is exact for TIME_WAIT (from its timer) and counted from when
-watch first saw the socket otherwise (shown as ≥).`,
+watch first saw the socket otherwise (shown as ≥). A PORT selects sockets
+with that local or remote port; an ENDPOINT with an address (127.0.0.1:8080,
+tcp://[::1]:8080) also requires that address on that side, and includes a
+listener bound to the wildcard address on the port. Ctrl-C ends a live table
+(exit 0).
+
+--json prints one snapshot:
+  {"time", "port" (0 = every port), "addr" (when one was given),
+   "sockets": [{"state" ("TIME_WAIT"), "local", "remote" ("0.0.0.0:0" or
+     "[::]:0" for a listener), "send_q", "recv_q" (as ss shows them),
+     "rtt_us", "rttvar_us", "timer_left_ms", "in_state_ms" (TIME_WAIT only),
+     "uid", "inode"}],
+   "counts": {"ESTABLISHED": 2, ...}, "total"}
+Fields that are zero are left out, except state, local, remote, the queues
+and uid. With nothing on the port, "sockets" is [] and "total" 0.`,
 		Example: `  sockit watch 7007
   sockit watch tcp://127.0.0.1:8080 --interval 200ms
   sockit watch :7007 --json`,
@@ -94,7 +108,7 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 			io.WriteString(opts.IO.Out, "\x1b[H\x1b[2J") // cursor home, clear screen
 			fmt.Fprintf(opts.IO.Out, "TCP sockets, %s — %s (every %s; Ctrl-C to stop)\n\n", label, now.Format("15:04:05"), opts.Interval)
 		}
-		writeWatchTable(opts.IO.Out, socks, ages, now)
+		writeWatchTable(opts.IO.Out, socks, ages, now, label)
 		if !opts.Live {
 			return nil
 		}
@@ -137,7 +151,7 @@ func (a *stateAges) update(socks []tcpstate.Socket, now time.Time) {
 	a.seen, a.first = next, false
 }
 
-func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, now time.Time) {
+func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, now time.Time, label string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tLOCAL\tREMOTE\tSEND-Q\tRECV-Q\tRTT\tIN STATE")
 	for _, s := range socks {
@@ -145,7 +159,7 @@ func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, now 
 			rttText(s), ageText(s, ages.seen[s.Key()], now))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, countsLine(socks))
+	fmt.Fprintln(w, countsLine(socks, label))
 }
 
 func remoteText(s tcpstate.Socket) string {
@@ -175,8 +189,8 @@ func ageText(s tcpstate.Socket, a stateAge, now time.Time) string {
 }
 
 // countsLine answers "how many in TIME_WAIT?": "5 sockets: 1 LISTEN, 2
-// ESTABLISHED, 2 TIME_WAIT".
-func countsLine(socks []tcpstate.Socket) string {
+// ESTABLISHED, 2 TIME_WAIT", or says that nothing is there.
+func countsLine(socks []tcpstate.Socket, label string) string {
 	counts := stateCounts(socks)
 	var parts []string
 	for _, st := range tcpstate.AllStates {
@@ -184,8 +198,11 @@ func countsLine(socks []tcpstate.Socket) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	if len(parts) == 0 {
-		return "no sockets"
+	switch {
+	case len(parts) == 0 && label == allTCP:
+		return "no TCP sockets"
+	case len(parts) == 0:
+		return "no TCP sockets on " + label + " (nothing listens or connects there)"
 	}
 	return fmt.Sprintf("%s: %s", plural(uint64(len(socks)), "socket"), strings.Join(parts, ", "))
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -202,4 +204,111 @@ func TestWatchAndTraceBadTargets(t *testing.T) {
 		err = runTrace(context.Background(), &TraceOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
 		mustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
 	}
+}
+
+// Every way to name a port selects it; an IP address also selects the
+// address, IPv4-mapped or not; a host name does not, and says so.
+func TestWatchTargetForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg   string
+		port  uint16
+		addr  string // "" = any
+		label string
+	}{
+		{arg: "8080", port: 8080, label: "port 8080"},
+		{arg: ":8080", port: 8080, label: "port 8080"},
+		{arg: "tcp://:8080", port: 8080, label: "port 8080"},
+		{arg: "tcp4://:8080", port: 8080, label: "port 8080"},
+		{arg: "tcp://0.0.0.0:8080", port: 8080, label: "port 8080"},
+		{arg: "tcp://[::]:8080", port: 8080, label: "port 8080"},
+		{arg: "127.0.0.1:8080", port: 8080, addr: "127.0.0.1", label: "127.0.0.1:8080"},
+		{arg: "tcp://127.0.0.1:8080", port: 8080, addr: "127.0.0.1", label: "127.0.0.1:8080"},
+		{arg: "tcp://[::ffff:127.0.0.1]:8080", port: 8080, addr: "127.0.0.1", label: "127.0.0.1:8080"},
+		{arg: "[::1]:8080", port: 8080, addr: "::1", label: "[::1]:8080"},
+		{arg: "tcp6://[::1]:8080", port: 8080, addr: "::1", label: "[::1]:8080"},
+		{arg: "localhost:8080", port: 8080, label: "port 8080 (any address: only an IP address, not a name, narrows it)"},
+		{arg: "", port: 0, label: "all TCP sockets"},
+	} {
+		f, label, err := tcpTarget(tc.arg)
+		if err != nil {
+			t.Errorf("tcpTarget(%q): %v", tc.arg, err)
+			continue
+		}
+		addr := ""
+		if f.Addr.IsValid() {
+			addr = f.Addr.String()
+		}
+		if f.Port != tc.port || addr != tc.addr || label != tc.label {
+			t.Errorf("tcpTarget(%q) = port %d addr %q label %q; want %d %q %q", tc.arg, f.Port, addr, label, tc.port, tc.addr, tc.label)
+		}
+	}
+}
+
+// Through the command tree, with output that is not a terminal: one table,
+// no escape codes, exit 0, on IPv6 too; and a port with nothing on it says
+// so, in the table and in JSON.
+func TestWatchCommandNotATerminal(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	empty := ":" + reservePort(t)
+
+	for _, tc := range []struct {
+		args  []string
+		wants []string
+	}{
+		{args: []string{"watch", "tcp6://[::1]:" + port}, wants: []string{"STATE", "LISTEN       [::1]:" + port, "ESTABLISHED", "3 sockets: 1 LISTEN, 2 ESTABLISHED"}},
+		{args: []string{"watch", port, "--interval", "10ms"}, wants: []string{"3 sockets: 1 LISTEN, 2 ESTABLISHED"}},
+		{args: []string{"watch", empty}, wants: []string{"no TCP sockets on port " + strings.TrimPrefix(empty, ":") + " (nothing listens or connects there)"}},
+		{args: []string{"watch", "--json", empty}, wants: []string{`"sockets": []`, `"total": 0`, `"counts": {}`}},
+	} {
+		app, out, errOut := newTestApp()
+		cmd := NewRootCmd(app)
+		cmd.SetArgs(tc.args)
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		err := cmd.ExecuteContext(ctx) // returns at once: not a terminal
+		cancel()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, errOut)
+		}
+		mustContain(t, strings.Join(tc.args, " "), out.String(), tc.wants...)
+		if strings.Contains(out.String(), "\x1b") {
+			t.Errorf("%v: escape codes in output that is not a terminal:\n%q", tc.args, out.String())
+		}
+	}
+}
+
+// reservePort returns a port nothing listens or connects on, and that stays
+// so until the test ends: a socket is bound to it, without SO_REUSEADDR, and
+// neither listens nor connects, which sock_diag (like ss -tan) does not show.
+func reservePort(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
