@@ -31,13 +31,14 @@ const (
 	StepOpen                       // a server connection began (after accept)
 	StepClosed                     // a server connection ended; In, Out and Dur are its totals
 	StepProxy                      // a PROXY protocol header: Peer is the real client, Local its destination, Detail the version
+	StepHandshake                  // a protocol's handshake over the socket finished (TLS, WebSocket upgrade); Detail says what was agreed
 )
 
 var stepNames = [...]string{
 	StepSocket: "socket", StepSetsockopt: "setsockopt", StepBind: "bind", StepListen: "listen",
 	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
 	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
-	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy",
+	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy", StepHandshake: "handshake",
 }
 
 func (s Step) String() string {
@@ -114,6 +115,8 @@ func (e Event) text() string {
 		return "unlink " + e.Detail
 	case StepOpen:
 		return "new conn " + addrString(e.Peer)
+	case StepHandshake:
+		return e.Detail
 	case StepProxy:
 		if e.Detail != "" && e.Peer == nil {
 			return "PROXY header: " + e.Detail

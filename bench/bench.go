@@ -67,6 +67,12 @@ type Options struct {
 
 	Loops int // engine loops; 0 = GOMAXPROCS
 
+	// TLS (tls://, wss://): skip verifying the server's certificate, or
+	// verify it against the CA certificates in CAFile (PEM) instead of the
+	// system's.
+	Insecure bool
+	CAFile   string
+
 	// ServerPID, if set, is sampled for CPU time and memory (Linux /proc).
 	ServerPID int
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/tlslayer"
 )
 
 // runStreams runs the benchmark over stream connections (tcp, unix,
@@ -20,6 +22,12 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 		return err
 	}
 	st := newStreamRun(o, r)
+	if o.Endpoint.IsTLS() {
+		if st.tls, err = tlslayer.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
+			srv.Close()
+			return err
+		}
+	}
 	r.sample(&r.base)
 
 	// Connect, at --connect-rate if given.
@@ -33,7 +41,7 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 		}
 		c := st.newConn(o.FirstID + i)
 		opts := engine.DialOptions{Timeout: o.ConnectTimeout, Source: sourceIP(o, o.FirstID+i)}
-		if err := srv.Dial(o.Endpoint, c, opts); err != nil {
+		if err := srv.Dial(o.Endpoint, st.handlerFor(c), opts); err != nil {
 			srv.Close()
 			return err
 		}
@@ -101,6 +109,7 @@ type streamRun struct {
 	s        *stream
 	interval float64 // open loop: nanoseconds between one connection's messages
 	verify   bool
+	tls      *tls.Config // tls, wss
 
 	started atomic.Bool // the connect phase is over: connections send
 
@@ -398,7 +407,7 @@ func (b *bconn) OnPeerClose(c engine.Conn) {
 
 func (b *bconn) OnClose(c engine.Conn, err error) {
 	st := b.st
-	if b.c == nil { // never connected
+	if b.c == nil { // never connected (or its TLS handshake or WebSocket upgrade failed)
 		st.r.fail("connect", err)
 		st.r.failed.Add(1)
 		st.dialSettled()

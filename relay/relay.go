@@ -13,6 +13,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,12 @@ type Options struct {
 	Observer    sockit.Observer // each socket step; nil = none
 	// OnConn, if set, is called as each forwarded connection ends.
 	OnConn func(Report)
+	// DialTarget, if set, opens the connection to To instead of a plain
+	// dial: the caller's way to add TLS or WebSocket on the target side.
+	DialTarget func(ctx context.Context) (net.Conn, error)
+	// WrapListener, if set, wraps the stream listener (for TLS on the
+	// listening side: tls.NewListener).
+	WrapListener func(net.Listener) net.Listener
 }
 
 // Report is one forwarded connection or datagram session, as it ended.
@@ -105,6 +112,9 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 	ln, err := so.Listen(ctx, o.From.Network(), o.From.Addr, o.Observer)
 	if err != nil {
 		return nil, sockit.Wrap("listen", o.From.Network(), o.From.Addr, err)
+	}
+	if o.WrapListener != nil {
+		ln = o.WrapListener(ln)
 	}
 	r.ln, r.addr = ln, ln.Addr()
 	return r, nil
@@ -238,7 +248,7 @@ func (r *Relay) forward(c net.Conn) {
 	defer r.untrack(c)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.ConnectTimeout)
-	t, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer})
+	t, err := r.dialTarget(ctx)
 	cancel()
 	if err != nil {
 		r.failed.Add(1)
@@ -271,6 +281,17 @@ func (r *Relay) forward(c net.Conn) {
 	up, upErr = pump(t, c, &r.up)
 	wg.Wait()
 	r.report(Report{Client: c.RemoteAddr(), Up: up, Down: down, Err: errors.Join(upErr, downErr)})
+}
+
+func (r *Relay) dialTarget(ctx context.Context) (net.Conn, error) {
+	if r.o.DialTarget != nil {
+		return r.o.DialTarget(ctx)
+	}
+	c, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer})
+	if err != nil {
+		return nil, err // not a nil *client.Conn in a non-nil interface
+	}
+	return c, nil
 }
 
 func (r *Relay) report(rep Report) {
@@ -325,6 +346,9 @@ func closeWrite(c net.Conn) error {
 func resetConn(c net.Conn) {
 	if cc, ok := c.(*client.Conn); ok {
 		c = cc.Conn
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)

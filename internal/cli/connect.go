@@ -24,6 +24,7 @@ type ConnectOptions struct {
 	Verbose        bool
 	States         bool // with Verbose: note the TCP state after each step
 	ProxyProtocol  int  // 1 or 2: begin with a PROXY protocol header naming this client
+	TLS            tlsFlags
 	Sock           sockFlags
 }
 
@@ -42,7 +43,9 @@ a prompt. On udp and unixgram each input line is one datagram, and replies are
 printed until --reply-wait after the input ends.`,
 		Example: `  sockit connect 127.0.0.1:7007
   printf 'GET / HTTP/1.0\r\n\r\n' | sockit connect tcp://127.0.0.1:8080
-  sockit connect unixgram:///tmp/dgram.sock --reply-wait 3s`,
+  sockit connect unixgram:///tmp/dgram.sock --reply-wait 3s
+  sockit connect tls://127.0.0.1:7443 --insecure
+  sockit connect ws://127.0.0.1:7080/echo      (a line is a message)`,
 		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
@@ -65,6 +68,7 @@ printed until --reply-wait after the input ends.`,
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "begin with a PROXY protocol header of this version (1 or 2) naming this connection's own addresses, as a load balancer would (to test a server that accepts it)")
+	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
 	return cmd
 }
@@ -72,9 +76,6 @@ printed until --reply-wait after the input ends.`,
 func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	ep, err := endpoint.Parse(opts.Endpoint)
 	if err != nil {
-		return err
-	}
-	if err := plainOnly(ep, "connect"); err != nil {
 		return err
 	}
 	if opts.ProxyProtocol != 0 && (opts.ProxyProtocol < 1 || opts.ProxyProtocol > 2 || ep.IsPacket()) {
@@ -103,6 +104,16 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		if err != nil {
 			return err
 		}
+	}
+	wc, err := startLayers(ctx, c, ep, opts.TLS, log.obs)
+	if err != nil {
+		return err
+	}
+	if wc != nil {
+		if opts.IO.InTTY {
+			fmt.Fprintf(opts.IO.ErrOut, "connected to %s; each line is a message; Ctrl-D sends a close frame; Ctrl-C quits\n", ep)
+		}
+		return pipeWS(ctx, wc, opts.IO.In, opts.IO.Out, opts.IO.InTTY)
 	}
 	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait}
 	if opts.IO.InTTY {

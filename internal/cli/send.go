@@ -28,6 +28,7 @@ type SendOptions struct {
 	ConnectTimeout time.Duration
 	Verbose        bool
 	States         bool // with Verbose: note the TCP state after each step
+	TLS            tlsFlags
 	Sock           sockFlags
 }
 
@@ -45,7 +46,9 @@ message from standard input, as is.`,
 		Example: `  sockit send 127.0.0.1:7007 hello
   sockit send udp://127.0.0.1:7007 hello
   echo hi | sockit send unix:///tmp/echo.sock - --hex
-  sockit send tcp6://[::1]:7007 ping --count 3 -v`,
+  sockit send tcp6://[::1]:7007 ping --count 3 -v
+  sockit send tls://127.0.0.1:7443 hello --insecure
+  sockit send ws://127.0.0.1:7080/echo hello`,
 		Args: argsBetween(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
@@ -68,6 +71,7 @@ message from standard input, as is.`,
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
+	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
 	return cmd
 }
@@ -100,9 +104,6 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := plainOnly(ep, "send"); err != nil {
-		return err
-	}
 	if opts.Count < 1 {
 		return usageErr{errors.New("--count must be at least 1")}
 	}
@@ -117,13 +118,21 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		return err
 	}
 	defer c.Close()
+	wc, err := startLayers(ctx, c, ep, opts.TLS, log.obs)
+	if err != nil {
+		return err
+	}
 	out := opts.IO.Out
 	var dumper io.WriteCloser
 	if opts.Hex {
 		dumper = hex.Dumper(out)
 		out = dumper
 	}
-	err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
+	if wc != nil {
+		err = sendWS(ctx, wc, msg, out, opts.Count, opts.Timeout)
+	} else {
+		err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
+	}
 	if dumper != nil {
 		dumper.Close()
 	}

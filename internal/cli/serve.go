@@ -36,7 +36,10 @@ type ServeOptions struct {
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
-	Sock          sockFlags
+	// CertFile and KeyFile are the TLS certificate for tls:// and wss://
+	// endpoints; without them serve makes a self-signed one.
+	CertFile, KeyFile string
+	Sock              sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -80,6 +83,8 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
+	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
+	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
@@ -98,15 +103,17 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := plainOnly(ep, "serve"); err != nil {
-			return err
-		}
 		eps = append(eps, ep)
 	}
 	handler, packetHandler, err := service.Lookup(opts.Service)
 	if err != nil {
 		return usageErr{err}
 	}
+	layers, err := newServeLayers(eps, opts.CertFile, opts.KeyFile)
+	if err != nil {
+		return err
+	}
+	defer layers.close()
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
@@ -162,7 +169,10 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		if ep.IsPacket() {
 			addr, err = srv.ListenPacket(ep, packetHandler)
 		} else {
-			addr, err = srv.Listen(ep, handler)
+			var h engine.Handler
+			if h, err = layers.wrap(ep, handler, opts.Service, 0); err == nil {
+				addr, err = srv.Listen(ep, h)
+			}
 		}
 		if err != nil {
 			srv.Close()
@@ -174,7 +184,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		bound = append(bound, ep)
 	}
-	printBanner(opts, srv, bound)
+	printBanner(opts, srv, bound, layers)
 	if opts.Ready != nil {
 		opts.Ready(addrs)
 	}
@@ -196,6 +206,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	st := srv.Stats()
 	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
 		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
+	for _, line := range layers.summary() {
+		fmt.Fprintln(opts.IO.Out, line)
+	}
 	if opts.ProxyProtocol {
 		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", proxied.Headers.Load(), plural(proxied.Rejected.Load(), "connection"))
 	}
@@ -213,17 +226,32 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	return err
 }
 
-func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint) {
+func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, layers *serveLayers) {
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s\n", ep)
 	}
+	for _, line := range layers.banner() {
+		fmt.Fprintln(w, line)
+	}
 	var tries []string
+	for _, ep := range eps {
+		if ep.IsWebSocket() {
+			scheme := "http"
+			if ep.IsTLS() {
+				scheme = "https"
+			}
+			tries = append(tries, "open "+scheme+"://"+strings.TrimPrefix(dialable(ep), ep.Scheme+"://")+" in a browser")
+		}
+	}
 	for _, ep := range eps {
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
 		t := "sockit send " + dialable(ep) + " hello"
+		if ep.IsTLS() && layers.selfSigned {
+			t += " --insecure"
+		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
 			t = "sockit connect " + dialable(ep) + "   (Ctrl-C to stop)"
 		}
@@ -261,7 +289,7 @@ func dialable(ep endpoint.Endpoint) string {
 	if ep.Scheme == "tcp" {
 		return addr
 	}
-	return ep.Scheme + "://" + addr
+	return ep.Scheme + "://" + addr + ep.Path
 }
 
 func plural(n uint64, noun string) string {

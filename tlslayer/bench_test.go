@@ -1,0 +1,64 @@
+package tlslayer_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/tlslayer"
+)
+
+// BenchmarkEchoTLS measures round trips of service.Echo under the TLS layer
+// on the epoll backend: an in-process crypto/tls client writes a message
+// and reads it back in full. Compare with BenchmarkEchoPlain for the cost
+// of TLS per message. Allocations are the client's and the server's
+// together.
+func BenchmarkEchoTLS(b *testing.B) {
+	benchEcho(b, func(b *testing.B, a net.Addr) net.Conn {
+		return dialTLS(b, a, clientConfig(testCert()))
+	}, tlslayer.Server(service.Echo{}, serverConfig(), tlslayer.Options{}))
+}
+
+// BenchmarkEchoPlain is BenchmarkEchoTLS without TLS.
+func BenchmarkEchoPlain(b *testing.B) {
+	benchEcho(b, func(b *testing.B, a net.Addr) net.Conn { return dialRaw(b, a) }, service.Echo{})
+}
+
+func benchEcho(b *testing.B, dial func(*testing.B, net.Addr) net.Conn, h engine.Handler) {
+	for _, size := range []int{64, 16 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			srv, err := engine.NewServer(&engine.Config{Backend: engine.BackendEpoll})
+			if err != nil {
+				b.Skipf("the epoll backend is not available: %v", err)
+			}
+			b.Cleanup(func() { srv.Close() })
+			c := dial(b, serve(b, srv, h))
+			if tc, ok := c.(*tls.Conn); ok {
+				if err := tc.Handshake(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msg, got := pattern(size, 0), make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if i%4096 == 0 { // keep any -benchtime inside the deadline
+					if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := c.Write(msg); err != nil {
+					b.Fatalf("write: %v", err)
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					b.Fatalf("read: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,12 @@
+package tlslayer_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sockit/sockit/internal/leaktest"
+)
+
+// TestMain fails the package if a test leaves a goroutine or a descriptor
+// behind: the handshake goroutines must end with their connections.
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }

@@ -1,0 +1,5 @@
+package ws_test
+
+import "github.com/sockit/sockit/engine"
+
+var platformBackends = []engine.Backend{engine.BackendEpoll}

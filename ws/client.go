@@ -1,0 +1,135 @@
+package ws
+
+import (
+	"net/textproto"
+	"time"
+
+	"github.com/sockit/sockit/engine"
+)
+
+// ClientOptions configure the client side: NewClient and Dial. The zero
+// value asks for "/" with the defaults noted on each field.
+type ClientOptions struct {
+	// Host is the Host header; "" = the address connected to.
+	Host string
+	// Path is the request-target, with any query; "" = "/".
+	Path string
+	// Origin, if set, is sent as the Origin header, as a browser does.
+	Origin string
+	// Subprotocols are offered in Sec-WebSocket-Protocol, in order of
+	// preference; the server's choice is Conn.Subprotocol.
+	Subprotocols []string
+	// Header holds extra header fields for the upgrade request.
+	Header textproto.MIMEHeader
+	// MaxMessage bounds a received message; 0 = DefaultMaxMessage.
+	MaxMessage int
+	// MaxHeader bounds the response head; 0 = DefaultMaxHeader.
+	MaxHeader int
+	// HandshakeTimeout bounds the wait for the server's response (NewClient
+	// only: Dial uses its context); 0 = DefaultHandshakeTimeout, < 0 = none.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds the wait for the server's answer to a close
+	// frame; 0 = DefaultCloseTimeout.
+	CloseTimeout time.Duration
+}
+
+func (o ClientOptions) withDefaults() ClientOptions {
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxHeader <= 0 {
+		o.MaxHeader = DefaultMaxHeader
+	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	return o
+}
+
+// Client is the engine.Handler of WebSocket client connections, made with
+// engine.Server.Dial: it sends the upgrade request when the connection
+// opens, checks the response (RFC 6455, 4.2.2), masks every frame it sends
+// with a fresh random key, and calls a MessageHandler. One Client may serve
+// any number of dials; it keeps no state but its counters.
+type Client struct {
+	h    MessageHandler
+	opts ClientOptions
+	st   counters
+}
+
+// NewClient returns an engine.Handler for dialed connections that speaks
+// WebSocket to the server and serves h:
+//
+//	srv.Dial(ep, ws.NewClient(h, ws.ClientOptions{Path: "/ws"}), engine.DialOptions{})
+func NewClient(h MessageHandler, opts ClientOptions) *Client {
+	return &Client{h: h, opts: opts.withDefaults()}
+}
+
+// Stats returns a snapshot of the client's counters. Safe from any
+// goroutine.
+func (cl *Client) Stats() Stats { return cl.st.snapshot() }
+
+// OnOpen implements engine.Handler: it sends the upgrade request.
+func (cl *Client) OnOpen(ec engine.Conn) {
+	c := &Conn{ec: ec, h: cl.h, st: &cl.st, client: true, closeTimeout: cl.opts.CloseTimeout,
+		key: newKey(), path: cl.opts.Path}
+	c.rd = frameReader{max: cl.opts.MaxMessage, masked: false}
+	ec.SetContext(c)
+	host := cl.opts.Host
+	if host == "" && ec.RemoteAddr() != nil {
+		host = ec.RemoteAddr().String()
+	}
+	if _, err := ec.Write(upgradeRequest(host, cl.opts.Path, c.key, &cl.opts)); err != nil {
+		c.abandon(err)
+		return
+	}
+	if cl.opts.HandshakeTimeout > 0 {
+		c.deadline = time.Now().Add(cl.opts.HandshakeTimeout)
+		ec.SetTimer(c.deadline)
+	}
+}
+
+// OnData implements engine.Handler.
+func (cl *Client) OnData(ec engine.Conn, in []byte) int {
+	c := ec.Context().(*Conn)
+	if c.state != stateHandshake {
+		return c.frames(in)
+	}
+	n, sub, herr := parseResponse(in, cl.opts.MaxHeader, c.key, cl.opts.Subprotocols)
+	switch {
+	case herr != nil:
+		cl.st.rejected.Add(1)
+		c.abandon(herr)
+		return len(in)
+	case n == 0:
+		return 0
+	}
+	c.subprotocol, c.state, c.opened = sub, stateOpen, true
+	c.deadline = time.Time{}
+	ec.SetTimer(time.Time{})
+	cl.st.upgrades.Add(1)
+	cl.h.OnOpen(c)
+	return n + c.frames(in[n:])
+}
+
+// OnPeerClose implements engine.Handler.
+func (cl *Client) OnPeerClose(ec engine.Conn) { ec.Context().(*Conn).peerClosed() }
+
+// OnClose implements engine.Handler. A dial that never connected reaches
+// the MessageHandler's OnClose too, with the connect error.
+func (cl *Client) OnClose(ec engine.Conn, err error) {
+	c, ok := ec.Context().(*Conn)
+	if !ok {
+		c = &Conn{ec: ec, h: cl.h, st: &cl.st, client: true, path: cl.opts.Path}
+	}
+	c.closed(err)
+}
+
+// OnTimer implements engine.TimerHandler.
+func (cl *Client) OnTimer(ec engine.Conn) { ec.Context().(*Conn).timer() }

@@ -1,0 +1,443 @@
+package ws
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockit/sockit/engine"
+)
+
+// MessageHandler is a WebSocket service. Its methods are called on the
+// connection's event loop, one at a time per connection, like an
+// engine.Handler's: they must not block.
+type MessageHandler interface {
+	// OnOpen is called once the opening handshake has succeeded.
+	OnOpen(c *Conn)
+	// OnMessage is called with each complete message, fragments
+	// reassembled: op is OpText (data is valid UTF-8) or OpBinary. data is
+	// valid only during the call.
+	OnMessage(c *Conn, op Opcode, data []byte)
+	// OnClose is called once when the connection is gone. code and reason
+	// are the peer's close frame after a close handshake (CloseNoStatus if
+	// it had no code); the code this side sent when it failed the
+	// connection for a protocol error (err is then a *ProtocolError); or
+	// CloseAbnormal when there was no close frame (err says why, if the
+	// engine knows). err is nil after a clean close handshake.
+	//
+	// On the server, OnClose follows OnOpen: a connection that never
+	// upgrades does not reach the MessageHandler. On the client (NewClient),
+	// OnClose is called for every connection, also without OnOpen when the
+	// connect or the handshake fails (err is then the engine's connect error
+	// or a *HandshakeError).
+	OnClose(c *Conn, code CloseCode, reason string, err error)
+}
+
+// Defaults for the zero values of ServerOptions and ClientOptions.
+const (
+	DefaultMaxMessage       = 1 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+)
+
+// Errors of Conn and ClientConn.
+var (
+	// ErrCloseSent: a close frame was sent, so no more messages can be.
+	ErrCloseSent = errors.New("websocket: close frame already sent")
+	// ErrCloseTimeout: the peer did not answer a close frame in time.
+	ErrCloseTimeout = errors.New("websocket: no answer to the close frame in time")
+	// ErrNoCloseFrame: the TCP connection ended without a close frame.
+	ErrNoCloseFrame = errors.New("websocket: connection ended without a close frame")
+	// ErrBadOpcode: WriteMessage was given an opcode it cannot send.
+	ErrBadOpcode = errors.New("websocket: cannot send this opcode with WriteMessage")
+	// ErrControlTooLong: a ping or pong payload longer than 125 bytes.
+	ErrControlTooLong = errors.New("websocket: control frame payload longer than 125 bytes")
+	// ErrBadCloseCode: Close was given a code that may not be sent.
+	ErrBadCloseCode = errors.New("websocket: close code may not be sent")
+)
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota // reading the upgrade request or response
+	stateOpen                       // exchanging frames
+	stateClosing                    // handshake over or failed: input is discarded
+	stateDone                       // OnClose has run
+)
+
+// Conn is one WebSocket connection on the engine, server or client side.
+//
+// WriteMessage, Context and SetContext belong to the MessageHandler's
+// callbacks (the connection's loop). AsyncWriteMessage and Close are safe
+// from any goroutine.
+type Conn struct {
+	ec     engine.Conn
+	h      MessageHandler
+	st     *counters
+	client bool
+
+	req         *Request // server only
+	path        string
+	subprotocol string
+	value       any
+
+	// Loop-owned.
+	state        connState
+	opened       bool
+	rd           frameReader
+	deadline     time.Time // of the handshake, or of the close handshake once a close frame is sent
+	closeTimeout time.Duration
+	gotClose     bool      // the peer's close frame arrived
+	code         CloseCode // what OnClose reports
+	reason       string
+	err          error
+	key          string // client: the Sec-WebSocket-Key sent
+
+	// wmu orders whole frames and the close frame: nothing is written
+	// after it.
+	wmu       sync.Mutex
+	sentClose bool
+	wbuf      []byte
+	done      atomic.Bool // OnClose ran
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ec.RemoteAddr() }
+
+// LocalAddr is this side's address.
+func (c *Conn) LocalAddr() net.Addr { return c.ec.LocalAddr() }
+
+// Path is the request path of the upgrade (without the query).
+func (c *Conn) Path() string { return c.path }
+
+// Request is the upgrade request on the server side, nil on the client.
+func (c *Conn) Request() *Request { return c.req }
+
+// Subprotocol is the subprotocol the handshake agreed on, "" for none.
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// TimerHandler is implemented by MessageHandlers that schedule work of
+// their own with Conn.SetTimer or Conn.Wake (a load generator pacing its
+// messages). OnTimer runs on the connection's loop, so it may WriteMessage.
+type TimerHandler interface {
+	OnTimer(c *Conn)
+}
+
+// SetTimer asks for one call of the handler's OnTimer at or soon after at
+// (a zero at cancels), while the connection is open and no close frame has
+// gone out. Call it only from the handler's callbacks.
+func (c *Conn) SetTimer(at time.Time) {
+	if c.state == stateOpen {
+		c.ec.SetTimer(at)
+	}
+}
+
+// Wake asks for a call of the handler's OnTimer as soon as the loop can;
+// safe from any goroutine.
+func (c *Conn) Wake() error { return c.ec.Wake() }
+
+// Pending is the number of bytes queued in the engine and not yet written
+// to the kernel. Call it only from the handler's callbacks.
+func (c *Conn) Pending() int { return c.ec.Pending() }
+
+// Context and SetContext hold one value for the MessageHandler. Call them
+// only from its callbacks.
+func (c *Conn) Context() any     { return c.value }
+func (c *Conn) SetContext(v any) { c.value = v }
+
+// WriteMessage sends one message (OpText, OpBinary) or control frame
+// (OpPing, OpPong) in a single frame; it never blocks. The engine queues
+// a copy, with the engine.Conn.Write limits (engine.ErrOutputFull). Text
+// is not checked: send valid UTF-8. It fails with ErrCloseSent after Close.
+// Call it only from the connection's callbacks; AsyncWriteMessage is for
+// other goroutines.
+func (c *Conn) WriteMessage(op Opcode, data []byte) error {
+	return c.write(op, data, false)
+}
+
+// AsyncWriteMessage is WriteMessage for any goroutine, through
+// engine.Conn.AsyncWrite.
+func (c *Conn) AsyncWriteMessage(op Opcode, data []byte) error {
+	return c.write(op, data, true)
+}
+
+func (c *Conn) write(op Opcode, data []byte, async bool) error {
+	if err := checkWrite(op, data); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.sentClose {
+		return ErrCloseSent
+	}
+	if c.done.Load() {
+		return engine.ErrClosed
+	}
+	c.wbuf = appendFrame(c.wbuf[:0], true, op, data, c.client, maskKey(c.client))
+	var err error
+	if async {
+		err = c.ec.AsyncWrite(c.wbuf)
+	} else {
+		_, err = c.ec.Write(c.wbuf)
+	}
+	if cap(c.wbuf) > retainMax {
+		c.wbuf = nil
+	}
+	if err == nil && !op.IsControl() {
+		c.st.messagesOut.Add(1)
+		c.st.bytesOut.Add(uint64(len(data)))
+	}
+	return err
+}
+
+func checkWrite(op Opcode, data []byte) error {
+	switch op {
+	case OpText, OpBinary:
+		return nil
+	case OpPing, OpPong:
+		if len(data) > maxControl {
+			return ErrControlTooLong
+		}
+		return nil
+	}
+	return ErrBadOpcode
+}
+
+// maskKey returns a fresh masking key for a client frame (RFC 6455, 5.3:
+// unpredictable; math/rand/v2's generator is ChaCha8, seeded from the
+// system), or zero for a server frame.
+func maskKey(client bool) [4]byte {
+	var k [4]byte
+	if client {
+		v := rand.Uint32()
+		k = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+	}
+	return k
+}
+
+// Close starts the closing handshake: it sends a close frame with code and
+// reason (cut to 123 bytes), after which no message can be sent. Messages
+// still arrive until the peer answers with its close frame; then the TCP
+// connection is closed and OnClose follows. If the peer does not answer
+// within the close timeout, the connection is closed anyway (OnClose gets
+// ErrCloseTimeout). code 0 sends a close frame without a code. Safe from
+// any goroutine.
+func (c *Conn) Close(code CloseCode, reason string) error {
+	if code != 0 && !code.sendable() {
+		return ErrBadCloseCode
+	}
+	c.wmu.Lock()
+	if c.sentClose {
+		c.wmu.Unlock()
+		return ErrCloseSent
+	}
+	c.sentClose = true
+	err := c.ec.AsyncWrite(appendFrame(nil, true, OpClose, closePayload(code, reason), c.client, maskKey(c.client)))
+	c.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.ec.Wake() // the loop arms the close timeout in OnTimer
+}
+
+// writeNow writes one frame from the loop, unless a close frame went
+// first. It reports whether the frame was written.
+func (c *Conn) writeNow(op Opcode, payload []byte) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.sentClose {
+		return false
+	}
+	if op == OpClose {
+		c.sentClose = true
+	}
+	c.wbuf = appendFrame(c.wbuf[:0], true, op, payload, c.client, maskKey(c.client))
+	_, err := c.ec.Write(c.wbuf)
+	return err == nil
+}
+
+// frames reads frames from in while the connection is open, and returns
+// how much of in it consumed.
+func (c *Conn) frames(in []byte) int {
+	off := 0
+	for c.state == stateOpen {
+		n, op, data, perr := c.rd.next(in[off:])
+		off += n
+		if perr != nil {
+			c.fail(perr)
+			break
+		}
+		switch op {
+		case 0:
+			return off
+		case OpText, OpBinary:
+			c.st.messagesIn.Add(1)
+			c.st.bytesIn.Add(uint64(len(data)))
+			c.h.OnMessage(c, op, data)
+		case OpPing:
+			if c.writeNow(OpPong, data) {
+				c.st.pings.Add(1)
+			}
+		case OpPong:
+			// Unsolicited pongs are allowed as heartbeats (RFC 6455, 5.5.3).
+		case OpClose:
+			code, reason, _ := parseClose(data) // checked by the reader
+			c.closeFrame(code, reason)
+		}
+	}
+	return len(in) // closing: the rest is discarded
+}
+
+// closeFrame answers the peer's close frame with one of ours (echoing its
+// code) unless ours went first, and closes the TCP connection: the server
+// closes first per RFC 6455, 7.1.1, and the client, which has nothing more
+// to say, closes too (engine Close waits for the peer's FIN).
+func (c *Conn) closeFrame(code CloseCode, reason string) {
+	c.st.closes.Add(1)
+	c.gotClose, c.code, c.reason = true, code, reason
+	c.writeNow(OpClose, closePayload(code, ""))
+	c.state = stateClosing
+	c.ec.Close()
+}
+
+// fail fails the connection for a protocol error (RFC 6455, 7.1.7): a close
+// frame with the error's code, then the TCP close.
+func (c *Conn) fail(perr *ProtocolError) {
+	c.st.failed(perr.Code)
+	c.code, c.err = perr.Code, perr
+	c.writeNow(OpClose, closePayload(perr.Code, perr.Msg))
+	c.state = stateClosing
+	c.ec.Close()
+}
+
+// abandon ends the connection without a close handshake (a handshake that
+// failed, a peer gone, a timeout).
+func (c *Conn) abandon(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.state = stateClosing
+	c.ec.Close()
+}
+
+// peerClosed handles the peer's FIN.
+func (c *Conn) peerClosed() {
+	switch c.state {
+	case stateHandshake:
+		c.abandon(hsErr(0, "the peer closed the connection during the handshake"))
+	case stateOpen:
+		c.abandon(ErrNoCloseFrame)
+	default:
+		c.ec.Close()
+	}
+}
+
+// timer handles OnTimer: the handshake deadline, and the close timeout,
+// which Close asks for through Wake.
+func (c *Conn) timer() {
+	now := time.Now()
+	switch c.state {
+	case stateHandshake:
+		if !c.deadline.IsZero() && !now.Before(c.deadline) {
+			c.abandon(hsErr(0, "no handshake within the timeout"))
+		}
+	case stateOpen:
+		c.wmu.Lock()
+		sent := c.sentClose
+		c.wmu.Unlock()
+		switch {
+		case !sent:
+			// Not the close timeout: the handler's own SetTimer or Wake.
+			if th, ok := c.h.(TimerHandler); ok {
+				th.OnTimer(c)
+			}
+		case c.deadline.IsZero():
+			c.deadline = now.Add(c.closeTimeout)
+			c.ec.SetTimer(c.deadline)
+		case !now.Before(c.deadline):
+			c.abandon(ErrCloseTimeout)
+		default:
+			c.ec.SetTimer(c.deadline)
+		}
+	}
+}
+
+// closed handles the engine's OnClose.
+func (c *Conn) closed(err error) {
+	c.state = stateDone
+	c.done.Store(true)
+	if !c.opened && !c.client {
+		return
+	}
+	code, reason := c.code, c.reason
+	switch {
+	case c.gotClose:
+		err = c.err
+	case c.err != nil:
+		if _, ok := c.err.(*ProtocolError); !ok {
+			code = CloseAbnormal
+		}
+		if err == nil {
+			err = c.err
+		} else {
+			err = errors.Join(c.err, err)
+		}
+	default:
+		code = CloseAbnormal
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	c.h.OnClose(c, code, reason, err)
+}
+
+// counters are the atomic counters behind Stats.
+type counters struct {
+	upgrades, rejected, http         atomic.Uint64
+	messagesIn, messagesOut          atomic.Uint64
+	bytesIn, bytesOut, pings, closes atomic.Uint64
+	protocolErrors                   [16]atomic.Uint64 // by close code - 1000
+}
+
+func (s *counters) failed(code CloseCode) {
+	if code >= 1000 && code < 1016 {
+		s.protocolErrors[code-1000].Add(1)
+	}
+}
+
+// Stats are the counters of a Server or Client, over all its connections.
+type Stats struct {
+	Upgrades    uint64 // opening handshakes completed
+	Rejected    uint64 // opening handshakes refused (server: 4xx sent; client: bad answers)
+	HTTP        uint64 // plain HTTP requests answered by ServerOptions.HTTP
+	MessagesIn  uint64 // whole messages received
+	MessagesOut uint64 // messages sent
+	BytesIn     uint64 // payload bytes of the messages received
+	BytesOut    uint64 // payload bytes of the messages sent
+	Pings       uint64 // pings answered with a pong
+	Closes      uint64 // close frames received
+	// ProtocolErrors counts connections failed for the peer's violations,
+	// by the close code sent: CloseProtocolError, CloseInvalidPayload,
+	// CloseMessageTooBig.
+	ProtocolErrors map[CloseCode]uint64
+}
+
+func (s *counters) snapshot() Stats {
+	st := Stats{
+		Upgrades: s.upgrades.Load(), Rejected: s.rejected.Load(), HTTP: s.http.Load(),
+		MessagesIn: s.messagesIn.Load(), MessagesOut: s.messagesOut.Load(),
+		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		Pings: s.pings.Load(), Closes: s.closes.Load(),
+		ProtocolErrors: map[CloseCode]uint64{},
+	}
+	for i := range s.protocolErrors {
+		if n := s.protocolErrors[i].Load(); n > 0 {
+			st.ProtocolErrors[CloseCode(1000+i)] = n
+		}
+	}
+	return st
+}
