@@ -88,8 +88,10 @@ func TestStepString(t *testing.T) {
 		{step: sockit.StepUnlink, want: "unlink"},
 		{step: sockit.StepOpen, want: "open"},
 		{step: sockit.StepClosed, want: "closed"},
+		{step: sockit.StepProxy, want: "proxy"},
+		{step: sockit.StepHandshake, want: "handshake"},
 		{step: 0, want: "step(0)"},
-		{step: sockit.StepClosed + 1, want: "step(17)"},
+		{step: sockit.StepHandshake + 1, want: "step(19)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
