@@ -246,6 +246,7 @@ func mergeResults(ls []*workerLine, o *Options) *Result {
 		m.TotalDoneMsgs += r.TotalDoneMsgs
 		m.Window = max(m.Window, r.Window)
 		m.MachineBusy = max(m.MachineBusy, r.MachineBusy)
+		m.FDLimit = r.FDLimit
 		mergeCheck(&m.Check, &r.Check)
 		for _, e := range r.Errors {
 			if x := errs[e.Kind]; x != nil {

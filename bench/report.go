@@ -77,6 +77,9 @@ func (res *Result) WriteText(w io.Writer) {
 			time.Duration(u.CPU).Seconds(), u.Cores, dur(u.CPUPerMsg), bytesText(float64(u.RSS)), bytesText(u.RSSPerConn))
 	}
 	usage("bench", res.Bench)
+	if res.FDLimit > 0 {
+		p("descriptors   limit %s per process (the soft limit raised to the hard one)\n", count(res.FDLimit))
+	}
 	if res.MachineBusy > 0 {
 		p("machine       all %d CPUs %.0f%% busy over the window\n", runtime.NumCPU(), 100*res.MachineBusy)
 	}

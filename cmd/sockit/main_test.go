@@ -143,8 +143,14 @@ type proc struct {
 // test ends if it still runs.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startIn(t, nil, args...)
+}
+
+// startIn is start with stdin as the process's standard input (nil: none).
+func startIn(t *testing.T, stdin io.Reader, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: new(output), stderr: new(output), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = stdin, p.stdout, p.stderr
 	// A -race binary sleeps a second at exit by default; a race it finds
 	// still fails the test through exit code 66 and its report on stderr.
 	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")

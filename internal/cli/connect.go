@@ -105,7 +105,7 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 			return err
 		}
 	}
-	wc, err := startLayers(ctx, c, ep, opts.TLS, log.obs)
+	wc, err := startLayers(ctx, c, ep, opts.TLS, opts.ConnectTimeout, log.obs)
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,6 +39,7 @@ type serveLayers struct {
 	caFile      string // self-signed: the certificate as PEM, removed at exit
 	handshakes  tlslayer.Counters
 	ws          []*ws.Server
+	maxMessage  int // of WebSocket endpoints; 0 = ws.DefaultMaxMessage
 }
 
 func newServeLayers(eps []endpoint.Endpoint, certFile, keyFile string) (*serveLayers, error) {
@@ -93,7 +96,11 @@ func writeCertPEM(cert tls.Certificate) (string, error) {
 	for _, der := range cert.Certificate {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
-	return path, os.WriteFile(path, out, 0o644)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return path, nil
 }
 
 func (l *serveLayers) close() {
@@ -111,7 +118,7 @@ func (l *serveLayers) wrap(ep endpoint.Endpoint, h engine.Handler, service strin
 			return nil, usageErr{fmt.Errorf("%s: WebSocket endpoints serve echo, not %s", ep, service)}
 		}
 		page := ws.EchoPage(ep.Path)
-		s := ws.NewServer(ws.Echo{}, ws.ServerOptions{Path: ep.Path, HTTP: func(r *ws.Request) (int, string, []byte) {
+		s := ws.NewServer(ws.Echo{}, ws.ServerOptions{Path: ep.Path, MaxMessage: l.maxMessage, HTTP: func(r *ws.Request) (int, string, []byte) {
 			if r.Path == "/" || r.Path == ep.Path {
 				return 200, "text/html; charset=utf-8", page
 			}
@@ -150,14 +157,25 @@ func (l *serveLayers) summary() []string {
 	}
 	if len(l.ws) > 0 {
 		var up, rej, in, out, page, errs uint64
+		byCode := map[ws.CloseCode]uint64{}
 		for _, s := range l.ws {
 			st := s.Stats()
 			up, rej, in, out, page = up+st.Upgrades, rej+st.Rejected, in+st.MessagesIn, out+st.MessagesOut, page+st.HTTP
-			for _, n := range st.ProtocolErrors {
+			for code, n := range st.ProtocolErrors {
 				errs += n
+				byCode[code] += n
 			}
 		}
-		lines = append(lines, fmt.Sprintf("WebSocket: %d upgrades (%d refused), %d pages served; messages in %d, out %d; %d connections closed for protocol errors", up, rej, page, in, out, errs))
+		line := fmt.Sprintf("WebSocket: %d upgrades (%d refused), %d pages served; messages in %d, out %d; %s closed for protocol errors",
+			up, rej, page, in, out, plural(errs, "connection"))
+		if errs > 0 {
+			var parts []string
+			for _, code := range slices.Sorted(maps.Keys(byCode)) {
+				parts = append(parts, fmt.Sprintf("%s: %d", code, byCode[code]))
+			}
+			line += " (" + strings.Join(parts, ", ") + ")"
+		}
+		lines = append(lines, line)
 	}
 	return lines
 }
@@ -176,22 +194,43 @@ func (f *tlsFlags) register(fs *pflag.FlagSet) {
 // startLayers runs ep's layers over a connected c: the TLS handshake for
 // tls and wss (c speaks TLS afterwards), then for ws and wss the WebSocket
 // upgrade, whose connection it returns (nil for tls and plain endpoints).
-func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tlsFlags, obs sockit.Observer) (*ws.ClientConn, error) {
+// timeout (> 0) bounds the handshakes together, as part of connecting: a
+// server that accepts and never answers is a timeout, not a hang.
+func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tlsFlags, timeout time.Duration, obs sockit.Observer) (*ws.ClientConn, error) {
+	if !ep.IsLayered() {
+		return nil, nil
+	}
+	hctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	// timedOut: our bound ran out, not the caller's context.
+	timedOut := func() bool { return ctx.Err() == nil && hctx.Err() != nil }
 	if ep.IsTLS() {
 		host, _, _ := net.SplitHostPort(ep.Addr)
 		cfg, err := tlslayer.ClientConfig(f.Insecure, f.CA, strings.Trim(host, "[]"))
 		if err != nil {
 			return nil, usageErr{err}
 		}
-		if err := c.StartTLS(ctx, cfg); err != nil {
+		if err := c.StartTLS(hctx, cfg); err != nil {
+			if timedOut() {
+				return nil, sockit.Wrap("tls", ep.Network(), ep.Addr, handshakeTimeout{"no TLS handshake", timeout})
+			}
 			return nil, err
 		}
 	}
 	if !ep.IsWebSocket() {
 		return nil, nil
 	}
-	wc, err := ws.Dial(ctx, c, ep.Path, ws.ClientOptions{Host: ep.Addr})
+	wc, err := ws.Dial(hctx, c, ep.Path, ws.ClientOptions{Host: ep.Addr})
 	if err != nil {
+		if timedOut() {
+			err = handshakeTimeout{"no answer to the WebSocket upgrade request", timeout}
+		} else if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return nil, sockit.Wrap("websocket", ep.Network(), ep.Addr, err)
 	}
 	if obs != nil {
@@ -199,6 +238,19 @@ func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tl
 	}
 	return wc, nil
 }
+
+// handshakeTimeout is a handshake that startLayers's bound cut short. It
+// is a timeout (exit code 3) and unwraps to context.DeadlineExceeded.
+type handshakeTimeout struct {
+	what  string
+	limit time.Duration
+}
+
+func (e handshakeTimeout) Error() string {
+	return fmt.Sprintf("%s within %s (--connect-timeout)", e.what, e.limit)
+}
+func (e handshakeTimeout) Timeout() bool { return true }
+func (e handshakeTimeout) Unwrap() error { return context.DeadlineExceeded }
 
 // sendWS sends msg count times as WebSocket text (binary if it is not
 // UTF-8) messages, printing each reply message, then closes with 1000.
@@ -233,10 +285,14 @@ func sendWS(ctx context.Context, wc *ws.ClientConn, msg []byte, out io.Writer, c
 
 // pipeWS copies in to WebSocket messages (a line each on a terminal, else
 // each read) and the messages it receives to out; at the end of in it
-// sends a close frame and prints what still comes until the server's.
+// sends a close frame and prints what still comes until the server's. An
+// error reading in also ends the input, and is the result once the close
+// handshake is over. Like client.Pipe, it does not wait for a goroutine
+// blocked in in.Read.
 func pipeWS(ctx context.Context, wc *ws.ClientConn, in io.Reader, out io.Writer, lines bool) error {
 	stop := context.AfterFunc(ctx, func() { wc.Close(ws.CloseGoingAway, "interrupted") })
 	defer stop()
+	inErr := make(chan error, 1)
 	go func() {
 		send := func(b []byte) error {
 			op := ws.OpText
@@ -245,6 +301,7 @@ func pipeWS(ctx context.Context, wc *ws.ClientConn, in io.Reader, out io.Writer,
 			}
 			return wc.WriteMessage(op, b)
 		}
+		var err error
 		if lines {
 			sc := bufio.NewScanner(in)
 			for sc.Scan() {
@@ -252,18 +309,23 @@ func pipeWS(ctx context.Context, wc *ws.ClientConn, in io.Reader, out io.Writer,
 					return
 				}
 			}
+			err = sc.Err()
 		} else {
 			buf := make([]byte, 32<<10)
 			for {
-				n, err := in.Read(buf)
+				n, rerr := in.Read(buf)
 				if n > 0 && send(buf[:n]) != nil {
 					return
 				}
-				if err != nil {
+				if rerr != nil {
+					if rerr != io.EOF {
+						err = rerr
+					}
 					break
 				}
 			}
 		}
+		inErr <- err
 		wc.CloseWrite(ws.CloseNormal, "")
 	}()
 	for {
@@ -275,7 +337,12 @@ func pipeWS(ctx context.Context, wc *ws.ClientConn, in io.Reader, out io.Writer,
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return nil
+				select {
+				case err := <-inErr:
+					return err
+				default:
+					return nil
+				}
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()

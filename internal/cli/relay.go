@@ -113,7 +113,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 			if err != nil {
 				return nil, err
 			}
-			wc, err := startLayers(ctx, c, to, opts.TLS, obs)
+			wc, err := startLayers(ctx, c, to, opts.TLS, 0, obs)
 			if err != nil {
 				c.Close()
 				return nil, err

@@ -118,7 +118,7 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		return err
 	}
 	defer c.Close()
-	wc, err := startLayers(ctx, c, ep, opts.TLS, log.obs)
+	wc, err := startLayers(ctx, c, ep, opts.TLS, opts.ConnectTimeout, log.obs)
 	if err != nil {
 		return err
 	}

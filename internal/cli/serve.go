@@ -14,6 +14,7 @@ import (
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/ws"
 )
 
 // defaultServeEndpoints are what `sockit serve` listens on with no arguments.
@@ -39,7 +40,11 @@ type ServeOptions struct {
 	// CertFile and KeyFile are the TLS certificate for tls:// and wss://
 	// endpoints; without them serve makes a self-signed one.
 	CertFile, KeyFile string
-	Sock              sockFlags
+	// MaxMessage bounds a WebSocket message (and frame) a ws:// or wss://
+	// client may send; a longer one closes its connection with 1009.
+	// 0 = ws.DefaultMaxMessage.
+	MaxMessage int
+	Sock       sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -70,6 +75,9 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
+			if opts.MaxMessage < 1 { // 0 is "the default" only to runServe
+				return usageErr{fmt.Errorf("--max-message must be at least 1, not %d", opts.MaxMessage)}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -85,6 +93,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
+	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
 	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
@@ -109,11 +118,15 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return usageErr{err}
 	}
+	if opts.MaxMessage < 0 {
+		return usageErr{fmt.Errorf("--max-message must be at least 1, not %d", opts.MaxMessage)}
+	}
 	layers, err := newServeLayers(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
 	}
 	defer layers.close()
+	layers.maxMessage = opts.MaxMessage
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
