@@ -45,3 +45,13 @@ func TestRelayMismatch(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// Listening where another server listens: exit 4 and the usual words.
+func TestRelayAddressInUse(t *testing.T) {
+	needBinary(t)
+	_, eps := serve(t, "tcp://127.0.0.1:0")
+	code, _, stderr := run(t, "relay", eps[0], "tcp://127.0.0.1:9")
+	if code != 4 || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("exit %d, stderr %q; want 4 and address already in use", code, stderr)
+	}
+}
