@@ -26,6 +26,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/sock"
 	"github.com/sockit/sockit/proxy"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	// WrapListener, if set, wraps the stream listener (for TLS on the
 	// listening side: tls.NewListener).
 	WrapListener func(net.Listener) net.Listener
+	// ServerTLS is the certificate configuration of a wss:// listening
+	// side (a tls:// one uses WrapListener).
+	ServerTLS *tls.Config
 }
 
 // Report is one forwarded connection or datagram session, as it ended.
@@ -73,6 +77,7 @@ type Relay struct {
 	o    Options
 	ln   net.Listener
 	pc   net.PacketConn
+	eng  *engine.Server // a WebSocket listening side
 	addr net.Addr
 
 	conns, failed, up, down atomic.Uint64
@@ -100,6 +105,12 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 		o.IdleTimeout = 60 * time.Second
 	}
 	r := &Relay{o: o, open: map[io.Closer]struct{}{}}
+	if o.From.IsWebSocket() {
+		if err := r.listenWS(o.ServerTLS); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	var so sock.Options
 	if o.From.IsPacket() {
 		pc, err := so.ListenPacket(ctx, o.From.Network(), o.From.Addr, o.Observer)
@@ -148,9 +159,13 @@ func (r *Relay) Serve(ctx context.Context, grace context.Context) error {
 	stop := context.AfterFunc(ctx, r.stopListening)
 	defer stop()
 	var err error
-	if r.pc != nil {
+	switch {
+	case r.eng != nil:
+		r.serveWS(ctx)
+		r.shutdownWS(grace)
+	case r.pc != nil:
 		err = r.servePackets()
-	} else {
+	default:
 		err = r.serveStreams()
 	}
 	if ctx.Err() != nil {
@@ -173,6 +188,9 @@ func (r *Relay) Serve(ctx context.Context, grace context.Context) error {
 
 // Close stops the relay and every forwarded connection at once.
 func (r *Relay) Close() error {
+	if r.eng != nil {
+		r.eng.Close()
+	}
 	r.stopListening()
 	r.closeAll()
 	r.wg.Wait()

@@ -20,6 +20,7 @@ import (
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/relay"
 	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/ws"
 )
 
 func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
@@ -319,5 +320,61 @@ func TestRelayProxyProtocol(t *testing.T) {
 		if st.Headers.Load() != 1 {
 			t.Errorf("v%d: %d headers counted", v, st.Headers.Load())
 		}
+	}
+}
+
+// A WebSocket listening side: each message goes to the target as bytes,
+// the answer comes back as messages, and the client's close frame works
+// as a half-close: the target's answer to everything sent before it still
+// arrives, then the relay's close frame (1000).
+func TestRelayFromWebSocket(t *testing.T) {
+	to := target(t, "tcp", service.Echo{})
+	o := relay.Options{From: endpoint.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/r"}, To: to}
+	wr, err := relay.Listen(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- wr.Serve(ctx, context.Background()) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	nc, err := net.Dial("tcp", wr.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(ioLimit))
+	wc, err := ws.Dial(context.Background(), nc, "/r", ws.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []byte
+	for i := 0; i < 50; i++ {
+		m := pattern(1000 + i)
+		sent = append(sent, m...)
+		if err := wc.WriteMessage(ws.OpBinary, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wc.CloseWrite(ws.CloseNormal, ""); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		_, data, err := wc.ReadMessage()
+		if err != nil {
+			var ce *ws.CloseError
+			if !errors.As(err, &ce) || ce.Code != ws.CloseNormal {
+				t.Fatalf("read: %v, want the relay's close frame 1000", err)
+			}
+			break
+		}
+		got = append(got, data...)
+	}
+	if !bytes.Equal(got, sent) {
+		t.Errorf("got %d bytes back, sent %d: the answer after the close frame was lost or changed", len(got), len(sent))
 	}
 }

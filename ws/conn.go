@@ -91,8 +91,9 @@ type Conn struct {
 	rd           frameReader
 	deadline     time.Time // of the handshake, or of the close handshake once a close frame is sent
 	closeTimeout time.Duration
-	gotClose     bool      // the peer's close frame arrived
-	code         CloseCode // what OnClose reports
+	gotClose     bool        // the peer's close frame arrived
+	deferred     atomic.Bool // a CloseFrameHandler holds the answer to the peer's close frame
+	code         CloseCode   // what OnClose reports
 	reason       string
 	err          error
 	key          string // client: the Sec-WebSocket-Key sent
@@ -119,6 +120,16 @@ func (c *Conn) Request() *Request { return c.req }
 
 // Subprotocol is the subprotocol the handshake agreed on, "" for none.
 func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// CloseFrameHandler is implemented by MessageHandlers that have more to
+// send after the peer's close frame (a relay whose target still answers):
+// instead of answering the close frame at once, the connection calls
+// OnCloseFrame, reads nothing more, still sends messages, and sends its
+// close frame (and closes the TCP connection) when the handler calls
+// Close. RFC 6455, 5.5.1 lets an endpoint delay its close frame so.
+type CloseFrameHandler interface {
+	OnCloseFrame(c *Conn, code CloseCode, reason string)
+}
 
 // TimerHandler is implemented by MessageHandlers that schedule work of
 // their own with Conn.SetTimer or Conn.Wake (a load generator pacing its
@@ -241,6 +252,11 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	if err != nil {
 		return err
 	}
+	if c.deferred.Load() {
+		// The answer to the peer's close frame: the handshake is done,
+		// and the TCP connection closes after what is queued.
+		return c.ec.Close()
+	}
 	return c.ec.Wake() // the loop arms the close timeout in OnTimer
 }
 
@@ -299,6 +315,18 @@ func (c *Conn) frames(in []byte) int {
 func (c *Conn) closeFrame(code CloseCode, reason string) {
 	c.st.closes.Add(1)
 	c.gotClose, c.code, c.reason = true, code, reason
+	if ch, ok := c.h.(CloseFrameHandler); ok {
+		c.wmu.Lock()
+		sent := c.sentClose
+		c.wmu.Unlock()
+		if !sent {
+			// The handler answers when it has said all it has to say.
+			c.state = stateClosing // nothing more is read
+			c.deferred.Store(true)
+			ch.OnCloseFrame(c, code, reason)
+			return
+		}
+	}
 	c.writeNow(OpClose, closePayload(code, ""))
 	c.state = stateClosing
 	c.ec.Close()

@@ -89,9 +89,6 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if err != nil {
 		return err
 	}
-	if from.IsWebSocket() {
-		return usageErr{fmt.Errorf("%s: relay listens on tcp, unix, udp, unixgram or tls; a WebSocket endpoint is a target (TARGET may be ws:// or wss://)", from)}
-	}
 	layers, err := newServeLayers([]endpoint.Endpoint{from}, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
@@ -129,7 +126,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, layers.cfg) }
 	}
 	r, err := relay.Listen(ctx, relay.Options{
-		DialTarget: dialTarget, WrapListener: wrap,
+		DialTarget: dialTarget, WrapListener: wrap, ServerTLS: layers.cfg,
 		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
 		IdleTimeout: opts.IdleTimeout, Observer: obs,
 		OnConn: func(rep relay.Report) {
