@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -134,10 +135,14 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, fmt.Errorf("--size must be 1 … %d bytes", MaxSize)
 	case r.Depth < 1 || r.Depth > MaxDepth:
 		return r, fmt.Errorf("--depth must be 1 … %d", MaxDepth)
-	case r.Rate < 0 || r.ConnectRate < 0:
-		return r, errors.New("rates must not be negative")
+	case !finite(r.Rate) || !finite(r.ConnectRate) || r.Rate < 0 || r.ConnectRate < 0:
+		return r, errors.New("rates must be finite numbers, not negative")
+	case r.Rate > 0 && float64(r.Conns)/r.Rate > maxInterval.Seconds():
+		return r, fmt.Errorf("--rate %g is too low: each of %d connections would send once in more than %v", r.Rate, r.Conns, maxInterval)
 	case r.Duration < 0 || r.Warmup < 0 || r.Drain < 0:
 		return r, errors.New("durations must not be negative")
+	case r.Duration > maxRun || r.Warmup > maxRun || r.Duration+r.Warmup > maxRun:
+		return r, fmt.Errorf("--warmup and --duration together must be at most %v", maxRun)
 	case r.Mode != ModeEcho && r.Mode != ModeSink && r.Mode != ModeSource:
 		return r, fmt.Errorf("unknown mode %q (want echo, sink or source)", r.Mode)
 	case r.SourceIPs < 0 || r.SourceIPs+r.SourceOffset > 1<<16:
@@ -166,7 +171,18 @@ const (
 	MaxDepth    = 1024     // messages in flight per connection
 	maxDatagram = 65507    // the largest UDP payload over IPv4
 	seqLen      = 8        // a datagram's sequence number
+	// maxInterval bounds the time between one connection's messages in
+	// an open loop, so that the schedule stays within int64 nanoseconds.
+	maxInterval = 24 * time.Hour
+	// maxRun bounds warm-up and window, whose end must be a time
+	// UnixNano can hold.
+	maxRun = 10 * 365 * 24 * time.Hour
 )
+
+// finite reports whether f is a number other than ±Inf (NaN and Inf pass
+// a "not negative" test, would schedule nothing, and cannot be written as
+// JSON).
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // Run runs one benchmark and returns what it measured. It fails only when
 // the run cannot start (bad options, no engine); failures of connections
@@ -200,7 +216,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // long on close, and its output bound fits a deep pipeline of big messages.
 func engineConfig(o *Options) *engine.Config {
 	high := max(engine.DefaultHighWatermark, 2*o.Size*o.Depth)
-	return &engine.Config{Loops: o.Loops, HighWatermark: high, MaxPending: 2 * high, Linger: o.Drain, MaxInput: max(engine.DefaultMaxInput, 2*o.Size)}
+	cfg := &engine.Config{Loops: o.Loops, HighWatermark: high, MaxPending: 2 * high, Linger: o.Drain, MaxInput: max(engine.DefaultMaxInput, 2*o.Size)}
+	if o.Endpoint.Scheme == "unixpacket" {
+		// One read(2) takes one whole message; a shorter buffer fails the
+		// connection with EMSGSIZE (unix(7)).
+		cfg.ReadBuffer = max(engine.DefaultReadBuffer, o.Size)
+	}
+	return cfg
 }
 
 // opOf names the step an error came from: the system call inside it, or

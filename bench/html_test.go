@@ -82,3 +82,35 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
 }
+
+// A run in which no echo came back still draws: the latency chart says
+// why it is empty, and the script finishes.
+func TestHTMLReportWithoutLatencies(t *testing.T) {
+	browser := chromium(t)
+	ep, _ := server(t, "tcp", staller{})
+	o := quick(ep)
+	o.Drain = 100 * time.Millisecond
+	res := run(t, o)
+	if res.Latency.Count != 0 {
+		t.Fatalf("%d latencies from a server that reads nothing", res.Latency.Count)
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	var b bytes.Buffer
+	if err := res.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile")}
+	dom, err := exec.CommandContext(ctx, browser, append(args, "--dump-dom", "file://"+page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) || !bytes.Contains(dom, []byte("no message due in the measured window came back")) {
+		t.Errorf("the empty latency chart is not explained, or the script did not finish:\n%s", dom)
+	}
+}

@@ -74,6 +74,9 @@ func runPackets(ctx context.Context, o *Options, r *recorder) error {
 		p.stop(o.Drain)
 	}
 	wg.Wait()
+	for _, p := range socks {
+		p.countUnsent()
+	}
 	return nil
 }
 
@@ -96,6 +99,12 @@ type psock struct {
 	drainBy time.Time
 
 	buf []byte // the sender's datagram
+
+	// The sender's open-loop schedule: message k is due at base +
+	// k·interval; next is the first message it did not send.
+	base     int64
+	interval float64
+	next     int64
 }
 
 type pslot struct {
@@ -154,11 +163,12 @@ func (p *psock) send(ctx context.Context) {
 		interval = float64(o.Conns) / o.Rate * float64(time.Second)
 		base = base.Add(time.Duration(float64(p.id%o.Conns) / float64(o.Conns) * interval))
 	}
+	p.base, p.interval = base.UnixNano(), interval
 	end := time.Unix(0, p.r.winEnd.Load())
-	for k := int64(0); ; k++ {
+	for p.next = 0; ; p.next++ {
 		due := time.Now()
 		if interval > 0 {
-			due = base.Add(time.Duration(float64(k) * interval))
+			due = base.Add(time.Duration(float64(p.next) * interval))
 			if !due.Before(end) {
 				return
 			}
@@ -170,6 +180,20 @@ func (p *psock) send(ctx context.Context) {
 		if !p.sendOne(due.UnixNano()) {
 			return
 		}
+	}
+}
+
+// countUnsent counts, open loop, the messages due before the window's end
+// that the sender never sent because the pipeline stayed full, as a stream
+// connection does when it closes. It runs after the sender has returned.
+func (p *psock) countUnsent() {
+	end := p.r.winEnd.Load()
+	if p.interval <= 0 || end <= p.base {
+		return
+	}
+	due := int64(float64(end-p.base-1)/p.interval) + 1 // messages k with base + k·interval < end
+	if due > p.next {
+		p.r.addUnsent(p.id, uint64(due-p.next))
 	}
 }
 
@@ -185,6 +209,15 @@ func (p *psock) sendOne(due int64) bool {
 	if p.ending {
 		p.mu.Unlock()
 		return false
+	}
+	if o.Mode == ModeEcho {
+		// A free place need not be this sequence number's: an older
+		// datagram may still wait there (lost, or answered out of order
+		// after younger ones). Skip to a number whose place is free, so
+		// that no datagram in flight is overwritten and forgotten.
+		for p.slots[p.seq%uint64(len(p.slots))].busy {
+			p.seq++
+		}
 	}
 	seq := p.seq
 	p.seq++

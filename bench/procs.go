@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -95,10 +96,27 @@ func RunWorkers(ctx context.Context, o Options, n int, command func(i int) *exec
 		ws[i] = w
 	}
 	if opts.Progress != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		go reportWorkers(ws, opts.Progress, stop)
+		// The last report returns before RunWorkers does, so that the
+		// caller's progress line is not drawn over the result.
+		stop, reported := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-reported }()
+		go func() { defer close(reported); reportWorkers(ws, opts.Progress, stop) }()
 	}
+	// An interrupt reaches the workers too (a terminal's Ctrl-C signals
+	// the whole process group already, but a cancelled ctx or a signal to
+	// this process alone does not): each ends its window early and still
+	// reports.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			for _, w := range ws {
+				w.interrupt()
+			}
+		case <-stopped:
+		}
+	}()
 	var res []*workerLine
 	var errs []error
 	for i, w := range ws {
@@ -110,6 +128,9 @@ func RunWorkers(ctx context.Context, o Options, n int, command func(i int) *exec
 		res = append(res, l)
 	}
 	if len(errs) > 0 {
+		if ctx.Err() != nil { // a worker the interrupt caught before it could catch it
+			errs = append([]error{ctx.Err()}, errs...)
+		}
 		return nil, errors.Join(errs...)
 	}
 	merged := mergeResults(res, &opts)
@@ -183,6 +204,14 @@ func (w *worker) wait() (*workerLine, error) {
 		return nil, errors.New("ended without a result")
 	}
 	return w.res, nil
+}
+
+// interrupt asks the worker to end its run early, as Ctrl-C would; where
+// there is no interrupt signal (Windows) it kills the worker.
+func (w *worker) interrupt() {
+	if w.cmd.Process.Signal(os.Interrupt) != nil {
+		w.cmd.Process.Kill()
+	}
 }
 
 func (w *worker) kill() {
@@ -286,6 +315,7 @@ func mergeResults(ls []*workerLine, o *Options) *Result {
 	for _, e := range errs {
 		m.Errors = append(m.Errors, *e)
 	}
+	sortErrors(m.Errors)
 	m.lat, m.conn = lat, conn
 	series := m.Series
 	m.finish(nil, 0, 0, 0)

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"errors"
 	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -22,6 +24,13 @@ const (
 )
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histLowest, histHighest, histDigits) }
+
+// record adds v to h, clamped to the histogram's range: a latency beyond
+// it (a server stalled for minutes) must show as the highest value, not
+// vanish, which is what RecordValue does with it.
+func record(h *hdrhistogram.Histogram, v int64) {
+	h.RecordValue(min(max(v, 0), histHighest))
+}
 
 // recorder collects what the connections measure. Connections record into
 // one of a few shards, each with its own lock, so that the loops seldom
@@ -117,7 +126,7 @@ func (r *recorder) done(id int, msgs int, bytes int, lat []int64, due []int64, n
 	for i, l := range lat {
 		// A message counts in the latency of the window it was due in.
 		if due[i] >= ws && due[i] < we {
-			s.lat.RecordValue(l)
+			record(s.lat, l)
 		}
 	}
 	s.mu.Unlock()
@@ -152,13 +161,13 @@ func (r *recorder) connected(took time.Duration) {
 		}
 	}
 	r.mu.Lock()
-	r.connectHist.RecordValue(int64(took))
+	record(r.connectHist, int64(took))
 	r.mu.Unlock()
 }
 
 // fail counts an error by its kind and keeps the first example of each.
 func (r *recorder) fail(op string, err error) {
-	kind := op + ": " + sockit.KindOf(err).String()
+	kind := op + ": " + kindText(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if op == "connect" && r.firstConn == nil {
@@ -170,6 +179,18 @@ func (r *recorder) fail(op string, err error) {
 		r.errs[kind] = e
 	}
 	e.Count++
+}
+
+// kindText names the kind of err: sockit's kind, or, for one that sockit
+// does not name, the system's text for its errno ("message too long"), so
+// that different failures are not lumped together as "other".
+func kindText(err error) string {
+	k := sockit.KindOf(err)
+	var errno syscall.Errno
+	if k == sockit.KindOther && errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return k.String()
 }
 
 // failText counts an error that is not a Go error value (a protocol fault).
@@ -284,13 +305,18 @@ func (r *recorder) errorList() []ErrorCount {
 	for _, e := range r.errs {
 		list = append(list, *e)
 	}
+	sortErrors(list)
+	return list
+}
+
+// sortErrors puts the most frequent kinds first.
+func sortErrors(list []ErrorCount) {
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].Count != list[j].Count {
 			return list[i].Count > list[j].Count
 		}
 		return list[i].Kind < list[j].Kind
 	})
-	return list
 }
 
 // lost counts a datagram that was never answered.

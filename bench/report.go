@@ -33,6 +33,10 @@ func (res *Result) WriteText(w io.Writer) {
 	case ModeEcho:
 		p("throughput    %s msgs/s   %s/s each way\n", count(uint64(res.MsgsPerSec)), bytesText(res.BytesPerSec))
 		l := res.Latency
+		if l.Count == 0 {
+			p("latency       none measured: no message due in the window came back\n")
+			break
+		}
 		p("latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s   (%s messages, timed from when each was due)\n",
 			dur(l.P50), dur(l.P90), dur(l.P99), dur(l.P999), dur(l.Max), count(uint64(l.Count)))
 	case ModeSink:
@@ -126,6 +130,9 @@ func count(n uint64) string {
 }
 
 func bytesText(n float64) string {
+	if n < 0 {
+		return "-" + bytesText(-n)
+	}
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", n/(1<<30))
@@ -206,7 +213,8 @@ function noData(svg, why) {
 // Latency: x is the percentile on the scale 1/(1-p), so that the tail
 // (99, 99.9, 99.99) gets as much room as the body.
 function drawLatency(svg, curve) {
-  if (!curve || curve.length === 0) return noData(svg, "no latencies in this run (sink or source mode)");
+  if (!curve || curve.length === 0) return noData(svg, result.mode === "echo" ?
+    "no latencies: no message due in the measured window came back" : "no latencies in " + result.mode + " mode");
   const f = frame(svg, 70, 40);
   const pts = curve.filter(q => q.percentile < 100);
   const xs = q => Math.log10(1 / (1 - q.percentile / 100));

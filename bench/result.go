@@ -245,7 +245,9 @@ func usageOf(base, start, end usage, res *Result) (Usage, *Usage) {
 		if w := time.Duration(res.Window).Seconds(); w > 0 {
 			u.Cores = (cpu1 - cpu0).Seconds() / w
 		}
-		if res.ConnsUp > 0 {
+		if res.ConnsUp > 0 && rss1 > rss0 {
+			// The garbage collector may return more than the
+			// connections took: then they cost nothing measurable.
 			u.RSSPerConn = float64(rss1-rss0) / float64(res.ConnsUp)
 		}
 		return u
@@ -298,8 +300,17 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; --source-ips spreads them over more addresses", dur(res.ConnectTime.P99)))
 	}
 	c := res.Check
-	if c.MismatchedMsgs > 0 || c.ExtraBytes > 0 || c.MissingBytes > 0 {
-		res.Warnings = append(res.Warnings, "the echoes did not match what was sent: see verification")
+	if c.MismatchedMsgs > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s echoed messages did not match what was sent: see verification", count(c.MismatchedMsgs)))
+	}
+	if c.MissingBytes > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s bytes sent on %s connections never came back (the server closed, reset or stalled them): see verification and errors", count(c.MissingBytes), count(c.ShortConns)))
+	}
+	if c.ExtraBytes > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the server sent %s bytes more than it was sent: see verification", count(c.ExtraBytes)))
+	}
+	if c.LostDatagrams > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s datagrams got no answer within %v (lost, or dropped by a full socket buffer: try a lower --depth)", count(c.LostDatagrams), lossTimeout))
 	}
 }
 

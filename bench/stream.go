@@ -21,33 +21,41 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	if err != nil {
 		return err
 	}
-	st := newStreamRun(o, r)
+	var tc *tls.Config
 	if o.Endpoint.IsTLS() {
-		if st.tls, err = tlslayer.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
+		if tc, err = tlslayer.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
 			srv.Close()
 			return err
 		}
 	}
+	st := newStreamRun(o, r)
+	st.tls = tc
 	r.sample(&r.base)
 
-	// Connect, at --connect-rate if given.
+	// Connect, at --connect-rate if given. An interrupt stops dialing and
+	// stops waiting for the dials under way; those that open later close
+	// at once (stopAll), and Shutdown below waits for them.
 	begin := time.Now()
 	for i := 0; i < o.Conns; i++ {
 		if o.ConnectRate > 0 {
-			wait := time.Until(begin.Add(time.Duration(float64(i) / o.ConnectRate * float64(time.Second))))
-			if wait > 0 {
-				time.Sleep(wait) // pacing the dials, not waiting for a condition
-			}
+			sleepUntil(ctx, begin.Add(time.Duration(float64(i)/o.ConnectRate*float64(time.Second))))
+		}
+		if ctx.Err() != nil {
+			st.undialed(o.Conns - i)
+			break
 		}
 		c := st.newConn(o.FirstID + i)
 		opts := engine.DialOptions{Timeout: o.ConnectTimeout, Source: sourceIP(o, o.FirstID+i)}
 		if err := srv.Dial(o.Endpoint, st.handlerFor(c), opts); err != nil {
 			srv.Close()
+			st.progress.stop()
 			return err
 		}
 	}
-	st.progress.phase("connect")
-	<-st.settled // each dial is bounded by the connect timeout
+	select {
+	case <-st.settled: // each dial is bounded by the connect timeout
+	case <-ctx.Done():
+	}
 
 	// Start the load on every connection at once, warm up, then measure.
 	// An interrupt ends the window early.
@@ -132,10 +140,13 @@ func newStreamRun(o *Options, r *recorder) *streamRun {
 	return st
 }
 
-func (st *streamRun) dialSettled() {
+func (st *streamRun) dialSettled() { st.undialed(1) }
+
+// undialed counts n dials as resolved (opened, failed, or never made).
+func (st *streamRun) undialed(n int) {
 	st.mu.Lock()
-	st.pending--
-	if st.pending == 0 {
+	st.pending -= n
+	if st.pending == 0 && n > 0 {
 		close(st.settled)
 	}
 	st.mu.Unlock()
@@ -194,6 +205,7 @@ type bconn struct {
 	base             int64   // open loop: when message 0 was due
 	begun            bool    // the load has started on this connection
 	finished         bool    // the window is over: no new messages
+	writeFailed      bool    // a write failed and was counted
 	unsent           uint64
 	lat, latDue      []int64 // scratch for one OnData's completions
 }
@@ -300,6 +312,7 @@ func (b *bconn) send(now, due int64) bool {
 	if _, err := b.c.Write(msg); err != nil {
 		if !errors.Is(err, engine.ErrClosed) {
 			st.r.fail("write", err)
+			b.writeFailed = true // the same error closes the connection: count it once
 		}
 		b.finished = true
 		return false
@@ -408,14 +421,20 @@ func (b *bconn) OnPeerClose(c engine.Conn) {
 func (b *bconn) OnClose(c engine.Conn, err error) {
 	st := b.st
 	if b.c == nil { // never connected (or its TLS handshake or WebSocket upgrade failed)
-		st.r.fail("connect", err)
-		st.r.failed.Add(1)
+		// A dial the run itself cut short, interrupted while connecting,
+		// is not the server's failure.
+		if !errors.Is(err, engine.ErrShutdown) {
+			st.r.fail("connect", err)
+			st.r.failed.Add(1)
+		}
 		st.dialSettled()
 		return
 	}
 	st.r.connsUp.Add(-1)
 	if err != nil && !errors.Is(err, engine.ErrShutdown) {
-		st.r.fail(opOf(err, "connection"), err)
+		if !b.writeFailed {
+			st.r.fail(opOf(err, "connection"), err)
+		}
 	} else if errors.Is(err, engine.ErrShutdown) {
 		st.r.failText("drain: cut off", "the connection had not finished when --drain ran out")
 	}

@@ -189,6 +189,12 @@ func (c *Conn) write(op Opcode, data []byte, async bool) error {
 		return engine.ErrClosed
 	}
 	c.wbuf = appendFrame(c.wbuf[:0], true, op, data, c.client, maskKey(c.client))
+	// Counted before the write: the peer may read the message (and look
+	// at the counters) before the write returns.
+	if !op.IsControl() {
+		c.st.messagesOut.Add(1)
+		c.st.bytesOut.Add(uint64(len(data)))
+	}
 	var err error
 	if async {
 		err = c.ec.AsyncWrite(c.wbuf)
@@ -198,9 +204,9 @@ func (c *Conn) write(op Opcode, data []byte, async bool) error {
 	if cap(c.wbuf) > retainMax {
 		c.wbuf = nil
 	}
-	if err == nil && !op.IsControl() {
-		c.st.messagesOut.Add(1)
-		c.st.bytesOut.Add(uint64(len(data)))
+	if err != nil && !op.IsControl() {
+		c.st.messagesOut.Add(^uint64(0))
+		c.st.bytesOut.Add(-uint64(len(data)))
 	}
 	return err
 }
@@ -295,8 +301,11 @@ func (c *Conn) frames(in []byte) int {
 			c.st.bytesIn.Add(uint64(len(data)))
 			c.h.OnMessage(c, op, data)
 		case OpPing:
-			if c.writeNow(OpPong, data) {
-				c.st.pings.Add(1)
+			// Counted before the pong goes out: the peer may read the pong
+			// (and look at the counters) before writeNow returns.
+			c.st.pings.Add(1)
+			if !c.writeNow(OpPong, data) {
+				c.st.pings.Add(^uint64(0))
 			}
 		case OpPong:
 			// Unsolicited pongs are allowed as heartbeats (RFC 6455, 5.5.3).

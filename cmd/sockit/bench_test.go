@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -171,5 +173,85 @@ func TestBenchBadFlags(t *testing.T) {
 		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {
 			t.Errorf("bench %v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
 		}
+	}
+}
+
+// Rates that are not finite numbers and a --size that disagrees with the
+// payload file are usage errors; without --size the file sets the size.
+func TestBenchRateAndPayloadFlags(t *testing.T) {
+	needBinary(t)
+	file := filepath.Join(t.TempDir(), "msg")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"127.0.0.1:1", "--rate", "NaN"},
+		{"127.0.0.1:1", "--rate", "+Inf"},
+		{"127.0.0.1:1", "--connect-rate", "nan"},
+		{"127.0.0.1:1", "--payload", "@" + file, "-s", "64"},
+	} {
+		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
+		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {
+			t.Errorf("bench %v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+	ln := echoListener(t, nil)
+	code, res, stderr := benchJSON(t, ln.Addr().String(), "-c", "2", "--payload", "@"+file, "-d", "200ms", "--warmup", "0s")
+	if code != 0 || num(res, "size") != 1 || num(res, "messages") == 0 {
+		t.Errorf("a 1-byte payload file: exit %d, size %d, %d messages\n%s", code, num(res, "size"), num(res, "messages"), stderr)
+	}
+}
+
+// echoListener echoes every connection on loopback, half-closing after
+// the client does, and sends each accepted connection to accepted if set.
+func echoListener(t *testing.T, accepted chan<- net.Conn) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if accepted != nil {
+				accepted <- c
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln
+}
+
+// SIGTERM to the parent of a --procs run alone (not its process group,
+// as a supervisor or `timeout` sends it) reaches the workers: the run ends
+// early and still reports what it measured.
+func TestBenchProcsSIGTERM(t *testing.T) {
+	needBinary(t)
+	accepted := make(chan net.Conn, 4)
+	ln := echoListener(t, accepted)
+	p := start(t, "bench", ln.Addr().String(), "-c", "4", "--procs", "2", "-d", "1h", "--warmup", "0s", "--json")
+	for i := 0; i < 4; i++ {
+		select {
+		case <-accepted:
+		case <-time.After(waitLimit):
+			t.Fatalf("%d of 4 connections after %v\n%s", i, waitLimit, p.stderr)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	code := p.wait(t, 30*time.Second)
+	var res map[string]any
+	if err := json.Unmarshal([]byte(p.stdout.String()), &res); err != nil {
+		t.Fatalf("exit %d, output is not JSON (%v):\n%s\nstderr:\n%s", code, err, p.stdout, p.stderr)
+	}
+	if code != 0 || num(res, "procs") != 2 || num(res, "conns_up") != 4 {
+		t.Errorf("exit %d, procs %d, %d connections up\n%s", code, num(res, "procs"), num(res, "conns_up"), p.stderr)
 	}
 }

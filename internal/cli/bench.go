@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,6 +100,9 @@ be made at all.`,
 		if nv, _ := cmd.Flags().GetBool("no-verify"); nv {
 			opts.Verify = false
 		}
+		if !cmd.Flags().Changed("size") && strings.HasPrefix(opts.Payload, "@") {
+			b.Size = 0 // the file decides; a --size given too must agree with it
+		}
 		return nil
 	}
 	return cmd
@@ -118,7 +122,7 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		return usageErr{errors.New("--conns must be at least 1")}
 	case o.Depth < 1:
 		return usageErr{errors.New("--depth must be at least 1")}
-	case o.Size < 1:
+	case o.Size < 1 && !strings.HasPrefix(opts.Payload, "@"):
 		return usageErr{errors.New("--size must be at least 1")}
 	case o.Duration <= 0:
 		return usageErr{errors.New("--duration must be positive")}
@@ -130,9 +134,6 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 	o.NoVerify = !opts.Verify
 	if o.Payload, err = bench.ParsePayload(opts.Payload); err != nil {
 		return usageErr{err}
-	}
-	if opts.Payload != "random" && opts.Payload != "" && o.Payload.Kind == bench.PayloadFile {
-		o.Size = 0 // the file decides
 	}
 	line := &progressLine{io: opts.IO}
 	if opts.IO.ErrTTY {
