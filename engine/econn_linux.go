@@ -34,7 +34,7 @@ type econn struct {
 	raddr netip.AddrPort // the peer, for TCP; Unix peers are in m.remote
 	value any
 
-	fd     int32  // the descriptor (int32 keeps an idle connection in 192 bytes)
+	fd     int32  // the descriptor (int32 keeps an idle connection in 200 bytes)
 	events uint32 // epoll interest now registered
 
 	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
