@@ -235,14 +235,43 @@ func echoListener(t *testing.T, accepted chan<- net.Conn) net.Listener {
 // early and still reports what it measured.
 func TestBenchProcsSIGTERM(t *testing.T) {
 	needBinary(t)
-	accepted := make(chan net.Conn, 4)
-	ln := echoListener(t, accepted)
+	// Each connection signals once its first message is echoed: the load
+	// starts only when every connection of the worker is up, so after four
+	// signals both workers count all their connections.
+	loaded := make(chan struct{}, 4)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				n, err := io.ReadFull(c, buf)
+				if err == nil {
+					_, err = c.Write(buf[:n])
+				}
+				if err != nil {
+					return
+				}
+				loaded <- struct{}{}
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
 	p := start(t, "bench", ln.Addr().String(), "-c", "4", "--procs", "2", "-d", "1h", "--warmup", "0s", "--json")
 	for i := 0; i < 4; i++ {
 		select {
-		case <-accepted:
+		case <-loaded:
 		case <-time.After(waitLimit):
-			t.Fatalf("%d of 4 connections after %v\n%s", i, waitLimit, p.stderr)
+			t.Fatalf("%d of 4 connections loaded after %v\n%s", i, waitLimit, p.stderr)
 		}
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
