@@ -242,10 +242,7 @@ func (p *psock) sendOne(due int64) bool {
 		p.mu.Unlock()
 		return !errors.Is(err, net.ErrClosed)
 	}
-	p.r.sent(p.id, len(p.buf), now)
-	if o.Mode == ModeSink {
-		p.r.done(p.id, 1, len(p.buf), nil, nil, now)
-	}
+	p.r.sent(p.id, len(p.buf), o.Mode == ModeSink, now)
 	return true
 }
 
@@ -254,7 +251,7 @@ func (p *psock) sendOne(due int64) bool {
 func (p *psock) receive() {
 	o := p.o
 	buf := make([]byte, maxDatagram+1)
-	var lat, due [1]int64
+	var due [1]int64
 	for {
 		p.c.SetReadDeadline(p.nextExpiry())
 		n, err := p.c.Read(buf)
@@ -276,11 +273,12 @@ func (p *psock) receive() {
 			}
 			continue // ICMP refusals on UDP: counted; go on until the end
 		}
-		p.r.received(p.id, n, now)
 		if o.Mode != ModeEcho {
+			p.r.read(p.id, n, 0, 0, nil, now)
 			continue
 		}
 		if n < seqLen {
+			p.r.read(p.id, n, 0, 0, nil, now)
 			p.r.extra(p.id, 0, n, buf[0])
 			continue
 		}
@@ -297,6 +295,7 @@ func (p *psock) receive() {
 		p.mu.Unlock()
 		off := int64(seq) * int64(o.Size)
 		if !match { // a duplicate, or an echo after we gave it up for lost
+			p.r.read(p.id, n, 0, 0, nil, now)
 			p.r.extra(p.id, off, n, buf[0])
 			continue
 		}
@@ -308,8 +307,8 @@ func (p *psock) receive() {
 				p.r.mismatch(p.id, at, p.s.expected(p.seed, at), buf[seqLen+i])
 			}
 		}
-		lat[0], due[0] = now-d, d
-		p.r.done(p.id, 1, n, lat[:], due[:], now)
+		due[0] = d
+		p.r.read(p.id, n, 1, n, due[:], now)
 	}
 }
 

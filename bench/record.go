@@ -83,11 +83,6 @@ func newRecorder(o *Options) *recorder {
 	return r
 }
 
-// inWindow reports whether now falls in the measured window.
-func (r *recorder) inWindow(now int64) bool {
-	return now >= r.winStart.Load() && now < r.winEnd.Load()
-}
-
 // second returns the shard's counters for the second of the run at now.
 func (s *shard) second(t0, now int64) *Second {
 	i := int((now - t0) / int64(time.Second))
@@ -97,48 +92,52 @@ func (s *shard) second(t0, now int64) *Second {
 	return &s.perSecond[i]
 }
 
-// sent records a message (or part of one, for sources) handed to the
-// kernel's queue.
-func (r *recorder) sent(id int, bytes int, now int64) {
+// sent records a message handed to the kernel's queue; for a sink that
+// completes it.
+func (r *recorder) sent(id int, bytes int, completes bool, now int64) {
 	s := &r.shards[id%nShards]
 	s.mu.Lock()
 	s.sentMsgs++
 	s.sentBytes += uint64(bytes)
-	s.second(r.t0, now).BytesOut += uint64(bytes)
-	s.mu.Unlock()
-}
-
-// done records completed messages: echoes back (with the latency of each,
-// from when it was due), or for sink and source runs messages written or
-// read. lat < 0 means there is no latency to record.
-func (r *recorder) done(id int, msgs int, bytes int, lat []int64, due []int64, now int64) {
-	s := &r.shards[id%nShards]
-	in := r.inWindow(now)
-	s.mu.Lock()
-	s.doneMsgs += uint64(msgs)
 	sec := s.second(r.t0, now)
-	sec.Msgs += uint64(msgs)
-	if in {
-		s.winMsgs += uint64(msgs)
-		s.winBytes += uint64(bytes)
-	}
-	ws, we := r.winStart.Load(), r.winEnd.Load()
-	for i, l := range lat {
-		// A message counts in the latency of the window it was due in.
-		if due[i] >= ws && due[i] < we {
-			record(s.lat, l)
-		}
+	sec.BytesOut += uint64(bytes)
+	if completes {
+		r.complete(s, sec, 1, bytes, nil, now)
 	}
 	s.mu.Unlock()
 }
 
-// received counts bytes read.
-func (r *recorder) received(id int, bytes int, now int64) {
+// read records bytes read and the msgs messages (msgBytes of payload) they
+// completed: echoes back, whose latency counts from each one's due time in
+// due, or message-sized reads of a source (due nil).
+func (r *recorder) read(id int, bytes int, msgs int, msgBytes int, due []int64, now int64) {
 	s := &r.shards[id%nShards]
 	s.mu.Lock()
 	s.recvBytes += uint64(bytes)
-	s.second(r.t0, now).BytesIn += uint64(bytes)
+	sec := s.second(r.t0, now)
+	sec.BytesIn += uint64(bytes)
+	if msgs > 0 {
+		r.complete(s, sec, msgs, msgBytes, due, now)
+	}
 	s.mu.Unlock()
+}
+
+// complete counts completed messages in shard s (locked) and the second
+// sec.
+func (r *recorder) complete(s *shard, sec *Second, msgs int, bytes int, due []int64, now int64) {
+	s.doneMsgs += uint64(msgs)
+	sec.Msgs += uint64(msgs)
+	ws, we := r.winStart.Load(), r.winEnd.Load()
+	if now >= ws && now < we {
+		s.winMsgs += uint64(msgs)
+		s.winBytes += uint64(bytes)
+	}
+	for _, d := range due {
+		// A message counts in the latency of the window it was due in.
+		if d >= ws && d < we {
+			record(s.lat, now-d)
+		}
+	}
 }
 
 func (r *recorder) addUnsent(id int, n uint64) {

@@ -152,7 +152,7 @@ type Usage struct {
 
 // usage is one sample of CPU and memory of this process and the server.
 type usage struct {
-	busy, total uint64 // all CPUs, clock ticks
+	busy, total time.Duration // all CPUs
 	at          int64
 	cpu, srvCPU time.Duration
 	rss, srvRSS int64

@@ -207,7 +207,7 @@ type bconn struct {
 	finished         bool    // the window is over: no new messages
 	writeFailed      bool    // a write failed and was counted
 	unsent           uint64
-	lat, latDue      []int64 // scratch for one OnData's completions
+	doneDue          []int64 // scratch: when each message one OnData completed was due
 }
 
 func (b *bconn) OnOpen(c engine.Conn) {
@@ -322,11 +322,11 @@ func (b *bconn) send(now, due int64) bool {
 	}
 	b.sent++
 	b.sentOff += int64(len(msg))
-	st.r.sent(b.id, len(msg), now)
-	if st.o.Mode == ModeSink {
+	sink := st.o.Mode == ModeSink
+	if sink {
 		b.done++
-		st.r.done(b.id, 1, len(msg), nil, nil, now)
 	}
+	st.r.sent(b.id, len(msg), sink, now)
 	return true
 }
 
@@ -352,18 +352,17 @@ func (b *bconn) OnDrain(c engine.Conn) {
 func (b *bconn) OnData(c engine.Conn, in []byte) int {
 	st := b.st
 	now := time.Now().UnixNano()
-	st.r.received(b.id, len(in), now)
 	size := int64(st.o.Size)
-	if st.o.Mode == ModeSource {
+	switch st.o.Mode {
+	case ModeSource:
 		before := b.recvOff / size
 		b.recvOff += int64(len(in))
-		if n := b.recvOff/size - before; n > 0 {
-			st.r.done(b.id, int(n), int(n*size), nil, nil, now)
-		}
+		n := b.recvOff/size - before
+		st.r.read(b.id, len(in), int(n), int(n*size), nil, now)
 		return len(in)
-	}
-	if st.o.Mode == ModeSink {
-		return len(in) // a sink's server should not answer; count and drop
+	case ModeSink:
+		st.r.read(b.id, len(in), 0, 0, nil, now) // a sink's server should not answer; count and drop
+		return len(in)
 	}
 	take := min(int64(len(in)), b.sentOff-b.recvOff)
 	if st.verify && take > 0 {
@@ -373,15 +372,14 @@ func (b *bconn) OnData(c engine.Conn, in []byte) int {
 		st.r.extra(b.id, b.sentOff, int(extra), in[take])
 	}
 	b.recvOff += take
-	b.lat, b.latDue = b.lat[:0], b.latDue[:0]
+	b.doneDue = b.doneDue[:0]
 	for b.done < b.recvOff/size {
-		due := b.due[b.done%int64(len(b.due))]
-		b.lat = append(b.lat, now-due)
-		b.latDue = append(b.latDue, due)
+		b.doneDue = append(b.doneDue, b.due[b.done%int64(len(b.due))])
 		b.done++
 	}
-	if n := len(b.lat); n > 0 {
-		st.r.done(b.id, n, n*int(size), b.lat, b.latDue, now)
+	n := len(b.doneDue)
+	st.r.read(b.id, len(in), n, n*int(size), b.doneDue, now)
+	if n > 0 {
 		if !b.finished {
 			if st.interval > 0 {
 				b.pace(now)

@@ -29,6 +29,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sockit/sockit/internal/procstat"
 )
 
 func main() {
@@ -97,7 +99,7 @@ func loadgenMain(specJSON string) int {
 		fmt.Println("error", err)
 		return 2
 	}
-	raiseNoFile()
+	procstat.RaiseNoFile()
 	w := bufio.NewWriter(os.Stdout)
 	say := func(s string) {
 		w.WriteString(s + "\n")

@@ -3,9 +3,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,10 +11,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockit/sockit/internal/procstat"
 )
 
 // sample is what the harness reads at the edges of a measured window.
@@ -33,9 +32,9 @@ type sample struct {
 func takeSample(pid int) sample {
 	s := sample{at: time.Now()}
 	if pid > 0 {
-		s.cpu, _ = procCPU(pid)
+		s.cpu, _ = procstat.CPU(pid)
 		s.sched = procSched(pid)
-		s.rss, _ = procRSS(pid)
+		s.rss, _ = procstat.RSS(pid)
 	}
 	var ru unix.Rusage
 	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
@@ -43,46 +42,6 @@ func takeSample(pid int) sample {
 	}
 	s.core0 = cpuBusy("cpu0")
 	return s
-}
-
-// clockTick is the unit of times in /proc (USER_HZ), from the auxiliary
-// vector's AT_CLKTCK (per getauxval(3)); 100 when it cannot be read.
-var clockTick = func() time.Duration {
-	b, err := os.ReadFile("/proc/self/auxv")
-	if err == nil {
-		for ; len(b) >= 16; b = b[16:] {
-			const atClkTck = 17
-			if binary.NativeEndian.Uint64(b) == atClkTck {
-				if hz := binary.NativeEndian.Uint64(b[8:]); hz > 0 {
-					return time.Second / time.Duration(hz)
-				}
-			}
-		}
-	}
-	return time.Second / 100
-}()
-
-// procCPU is utime+stime of process pid, every thread, living or gone
-// (fields 14 and 15 of /proc/PID/stat, per proc(5)).
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3, state
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime or stime", pid)
-	}
-	return time.Duration(ut+st) * clockTick, nil
 }
 
 // procSched is the time the threads of pid now alive have spent on a CPU,
@@ -104,68 +63,10 @@ func procSched(pid int) time.Duration {
 	return sum
 }
 
-// procRSS is VmRSS of pid in bytes (/proc/PID/status).
-func procRSS(pid int) (int64, error) {
-	return procStatus(pid, "VmRSS:")
-}
-
-func procStatus(pid int, key string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, key) {
-			fs := strings.Fields(line[len(key):])
-			if len(fs) > 0 {
-				kb, err := strconv.ParseInt(fs[0], 10, 64)
-				return kb << 10, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
-}
-
 // cpuBusy is the non-idle time of one CPU line of /proc/stat ("cpu0").
 func cpuBusy(name string) time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[0] != name {
-			continue
-		}
-		var busy uint64
-		for i, v := range f[1:] {
-			n, _ := strconv.ParseUint(v, 10, 64)
-			if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is in user already
-				continue
-			}
-			busy += n
-		}
-		return time.Duration(busy) * clockTick
-	}
-	return 0
-}
-
-// raiseNoFile lifts the soft descriptor limit to the hard one. It uses
-// package syscall so that the children started by os/exec inherit it
-// (the runtime resets a limit it raised itself for them).
-func raiseNoFile() (uint64, error) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
-	}
-	rl.Cur = rl.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
-	}
-	return rl.Cur, nil
+	busy, _, _ := procstat.CPUTime(name)
+	return busy
 }
 
 // machine describes where the benchmark ran.

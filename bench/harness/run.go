@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sockit/sockit/internal/procstat"
 )
 
 //go:embed cecho.c
@@ -77,7 +79,7 @@ func harness(o *options) error {
 			o.rounds = 1
 		}
 	}
-	nofile, err := raiseNoFile()
+	nofile, err := procstat.RaiseNoFile()
 	if err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}
@@ -576,7 +578,7 @@ func (e *env) runIdle(o *options, c caseDef, d serverDef, r *runResult) error {
 		}
 	}
 	time.Sleep(2 * time.Second) // held idle
-	idle, err := procRSS(srv.pid)
+	idle, err := procstat.RSS(srv.pid)
 	if err != nil {
 		return err
 	}
@@ -624,13 +626,13 @@ func commandLine(args []string) string {
 // stableRSS reads a fresh server's RSS once it has stopped changing (two
 // reads 50 ms apart agree), for at most 2 s: the baseline of the idle case.
 func stableRSS(pid int) (int64, error) {
-	prev, err := procRSS(pid)
+	prev, err := procstat.RSS(pid)
 	if err != nil {
 		return 0, err
 	}
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond) // sampling interval of the polled condition
-		cur, err := procRSS(pid)
+		cur, err := procstat.RSS(pid)
 		if err != nil {
 			return 0, err
 		}
