@@ -2,7 +2,6 @@ package bench
 
 import (
 	"net"
-	"strings"
 	"time"
 
 	"github.com/sockit/sockit/engine"
@@ -25,13 +24,14 @@ func (st *streamRun) handlerFor(b *bconn) engine.Handler {
 	return h
 }
 
-// serverName is the name a TLS client checks the certificate against.
+// serverName is the name a TLS client checks the certificate against: the
+// endpoint's host (SplitHostPort already drops an IPv6 address's brackets).
 func serverName(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr
 	}
-	return strings.Trim(host, "[]")
+	return host
 }
 
 // wsLoad runs a bench connection over WebSocket: each message the bench

@@ -3,10 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/sockit/sockit"
-	"github.com/sockit/sockit/endpoint"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -55,13 +53,4 @@ func ExitCode(err error) int {
 		return ExitLocalAddr
 	}
 	return ExitError
-}
-
-// plainOnly refuses the layered endpoints (tls, ws, wss) where a verb does
-// not speak them.
-func plainOnly(ep endpoint.Endpoint, verb string) error {
-	if ep.IsLayered() {
-		return usageErr{fmt.Errorf("%s: %s endpoints are not supported by %s", ep, ep.Scheme, verb)}
-	}
-	return nil
 }

@@ -210,7 +210,7 @@ func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tl
 	timedOut := func() bool { return ctx.Err() == nil && hctx.Err() != nil }
 	if ep.IsTLS() {
 		host, _, _ := net.SplitHostPort(ep.Addr)
-		cfg, err := tlslayer.ClientConfig(f.Insecure, f.CA, strings.Trim(host, "[]"))
+		cfg, err := tlslayer.ClientConfig(f.Insecure, f.CA, host)
 		if err != nil {
 			return nil, usageErr{err}
 		}
