@@ -351,6 +351,10 @@ func (l *loop) run() {
 				l.p.consumeWake()
 				continue // tasks are run below, after the events
 			}
+			if fd == l.p.tfd {
+				l.p.tick(n)
+				continue
+			}
 			if fd < len(l.conns) && l.conns[fd] != nil {
 				l.conns[fd].handle(ev.Events)
 				continue

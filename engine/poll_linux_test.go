@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"testing"
+	"time"
+)
+
+// waitOnce is one pass of the loop's wait as loop.run makes it: wait, then
+// consume the ticks and wake-ups it returned.
+func waitOnce(t *testing.T, p *poller, timeout time.Duration) int {
+	t.Helper()
+	n, err := p.wait(timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		switch int(p.events[i].Fd) {
+		case p.tfd:
+			p.tick(n)
+		case p.efd:
+			p.consumeWake()
+		}
+	}
+	return n
+}
+
+// A busy poller that hears nothing for a whole tick turns idle and stops
+// ticking; the next event makes it busy again and the ticks resume.
+func TestPollerGoesIdleWhenQuiet(t *testing.T) {
+	p, err := newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+
+	p.wake()
+	waitOnce(t, p, -1) // the ordinary wait ends with the wake-up: busy
+	if !p.busy {
+		t.Fatal("not busy after a wait that returned an event")
+	}
+	// Busy waits have no timeout; only the ticks end them. The first tick
+	// may still count the wake-up's wait, the second cannot.
+	for i := 0; p.busy; i++ {
+		if i == 3 {
+			t.Fatalf("still busy after %d quiet ticks", i)
+		}
+		if n := waitOnce(t, p, -1); n != 1 || int(p.events[0].Fd) != p.tfd {
+			t.Fatalf("a quiet busy wait returned %d events, first fd %d; want only the tick (fd %d)", n, p.events[0].Fd, p.tfd)
+		}
+		if !p.ticking {
+			t.Fatal("busy without ticking")
+		}
+	}
+
+	// Idle: the next wait disarms the ticks, so with a timer's timeout it
+	// returns nothing rather than a tick.
+	if n := waitOnce(t, p, 3*quietTick); n != 0 {
+		t.Fatalf("idle wait returned %d events, want 0 (the ticks should be off)", n)
+	}
+	if p.ticking {
+		t.Fatal("still ticking while idle")
+	}
+	// A due timer is work: the loop counts as busy again and ticks.
+	waitOnce(t, p, 0)
+	if !p.busy || !p.ticking {
+		t.Fatalf("busy %v ticking %v after a due timer, want both", p.busy, p.ticking)
+	}
+}
+
+// While something happens more often than every tick, the poller stays busy.
+func TestPollerStaysBusyUnderLoad(t *testing.T) {
+	p, err := newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	p.wake()
+	waitOnce(t, p, -1)
+	deadline := time.Now().Add(20 * quietTick)
+	for time.Now().Before(deadline) {
+		p.wake()
+		waitOnce(t, p, -1)
+		if !p.busy {
+			t.Fatal("went idle while woken on every wait")
+		}
+	}
+}
