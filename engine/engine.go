@@ -208,11 +208,13 @@ type Config struct {
 	Backend Backend // "" = DefaultBackend for the platform
 
 	// Loops is the number of event loops of the epoll backend; 0 =
-	// GOMAXPROCS. NewServer starts them at once: Loops goroutines and 2 ×
-	// Loops descriptors (an epoll instance and an eventfd each), which only
-	// Shutdown or Close releases. A busy loop keeps its processor (it
-	// waits in a raw epoll_pwait of at most 1 ms), so a program that also
-	// runs busy goroutines of its own should leave GOMAXPROCS above Loops.
+	// GOMAXPROCS. NewServer starts them at once: Loops goroutines and 3 ×
+	// Loops descriptors (an epoll instance, an eventfd and a timerfd each),
+	// which only Shutdown or Close releases. A busy loop keeps its
+	// processor (it waits with a raw epoll_pwait2 until it has been quiet
+	// for 1–2 ms, or the runtime preempts it after 10 ms), so a program
+	// that also runs busy goroutines of its own should leave GOMAXPROCS
+	// above Loops.
 	// The std backend ignores it.
 	Loops int
 	// Accept chooses how the epoll backend spreads new connections over its
