@@ -18,15 +18,9 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
-
-// backends lists the backends that the conformance suite, the contract
-// tests and the benchmarks run against. A new backend is appended here and
-// must pass everything unchanged.
-func backends() []engine.Backend {
-	return append([]engine.Backend{engine.BackendStd}, platformBackends...)
-}
 
 const (
 	// ioTimeout bounds every blocking step of a test: each connection gets
@@ -373,7 +367,7 @@ var streamCases = []struct {
 // backend is done when it passes this suite unchanged.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends() {
+	for _, b := range enginetest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			for _, k := range streamKinds() {

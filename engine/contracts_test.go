@@ -16,22 +16,12 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
 // The tests here check each of the engine's contracts (DESIGN.md, the
 // engine package doc) on real loopback sockets, for every backend.
-
-// forBackends runs f as a parallel subtest per backend.
-func forBackends(t *testing.T, f func(t *testing.T, b engine.Backend)) {
-	t.Parallel()
-	for _, b := range backends() {
-		t.Run(string(b), func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
-}
 
 // funcs is a Handler built from functions; each nil one does what
 // service.Echo does.
@@ -134,7 +124,7 @@ func pattern(n, seed int) []byte {
 
 // Contract 1: half-close is first class.
 func TestContractHalfClose(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("echo", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
@@ -180,7 +170,7 @@ func TestContractHalfClose(t *testing.T) {
 
 // Contract 2: no byte lost. Close flushes and does not reset.
 func TestContractCloseFlushes(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const size = 4 << 20 // = the default MaxPending
 		msg := pattern(size, 2)
 		t.Run("close-after-write", func(t *testing.T) {
@@ -238,7 +228,7 @@ func TestContractCloseFlushes(t *testing.T) {
 
 // Contract 2: Abort resets on purpose.
 func TestContractAbort(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		h := watchClose(funcs{data: func(c engine.Conn, in []byte) int {
 			c.Write(in) // dropped: Abort discards pending output
@@ -261,7 +251,7 @@ func TestContractAbort(t *testing.T) {
 
 // A peer's reset ends the connection with an error that says so.
 func TestContractPeerReset(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		h := watchClose(service.Echo{})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
@@ -307,7 +297,7 @@ func (p *pendingProbe) peaks() (atInput, afterOut int) {
 // Contract 3: bounded memory. A client that writes 64 MiB and reads
 // nothing for a while stalls the echo's reading, not its memory.
 func TestContractBackpressure(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		cfg := engine.Config{
 			HighWatermark: 256 << 10, LowWatermark: 128 << 10, MaxPending: 1 << 20,
 			ReadBuffer: 64 << 10, SendBuf: 64 << 10, RecvBuf: 64 << 10, // small kernel buffers fill soon
@@ -387,7 +377,7 @@ func TestContractBackpressure(t *testing.T) {
 
 // Contract 3: Write refuses to queue beyond MaxPending.
 func TestContractOutputFull(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		cfg := engine.Config{HighWatermark: 256 << 10, MaxPending: 1 << 20, SendBuf: 64 << 10}
 		srv := newServer(t, b, cfg)
 		type result struct {
@@ -450,7 +440,7 @@ func TestContractOutputFull(t *testing.T) {
 
 // Write and AsyncWrite fail with ErrClosed once output is shut.
 func TestContractWriteAfterCloseWrite(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		conns := make(chan engine.Conn, 1)
 		errs := make(chan error, 1)
@@ -478,7 +468,7 @@ func TestContractWriteAfterCloseWrite(t *testing.T) {
 
 // Contract 7: the idle timeout closes a connection without input.
 func TestContractIdleTimeout(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const idle = 200 * time.Millisecond
 		srv := newServer(t, b, engine.Config{IdleTimeout: idle})
 		h := watchClose(service.Echo{})
@@ -500,7 +490,7 @@ func TestContractIdleTimeout(t *testing.T) {
 
 // Contract 5: graceful shutdown.
 func TestContractShutdown(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("waits", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
@@ -603,7 +593,7 @@ func staleSocket(t *testing.T, path string) {
 
 // Unix socket files: never delete what is not ours to delete.
 func TestContractUnixPath(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("not-a-socket", func(t *testing.T) {
 			t.Parallel()
 			path := sockPath(t, "s")
@@ -701,7 +691,7 @@ func TestContractUnixPath(t *testing.T) {
 
 // Listening twice on one TCP port fails with KindAddrInUse.
 func TestContractAddrInUse(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})
 		other := newServer(t, b, engine.Config{})
@@ -734,7 +724,7 @@ func (l *eventLog) all() []sockit.Event {
 
 // Contract 10: an Observer sees each socket step of one echo, in order.
 func TestContractObserver(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var log eventLog
 		srv := newServer(t, b, engine.Config{Observer: &log})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{}))
@@ -818,7 +808,7 @@ func narrate(events []sockit.Event) string {
 
 // Stats count every byte the client sent and received.
 func TestContractStats(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{}))
 		var sent int
@@ -844,7 +834,7 @@ func TestContractStats(t *testing.T) {
 
 // Contract 3: input a handler leaves unconsumed is bounded by MaxInput.
 func TestContractMaxInput(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{MaxInput: 64 << 10, ReadBuffer: 16 << 10})
 		h := watchClose(funcs{data: func(engine.Conn, []byte) int { return 0 }}) // never consumes
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
@@ -863,7 +853,7 @@ func TestContractMaxInput(t *testing.T) {
 
 // Contract 2: with a negative Linger, Close resets like Abort.
 func TestContractNegativeLinger(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{Linger: -1})
 		h := funcs{data: func(c engine.Conn, in []byte) int {
 			c.Close()
@@ -881,7 +871,7 @@ func TestContractNegativeLinger(t *testing.T) {
 
 // Contract 7: WriteTimeout ends a connection whose output is stuck.
 func TestContractWriteTimeout(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{WriteTimeout: 200 * time.Millisecond, SendBuf: 64 << 10})
 		h := watchClose(funcs{open: func(c engine.Conn) {
 			c.Write(pattern(4<<20, 5)) // far more than the kernel holds for a client that reads nothing
@@ -899,7 +889,7 @@ func TestContractWriteTimeout(t *testing.T) {
 // Contract 4: other goroutines reach a connection through AsyncWrite and
 // Close; every message arrives whole, each goroutine's in order.
 func TestContractAsync(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		conns := make(chan engine.Conn, 1)
 		h := watchClose(funcs{open: func(c engine.Conn) { conns <- c }})

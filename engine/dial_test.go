@@ -12,6 +12,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
@@ -54,7 +55,7 @@ func (d *dialClient) reply() []byte {
 // An outgoing connection made by Server.Dial is served by its handler like
 // an accepted one: it opens, writes, half-closes, reads the echo, closes.
 func TestDialEcho(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		for _, network := range []string{"tcp", "unix"} {
 			t.Run(network, func(t *testing.T) {
 				srv := newServer(t, b, engine.Config{})
@@ -84,7 +85,7 @@ func TestDialEcho(t *testing.T) {
 
 // A refused dial ends in OnClose, without OnOpen, with a connect error.
 func TestDialRefused(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +117,7 @@ func TestDialRefused(t *testing.T) {
 // queue is full and never drained, so Linux drops further SYNs (per
 // listen(2), the backlog) and the connect stays in SYN_SENT.
 func TestDialTimeout(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		addr := fullBacklog(t)
 		srv := newServer(t, b, engine.Config{})
 		d := newDialClient([]byte("x"))
@@ -136,7 +137,7 @@ func TestDialTimeout(t *testing.T) {
 
 // Datagram endpoints have nothing to dial; a shut-down server dials no more.
 func TestDialRefusesBadUse(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		if err := srv.Dial(endpoint.MustParse("udp://127.0.0.1:9"), newDialClient(nil), engine.DialOptions{Timeout: time.Second}); err == nil {
 			t.Error("Dial of a udp endpoint succeeded")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
@@ -41,7 +42,7 @@ func (h *collector) OnClose(_ engine.Conn, err error) { h.closeErr <- err }
 // every byte, then EOF, and the close is orderly. (On Linux the reader sees
 // EPOLLHUP at once, with data still queued.)
 func TestUnixPeerCloseDeliversAll(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		h := newCollector()
 		addr := listen(t, srv, "unix", sockPath(t, "c"), h)
@@ -68,7 +69,7 @@ func TestUnixPeerCloseDeliversAll(t *testing.T) {
 // AsyncWrite beyond MaxPending is refused with ErrOutputFull and the
 // connection stays usable.
 func TestAsyncWriteOutputFull(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const maxPending = 256 << 10
 		srv := newServer(t, b, engine.Config{HighWatermark: 64 << 10, MaxPending: maxPending, SendBuf: 32 << 10})
 		conns := make(chan engine.Conn, 1)
@@ -107,7 +108,7 @@ func TestAsyncWriteOutputFull(t *testing.T) {
 
 // WriteTo on a datagram socket after Shutdown fails with ErrClosed.
 func TestPacketWriteAfterShutdown(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		pcs := make(chan engine.PacketConn, 1)
 		addr, err := srv.ListenPacket(endpoint.MustParse("udp://127.0.0.1:0"), packetFunc(func(pc engine.PacketConn, p []byte, from net.Addr) {

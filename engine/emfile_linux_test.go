@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 )
 
 // resumeWithin bounds, per backend, how long a connection waiting in the
@@ -30,7 +31,7 @@ var resumeWithin = map[engine.Backend]time.Duration{
 // descriptors free up. The server runs in a helper process whose soft
 // RLIMIT_NOFILE is nofile.
 func TestAcceptEMFILE(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const (
 			nofile = 64
 			conns  = 100 // well beyond nofile: the rest wait in the backlog

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
@@ -70,7 +71,7 @@ func (k *ticker) OnClose(_ engine.Conn, err error) {
 // on the connection's own callbacks (so Write works there), and a later
 // SetTimer replaces an earlier one.
 func TestSetTimer(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
 		k := &ticker{n: 20, step: 2 * time.Millisecond, replace: true, done: make(chan error, 1)}
@@ -102,7 +103,7 @@ func TestSetTimer(t *testing.T) {
 
 // A timer still set when the connection closes never fires.
 func TestSetTimerCancelledByClose(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
 		k := &ticker{n: 1000, step: 30 * time.Millisecond, done: make(chan error, 1)}
@@ -134,7 +135,7 @@ func TestDialSource(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("127.0.0.2 is a loopback address only on Linux")
 	}
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		peers := make(chan net.Addr, 1)
 		addr := listen(t, srv, "tcp", "127.0.0.1:0", peerRecorder{peers})
@@ -195,7 +196,7 @@ func (w *waker) OnClose(_ engine.Conn, err error) { w.done <- err }
 // Wake, from any goroutine, gets OnTimer called on the connection's
 // callbacks; once the connection is gone it says so.
 func TestWake(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp", "127.0.0.1:0", service.Echo{})
 		w := &waker{conns: make(chan engine.Conn, 1), done: make(chan error, 1), got: make(chan []byte, 16)}

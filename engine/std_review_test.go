@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
@@ -69,7 +70,7 @@ func TestCloseDiscardsLaterInput(t *testing.T) {
 // deadline with theirs. When Linger runs out, both backends reset and
 // OnClose gets a timeout error.
 func TestCloseLingerBoundsStageDeadlines(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const linger = 300 * time.Millisecond
 		tests := []struct {
 			name string
@@ -120,7 +121,7 @@ func TestCloseLingerBoundsStageDeadlines(t *testing.T) {
 // ECONNRESET instead of a truncated stream and EOF; with the peer's FIN
 // missing, the close is a reset too. OnClose gets a timeout error.
 func TestLingerExpiryResets(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const linger = 300 * time.Millisecond
 		out := pattern(4<<20, 8)
 		tests := []struct {
@@ -212,7 +213,7 @@ func (d *drainLog) log() []string {
 // A Drainer's OnDrain comes once after OnOpen, as the Drainer doc says,
 // and never once CloseWrite or Close was asked for.
 func TestDrainerCalls(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		msg := []byte("the last words\n")
 		tests := []struct {
 			name      string
@@ -255,7 +256,7 @@ func TestDrainerCalls(t *testing.T) {
 // Stats.Accepted counts accepted connections, not those Dial made, on both
 // backends.
 func TestStatsAcceptedNotDialed(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})
 		d := newDialClient([]byte("hello"))
@@ -275,7 +276,7 @@ func TestStatsAcceptedNotDialed(t *testing.T) {
 // Shutdown returns nil, not ctx.Err(), when no connection had to be
 // closed, even with a context that has already ended.
 func TestShutdownNothingOpen(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		for i := range 20 { // the wrong answer came from a random select
@@ -292,7 +293,7 @@ func TestShutdownNothingOpen(t *testing.T) {
 // whichever wins: Listen either succeeds before Shutdown (which then
 // removes the file) or fails with ErrServerClosed and removes it itself.
 func TestListenRacingShutdownRemovesPath(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		for i := range 50 {
 			srv := newServer(t, b, engine.Config{Loops: 1})
 			path := sockPath(t, "race.sock")
@@ -340,7 +341,7 @@ func (o *closeOnListen) Observe(e sockit.Event) {
 // A Listen that Shutdown overtakes after bind(2) fails with ErrServerClosed
 // and removes the socket file it made.
 func TestListenOvertakenByShutdownRemovesPath(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		obs := &closeOnListen{network: "unix", srv: make(chan *engine.Server, 1), closed: make(chan error, 1)}
 		srv := newServer(t, b, engine.Config{Loops: 1, Observer: obs})
 		obs.srv <- srv

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 )
 
@@ -50,7 +51,7 @@ func TestStressSlowReader(t *testing.T) {
 		t.Skip("reads 64 MiB at 1 MiB/s on each backend, about 64 s: skipped in -short mode")
 	}
 	t.Parallel()
-	for _, b := range backends() {
+	for _, b := range enginetest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			testSlowReader(t, b)
@@ -172,7 +173,7 @@ func (h *closeLog) all() []error {
 // connection (SO_LINGER 0, then close) while the echo is under way. The
 // server must drop each one, report the reset, and go on serving.
 func TestStressResetMidWrite(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const clients, size = 200, 1 << 20
 		// A small send buffer and high watermark: the server has output
 		// pending and reading paused when most of the resets arrive.
@@ -397,7 +398,7 @@ func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 // afterwards no server socket may sit in CLOSE_WAIT (the peer's FIN seen,
 // our close never made) and no connection may be left open.
 func TestStressChurn(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const conns, workers = 5000, 50
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})

@@ -19,21 +19,6 @@ import (
 // as a deadline, and every wait for a condition gives up after it.
 const ioTimeout = 30 * time.Second
 
-func backends() []engine.Backend {
-	return append([]engine.Backend{engine.BackendStd}, platformBackends...)
-}
-
-// forBackends runs f as a parallel subtest per backend.
-func forBackends(t *testing.T, f func(t *testing.T, b engine.Backend)) {
-	t.Parallel()
-	for _, b := range backends() {
-		t.Run(string(b), func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
-}
-
 // testCert is the server certificate of the tests, and otherCert one no
 // client trusts.
 var (

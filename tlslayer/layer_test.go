@@ -16,13 +16,14 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/tlslayer"
 )
 
 // Small messages go around one at a time.
 func TestEchoSmall(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(&ctr)))
@@ -50,7 +51,7 @@ func TestEchoSmall(t *testing.T) {
 // back matches. The client then half-closes (close_notify), and the echo
 // answers with close_notify and FIN after the last byte.
 func TestEchoLarge(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(nil)))
 		c := dialTLS(t, a, clientConfig(testCert()))
@@ -85,7 +86,7 @@ func TestEchoLarge(t *testing.T) {
 // A client that half-closes after its data gets all of it back, then the
 // server's close_notify and FIN: the four-way teardown, over TLS.
 func TestHalfClose(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(nil)))
 		c := dialTLS(t, a, clientConfig(testCert()))
@@ -156,7 +157,7 @@ func (d *dialClient) reply() []byte {
 // The client side on the engine: a dialed connection runs tlslayer.Client
 // against tlslayer.Server, both in one engine.
 func TestClientOnEngine(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var sctr, cctr tlslayer.Counters
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(&sctr)))
@@ -184,7 +185,7 @@ func TestClientOnEngine(t *testing.T) {
 // A dial that never connects reaches the inner handler's OnClose with the
 // engine's connect error, as without TLS.
 func TestClientDialRefused(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +209,7 @@ func TestClientDialRefused(t *testing.T) {
 // sends none for them); a malformed ClientHello gets crypto/tls's alert.
 // Both are counted, and the next client is served.
 func TestGarbage(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(&ctr)))
@@ -253,7 +254,7 @@ func TestGarbage(t *testing.T) {
 // A client that does not trust the server's certificate fails with a clear
 // error, and the server counts the peer's bad-certificate alert.
 func TestWrongCA(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(&ctr)))
@@ -300,7 +301,7 @@ func TestWrongCA(t *testing.T) {
 // A client that connects and says nothing is reset when the handshake
 // timeout runs out.
 func TestHandshakeTimeout(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
 		const timeout = 200 * time.Millisecond
 		srv := newServer(t, b)
@@ -331,7 +332,7 @@ func TestHandshakeTimeout(t *testing.T) {
 
 // Many clients at once, each with its own handshake goroutine for a while.
 func TestManyClients(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const clients = 200
 		var ctr tlslayer.Counters
 		srv := newServer(t, b)
@@ -378,7 +379,7 @@ func echoOnce(a net.Addr, cfg *tls.Config, msg []byte) error {
 
 // Chargen, a Drainer, streams over TLS as fast as the client reads.
 func TestChargen(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b)
 		h := tlslayer.Server(service.Chargen{}, serverConfig(), testOpts(nil))
 		if _, ok := h.(engine.Drainer); !ok {
@@ -445,7 +446,7 @@ func (h funcs) OnTimer(c engine.Conn) {
 // AsyncWrite from a goroutine of the inner handler's own is encrypted in
 // order on the loop, and its Close comes after the last of it.
 func TestAsyncWrite(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const chunks, size = 200, 10_000
 		srv := newServer(t, b)
 		var wg sync.WaitGroup
@@ -480,7 +481,7 @@ func TestAsyncWrite(t *testing.T) {
 // The inner handler's SetTimer and Wake reach its OnTimer through the
 // layer, which shares the connection's timer with it.
 func TestInnerTimer(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b)
 		var wg sync.WaitGroup
 		t.Cleanup(wg.Wait)
@@ -509,7 +510,7 @@ func TestInnerTimer(t *testing.T) {
 // The inner handler may leave plaintext unconsumed: it is offered again in
 // front of the next, as the engine does.
 func TestPartialConsume(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b)
 		// Answers each complete line, upper-cased; keeps partial lines.
 		inner := funcs{data: func(c engine.Conn, in []byte) int {
@@ -538,7 +539,7 @@ func TestPartialConsume(t *testing.T) {
 // The server's OnClose tells the inner handler once, and a reset of the
 // peer in the middle of the handshake is counted.
 func TestResetDuringHandshake(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, serverConfig(), testOpts(&ctr)))
@@ -552,7 +553,7 @@ func TestResetDuringHandshake(t *testing.T) {
 
 // errors.Is works through a HandshakeError for a timeout.
 func TestHandshakeErrorTimeout(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		// A server that accepts and never answers.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

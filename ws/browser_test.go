@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -64,7 +65,7 @@ func TestEchoPageInBrowser(t *testing.T) {
 		}
 		return 200, "text/html; charset=utf-8", page
 	}}
-	for _, b := range backends() {
+	for _, b := range enginetest.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			wsrv, addr := serve(t, b, ws.Echo{}, opts)
 			sess.post(t, "/url", map[string]string{"url": "http://" + addr + "/"}, nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -74,7 +75,7 @@ func (s *sender) received() [][]byte {
 // server through a whole session: handshake, messages of every size,
 // closing handshake.
 func TestEngineClient(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{Path: "/echo", Subprotocols: []string{"echo.v1"}})
 		msgs := [][]byte{[]byte("one"), pattern(1000, 1), []byte("three ✓"), pattern(200<<10, 2), nil, {}}
 		s := newSender(msgs...)
@@ -108,7 +109,7 @@ func TestEngineClient(t *testing.T) {
 
 // Many engine-side clients at once, on one engine, each with its session.
 func TestEngineClientMany(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		srv := newEngine(t, b)
 		const n = 50
@@ -179,7 +180,7 @@ func unmaskClose(t *testing.T, p []byte) ws.CloseCode {
 // The client fails a connection whose server masks its frames (1002), and
 // refuses a handshake with a wrong accept key, without OnOpen.
 func TestEngineClientRejects(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("masked-server-frame", func(t *testing.T) {
 			addr, rest := fakeServer(t, "", frame(fin|opText, true, []byte("masked")))
 			s := newSender([]byte("x"))
@@ -242,7 +243,7 @@ func TestEngineClientRejects(t *testing.T) {
 
 // The blocking client: handshake, messages, ping, and a clean close.
 func TestDial(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		rec := newRecorder()
 		rec.onMessage = func(c *ws.Conn, op ws.Opcode, data []byte) {
 			if string(data) == "close me" {

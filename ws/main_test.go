@@ -27,22 +27,6 @@ func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 // hanging the binary.
 const testTimeout = 10 * time.Second
 
-// backends lists the engine backends every test runs against.
-func backends() []engine.Backend {
-	return append([]engine.Backend{engine.BackendStd}, platformBackends...)
-}
-
-// forBackends runs f as a parallel subtest per backend.
-func forBackends(t *testing.T, f func(t *testing.T, b engine.Backend)) {
-	t.Parallel()
-	for _, b := range backends() {
-		t.Run(string(b), func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
-}
-
 // newEngine starts an engine server on backend b, closed when the test
 // ends.
 func newEngine(t *testing.T, b engine.Backend) *engine.Server {

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/enginetest"
 	"github.com/sockit/sockit/ws"
 )
 
 // Text and binary messages come back with their opcode, empty ones too.
 func TestEcho(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		for _, m := range []struct {
@@ -44,7 +45,7 @@ func TestEcho(t *testing.T) {
 // between them answered at once, and UTF-8 split across fragments
 // accepted.
 func TestFragmented(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		msg := []byte("fragments: €uro") // '€' is 3 bytes; split inside it
@@ -75,7 +76,7 @@ func TestFragmented(t *testing.T) {
 
 // Pings are answered with pongs carrying the same payload.
 func TestPingPong(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		rc.send(fin|opPing, nil)
@@ -92,7 +93,7 @@ func TestPingPong(t *testing.T) {
 // The closing handshake, begun by either side, ends with the codes on both
 // sides, and the server closing TCP.
 func TestCloseHandshake(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("client-first", func(t *testing.T) {
 			rec := newRecorder()
 			_, addr := serve(t, b, rec, ws.ServerOptions{})
@@ -211,7 +212,7 @@ func TestBadInput(t *testing.T) {
 		{name: "close-code-5000", frames: [][]byte{frame(fin|opClose, true, closePayload(5000, ""))}, code: ws.CloseProtocolError},
 		{name: "close-reason-utf8", frames: [][]byte{frame(fin|opClose, true, closePayload(1000, "\xff"))}, code: ws.CloseInvalidPayload},
 	}
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		rec := newRecorder()
 		wsrv, addr := serve(t, b, rec, ws.ServerOptions{MaxMessage: max})
 		want := map[ws.CloseCode]uint64{}
@@ -252,7 +253,7 @@ func TestBadInput(t *testing.T) {
 // A message written one byte per TCP write is read whole, and so is a
 // ping interleaved the same way.
 func TestByteByByte(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		msg := []byte("split into single bytes: ✓")
@@ -270,7 +271,7 @@ func TestByteByByte(t *testing.T) {
 
 // A thousand messages written at once come back in order.
 func TestPipelined(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		const count = 1000
@@ -294,7 +295,7 @@ func TestPipelined(t *testing.T) {
 
 // Messages at the limit pass, whole or in fragments; one byte more fails.
 func TestLargeMessage(t *testing.T) {
-	forBackends(t, func(t *testing.T, b engine.Backend) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{}) // DefaultMaxMessage
 		rc := dialWS(t, addr, "/")
 		msg := pattern(ws.DefaultMaxMessage, 5)

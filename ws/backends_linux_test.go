@@ -1,5 +1,0 @@
-package ws_test
-
-import "github.com/sockit/sockit/engine"
-
-var platformBackends = []engine.Backend{engine.BackendEpoll}
