@@ -114,7 +114,7 @@ func (p *poller) wake() {
 // matters: clearing after the flag could swallow a wake-up written in
 // between, while the flag still told later posters one was pending.
 func (p *poller) consumeWake() {
-	unix.Read(p.efd, p.wakebuf[:])
+	rawRead(p.efd, p.wakebuf[:])
 	p.waking.Store(false)
 }
 
@@ -141,7 +141,7 @@ func (p *poller) wait(timeout time.Duration) (int, error) {
 // (itself included). A tick that is alone and the only thing any wait
 // returned since the previous tick means the loop is idle.
 func (p *poller) tick(n int) {
-	unix.Read(p.tfd, p.wakebuf[:])
+	rawRead(p.tfd, p.wakebuf[:])
 	if n == 1 && p.waits == p.tickAt+1 {
 		p.busy = false
 	}
