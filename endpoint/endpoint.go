@@ -10,6 +10,7 @@
 package endpoint
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -54,6 +55,10 @@ func (e Endpoint) IsWebSocket() bool { return e.Scheme == "ws" || e.Scheme == "w
 // IsLayered reports whether the endpoint runs a protocol over its socket
 // (TLS, WebSocket) rather than plain bytes or datagrams.
 func (e Endpoint) IsLayered() bool { return e.IsTLS() || e.IsWebSocket() }
+
+// ErrLayered is why a package that speaks only sockets refuses a layered
+// endpoint (tls, ws, wss) instead of serving or dialing it in plaintext.
+var ErrLayered = errors.New("the scheme stacks a protocol on its socket; serve or dial it through package layer")
 
 // IsUnix reports whether the endpoint is a Unix domain socket.
 func (e Endpoint) IsUnix() bool { return strings.HasPrefix(e.Scheme, "unix") }

@@ -1,32 +1,19 @@
 package engine
 
 import (
-	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/internal/sock"
 )
 
-// Requests made of a connection (by its handler or by other goroutines).
-// They travel through the loop's task queue, in order with AsyncWrite, so
-// that data accepted before a Close is sent before the FIN.
-const (
-	reqFIN   uint8 = 1 << iota // CloseWrite: FIN after the flush
-	reqClose                   // Close: FIN after the flush, then drain input and close
-	reqAbort                   // Abort: RST
-)
-
 // econn is one connection on the epoll backend. Only its loop touches its
-// fields, except the atomic ones (shut, dead, async).
+// fields, except the atomic ones (shut, dead, async). Its lifecycle is the
+// shared connState; econn turns epoll's readiness into its events.
 type econn struct {
 	l     *loop
 	m     *connMeta
@@ -34,28 +21,19 @@ type econn struct {
 	raddr netip.AddrPort // the peer, for TCP; Unix peers are in m.remote
 	value any
 
-	fd     int32  // the descriptor (int32 keeps an idle connection in 200 bytes)
-	events uint32 // epoll interest now registered
-
-	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
-	dead  atomic.Bool  // finished
-	async atomic.Int64 // bytes AsyncWrite has queued for the loop, not yet taken
-
-	req     uint8 // requests the loop has received and not yet applied
-	paused  bool  // reading stopped by backpressure
-	peerFIN bool  // read returned 0
-	wantFIN bool
-	finSent bool
-	closing bool // Close: discard input until the peer's FIN
-	aborted bool
-	closed  bool
-	idle    bool // closed by the idle timeout
+	fd     int32          // the descriptor (int32 keeps an idle connection small)
+	events sock.Readiness // epoll interest now registered
+	st     connState      // where the connection is in its life
+	paused bool           // reading stopped by backpressure
 	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
 	// and is owed another call when there is room.
-	wantDrain  bool
-	connecting bool // a dial waiting for connect(2) to complete
+	wantDrain bool
 
-	err error
+	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
+	dead  atomic.Bool  // closed
+	async atomic.Int64 // bytes AsyncWrite has queued for the loop, not yet taken
+
+	why cause
 
 	start, lastIn, lastOut int64 // unix nanos
 	// until is the dial's deadline while connecting, then Close's linger
@@ -88,10 +66,8 @@ func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
 // connBuf holds a connection's pending output and unconsumed input. An
 // idle connection gives it back to the pool.
 type connBuf struct {
-	out  []byte // pending output is out[head:]
-	head int
-	in   []byte // input the handler left unconsumed
-	msgs []int  // unixpacket: the length of each message queued in out
+	out outq
+	in  []byte // input the handler left unconsumed
 }
 
 var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
@@ -106,10 +82,10 @@ func (c *econn) bufs() *connBuf {
 // releaseBufs gives the buffers back once nothing is pending or left over.
 func (c *econn) releaseBufs() {
 	b := c.b
-	if b == nil || len(b.out) > b.head || len(b.in) > 0 {
+	if b == nil || b.out.len() > 0 || len(b.in) > 0 {
 		return
 	}
-	freeOut(b)
+	b.out.release()
 	if cap(b.in) > 64<<10 {
 		b.in = nil
 	}
@@ -118,37 +94,12 @@ func (c *econn) releaseBufs() {
 	c.b = nil
 }
 
-// freeOut returns b's output buffer to its pool; nothing may be pending.
-func freeOut(b *connBuf) {
-	if b.out != nil && cap(b.out) <= 1<<20 {
-		out := b.out[:0]
-		outPool.Put(&out)
-	}
-	b.out, b.head, b.msgs = nil, 0, b.msgs[:0]
-}
-
-// setPeer records the peer's address: inline for TCP, in the (shared, for
-// unnamed Unix peers) meta otherwise.
-func (c *econn) setPeer(sa unix.Sockaddr) {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		c.raddr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(a.Addr)
-		if a.ZoneId != 0 { // zones are rare: keep package net's form, in a meta of its own
-			m := *c.m
-			m.remote = sock.Addr(m.network, sa)
-			c.m = &m
-			return
-		}
-		c.raddr = netip.AddrPortFrom(ip, uint16(a.Port))
-	case *unix.SockaddrUnix:
-		if a.Name != "" {
-			m := *c.m // a named Unix peer: this connection needs a meta of its own
-			m.remote = &net.UnixAddr{Name: a.Name, Net: m.network}
-			c.m = &m
-		}
-	}
+// setRemote records a peer address the inline AddrPort cannot hold (a
+// named Unix peer, a zoned IPv6 one) in a meta of its own.
+func (c *econn) setRemote(a net.Addr) {
+	m := *c.m
+	m.remote = a
+	c.m = &m
 }
 
 func (c *econn) remoteAddr() net.Addr {
@@ -164,7 +115,7 @@ func (c *econn) Context() any         { return c.value }
 func (c *econn) SetContext(v any)     { c.value = v }
 func (c *econn) SetTimer(at time.Time) {
 	c.wake = 0
-	if !at.IsZero() && !c.closed {
+	if !at.IsZero() && c.st != stClosed {
 		// Never before the loop's next pass: a handler that keeps asking
 		// for a time already gone cannot hold the loop in its timers.
 		c.wake = max(at.UnixNano(), c.l.now+1)
@@ -184,11 +135,8 @@ func (c *econn) Pending() int {
 	if c.b == nil {
 		return 0
 	}
-	return len(c.b.out) - c.b.head
+	return c.b.out.len()
 }
-
-// outPool recycles output buffers, so an idle connection holds none.
-var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // Write writes p at once if nothing is queued, and queues what the kernel
 // did not take. Loop goroutine only.
@@ -203,11 +151,11 @@ func (c *econn) Write(p []byte) (int, error) {
 // data, accepted before the close, still goes out ahead of the FIN. bound
 // applies MaxPending; AsyncWrite's bytes were counted when accepted.
 func (c *econn) enqueue(p []byte, bound bool) (int, error) {
-	if c.closed || c.finSent || c.aborted {
+	if !c.st.queues() {
+		if c.st == stDone && c.why.failed() {
+			return 0, c.why.err
+		}
 		return 0, ErrClosed
-	}
-	if c.err != nil {
-		return 0, c.err
 	}
 	if len(p) == 0 {
 		return 0, nil // an empty unixpacket message would read as EOF
@@ -217,39 +165,28 @@ func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 		return 0, ErrOutputFull
 	}
 	written := 0
-	if pending == 0 && len(p) > 0 {
+	if pending == 0 {
 		n, err := c.write(p)
 		if err != nil {
 			c.fail(err)
-			return 0, c.err
+			return 0, c.why.err
 		}
 		written = n
 	}
-	if written < len(p) {
-		b := c.bufs()
-		if b.out == nil {
-			b.out = (*outPool.Get().(*[]byte))[:0]
-			b.head = 0
-		}
-		b.out = append(b.out, p[written:]...)
-		if c.m.message {
-			b.msgs = append(b.msgs, len(p)) // a seqpacket write is all or nothing
-		}
+	if written < len(p) { // a seqpacket write is all or nothing: p[written:] is p
+		c.bufs().out.push(p[written:], c.m.message)
 	}
 	return len(p), nil
 }
 
-// write makes one write(2); EAGAIN is not an error.
+// write makes one write(2); a full socket buffer is not an error.
 func (c *econn) write(p []byte) (int, error) {
-	n, err := rawWrite(int(c.fd), p)
-	if err == unix.EINTR {
-		n, err = rawWrite(int(c.fd), p)
-	}
-	if err == unix.EAGAIN {
+	n, err := sock.Write(int(c.fd), p)
+	if err == sock.ErrWouldBlock {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, os.NewSyscallError("write", err)
+		return 0, err
 	}
 	c.outBytes += int64(n)
 	c.lastOut = c.l.now
@@ -279,40 +216,46 @@ func (c *econn) AsyncWrite(p []byte) error {
 	return nil
 }
 
-func (c *econn) CloseWrite() error { return c.request(reqFIN) }
-func (c *econn) Close() error {
-	if c.l.b.s.cfg.Linger < 0 {
-		return c.request(reqAbort)
-	}
-	return c.request(reqClose)
-}
-func (c *econn) Abort() error { return c.request(reqAbort) }
+func (c *econn) CloseWrite() error { return c.request(evCloseWrite) }
+func (c *econn) Close() error      { return c.request(c.l.b.s.cfg.closeEvent()) }
+func (c *econn) Abort() error      { return c.request(evAbort) }
 
-// request hands r to the loop through its task queue. Writes are refused
-// from now on.
-func (c *econn) request(r uint8) error {
+// request hands ev to the loop through its task queue, in order with
+// AsyncWrite's data. Writes are refused from now on.
+func (c *econn) request(ev event) error {
 	if c.dead.Load() {
 		return nil
 	}
 	c.shut.Store(true)
-	c.l.post(task{kind: taskRequest, c: c, req: r})
+	c.l.post(task{kind: taskRequest, c: c, ev: ev})
 	return nil
 }
 
-// handle reacts to epoll events for c.
-func (c *econn) handle(ev uint32) {
-	if c.connecting {
+// apply moves the connection through ev and does what the transition asks.
+func (c *econn) apply(ev event) {
+	act := c.st.on(ev)
+	if act&actLinger != 0 && c.until == 0 {
+		c.until = c.l.now + int64(c.l.b.s.cfg.Linger)
+	}
+	if act&actPeerClose != 0 {
+		c.m.h.OnPeerClose(c)
+	}
+}
+
+// handle reacts to epoll's readiness for c.
+func (c *econn) handle(ev sock.Readiness) {
+	if c.st == stConnecting {
 		c.completeConnect()
 		return
 	}
-	if ev&unix.EPOLLERR != 0 {
-		if e, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
-			c.fail(os.NewSyscallError("read", unix.Errno(e)))
+	if ev&sock.ErrorSeen != 0 {
+		if err := sock.PendingError(int(c.fd), "read"); err != nil {
+			c.fail(err)
 			c.settle()
 			return
 		}
 	}
-	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+	if ev&(sock.Writable|sock.HungUp) != 0 {
 		if c.Pending() > 0 {
 			c.flush()
 		}
@@ -320,15 +263,15 @@ func (c *econn) handle(ev uint32) {
 			c.wantDrain = true // room again: settle calls OnDrain
 		}
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 && !c.peerFIN && !c.closed && c.err == nil {
+	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
 		c.read()
 	}
-	if ev&unix.EPOLLHUP != 0 && c.err == nil && !c.closed && c.peerFIN && !c.finSent && !c.shut.Load() {
+	if ev&sock.HungUp != 0 && c.st == stPeerClosed && !c.shut.Load() {
 		// Input has ended and the peer is gone both ways (per epoll_ctl(2);
 		// a Unix peer's close(2) reports it at once, with data still to
 		// read, so this waits for our own EOF first). Nothing more can be
 		// written: without this a level-triggered HUP would fire forever.
-		c.fail(os.NewSyscallError("write", unix.EPIPE))
+		c.fail(brokenPipe())
 	}
 	c.settle()
 }
@@ -338,22 +281,19 @@ func (c *econn) handle(ev uint32) {
 func (c *econn) read() {
 	l := c.l
 	n, err := c.readFD(l.buf)
-	if err == unix.EAGAIN || err == unix.EINTR {
+	if err == sock.ErrWouldBlock {
 		return
 	}
 	s := l.b.s
 	if err != nil {
-		c.fail(os.NewSyscallError("read", err))
+		c.fail(err)
 		return
 	}
 	if n == 0 {
-		c.peerFIN = true
 		if s.obs != nil {
 			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network})
 		}
-		if !c.closing {
-			c.m.h.OnPeerClose(c)
-		}
+		c.apply(evPeerFIN)
 		return
 	}
 	c.inBytes += int64(n)
@@ -362,32 +302,39 @@ func (c *econn) read() {
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, N: n})
 	}
-	if c.closing {
+	if c.st.discards() {
 		return // Close: input is drained and dropped
 	}
 	data := l.buf[:n]
-	if c.b != nil && len(c.b.in) > 0 {
-		c.b.in = append(c.b.in, data...)
-		data = c.b.in
+	if c.b != nil {
+		data = joinInput(&c.b.in, data)
 	}
 	c.offer(data)
+}
+
+// readFD reads once: one whole message on unixpacket.
+func (c *econn) readFD(buf []byte) (int, error) {
+	if c.m.message {
+		return sock.ReadMessage(int(c.fd), buf)
+	}
+	return sock.Read(int(c.fd), buf)
 }
 
 // offer gives data to the handler and keeps what it leaves.
 func (c *econn) offer(data []byte) {
 	k := c.m.h.OnData(c, data)
-	rest := data[min(max(k, 0), len(data)):]
+	rest, err := unconsumed(data, k, c.l.b.s.cfg.MaxInput)
 	switch {
+	case err != nil:
+		c.fail(err)
 	case len(rest) == 0:
 		if c.b != nil {
 			c.b.in = c.b.in[:0]
 			c.releaseBufs()
 		}
-	case len(rest) > c.l.b.s.cfg.MaxInput:
-		c.fail(ErrInputTooLarge)
-	default: // rest may alias b.in; append moves it like memmove
+	default:
 		b := c.bufs()
-		b.in = append(b.in[:0], rest...)
+		b.in = keepInput(b.in, rest)
 	}
 }
 
@@ -395,11 +342,7 @@ func (c *econn) offer(data []byte) {
 // write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
 	for c.Pending() > 0 {
-		chunk := c.b.out[c.b.head:]
-		if c.m.message {
-			chunk = chunk[:c.b.msgs[0]]
-		}
-		n, err := c.write(chunk)
+		n, err := c.write(c.b.out.chunk(c.m.message))
 		if err != nil {
 			c.fail(err)
 			return
@@ -407,22 +350,19 @@ func (c *econn) flush() {
 		if n == 0 {
 			return
 		}
-		c.b.head += n
-		if c.m.message {
-			c.b.msgs = c.b.msgs[1:]
-		}
+		c.b.out.advance(n, c.m.message)
 	}
-	c.releaseOut()
+	c.releaseBufs()
 }
 
 // drain calls OnDrain while the handler keeps writing and output stays at
 // or below the low watermark, a bounded number of times. It reports whether
 // the handler still wants to be called when there is room: then the loop
-// watches EPOLLOUT even with nothing pending.
+// watches for writability even with nothing pending.
 func (c *econn) drain(low int) (more bool) {
 	for i := 0; i < 64; i++ {
-		if c.Pending() > low || c.shut.Load() || c.err != nil {
-			return c.Pending() <= low && c.err == nil && !c.shut.Load()
+		if c.Pending() > low || c.shut.Load() || !c.st.produces() {
+			return c.Pending() <= low && c.st.produces() && !c.shut.Load()
 		}
 		before := c.outBytes + int64(c.Pending())
 		c.m.drainer.OnDrain(c)
@@ -437,100 +377,84 @@ func (c *econn) drain(low int) (more bool) {
 	return c.Pending() <= low
 }
 
-func (c *econn) releaseOut() {
-	if b := c.b; b != nil && c.Pending() == 0 {
-		freeOut(b)
-	}
-	c.releaseBufs()
-}
-
-// fail records why the connection must end; settle ends it.
+// fail records why the connection must end and ends its life; settle (or
+// finish) closes it. A connection already ending keeps its first reason.
 func (c *econn) fail(err error) {
-	if c.err == nil {
-		c.err = sockit.Wrap(opName(err), c.m.network, addrText(c.remoteAddr()), err)
+	if !c.st.live() {
+		return
 	}
+	c.why.fail(sockit.Wrap(opName(err), c.m.network, addrText(c.remoteAddr()), err))
+	c.apply(evFail)
 }
 
-// settle applies requests and brings the descriptor's state in line: FIN
-// once output is flushed, close once both directions are done, epoll
-// interest from backpressure and pending output.
+// reset is fail with RST: a deadline that must not pass for an orderly end.
+func (c *econn) reset(err error) {
+	if !c.st.live() {
+		return
+	}
+	c.why.fail(sockit.Wrap(opName(err), c.m.network, addrText(c.remoteAddr()), err))
+	c.apply(evAbort)
+}
+
+// settle brings the descriptor in line with the connection's state: it
+// closes an ending connection, flushes output queued by a callback or a
+// task, sends the FIN a flushed close is waiting for, asks a Drainer for
+// more, and sets the epoll interest from backpressure and pending output.
 func (c *econn) settle() {
-	if c.closed {
+	if c.st == stClosed {
+		return
+	}
+	if c.st.ending() {
+		c.finish()
 		return
 	}
 	cfg := &c.l.b.s.cfg
-	if r := c.req; r != 0 {
-		c.req = 0
-		if r&reqAbort != 0 {
-			c.aborted = true
-		}
-		if r&(reqFIN|reqClose) != 0 {
-			c.wantFIN = true
-		}
-		if r&reqClose != 0 && !c.closing {
-			c.closing = true
-			c.until = c.l.now + int64(cfg.Linger)
-		}
-	}
-	if c.aborted {
-		c.finish(nil, true)
-		return
-	}
-	if c.err != nil {
-		c.finish(c.err, false)
-		return
-	}
 	pending := c.Pending()
-	if pending > 0 && c.events&unix.EPOLLOUT == 0 {
+	if pending > 0 && c.events&sock.Writable == 0 {
 		c.flush() // output queued by a callback or a task: try now
-		if c.err != nil {
-			c.finish(c.err, false)
+		if c.st.ending() {
+			c.finish()
 			return
 		}
 		pending = c.Pending()
 	}
-	if pending == 0 && c.wantFIN && !c.finSent {
-		err := unix.Shutdown(int(c.fd), unix.SHUT_WR)
-		c.finSent = true
+	if pending == 0 && c.st.flushing() {
+		err := sock.ShutdownWrite(int(c.fd))
 		if s := c.l.b.s; s.obs != nil {
 			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: int(c.fd), Net: c.m.network, Detail: "SHUT_WR", Err: err})
 		}
-		if err != nil && err != unix.ENOTCONN {
-			c.fail(os.NewSyscallError("shutdown", err))
-			c.finish(c.err, false)
+		if err != nil {
+			c.fail(err)
+		} else {
+			c.apply(evFINSent)
+		}
+		if c.st.ending() {
+			c.finish()
 			return
 		}
 	}
-	if c.finSent && c.peerFIN {
-		c.finish(nil, false)
-		return
-	}
 	moreDrain := false
-	if c.m.drainer != nil && c.wantDrain && !c.wantFIN {
+	if c.m.drainer != nil && c.wantDrain && c.st.produces() {
 		moreDrain = c.drain(cfg.LowWatermark)
-		if c.err != nil {
-			c.finish(c.err, false)
+		if c.st.ending() {
+			c.finish()
 			return
 		}
 		pending = c.Pending()
 	}
-	if pending > cfg.HighWatermark {
-		c.paused = true
-	} else if c.paused && pending <= cfg.LowWatermark {
-		c.paused = false
-	}
-	want := uint32(0)
-	if !c.peerFIN && (!c.paused || c.closing) {
-		want |= unix.EPOLLIN | unix.EPOLLRDHUP
+	c.paused = cfg.paused(c.paused, pending)
+	want := sock.Readiness(0)
+	if c.st.reads() && (!c.paused || c.st.discards()) {
+		want |= sock.Readable | sock.PeerShut
 	}
 	if pending > 0 || moreDrain {
-		want |= unix.EPOLLOUT
+		want |= sock.Writable
 	}
 	if want != c.events {
 		c.events = want
-		if err := c.l.p.mod(int(c.fd), want); err != nil {
+		if err := c.l.p.ep.Mod(int(c.fd), want); err != nil {
 			c.fail(err)
-			c.finish(c.err, false)
+			c.finish()
 			return
 		}
 	}
@@ -539,24 +463,11 @@ func (c *econn) settle() {
 
 // deadline is the earliest time something must happen to c, or 0.
 func (c *econn) deadline() int64 {
-	cfg := &c.l.b.s.cfg
-	at := c.until
-	if c.connecting {
+	if c.st == stConnecting {
 		return c.until
 	}
-	earliest := func(t int64) {
-		if t > 0 && (at == 0 || t < at) {
-			at = t
-		}
-	}
-	if cfg.IdleTimeout > 0 && !c.closing && !c.peerFIN {
-		earliest(c.lastIn + int64(cfg.IdleTimeout))
-	}
-	if cfg.WriteTimeout > 0 && c.Pending() > 0 {
-		earliest(max(c.lastOut, c.lastIn) + int64(cfg.WriteTimeout))
-	}
-	earliest(c.wake)
-	return at
+	d := c.l.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	return earliest(d.next(), c.wake)
 }
 
 func (c *econn) armTimer() {
@@ -569,93 +480,100 @@ func (c *econn) slot() *timerSlot { return &c.timer }
 
 // fire acts on the deadline that passed, or re-arms for the next one.
 func (c *econn) fire(now int64) int64 {
-	if c.closed {
+	if c.st == stClosed {
 		return 0
 	}
 	c.l.now = now
-	cfg := &c.l.b.s.cfg
-	if c.connecting {
+	if c.st == stConnecting {
 		if c.until > 0 && now >= c.until {
-			c.failConnect(errors.Join(os.ErrDeadlineExceeded, os.NewSyscallError("connect", unix.ETIMEDOUT)))
+			c.failConnect(errDialTimeout)
 			return 0
 		}
 		return c.until
 	}
-	switch {
-	case c.until > 0 && now >= c.until:
-		c.fail(os.NewSyscallError("close", unix.ETIMEDOUT))
-		c.finish(c.err, true)
+	d := c.l.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	switch d.expired(now) {
+	case expLinger:
+		c.reset(timeoutError(opClose))
+		c.finish()
 		return 0
-	case cfg.WriteTimeout > 0 && c.Pending() > 0 && now >= max(c.lastOut, c.lastIn)+int64(cfg.WriteTimeout):
-		c.fail(os.NewSyscallError("write", unix.ETIMEDOUT))
-		c.finish(c.err, true)
+	case expWrite:
+		c.reset(timeoutError(opWrite))
+		c.finish()
 		return 0
-	case cfg.IdleTimeout > 0 && !c.closing && !c.peerFIN && now >= c.lastIn+int64(cfg.IdleTimeout):
+	case expIdle:
 		c.shut.Store(true)
-		c.req |= reqClose
-		c.idle = true
+		c.why.idled()
+		c.apply(evClose)
 		c.settle()
 	}
-	if !c.closed && c.wake > 0 && now >= c.wake {
+	if c.st != stClosed && c.wake > 0 && now >= c.wake {
 		c.wake = 0
 		if c.m.timer != nil {
 			c.m.timer.OnTimer(c)
 		}
 		c.settle()
 	}
-	if c.closed {
+	if c.st == stClosed {
 		return 0
 	}
 	return c.deadline()
 }
 
-// finish closes the descriptor and tells the handler. reset sends RST.
-func (c *econn) finish(err error, reset bool) {
-	if c.closed {
-		return
-	}
+// finish closes the descriptor of an ending connection (with RST from
+// stReset) and tells the handler.
+func (c *econn) finish() {
 	l := c.l
 	s := l.b.s
-	c.closed = true
+	reset := c.st == stReset
+	c.apply(evClosed)
 	c.dead.Store(true)
 	l.timers.remove(c)
-	l.p.del(int(c.fd))
-	l.conns[int(c.fd)] = nil
+	fd := int(c.fd)
+	l.unwatch(fd, c.m.network)
+	l.conns[fd] = nil
 	if reset && c.m.network[0] == 't' {
-		sock.SetLingerZero(int(c.fd))
+		if err := sock.SetLingerZero(fd); err != nil {
+			s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: c.m.network, Detail: "SO_LINGER=0", Err: err})
+		}
 	}
-	unix.Close(int(c.fd))
-	if s.obs != nil {
+	err := sock.Close(fd)
+	if s.obs != nil || err != nil {
 		detail := ""
 		if reset {
 			detail = "abort: SO_LINGER 0, RST"
 		}
-		s.observe(sockit.Event{Step: sockit.StepClose, FD: int(c.fd), Net: c.m.network, Peer: c.remoteAddr(), Detail: detail})
+		s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail, Err: err})
 	}
-	if err == nil && c.idle {
-		err = ErrIdle
+	if c.b != nil {
+		c.b.out.drop()
+		c.b = nil
 	}
-	c.b = nil
+	why := c.why.result()
 	// Count the connection gone before its handler hears of it, so that
 	// Stats agree with what OnClose reports. Shutdown may now go on to stop
 	// the loops, but this loop finishes the callback first.
 	l.descriptorFreed()
-	l.b.connGone()
-	c.m.h.OnClose(c, err)
+	s.life.gone()
+	c.m.h.OnClose(c, why)
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepClosed, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
-			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: err})
+		s.observe(sockit.Event{Step: sockit.StepClosed, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
+			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: why})
 	}
 }
 
 // forceClose is Shutdown's last resort: a plain close(2); the kernel still
 // sends what it holds.
 func (c *econn) forceClose() {
-	if c.connecting {
+	if c.st == stConnecting {
 		c.failConnect(ErrShutdown)
 		return
 	}
-	c.finish(ErrShutdown, false)
+	if c.st.live() {
+		c.why.fail(ErrShutdown)
+		c.apply(evFail)
+	}
+	c.finish()
 }
 
 // startDial creates a socket and starts a non-blocking connect(2); the
@@ -663,97 +581,81 @@ func (c *econn) forceClose() {
 func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
-	c := &econn{l: l, fd: -1, start: l.now, lastIn: l.now, connecting: true}
+	c := &econn{l: l, fd: -1, st: stConnecting, start: l.now, lastIn: l.now}
 	c.m = newMeta(d.network, d.h, nil, nil)
-	c.setPeer(d.sa)
-	fd, err := sock.Socket(d.network, d.address, d.family, d.sotype, s.obs)
+	var other net.Addr
+	if c.raddr, other = d.target.Peer(d.network); other != nil {
+		c.setRemote(other)
+	}
+	fd, err := s.opts.DialFD(d.network, d.address, d.target, d.source, s.obs)
 	if err != nil {
 		c.failConnect(err)
 		return
 	}
 	c.fd = int32(fd)
-	if err := s.opts.ApplyFD(fd, d.network, s.obs); err != nil {
-		c.failConnect(err)
-		return
-	}
-	if d.source.IsValid() {
-		if err := sock.BindSource(fd, d.network, d.source); err != nil {
-			c.failConnect(err)
-			return
-		}
-		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepBind, FD: fd, Net: d.network, Detail: d.source.String() + ":0, port chosen at connect"})
-		}
-	}
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepConnect, FD: fd, Net: d.network, Peer: c.remoteAddr()})
 	}
-	err = unix.Connect(fd, d.sa)
-	switch err {
+	switch err := sock.Connect(fd, d.target); err {
 	case nil: // Unix sockets connect at once
-		c.events = unix.EPOLLIN | unix.EPOLLRDHUP
-		if err := l.p.add(fd, c.events); err != nil {
-			c.failConnect(err)
+		if !c.watch(sock.Readable | sock.PeerShut) {
 			return
 		}
-		l.setConn(fd, c)
 		c.connected()
-	case unix.EINPROGRESS, unix.EINTR:
-		c.events = unix.EPOLLOUT
-		if err := l.p.add(fd, c.events); err != nil {
-			c.failConnect(err)
+	case sock.ErrInProgress:
+		if !c.watch(sock.Writable) {
 			return
 		}
-		l.setConn(fd, c)
 		if d.timeout > 0 {
 			c.until = l.now + int64(d.timeout)
 			l.timers.arm(c.until, c)
 		}
 	default:
-		c.failConnect(os.NewSyscallError("connect", err))
+		c.failConnect(err)
 	}
+}
+
+// watch registers a dialing connection's descriptor for r; on failure the
+// dial fails.
+func (c *econn) watch(r sock.Readiness) bool {
+	c.events = r
+	if err := c.l.p.ep.Add(int(c.fd), r); err != nil {
+		c.failConnect(err)
+		return false
+	}
+	c.l.setConn(int(c.fd), c)
+	return true
 }
 
 // connected finishes a dial: the three-way handshake is done.
 func (c *econn) connected() {
 	s := c.l.b.s
-	c.connecting = false
-	c.until = 0
-	if sa, err := unix.Getsockname(int(c.fd)); err == nil {
-		c.m.local = sock.Addr(c.m.network, sa)
+	if s.life.closingNow() { // connected as the server shuts down: the handler never sees it open
+		c.failConnect(ErrShutdown)
+		return
 	}
+	c.apply(evConnected)
+	c.until = 0
+	c.m.local = sock.LocalAddr(int(c.fd), c.m.network)
 	if err := s.opts.TuneFD(int(c.fd), c.m.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: int(c.fd), Net: c.m.network, Err: err})
 	}
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepConnected, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
-	c.l.b.mu.Lock()
-	closing := c.l.b.closing
-	c.l.b.mu.Unlock()
-	if closing { // connected as the server shuts down: the handler never sees it open
-		c.connecting = true
-		c.failConnect(ErrShutdown)
-		return
-	}
 	c.wantDrain = c.m.drainer != nil
 	c.m.h.OnOpen(c)
 	c.settle()
 }
 
-// completeConnect reads the outcome of a non-blocking connect (per
-// connect(2): SO_ERROR once the socket is writable).
+// completeConnect reads the outcome of a non-blocking connect.
 func (c *econn) completeConnect() {
-	e, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && e != 0 {
-		err = unix.Errno(e)
-	}
-	if err != nil {
-		c.failConnect(os.NewSyscallError("connect", err))
+	if err := sock.ConnectResult(int(c.fd)); err != nil {
+		c.failConnect(err)
 		return
 	}
-	c.events = unix.EPOLLIN | unix.EPOLLRDHUP
-	if err := c.l.p.mod(int(c.fd), c.events); err != nil {
+	c.events = sock.Readable | sock.PeerShut
+	if err := c.l.p.ep.Mod(int(c.fd), c.events); err != nil {
 		c.failConnect(err)
 		return
 	}
@@ -763,55 +665,18 @@ func (c *econn) completeConnect() {
 // failConnect ends a dial that did not connect: OnClose without OnOpen.
 func (c *econn) failConnect(err error) {
 	l := c.l
-	c.closed = true
+	c.apply(evFail)
+	c.apply(evClosed)
 	c.dead.Store(true)
 	l.timers.remove(c)
-	if int(c.fd) >= 0 {
-		if int(c.fd) < len(l.conns) && l.conns[int(c.fd)] == c {
-			l.p.del(int(c.fd))
-			l.conns[int(c.fd)] = nil
+	if fd := int(c.fd); fd >= 0 {
+		if fd < len(l.conns) && l.conns[fd] == c {
+			l.unwatch(fd, c.m.network)
+			l.conns[fd] = nil
 		}
-		unix.Close(int(c.fd))
+		l.b.closeFD(fd, c.m.network)
 	}
 	l.descriptorFreed()
-	l.b.connGone() // before OnClose, as in finish
-	c.m.h.OnClose(c, sockit.Wrap("connect", c.m.network, addrText(c.remoteAddr()), err))
-}
-
-// readFD reads once. On unixpacket it asks for the message's real length
-// (MSG_TRUNC, per unix(7)) so that a message longer than the buffer fails
-// the connection instead of losing its tail.
-func (c *econn) readFD(buf []byte) (int, error) {
-	if !c.m.message {
-		return rawRead(int(c.fd), buf)
-	}
-	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(int(c.fd)), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	if int(r) > len(buf) {
-		return 0, unix.EMSGSIZE
-	}
-	return int(r), nil
-}
-
-// The loop's descriptors are non-blocking, so read(2) and write(2) on them
-// never sleep. They are made as raw system calls, which the Go scheduler
-// does not track: no bookkeeping on the way in and out, and the runtime's
-// monitor never mistakes a long loopback write (which runs the receiver's
-// TCP input too) for a blocked thread and hands the processor away.
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
+	l.b.s.life.gone() // before OnClose, as in finish
+	c.m.h.OnClose(c, connectError(c.m.network, addrText(c.remoteAddr()), err))
 }

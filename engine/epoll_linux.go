@@ -1,19 +1,14 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
@@ -32,11 +27,6 @@ type epollBackend struct {
 	// paused counts the listeners, on any loop, not accepting for lack of
 	// descriptors (EMFILE): a descriptor freed on one loop resumes them all.
 	paused atomic.Int32
-
-	mu       sync.Mutex
-	closing  bool
-	drained  chan struct{} // closed when shutdown has begun and no connection is left
-	drainOne sync.Once
 }
 
 func newEpollBackend(s *Server) (backend, error) {
@@ -44,14 +34,11 @@ func newEpollBackend(s *Server) (backend, error) {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	b := &epollBackend{s: s, drained: make(chan struct{})}
+	b := &epollBackend{s: s}
 	for i := 0; i < n; i++ {
 		p, err := newPoller()
 		if err != nil {
-			for _, l := range b.loops {
-				l.post(task{kind: taskStop})
-			}
-			b.wg.Wait()
+			b.stop()
 			return nil, err
 		}
 		l := &loop{b: b, p: p, buf: make([]byte, s.cfg.ReadBuffer)}
@@ -74,9 +61,9 @@ func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	if err != nil {
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
-	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, meta: listenMeta(ep.Network(), h, addr)}
+	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, meta: listenMeta(ep.Network(), h, addr)}
 	if err := b.attach(b.pick(), task{kind: taskAddListener, ln: ln}); err != nil {
-		unix.Close(fd)
+		b.closeFD(fd, ep.Network())
 		return nil, err
 	}
 	return addr, nil
@@ -93,9 +80,9 @@ func (b *epollBackend) listenPerLoop(ep endpoint.Endpoint, h Handler) (net.Addr,
 	for _, l := range b.loops {
 		fd, addr, err := opts.ListenFD(ep.Network(), address, b.s.obs)
 		if err == nil {
-			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, h: h, own: true, meta: listenMeta(ep.Network(), h, addr)}
+			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, own: true, meta: listenMeta(ep.Network(), h, addr)}
 			if err = b.attach(l, task{kind: taskAddListener, ln: ln}); err != nil {
-				unix.Close(fd)
+				b.closeFD(fd, ep.Network())
 			} else {
 				made = append(made, ln)
 			}
@@ -122,62 +109,57 @@ func (b *epollBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.
 	}
 	pk := &epacket{fd: fd, network: ep.Network(), addr: addr, h: h}
 	if err := b.attach(b.pick(), task{kind: taskAddPacket, pk: pk}); err != nil {
-		unix.Close(fd)
+		b.closeFD(fd, ep.Network())
 		return nil, err
 	}
 	return addr, nil
 }
 
 // attach gives a listener or datagram socket to a loop and waits until the
-// loop has registered it.
+// loop has registered it. Its task is queued before Shutdown begins or not
+// at all, so it runs ahead of Shutdown's tasks (the socket is then closed
+// with the others) and never after the loop has stopped.
 func (b *epollBackend) attach(l *loop, t task) error {
 	t.done = make(chan error, 1)
-	// Post under b.mu: Shutdown sets closing under it too, so this task is
-	// queued ahead of Shutdown's, on a loop that will still run it.
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
+	if !b.s.life.unlessClosing(func() { l.post(t) }) {
 		return ErrServerClosed
 	}
-	l.post(t)
-	b.mu.Unlock()
 	return <-t.done
 }
 
-func (b *epollBackend) shutdown(ctx context.Context) error {
-	b.mu.Lock()
-	b.closing = true
-	b.mu.Unlock()
-	b.broadcast(taskCloseListeners)
-	if b.s.c.active.Load() == 0 {
-		b.drainOne.Do(func() { close(b.drained) })
+// closeFD closes a descriptor the backend owns and reports a failure once,
+// through the observer: per close(2) the descriptor is gone either way.
+func (b *epollBackend) closeFD(fd int, network string) {
+	if err := sock.Close(fd); err != nil {
+		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: network, Err: err})
 	}
-	var err error
-	select {
-	case <-b.drained:
-	case <-ctx.Done():
-		select {
-		case <-b.drained: // both were ready: nothing had to be closed
-		default:
-			err = ctx.Err()
-			b.broadcast(taskForceClose)
-			<-b.drained
-		}
-	}
+}
+
+func (b *epollBackend) stopAccepting() { b.broadcast(taskCloseListeners) }
+
+func (b *epollBackend) forceClose() bool {
+	var closed atomic.Bool
+	b.broadcastWith(taskForceClose, &closed)
+	return closed.Load()
+}
+
+// stop ends the loops and waits for them.
+func (b *epollBackend) stop() {
 	for _, l := range b.loops {
 		l.post(task{kind: taskStop})
 	}
 	b.wg.Wait()
-	return err
 }
 
 // broadcast runs a task on every loop and waits for all of them.
-func (b *epollBackend) broadcast(kind taskKind) {
+func (b *epollBackend) broadcast(kind taskKind) { b.broadcastWith(kind, nil) }
+
+func (b *epollBackend) broadcastWith(kind taskKind, flag *atomic.Bool) {
 	var dones []chan error
 	for _, l := range b.loops {
 		d := make(chan error, 1)
 		dones = append(dones, d)
-		l.post(task{kind: kind, done: d})
+		l.post(task{kind: kind, done: d, flag: flag})
 	}
 	for _, d := range dones {
 		<-d
@@ -185,32 +167,14 @@ func (b *epollBackend) broadcast(kind taskKind) {
 }
 
 func (b *epollBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
-	family, sotype, sa, err := sock.Resolve(ep.Network(), ep.Addr)
+	target, err := sock.Resolve(ep.Network(), ep.Addr)
 	if err != nil {
 		return sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closing {
-		return ErrServerClosed
-	}
-	b.s.c.active.Add(1) // so that Shutdown waits for it from now on
 	b.pick().post(task{kind: taskDial, dial: &dialReq{
-		network: ep.Network(), address: ep.Addr, family: family, sotype: sotype, sa: sa, h: h, timeout: opts.Timeout, source: opts.Source,
+		network: ep.Network(), address: ep.Addr, target: target, h: h, timeout: opts.Timeout, source: opts.Source,
 	}})
 	return nil
-}
-
-// connGone is called by a loop when a connection has finished.
-func (b *epollBackend) connGone() {
-	if b.s.c.active.Add(-1) == 0 {
-		b.mu.Lock()
-		closing := b.closing
-		b.mu.Unlock()
-		if closing {
-			b.drainOne.Do(func() { close(b.drained) })
-		}
-	}
 }
 
 type taskKind uint8
@@ -234,23 +198,23 @@ const (
 // task is work handed to a loop by another goroutine.
 type task struct {
 	kind  taskKind
+	ev    event // taskRequest: CloseWrite, Close or Abort
 	c     *econn
 	ln    *elistener
 	pk    *epacket
 	fd    int
-	sa    unix.Sockaddr  // taskAddConn: a peer address raddr cannot hold, or nil
 	raddr netip.AddrPort // taskAddConn: an IP peer
+	other net.Addr       // taskAddConn: a peer raddr cannot hold, or nil
 	data  []byte
-	req   uint8
 	dial  *dialReq
 	done  chan error
+	flag  *atomic.Bool // taskForceClose: set when it closed a connection
 }
 
 // dialReq is a connection for a loop to start.
 type dialReq struct {
 	network, address string
-	family, sotype   int
-	sa               unix.Sockaddr
+	target           sock.Target
 	h                Handler
 	timeout          time.Duration
 	source           netip.Addr // the local address to connect from, if valid
@@ -269,9 +233,7 @@ type loop struct {
 	listeners []*elistener
 	packets   []*epacket
 	timers    timerHeap
-
-	rsa    unix.RawSockaddrAny // accept4's peer address, reused
-	rsaLen uint32
+	acc       sock.AcceptBuf // accept4's peer address, reused
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
@@ -292,7 +254,7 @@ func (l *loop) post(t task) {
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
 	if !l.awake.Load() {
-		l.p.wake()
+		l.p.ep.Wake()
 	}
 }
 
@@ -322,9 +284,21 @@ func (l *loop) setOther(fd int, p pollee) {
 	l.others[fd] = p
 }
 
+// unwatch takes fd out of the epoll set before it is closed, reporting a
+// failure (the close that follows removes it all the same).
+func (l *loop) unwatch(fd int, network string) {
+	if err := l.p.ep.Del(fd); err != nil {
+		l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: network, Err: err})
+	}
+}
+
 func (l *loop) run() {
 	defer l.b.wg.Done()
-	defer l.p.close()
+	defer func() {
+		if err := l.p.ep.Close(); err != nil {
+			l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Err: err})
+		}
+	}()
 	for {
 		timeout := time.Duration(-1)
 		if at := l.timers.next(); at > 0 {
@@ -340,23 +314,22 @@ func (l *loop) run() {
 		l.awake.Store(true)
 		if err != nil {
 			// EBADF or EINVAL would mean a bug; do not spin on it.
-			l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: l.p.epfd, Err: err})
+			l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: l.p.ep.FD(), Err: err})
 			return
 		}
 		l.now = time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			ev := &l.p.events[i]
-			fd := int(ev.Fd)
-			if fd == l.p.efd {
-				l.p.consumeWake()
+			fd, ev := l.p.ep.Event(i)
+			if l.p.ep.IsWake(fd) {
+				l.p.ep.ConsumeWake()
 				continue // tasks are run below, after the events
 			}
-			if fd == l.p.tfd {
+			if l.p.ep.IsTick(fd) {
 				l.p.tick(n)
 				continue
 			}
 			if fd < len(l.conns) && l.conns[fd] != nil {
-				l.conns[fd].handle(ev.Events)
+				l.conns[fd].handle(ev)
 				continue
 			}
 			switch p := l.others[fd]; {
@@ -385,61 +358,37 @@ func (l *loop) runTasks() (stop bool) {
 		t := &tasks[i]
 		switch t.kind {
 		case taskAddConn:
-			l.addConn(t.fd, t.raddr, t.sa, t.ln)
+			l.addConn(t.fd, t.raddr, t.other, t.ln)
 		case taskAddListener:
-			t.ln.l = l
-			err := l.p.add(t.ln.fd, unix.EPOLLIN)
-			if err == nil {
-				l.setOther(t.ln.fd, pollee{ln: t.ln})
-				l.listeners = append(l.listeners, t.ln)
-			}
-			t.done <- err
+			t.done <- l.addListener(t.ln)
 		case taskAddPacket:
-			t.pk.l = l
-			err := l.p.add(t.pk.fd, unix.EPOLLIN)
-			if err == nil {
-				l.setOther(t.pk.fd, pollee{pk: t.pk})
-				l.packets = append(l.packets, t.pk)
-			}
-			t.done <- err
+			t.done <- l.addPacket(t.pk)
 		case taskWrite:
 			t.c.async.Add(-int64(len(t.data)))
-			if !t.c.closed {
+			if t.c.st != stClosed {
 				if _, err := t.c.enqueue(t.data, false); err != nil && !errors.Is(err, ErrClosed) {
 					t.c.fail(err)
 				}
 				t.c.settle()
 			}
 		case taskWake:
-			if !t.c.closed && t.c.m.timer != nil {
+			if t.c.st != stClosed && t.c.m.timer != nil {
 				t.c.m.timer.OnTimer(t.c)
 				t.c.settle()
 			}
 		case taskRequest:
-			if !t.c.closed {
-				t.c.req |= t.req
+			if t.c.st != stClosed {
+				t.c.apply(t.ev)
 				t.c.settle()
 			}
 		case taskCloseListeners:
-			for _, ln := range l.listeners {
-				ln.close()
-			}
-			for _, pk := range l.packets {
-				l.p.del(pk.fd)
-				l.setOther(pk.fd, pollee{})
-				pk.mu.Lock()
-				unix.Close(pk.fd)
-				fd := pk.fd
-				pk.fd = -1
-				pk.mu.Unlock()
-				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: pk.network, Local: pk.addr, Detail: "datagram socket " + pk.addr.String()})
-			}
-			l.listeners, l.packets = nil, nil
+			l.closeListeners()
 			t.done <- nil
 		case taskForceClose:
 			for _, c := range l.conns {
-				if c != nil && !c.closed {
+				if c != nil && c.st != stClosed {
 					c.forceClose()
+					t.flag.Store(true)
 				}
 			}
 			t.done <- nil
@@ -455,7 +404,7 @@ func (l *loop) runTasks() (stop bool) {
 			}
 			t.done <- nil
 		case taskPacketRetry:
-			if t.pk.fd >= 0 {
+			if t.pk.open() {
 				l.timers.arm(time.Now().UnixNano()+int64(sendRetry), t.pk)
 			}
 		case taskResumeListeners:
@@ -467,6 +416,39 @@ func (l *loop) runTasks() (stop bool) {
 	}
 	l.spare = tasks[:0]
 	return stop
+}
+
+// addListener registers a listener.
+func (l *loop) addListener(ln *elistener) error {
+	ln.l = l
+	if err := l.p.ep.Add(ln.fd, sock.Readable); err != nil {
+		return err
+	}
+	l.setOther(ln.fd, pollee{ln: ln})
+	l.listeners = append(l.listeners, ln)
+	return nil
+}
+
+// addPacket registers a datagram socket.
+func (l *loop) addPacket(pk *epacket) error {
+	pk.l = l
+	if err := l.p.ep.Add(pk.fd, sock.Readable); err != nil {
+		return err
+	}
+	l.setOther(pk.fd, pollee{pk: pk})
+	l.packets = append(l.packets, pk)
+	return nil
+}
+
+// closeListeners closes the loop's listeners and datagram sockets.
+func (l *loop) closeListeners() {
+	for _, ln := range l.listeners {
+		ln.close()
+	}
+	for _, pk := range l.packets {
+		pk.close()
+	}
+	l.listeners, l.packets = nil, nil
 }
 
 // listenMeta is the meta of a listener's connections: an accepted Unix
@@ -485,14 +467,12 @@ type elistener struct {
 	fd      int
 	network string
 	addr    net.Addr
-	h       Handler
 	meta    *connMeta // shared by the connections it accepts
 	own     bool      // AcceptReusePort: keep accepted connections on this loop
 
 	timer   timerSlot // armed while accepting is paused after EMFILE
 	paused  bool
-	backoff time.Duration
-	lastLog int64
+	backoff acceptBackoff
 }
 
 func (ln *elistener) slot() *timerSlot { return &ln.timer }
@@ -502,7 +482,9 @@ func (ln *elistener) fire(int64) int64 {
 	if ln.paused && ln.fd >= 0 {
 		ln.paused = false
 		ln.l.b.paused.Add(-1)
-		ln.l.p.mod(ln.fd, unix.EPOLLIN)
+		if err := ln.l.p.ep.Mod(ln.fd, sock.Readable); err != nil {
+			ln.l.b.s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr, Err: err})
+		}
 	}
 	return 0
 }
@@ -511,44 +493,43 @@ func (ln *elistener) fire(int64) int64 {
 func (ln *elistener) accept(l *loop) {
 	s := l.b.s
 	for i := 0; i < 128; i++ {
-		// accept4(2) into the loop's own sockaddr buffer: unlike
-		// unix.Accept4, this allocates nothing per connection.
-		l.rsaLen = unix.SizeofSockaddrAny
-		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(ln.fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&l.rsaLen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-		if e != 0 {
-			switch e {
-			case unix.EAGAIN:
-				ln.backoff = 0
-				return
-			case unix.EINTR, unix.ECONNABORTED:
-				continue
-			}
+		fd, ap, other, err := l.acc.Accept(ln.fd, ln.network)
+		switch err {
+		case nil:
+		case sock.ErrWouldBlock:
+			ln.backoff.ok()
+			return
+		case sock.ErrSkip:
+			continue
+		default:
 			// EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the
-			// backlog. Stop watching the listener for a while instead of
-			// spinning on it, and say so at most once a second.
+			// backlog. Stop watching the listener for a while.
 			s.c.acceptErrs.Add(1)
-			if l.now-ln.lastLog >= int64(time.Second) {
-				ln.lastLog = l.now
+			wait, report := ln.backoff.failed(l.now)
+			if report {
 				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr,
-					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), os.NewSyscallError("accept4", e))})
+					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), err)})
 			}
-			ln.backoff = min(max(2*ln.backoff, 5*time.Millisecond), time.Second)
 			if !ln.paused {
 				l.b.paused.Add(1)
 			}
 			ln.paused = true
-			l.p.mod(ln.fd, 0)
-			l.timers.arm(l.now+int64(ln.backoff), ln)
+			if err := l.p.ep.Mod(ln.fd, 0); err != nil {
+				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr, Err: err})
+			}
+			l.timers.arm(l.now+int64(wait), ln)
 			return
 		}
-		fd := int(r)
-		ap, sa := sock.Peer(&l.rsa, l.rsaLen)
+		ln.backoff.ok()
+		if !s.life.admit() { // accepted as Shutdown began: closed unseen
+			l.b.closeFD(fd, ln.network)
+			continue
+		}
 		s.c.accepted.Add(1)
-		s.c.active.Add(1)
 		if t := l.b.pick(); t != l && !ln.own {
-			t.post(task{kind: taskAddConn, fd: fd, raddr: ap, sa: sa, ln: ln})
+			t.post(task{kind: taskAddConn, fd: fd, raddr: ap, other: other, ln: ln})
 		} else {
-			l.addConn(fd, ap, sa, ln)
+			l.addConn(fd, ap, other, ln)
 		}
 	}
 }
@@ -586,30 +567,33 @@ func (ln *elistener) close() {
 		ln.paused = false
 		ln.l.b.paused.Add(-1)
 	}
-	ln.l.p.del(ln.fd)
-	ln.l.setOther(ln.fd, pollee{})
-	unix.Close(ln.fd)
-	ln.l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: ln.fd, Net: ln.network, Local: ln.addr, Detail: "listener " + ln.addr.String()})
+	l := ln.l
+	l.timers.remove(ln)
+	l.unwatch(ln.fd, ln.network)
+	l.setOther(ln.fd, pollee{})
+	err := sock.Close(ln.fd)
+	l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: ln.fd, Net: ln.network, Local: ln.addr, Detail: "listener " + ln.addr.String(), Err: err})
 	ln.fd = -1
 }
 
-func (l *loop) addConn(fd int, raddr netip.AddrPort, sa unix.Sockaddr, ln *elistener) {
+func (l *loop) addConn(fd int, raddr netip.AddrPort, other net.Addr, ln *elistener) {
 	s := l.b.s
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
-	c := &econn{l: l, m: ln.meta, fd: int32(fd), start: l.now, lastIn: l.now}
+	c := &econn{l: l, m: ln.meta, fd: int32(fd), st: stOpen, start: l.now, lastIn: l.now}
 	c.raddr = raddr
-	if sa != nil {
-		c.setPeer(sa)
+	if other != nil {
+		c.setRemote(other)
 	}
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
 	}
-	c.events = unix.EPOLLIN | unix.EPOLLRDHUP
-	if err := l.p.add(fd, c.events); err != nil {
-		unix.Close(fd)
-		l.b.connGone()
+	c.events = sock.Readable | sock.PeerShut
+	if err := l.p.ep.Add(fd, c.events); err != nil {
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: ln.network, Peer: c.remoteAddr(), Err: err})
+		l.b.closeFD(fd, ln.network)
+		s.life.gone()
 		return
 	}
 	l.setConn(fd, c)
@@ -617,16 +601,12 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, sa unix.Sockaddr, ln *elist
 		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
-	l.b.mu.Lock()
-	closing := l.b.closing
-	l.b.mu.Unlock()
-	if closing { // accepted as the server shuts down: the handler never sees it
-		l.timers.remove(c)
-		l.p.del(fd)
+	if s.life.closingNow() { // accepted as the server shuts down: the handler never sees it
+		l.unwatch(fd, ln.network)
 		l.conns[fd] = nil
-		unix.Close(fd)
+		l.b.closeFD(fd, ln.network)
 		l.descriptorFreed()
-		l.b.connGone()
+		s.life.gone()
 		return
 	}
 	c.wantDrain = c.m.drainer != nil

@@ -1,18 +1,14 @@
 package engine
 
 import (
-	"encoding/binary"
-	"os"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/sockit/sockit/internal/sock"
 )
 
-// poller is one epoll instance with an eventfd that other goroutines write
-// to wake the loop (per eventfd(2)) and a timerfd that tells it when it has
-// gone quiet.
+// poller is a loop's epoll instance (sock.Epoll, with its eventfd that
+// other goroutines write to wake the loop, and its timerfd) and the policy
+// of how the loop waits.
 //
 // How a loop waits matters more than anything else it does. A blocking
 // epoll_wait(2) made as an ordinary system call has the Go runtime's
@@ -38,110 +34,51 @@ import (
 // an idle loop costs nothing. Signals (the runtime's preemption, the
 // garbage collector's) end a raw wait at once with EINTR.
 type poller struct {
-	epfd    int
-	efd     int
-	tfd     int         // timerfd ticking every quietTick while busy
-	waking  atomic.Bool // a wake-up is written and not yet consumed
-	busy    bool        // wait raw
-	ticking bool        // tfd is armed
-	waits   uint64      // waits that returned events or a due timer
-	tickAt  uint64      // waits as of the last tick
-	events  []unix.EpollEvent
-	wakebuf [8]byte
+	ep      *sock.Epoll
+	busy    bool   // wait raw
+	ticking bool   // the timerfd is armed
+	waits   uint64 // waits that returned events or a due timer
+	tickAt  uint64 // waits as of the last tick
 }
 
 // quietTick is how long a busy loop must see nothing before it counts as
 // idle (at most twice this).
 const quietTick = time.Millisecond
 
-// noPwait2 is set once epoll_pwait2(2) (Linux 5.11) turns out to be
-// missing; waits then round their timeout up to whole milliseconds.
-var noPwait2 atomic.Bool
+// pollEvents is how many events one wait returns at most.
+const pollEvents = 256
 
 func newPoller() (*poller, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	ep, err := sock.NewEpoll(pollEvents)
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		unix.Close(efd)
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("timerfd_create", err)
-	}
-	p := &poller{epfd: epfd, efd: efd, tfd: tfd, events: make([]unix.EpollEvent, 256)}
-	if err := p.add(efd, unix.EPOLLIN); err != nil {
-		p.close()
 		return nil, err
 	}
-	if err := p.add(tfd, unix.EPOLLIN); err != nil {
-		p.close()
-		return nil, err
-	}
-	return p, nil
+	return &poller{ep: ep}, nil
 }
 
-func (p *poller) add(fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
-}
-
-func (p *poller) mod(fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev))
-}
-
-func (p *poller) del(fd int) error {
-	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil))
-}
-
-// wake makes the loop's wait return; any goroutine may call it. Only the
-// first call until the loop consumes the wake-up makes a system call.
-func (p *poller) wake() {
-	if p.waking.CompareAndSwap(false, true) {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		unix.Write(p.efd, one[:])
-	}
-}
-
-// consumeWake clears the eventfd, then allows the next wake-up. The order
-// matters: clearing after the flag could swallow a wake-up written in
-// between, while the flag still told later posters one was pending.
-func (p *poller) consumeWake() {
-	rawRead(p.efd, p.wakebuf[:])
-	p.waking.Store(false)
-}
-
-// wait returns ready events, waiting up to timeout (< 0: without limit).
-// The timeout keeps its nanoseconds where the kernel allows (epoll_pwait2),
-// so that a timer due in 200 µs is not served a millisecond late.
+// wait returns the number of ready events, waiting up to timeout (< 0:
+// without limit); Event(i) reads them.
 func (p *poller) wait(timeout time.Duration) (int, error) {
 	if p.busy != p.ticking {
 		p.setTicking(p.busy)
 	}
-	r, e := p.epollWait(timeout, p.busy || timeout == 0)
+	n, err := p.ep.Wait(timeout, p.busy || timeout == 0)
 	switch {
-	case e == unix.EINTR:
+	case err == sock.ErrInterrupted:
 		return 0, nil
-	case e != 0:
-		return 0, os.NewSyscallError("epoll_wait", e)
+	case err != nil:
+		return 0, err
 	}
 	p.waits++
 	p.busy = true // events, or a timer due: the loop has work
-	return r, nil
+	return n, nil
 }
 
 // tick consumes a tick of the timerfd, which came with n events in all
 // (itself included). A tick that is alone and the only thing any wait
 // returned since the previous tick means the loop is idle.
 func (p *poller) tick(n int) {
-	rawRead(p.tfd, p.wakebuf[:])
+	p.ep.ConsumeTick()
 	if n == 1 && p.waits == p.tickAt+1 {
 		p.busy = false
 	}
@@ -150,50 +87,14 @@ func (p *poller) tick(n int) {
 
 // setTicking arms the timerfd to tick every quietTick, or disarms it.
 func (p *poller) setTicking(on bool) {
-	var spec unix.ItimerSpec
+	d := time.Duration(0)
 	if on {
-		spec.Interval = unix.NsecToTimespec(int64(quietTick))
-		spec.Value = spec.Interval
+		d = quietTick
 	}
-	if unix.TimerfdSettime(p.tfd, 0, &spec, nil) != nil {
+	if p.ep.SetTick(d) != nil {
 		p.busy = false // no ticks to end a raw wait: wait the ordinary way
 		return
 	}
 	p.ticking = on
 	p.tickAt = p.waits
-}
-
-// epollWait makes the system call: raw (untracked by the scheduler) or
-// ordinary, with epoll_pwait2 where the kernel has it.
-func (p *poller) epollWait(timeout time.Duration, raw bool) (int, unix.Errno) {
-	call := unix.Syscall6
-	if raw {
-		call = unix.RawSyscall6
-	}
-	events := uintptr(unsafe.Pointer(&p.events[0]))
-	n := uintptr(len(p.events))
-	if !noPwait2.Load() {
-		var ts *unix.Timespec
-		if timeout >= 0 {
-			t := unix.NsecToTimespec(int64(timeout))
-			ts = &t
-		}
-		r, _, e := call(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), events, n, uintptr(unsafe.Pointer(ts)), 0, 0)
-		if e != unix.ENOSYS {
-			return int(r), e
-		}
-		noPwait2.Store(true)
-	}
-	msec := -1
-	if timeout >= 0 {
-		msec = int((timeout + time.Millisecond - 1) / time.Millisecond)
-	}
-	r, _, e := call(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), events, n, uintptr(msec), 0, 0)
-	return int(r), e
-}
-
-func (p *poller) close() {
-	unix.Close(p.tfd)
-	unix.Close(p.efd)
-	unix.Close(p.epfd)
 }

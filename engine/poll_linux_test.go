@@ -14,14 +14,19 @@ func waitOnce(t *testing.T, p *poller, timeout time.Duration) int {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		switch int(p.events[i].Fd) {
-		case p.tfd:
+		switch fd, _ := p.ep.Event(i); {
+		case p.ep.IsTick(fd):
 			p.tick(n)
-		case p.efd:
-			p.consumeWake()
+		case p.ep.IsWake(fd):
+			p.ep.ConsumeWake()
 		}
 	}
 	return n
+}
+
+func firstFD(p *poller) int {
+	fd, _ := p.ep.Event(0)
+	return fd
 }
 
 // A busy poller that hears nothing for a whole tick turns idle and stops
@@ -31,9 +36,9 @@ func TestPollerGoesIdleWhenQuiet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
+	defer p.ep.Close()
 
-	p.wake()
+	p.ep.Wake()
 	waitOnce(t, p, -1) // the ordinary wait ends with the wake-up: busy
 	if !p.busy {
 		t.Fatal("not busy after a wait that returned an event")
@@ -44,8 +49,8 @@ func TestPollerGoesIdleWhenQuiet(t *testing.T) {
 		if i == 3 {
 			t.Fatalf("still busy after %d quiet ticks", i)
 		}
-		if n := waitOnce(t, p, -1); n != 1 || int(p.events[0].Fd) != p.tfd {
-			t.Fatalf("a quiet busy wait returned %d events, first fd %d; want only the tick (fd %d)", n, p.events[0].Fd, p.tfd)
+		if n := waitOnce(t, p, -1); n != 1 || !p.ep.IsTick(firstFD(p)) {
+			t.Fatalf("a quiet busy wait returned %d events, first fd %d; want only the tick", n, firstFD(p))
 		}
 		if !p.ticking {
 			t.Fatal("busy without ticking")
@@ -73,12 +78,12 @@ func TestPollerStaysBusyUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
-	p.wake()
+	defer p.ep.Close()
+	p.ep.Wake()
 	waitOnce(t, p, -1)
 	deadline := time.Now().Add(20 * quietTick)
 	for time.Now().Before(deadline) {
-		p.wake()
+		p.ep.Wake()
 		waitOnce(t, p, -1)
 		if !p.busy {
 			t.Fatal("went idle while woken on every wait")

@@ -25,25 +25,30 @@ type Server struct {
 	obs  sockit.Observer
 	b    backend
 	c    counters
+	life *lifecycle
 
-	mu     sync.Mutex
-	closed bool
-	paths  []ownedPath
+	mu    sync.Mutex
+	paths []ownedPath
 }
 
 // backend is the seam between the portable Server and an implementation.
-// listen and listenPacket start serving at once; shutdown stops accepting,
-// waits for connections to finish until ctx ends, then closes the rest.
+// listen and listenPacket start serving at once. dial starts a connection
+// the Server has admitted already (lifecycle.admit), and ends it with
+// OnClose if it cannot connect. Shutdown calls stopAccepting, then waits
+// for the connections (forceClose closing those left when its context
+// ends, reporting whether there were any), then stop, which ends the
+// backend's goroutines.
 type backend interface {
 	listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error)
 	dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error
-	shutdown(ctx context.Context) error
+	stopAccepting()
+	forceClose() bool
+	stop()
 }
 
 type counters struct {
 	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs atomic.Uint64
-	active                                                 atomic.Int64
 }
 
 // ownedPath is a Unix socket file this server created and removes on exit,
@@ -56,7 +61,7 @@ type ownedPath struct {
 // NewServer returns a server configured by cfg (nil means defaults). It
 // fails if cfg names a backend this platform does not have.
 func NewServer(cfg *Config) (*Server, error) {
-	s := &Server{cfg: cfg.withDefaults()}
+	s := &Server{cfg: cfg.withDefaults(), life: newLifecycle()}
 	s.obs = s.cfg.Observer
 	s.opts = sock.Options{
 		Backlog: s.cfg.Backlog, ReusePort: s.cfg.ReusePort, Nagle: s.cfg.Nagle,
@@ -87,6 +92,9 @@ func (s *Server) Backend() Backend { return s.cfg.Backend }
 // unixpacket) with h and returns the address it listens on, which tells
 // the port chosen for port 0.
 func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	if ep.IsLayered() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoint needs ListenPacket")}
 	}
@@ -96,6 +104,9 @@ func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
 // ListenPacket starts serving datagram endpoint ep (udp, udp4, udp6,
 // unixgram) with h and returns the bound address.
 func (s *Server) ListenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
+	if ep.IsLayered() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if !ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("stream endpoint needs Listen")}
 	}
@@ -103,10 +114,7 @@ func (s *Server) ListenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, 
 }
 
 func (s *Server) listenWith(ep endpoint.Endpoint, start func() (net.Addr, error)) (net.Addr, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.life.closingNow() {
 		return nil, ErrServerClosed
 	}
 	if ep.IsUnix() && !ep.IsAbstract() {
@@ -126,7 +134,7 @@ func (s *Server) listenWith(ep endpoint.Endpoint, start func() (net.Addr, error)
 		}
 	}
 	s.mu.Lock()
-	closed = s.closed
+	closed := s.life.closingNow()
 	if err == nil && !closed {
 		s.paths = append(s.paths, owned...)
 	}
@@ -210,19 +218,23 @@ func removeOwned(paths []ownedPath, obs sockit.Observer) {
 // server. Connections made by Dial count in Stats and end at Shutdown like
 // accepted ones.
 func (s *Server) Dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
+	if ep.IsLayered() {
+		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if ep.IsPacket() {
 		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoints have no connections to dial")}
-	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return ErrServerClosed
 	}
 	if opts.Source.IsValid() && !strings.HasPrefix(ep.Network(), "tcp") {
 		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("a source address applies only to TCP")}
 	}
-	return s.b.dial(ep, h, opts)
+	if !s.life.admit() {
+		return ErrServerClosed
+	}
+	if err := s.b.dial(ep, h, opts); err != nil {
+		s.life.gone()
+		return err
+	}
+	return nil
 }
 
 // Shutdown stops accepting and receiving, waits for open connections to
@@ -231,14 +243,12 @@ func (s *Server) Dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
 // removes the Unix socket files the server created. Calls after the first
 // return ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.life.begin() {
 		return ErrServerClosed
 	}
-	s.closed = true
-	s.mu.Unlock()
-	err := s.b.shutdown(ctx)
+	s.b.stopAccepting()
+	err := s.life.wait(ctx, s.b.forceClose)
+	s.b.stop()
 	s.removePaths()
 	return err
 }
@@ -258,7 +268,7 @@ func (s *Server) Close() error {
 func (s *Server) Stats() Stats {
 	return Stats{
 		Accepted:     s.c.accepted.Load(),
-		Active:       s.c.active.Load(),
+		Active:       s.life.active.Load(),
 		BytesIn:      s.c.bytesIn.Load(),
 		BytesOut:     s.c.bytesOut.Load(),
 		PacketsIn:    s.c.pktIn.Load(),

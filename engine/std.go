@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -24,13 +23,13 @@ type stdBackend struct {
 	s *Server
 
 	mu        sync.Mutex
-	closing   bool
+	stopped   bool // stopAccepting has run
 	listeners []net.Listener
 	packets   []net.PacketConn
 	conns     map[*stdConn]struct{}
-	loops     sync.WaitGroup // accept and datagram goroutines
+	loops     sync.WaitGroup // accept, datagram and dial goroutines
 	connWG    sync.WaitGroup // one per connection, done after OnClose
-	done      chan struct{}  // closed when shutdown begins
+	done      chan struct{}  // closed when Shutdown begins: cancels dials and backoffs
 	freed     chan struct{}  // a connection ended; wakes accept loops backing off after EMFILE
 }
 
@@ -68,11 +67,11 @@ func (b *stdBackend) listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Ad
 	return pc.LocalAddr(), nil
 }
 
-// track runs add and counts one loop goroutine, unless shutdown has begun.
+// track runs add and counts one goroutine, unless Shutdown has begun.
 func (b *stdBackend) track(add func()) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closing {
+	if b.stopped {
 		return false
 	}
 	add()
@@ -82,8 +81,7 @@ func (b *stdBackend) track(add func()) bool {
 
 func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 	defer b.loops.Done()
-	var backoff time.Duration
-	var lastLog time.Time
+	var backoff acceptBackoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -93,13 +91,12 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 			// EMFILE, ENFILE, ECONNABORTED and friends: count, say so at most
 			// once a second, back off so as not to spin, and keep serving.
 			b.s.c.acceptErrs.Add(1)
-			if time.Since(lastLog) >= time.Second {
-				lastLog = time.Now()
+			wait, report := backoff.failed(time.Now().UnixNano())
+			if report {
 				b.s.observe(sockit.Event{Step: sockit.StepAccept, FD: sock.FD(ln), Net: network, Local: ln.Addr(),
 					Err: sockit.Wrap("accept", network, ln.Addr().String(), err)})
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t := time.NewTimer(backoff)
+			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-b.freed: // a connection closed: a descriptor may be free now
@@ -110,7 +107,12 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 			}
 			continue
 		}
-		backoff = 0
+		backoff.ok()
+		if !b.s.life.admit() { // accepted as Shutdown began: closed unseen
+			nc.Close()
+			continue
+		}
+		b.s.c.accepted.Add(1)
 		b.startConn(nc, network, h, true)
 	}
 }
@@ -118,13 +120,9 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 // dial connects in a goroutine of its own, then serves the connection like
 // an accepted one. Shutdown cancels a dial still in progress.
 func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
+	if !b.track(func() {}) {
 		return ErrServerClosed
 	}
-	b.loops.Add(1)
-	b.mu.Unlock()
 	go func() {
 		defer b.loops.Done()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -142,11 +140,15 @@ func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) err
 		}
 		nc, err := b.s.opts.Dialer(b.s.obs, laddr, opts.Timeout).DialContext(ctx, ep.Network(), ep.Addr)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = errors.Join(os.ErrDeadlineExceeded, err)
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+				err = errDialTimeout
 			}
-			c := &stdConn{b: b, h: h, network: ep.Network(), fd: -1, aborted: true}
-			h.OnClose(c, sockit.Wrap("connect", ep.Network(), ep.Addr, err))
+			b.dialFailed(ep, h, err)
+			return
+		}
+		if b.s.life.closingNow() { // connected as the server shuts down: the handler never sees it open
+			nc.Close()
+			b.dialFailed(ep, h, ErrShutdown)
 			return
 		}
 		b.startConn(nc, ep.Network(), h, false)
@@ -154,9 +156,17 @@ func (b *stdBackend) dial(ep endpoint.Endpoint, h Handler, opts DialOptions) err
 	return nil
 }
 
+// dialFailed ends a dial that did not connect: OnClose without OnOpen.
+func (b *stdBackend) dialFailed(ep endpoint.Endpoint, h Handler, err error) {
+	c := &stdConn{b: b, h: h, network: ep.Network(), fd: -1, st: stClosed}
+	b.s.life.gone()
+	h.OnClose(c, connectError(ep.Network(), ep.Addr, err))
+}
+
 func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted bool) {
 	s := b.s
-	c := &stdConn{b: b, nc: nc, h: h, network: network, fd: -1, start: time.Now(), messages: network == "unixpacket"}
+	c := &stdConn{b: b, nc: nc, h: h, network: network, fd: -1, st: stOpen, start: time.Now(), messages: network == "unixpacket"}
+	c.lastIn = c.start.UnixNano()
 	c.rcond.L = &c.mu
 	c.wcond.L = &c.mu
 	c.drainer, _ = h.(Drainer)
@@ -172,67 +182,51 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted 
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: network, Err: err})
 	}
 	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
-		nc.Close()
-		if !accepted {
-			h.OnClose(c, ErrShutdown)
-		}
-		return
-	}
 	b.conns[c] = struct{}{}
 	b.connWG.Add(1)
 	b.mu.Unlock()
-	if accepted { // Stats.Accepted counts accepted connections only, as on epoll
-		s.c.accepted.Add(1)
-	}
-	s.c.active.Add(1)
 	go c.run()
 }
 
-func (b *stdBackend) shutdown(ctx context.Context) error {
+func (b *stdBackend) stopAccepting() {
 	b.mu.Lock()
-	b.closing = true
+	defer b.mu.Unlock()
+	b.stopped = true
 	close(b.done)
 	for _, ln := range b.listeners {
-		ln.Close()
-		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: ln.Addr().Network(), Local: ln.Addr(), Detail: "listener " + ln.Addr().String()})
+		err := ln.Close()
+		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: ln.Addr().Network(), Local: ln.Addr(), Detail: "listener " + ln.Addr().String(), Err: err})
 	}
 	for _, pc := range b.packets {
-		pc.Close()
-		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: pc.LocalAddr().Network(), Local: pc.LocalAddr(), Detail: "datagram socket " + pc.LocalAddr().String()})
+		err := pc.Close()
+		b.s.observe(sockit.Event{Step: sockit.StepClose, FD: -1, Net: pc.LocalAddr().Network(), Local: pc.LocalAddr(), Detail: "datagram socket " + pc.LocalAddr().String(), Err: err})
+	}
+}
+
+func (b *stdBackend) forceClose() bool {
+	b.mu.Lock()
+	conns := make([]*stdConn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
 	}
 	b.mu.Unlock()
-	b.loops.Wait()
-
-	finished := make(chan struct{})
-	go func() { b.connWG.Wait(); close(finished) }()
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-	}
-	select {
-	case <-finished: // both were ready: nothing had to be closed
-		return nil
-	default:
-	}
 	closed := false
-	b.mu.Lock()
-	for c := range b.conns {
-		if c.forceClose(ErrShutdown) {
+	for _, c := range conns {
+		if c.forceClose() {
 			closed = true
 		}
 	}
-	b.mu.Unlock()
-	<-finished
-	if !closed {
-		return nil // the last connections were finishing on their own
-	}
-	return ctx.Err()
+	return closed
 }
 
-// stdConn is one connection on the std backend.
+func (b *stdBackend) stop() {
+	b.loops.Wait()
+	b.connWG.Wait()
+}
+
+// stdConn is one connection on the std backend. Its lifecycle is the shared
+// connState, under mu; the reader and the writer goroutine turn what their
+// blocking calls return into its events.
 type stdConn struct {
 	b       *stdBackend
 	nc      net.Conn
@@ -257,21 +251,17 @@ type stdConn struct {
 
 	mu         sync.Mutex
 	rcond      sync.Cond // reader waits: backpressure, writer finished
-	wcond      sync.Cond // writer waits: output, FIN or abort requested
-	out        []byte    // pending output not yet taken by the writer
-	outMsgs    []int     // with messages: the length of each message in out
-	inflight   int       // bytes the writer is writing now
-	wantFIN    bool      // CloseWrite or Close asked for FIN after the flush
-	wantClose  bool      // Close: discard input until the peer's FIN
-	aborted    bool      // no more I/O: Abort, an error or a forced close
+	wcond      sync.Cond // writer waits: output, FIN or the end
+	st         connState
+	why        cause
+	out        outq // pending output not yet taken by the writer
+	inflight   int  // bytes the writer is writing now
+	paused     bool // reading stopped by backpressure
 	writerDone bool
-	err        error // why the connection ended, if not cleanly
-	// The deadlines: each stage's own (idle for the reader, WriteTimeout
-	// for the writer) and Close's, which bounds both. The socket's deadline
-	// is always the earlier of the two, set under mu by whoever changes
-	// either, so that no stage replaces Close's deadline with a later one.
-	readAt, writeAt time.Time // zero = none
-	lingerAt        time.Time // set by Close; zero until then
+	sockClosed bool  // close(2) has been made
+	lingerAt   int64 // Close's deadline, unix nanos; 0 until Close
+	// lastIn and lastOut (unix nanos) start the idle and write deadlines.
+	lastIn, lastOut int64
 
 	in, outN int64 // bytes read (reader only) and written (writer only)
 }
@@ -340,24 +330,24 @@ func (c *stdConn) Pending() int {
 }
 
 // pending is the output not yet in the kernel; c.mu must be held.
-func (c *stdConn) pending() int { return len(c.out) + c.inflight }
+func (c *stdConn) pending() int { return c.out.len() + c.inflight }
 
+// Write queues a copy of p for the writer. Here requests are applied at
+// once, so a connection that may still produce output (no close asked for)
+// is one whose state says so.
 func (c *stdConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.wantFIN || c.aborted {
+	if !c.st.produces() {
 		return 0, ErrClosed
 	}
 	if c.pending()+len(p) > c.b.s.cfg.MaxPending {
 		return 0, ErrOutputFull
 	}
-	if c.messages {
-		if len(p) == 0 {
-			return 0, nil // an empty message would read as EOF
-		}
-		c.outMsgs = append(c.outMsgs, len(p))
+	if len(p) == 0 {
+		return 0, nil // an empty unixpacket message would read as EOF
 	}
-	c.out = append(c.out, p...)
+	c.out.push(p, c.messages)
 	c.wcond.Signal()
 	return len(p), nil
 }
@@ -367,144 +357,113 @@ func (c *stdConn) AsyncWrite(p []byte) error {
 	return err
 }
 
-func (c *stdConn) CloseWrite() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.aborted {
-		return ErrClosed
-	}
-	c.wantFIN = true
-	c.wcond.Signal()
-	return nil
-}
+func (c *stdConn) CloseWrite() error { return c.request(evCloseWrite) }
+func (c *stdConn) Close() error      { return c.request(c.b.s.cfg.closeEvent()) }
+func (c *stdConn) Abort() error      { return c.request(evAbort) }
 
-func (c *stdConn) Close() error {
-	if c.b.s.cfg.Linger < 0 {
-		return c.Abort()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.aborted || c.wantClose {
+// request applies a close request at once.
+func (c *stdConn) request(ev event) error {
+	if ev == evAbort {
+		c.end(nil, evAbort)
 		return nil
 	}
-	c.wantFIN, c.wantClose = true, true
-	// Bound both the flush and the wait for the peer's FIN; input is
-	// discarded from now on, so the idle timeout no longer applies.
-	c.lingerAt = time.Now().Add(c.b.s.cfg.Linger)
-	c.readAt = time.Time{}
-	c.armReadLocked()
-	c.armWriteLocked()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.st.live() {
+		return nil
+	}
+	if c.st.on(ev)&actLinger != 0 && c.lingerAt == 0 {
+		// Bound both the flush and the wait for the peer's FIN; input is
+		// discarded from now on, so the idle timeout no longer applies.
+		c.lingerAt = time.Now().Add(c.b.s.cfg.Linger).UnixNano()
+		c.armReadLocked()
+		c.armWriteLocked()
+	}
 	c.wcond.Signal()
 	c.rcond.Broadcast()
 	return nil
 }
 
-func (c *stdConn) Abort() error { return c.reset(nil, "abort: SO_LINGER 0, RST") }
-
-// reset drops pending output and closes with SO_LINGER 0, which per
-// socket(7) sends RST on TCP. why, if not nil, is what OnClose reports.
-func (c *stdConn) reset(why error, detail string) error {
+// end makes the connection end with ev (evAbort: RST, evFail: close) for
+// why (nil for the handler's Abort), unless it is ending already, drops
+// pending output and closes the socket, which ends the reader's and the
+// writer's blocking calls. It reports whether the connection was live.
+func (c *stdConn) end(why error, ev event) bool {
 	c.mu.Lock()
-	if c.aborted {
+	if !c.st.live() {
 		c.mu.Unlock()
-		return nil
+		return false
 	}
-	if why != nil && (c.err == nil || c.err == ErrIdle) {
-		c.err = why
-	}
-	c.aborted = true
-	c.out, c.outMsgs = nil, nil
+	c.why.fail(why)
+	c.st.on(ev)
+	c.out.drop()
 	c.wcond.Signal()
 	c.rcond.Broadcast()
 	c.mu.Unlock()
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr(), Detail: detail})
-	return c.nc.Close()
+	c.closeSocket()
+	return true
 }
 
-// expire ends a connection that Config.Linger ran out on, with output
-// unflushed or the peer's FIN not arrived: it resets, as the epoll backend
-// does, so that the peer is not left to take a truncated stream for a whole
-// one. OnClose gets a timeout error.
-func (c *stdConn) expire() {
-	err := errors.Join(os.ErrDeadlineExceeded, os.NewSyscallError("close", syscall.ETIMEDOUT))
-	c.reset(sockit.Wrap("close", c.network, addrText(c.nc.RemoteAddr()), err), "linger expired: SO_LINGER 0, RST")
-}
-
-// lingerOver reports whether Close's deadline has passed; c.mu must be held.
-func (c *stdConn) lingerOver() bool {
-	return !c.lingerAt.IsZero() && !time.Now().Before(c.lingerAt)
-}
-
-// armReadLocked and armWriteLocked set the socket's read and write
-// deadlines to the earlier of the stage's own and Close's; c.mu must be
-// held.
-func (c *stdConn) armReadLocked()  { c.nc.SetReadDeadline(earliest(c.readAt, c.lingerAt)) }
-func (c *stdConn) armWriteLocked() { c.nc.SetWriteDeadline(earliest(c.writeAt, c.lingerAt)) }
-
-// earliest returns the earlier of two deadlines, where zero means none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// fail ends the connection because of err (a reset, a timeout).
+// fail ends the connection because of err (a reset by the peer, a short
+// read on unixpacket, too much input).
 func (c *stdConn) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil && !c.aborted {
-		c.err = sockit.Wrap(opName(err), c.network, c.nc.RemoteAddr().String(), err)
-	}
-	already := c.aborted
-	c.aborted = true
-	c.out, c.outMsgs = nil, nil
-	c.wcond.Signal()
-	c.rcond.Broadcast()
-	c.mu.Unlock()
-	if !already {
-		c.nc.Close()
-	}
+	c.end(sockit.Wrap(opName(err), c.network, addrText(c.RemoteAddr()), err), evFail)
 }
 
-func opName(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Syscall
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Op
-	}
-	return "io"
+// reset ends the connection with RST because a deadline of op ran out.
+func (c *stdConn) reset(op string) {
+	err := timeoutError(op)
+	c.end(sockit.Wrap(op, c.network, addrText(c.RemoteAddr()), err), evAbort)
 }
 
 // forceClose is Shutdown's last resort: a plain close(2). The kernel still
 // sends the output it holds, unless input is left unread: then, per RFC
 // 1122 section 4.2.2.13, close(2) sends RST and the peer may lose that output.
-// It reports whether c was still open: not aborted or failed already.
-func (c *stdConn) forceClose(why error) bool {
+func (c *stdConn) forceClose() bool { return c.end(ErrShutdown, evFail) }
+
+// closeSocket closes the socket once, with SO_LINGER 0 first when the
+// connection resets (per socket(7), close then sends RST on TCP).
+func (c *stdConn) closeSocket() {
 	c.mu.Lock()
-	if c.aborted {
+	if c.sockClosed {
 		c.mu.Unlock()
-		return false
+		return
 	}
-	if c.err == nil {
-		c.err = why
-	}
-	c.aborted = true
-	c.wcond.Signal()
-	c.rcond.Broadcast()
+	c.sockClosed = true
+	reset := c.st == stReset
 	c.mu.Unlock()
-	c.nc.Close()
-	return true
+	detail := ""
+	if reset {
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		detail = "abort: SO_LINGER 0, RST"
+	}
+	err := c.nc.Close()
+	c.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr(), Detail: detail, Err: err})
+}
+
+// deadlinesLocked are the connection's timers now; c.mu must be held.
+func (c *stdConn) deadlinesLocked() deadlines {
+	return c.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.pending() > 0, c.lingerAt)
+}
+
+// armReadLocked and armWriteLocked set the socket's read and write
+// deadlines to what bounds each direction now; c.mu must be held.
+func (c *stdConn) armReadLocked()  { c.nc.SetReadDeadline(unixTime(c.deadlinesLocked().reading())) }
+func (c *stdConn) armWriteLocked() { c.nc.SetWriteDeadline(unixTime(c.deadlinesLocked().writing())) }
+
+// unixTime is a deadline in unix nanos as a time.Time; 0 is none.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (c *stdConn) callback(f func()) {
@@ -517,111 +476,25 @@ func (c *stdConn) callback(f func()) {
 // handler, then waits for the writer and finishes the connection.
 func (c *stdConn) run() {
 	s := c.b.s
-	cfg := &s.cfg
 	s.observe(sockit.Event{Step: sockit.StepOpen, FD: c.fd, Net: c.network, Local: c.nc.LocalAddr(), Peer: c.nc.RemoteAddr()})
 	go c.writer()
 	c.callback(func() { c.h.OnOpen(c) })
 	if c.drainer != nil {
 		c.drain() // as on epoll: a Drainer may start producing at once
 	}
-
-	buf := make([]byte, cfg.ReadBuffer)
-	var left []byte
-	for {
-		c.mu.Lock()
-		if c.pending() > cfg.HighWatermark {
-			for c.pending() > cfg.LowWatermark && !c.aborted && !c.wantClose {
-				c.rcond.Wait()
-			}
-		}
-		if c.aborted {
-			c.mu.Unlock()
-			break
-		}
-		c.readAt = time.Time{}
-		if cfg.IdleTimeout > 0 && !c.wantClose {
-			c.readAt = time.Now().Add(cfg.IdleTimeout)
-		}
-		c.armReadLocked()
-		c.mu.Unlock()
-
-		n, err := c.read(buf)
-		// Close may have come while Read blocked: what it returned then is
-		// input to discard, and a timeout may be Close's deadline.
-		c.mu.Lock()
-		discard, expired := c.wantClose, c.lingerOver()
-		c.mu.Unlock()
-		if n > 0 {
-			c.in += int64(n)
-			s.c.bytesIn.Add(uint64(n))
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
-			if !discard {
-				data := buf[:n]
-				if len(left) > 0 {
-					left = append(left, data...)
-					data = left
-				}
-				var k int
-				c.callback(func() { k = c.h.OnData(c, data) })
-				rest := data[min(max(k, 0), len(data)):]
-				switch {
-				case len(rest) == 0:
-					left = left[:0]
-				case len(rest) > cfg.MaxInput:
-					c.fail(ErrInputTooLarge)
-				default: // rest may alias left; append moves it like memmove
-					left = append(left[:0], rest...)
-				}
-			}
-		}
-		if err == nil {
-			continue
-		}
-		if err == io.EOF {
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network})
-			if !discard {
-				c.callback(func() { c.h.OnPeerClose(c) })
-			}
-			break
-		}
-		if isTimeout(err) {
-			if expired { // the peer's FIN did not come within Linger
-				c.expire()
-				break
-			}
-			if discard {
-				continue // an idle deadline that Close outran; Close's is armed next
-			}
-			if cfg.IdleTimeout > 0 {
-				c.mu.Lock()
-				if c.err == nil {
-					c.err = ErrIdle
-				}
-				c.mu.Unlock()
-				c.Close()
-				continue
-			}
-		}
-		c.mu.Lock()
-		ours := c.aborted
-		c.mu.Unlock()
-		if !ours || !errors.Is(err, net.ErrClosed) {
-			c.fail(err)
-		}
-		break
-	}
+	c.readLoop()
 
 	c.mu.Lock()
 	for !c.writerDone {
 		c.rcond.Wait()
 	}
-	err, aborted := c.err, c.aborted
 	c.mu.Unlock()
-	if !aborted {
-		c.nc.Close()
-	}
-	s.observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.network, Peer: c.nc.RemoteAddr()})
-	s.c.active.Add(-1) // gone before the handler hears of it, so Stats agree with OnClose
+	c.closeSocket()
+	c.mu.Lock()
+	c.st.on(evClosed)
+	err := c.why.result()
+	c.mu.Unlock()
+	s.life.gone() // gone before the handler hears of it, so Stats agree with OnClose
 	c.callback(func() {
 		c.ended = true
 		c.gone.Store(true)
@@ -640,14 +513,102 @@ func (c *stdConn) run() {
 	c.b.connWG.Done()
 }
 
-// writer drains pending output, sends FIN when asked, and exits after FIN,
-// an abort or a write error.
-func (c *stdConn) writer() {
+// readLoop reads while the connection's state reads, and hands the bytes
+// to the handler, or drops them once Close was asked for.
+func (c *stdConn) readLoop() {
 	s := c.b.s
 	cfg := &s.cfg
-	var buf []byte
-	var msgs []int
+	buf := make([]byte, cfg.ReadBuffer)
+	var left []byte
+	for {
+		c.mu.Lock()
+		for {
+			c.paused = cfg.paused(c.paused, c.pending())
+			if !c.paused || c.st.discards() || !c.st.reads() {
+				break
+			}
+			c.rcond.Wait()
+		}
+		if !c.st.reads() {
+			c.mu.Unlock()
+			return
+		}
+		c.armReadLocked()
+		c.mu.Unlock()
+
+		n, err := c.read(buf)
+		now := time.Now().UnixNano()
+		// Close may have come while the read blocked: what it returned then
+		// is input to discard.
+		c.mu.Lock()
+		discard := c.st.discards()
+		if n > 0 {
+			c.lastIn = now
+		}
+		c.mu.Unlock()
+		if n > 0 {
+			c.in += int64(n)
+			s.c.bytesIn.Add(uint64(n))
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
+			if !discard {
+				data := joinInput(&left, buf[:n])
+				var k int
+				c.callback(func() { k = c.h.OnData(c, data) })
+				rest, ierr := unconsumed(data, k, cfg.MaxInput)
+				switch {
+				case ierr != nil:
+					c.fail(ierr)
+				case len(rest) == 0:
+					left = left[:0]
+				default:
+					left = keepInput(left, rest)
+				}
+			}
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network})
+			c.mu.Lock()
+			act := c.st.on(evPeerFIN)
+			c.wcond.Signal()
+			c.mu.Unlock()
+			if act&actPeerClose != 0 {
+				c.callback(func() { c.h.OnPeerClose(c) })
+			}
+		case isTimeout(err):
+			c.mu.Lock()
+			exp := c.deadlinesLocked().expired(now)
+			c.mu.Unlock()
+			switch exp {
+			case expLinger: // the peer's FIN did not come within Linger
+				c.reset(opClose)
+			case expIdle:
+				c.mu.Lock()
+				c.why.idled()
+				c.mu.Unlock()
+				c.request(evClose)
+			}
+			// Otherwise a deadline that moved (Close outran the idle one):
+			// the next read arms the one that holds now.
+		default:
+			c.mu.Lock()
+			ours := !c.st.live()
+			c.mu.Unlock()
+			if !ours || !errors.Is(err, net.ErrClosed) {
+				c.fail(err)
+			}
+		}
+	}
+}
+
+// writer drains pending output, sends FIN when the state asks for it, and
+// exits after the FIN, the end of the connection or a write error.
+func (c *stdConn) writer() {
+	cfg := &c.b.s.cfg
+	var w outq
 	defer func() {
+		w.drop()
 		c.mu.Lock()
 		c.writerDone = true
 		c.rcond.Broadcast()
@@ -655,49 +616,28 @@ func (c *stdConn) writer() {
 	}()
 	for {
 		c.mu.Lock()
-		for len(c.out) == 0 && !c.wantFIN && !c.aborted {
+		for c.out.len() == 0 && !c.st.flushing() && c.st.queues() {
 			c.wcond.Wait()
 		}
-		if c.aborted {
+		if !c.st.live() || !c.st.queues() { // ending, or our FIN is out
 			c.mu.Unlock()
 			return
 		}
-		if len(c.out) == 0 { // wantFIN and all flushed
+		if c.out.len() == 0 { // flushing and all flushed: FIN
 			c.mu.Unlock()
-			err := closeWrite(c.nc)
-			s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: "SHUT_WR", Err: err})
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				c.fail(err)
-			}
+			c.shutdownWrite()
 			return
 		}
-		buf, c.out = c.out, buf[:0]
-		msgs, c.outMsgs = c.outMsgs, msgs[:0]
-		c.inflight = len(buf)
+		c.out, w = w, c.out
+		c.inflight = w.len()
 		c.mu.Unlock()
 
-		n, err := c.writeTimed(buf, msgs)
-		if n > 0 {
-			c.outN += int64(n)
-			s.c.bytesOut.Add(uint64(n))
-			s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
-		}
-		if err != nil {
-			c.mu.Lock()
-			ours, expired := c.aborted, c.lingerOver()
-			c.mu.Unlock()
-			switch {
-			case ours:
-			case expired && isTimeout(err): // output not flushed within Linger
-				c.expire()
-			default:
-				c.fail(err)
-			}
+		if !c.writeOut(&w) {
 			return
 		}
 		c.mu.Lock()
 		c.inflight = 0
-		pending := len(c.out)
+		pending := c.out.len()
 		c.rcond.Broadcast()
 		c.mu.Unlock()
 		if c.drainer != nil && pending <= cfg.LowWatermark {
@@ -706,40 +646,80 @@ func (c *stdConn) writer() {
 	}
 }
 
-// drain calls the Drainer's OnDrain if there is room for output, unless
-// CloseWrite or Close was asked for: then the output is final.
+// shutdownWrite sends FIN: shutdown(SHUT_WR).
+func (c *stdConn) shutdownWrite() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	err := sock.ErrUnsupported
+	if ok {
+		err = cw.CloseWrite()
+	}
+	c.b.s.observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: "SHUT_WR", Err: err})
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.fail(err)
+		return
+	}
+	c.mu.Lock()
+	c.st.on(evFINSent) // after the peer's FIN: done, and the reader has returned
+	c.rcond.Broadcast()
+	c.mu.Unlock()
+}
+
+// writeOut writes w whole: at once on a byte stream, one write(2) per
+// message on unixpacket, so that each message keeps its boundary. The
+// write deadline bounds each stretch without progress, not the whole of
+// it: a slow reader that keeps reading is not reset; Close's deadline
+// bounds it all. It reports whether the connection goes on.
+func (c *stdConn) writeOut(w *outq) bool {
+	for w.len() > 0 {
+		c.mu.Lock()
+		c.armWriteLocked()
+		c.mu.Unlock()
+		n, err := c.nc.Write(w.chunk(c.messages))
+		now := time.Now().UnixNano()
+		if n > 0 {
+			c.outN += int64(n)
+			c.b.s.c.bytesOut.Add(uint64(n))
+			c.b.s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
+			c.mu.Lock()
+			c.lastOut = now
+			c.inflight -= n
+			c.mu.Unlock()
+			w.advance(n, c.messages)
+		}
+		if err == nil {
+			continue
+		}
+		c.mu.Lock()
+		live := c.st.live()
+		exp := c.deadlinesLocked().expired(now)
+		c.mu.Unlock()
+		switch {
+		case !live: // ended while it wrote
+		case isTimeout(err) && exp == expLinger: // output not flushed within Linger
+			c.reset(opClose)
+		case isTimeout(err) && exp == expWrite:
+			c.reset(opWrite)
+		case isTimeout(err) && !c.messages:
+			continue // it moved, or a deadline moved: a new stretch begins
+		default:
+			c.fail(err)
+		}
+		return false
+	}
+	return true
+}
+
+// drain calls the Drainer's OnDrain if there is room for output, unless a
+// close was asked for: then the output is final.
 func (c *stdConn) drain() {
 	c.callback(func() {
 		c.mu.Lock()
-		skip := c.wantFIN || c.aborted || c.pending() > c.b.s.cfg.LowWatermark
+		skip := !c.st.produces() || c.pending() > c.b.s.cfg.LowWatermark
 		c.mu.Unlock()
 		if !skip {
 			c.drainer.OnDrain(c)
 		}
 	})
-}
-
-// writeTimed writes buf with Config.WriteTimeout bounding each stretch
-// without progress, not the whole batch: a slow reader that keeps reading
-// is not reset. Close's deadline bounds the whole of it.
-func (c *stdConn) writeTimed(buf []byte, msgs []int) (int, error) {
-	wt := c.b.s.cfg.WriteTimeout
-	written := 0
-	for {
-		c.mu.Lock()
-		c.writeAt = time.Time{}
-		if wt > 0 {
-			c.writeAt = time.Now().Add(wt)
-		}
-		c.armWriteLocked()
-		c.mu.Unlock()
-		n, err := c.writeOut(buf[written:], msgs)
-		written += n
-		if err != nil && n > 0 && !c.messages && errors.Is(err, os.ErrDeadlineExceeded) {
-			continue // it moved: a new stretch begins (past Close's deadline, Write fails at once)
-		}
-		return written, err
-	}
 }
 
 // read reads once; on unixpacket, a message longer than buf fails the
@@ -749,31 +729,6 @@ func (c *stdConn) read(buf []byte) (int, error) {
 		return readMessage(c.nc, buf)
 	}
 	return c.nc.Read(buf)
-}
-
-// writeOut writes buf: at once on a byte stream, and one write(2) per
-// message on unixpacket, so that each message keeps its boundary.
-func (c *stdConn) writeOut(buf []byte, msgs []int) (int, error) {
-	if !c.messages {
-		return c.nc.Write(buf)
-	}
-	var n int
-	for _, m := range msgs {
-		k, err := c.nc.Write(buf[n : n+m])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-func closeWrite(nc net.Conn) error {
-	cw, ok := nc.(interface{ CloseWrite() error })
-	if !ok {
-		return sock.ErrUnsupported
-	}
-	return cw.CloseWrite()
 }
 
 // stdPacket is one datagram socket on the std backend.
@@ -796,17 +751,6 @@ func (p *stdPacket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return n, sockit.Wrap("sendto", p.network, addrText(addr), err)
 }
 
-func addrText(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
-}
-
-// maxDatagram is the read buffer for datagram sockets: the largest UDP
-// payload is 65507 bytes, and unixgram datagrams are bounded by SO_SNDBUF.
-const maxDatagram = 256 << 10
-
 func (p *stdPacket) loop(h PacketHandler) {
 	defer p.b.loops.Done()
 	s := p.b.s
@@ -819,7 +763,7 @@ func (p *stdPacket) loop(h PacketHandler) {
 			}
 			// ICMP errors surface here on some systems; they concern one
 			// earlier datagram, not the socket.
-			if errors.Is(err, syscall.ECONNREFUSED) {
+			if isRefused(err) {
 				continue
 			}
 			failures++

@@ -17,9 +17,9 @@ import (
 // makes one system call on a non-blocking, close-on-exec socket and names
 // that call in its error.
 
-// Resolve turns network and address into the socket(2) family and type and
+// resolve turns network and address into the socket(2) family and type and
 // the sockaddr to bind or connect to. Host names are looked up once.
-func Resolve(network, address string) (family, sotype int, sa unix.Sockaddr, err error) {
+func resolve(network, address string) (family, sotype int, sa unix.Sockaddr, err error) {
 	var ap netip.AddrPort
 	switch network {
 	case "unix":
@@ -105,7 +105,7 @@ func Socket(network, address string, family, sotype int, obs sockit.Observer) (i
 // applied: socket, setsockopt, bind, and listen for streams. It returns the
 // descriptor and the bound address.
 func (o *Options) ListenFD(network, address string, obs sockit.Observer) (int, net.Addr, error) {
-	family, sotype, sa, err := Resolve(network, address)
+	family, sotype, sa, err := resolve(network, address)
 	if err != nil {
 		return -1, nil, err
 	}
