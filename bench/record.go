@@ -45,8 +45,8 @@ type recorder struct {
 
 	shards [nShards]shard
 
-	connsUp, opened, failed, closed atomic.Int64
-	maxUp                           atomic.Int64
+	connsUp, opened, failed atomic.Int64
+	maxUp                   atomic.Int64
 
 	mu          sync.Mutex
 	connectHist *hdrhistogram.Histogram

@@ -206,7 +206,6 @@ type bconn struct {
 	begun            bool    // the load has started on this connection
 	finished         bool    // the window is over: no new messages
 	writeFailed      bool    // a write failed and was counted
-	unsent           uint64
 	doneDue          []int64 // scratch: when each message one OnData completed was due
 }
 

@@ -191,11 +191,16 @@ func TestOutq(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	l := newLifecycle()
-	if !l.admit() || !l.admit() {
-		t.Fatal("admit refused before Shutdown")
+	for i := 0; i < 2; i++ {
+		if !l.admit() {
+			t.Fatalf("admit %d refused before Shutdown", i)
+		}
 	}
-	if !l.begin() || l.begin() {
-		t.Fatal("begin: want true once, then false")
+	if first := l.begin(); !first {
+		t.Fatal("the first begin reported false")
+	}
+	if again := l.begin(); again {
+		t.Fatal("a second begin reported true")
 	}
 	if l.admit() {
 		t.Fatal("admitted after Shutdown began")

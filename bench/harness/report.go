@@ -92,7 +92,6 @@ func ratio(a, b float64) string {
 
 var (
 	cpuOf   = func(r *runResult) float64 { return r.CPUPerMsg }
-	schedOf = func(r *runResult) float64 { return r.SchedPerMsg }
 	rateOf  = func(r *runResult) float64 { return r.MsgsPerSec }
 	mbOf    = func(r *runResult) float64 { return r.MBPerSec }
 	p50Of   = func(r *runResult) float64 { return r.P50 }
