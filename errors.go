@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -28,6 +29,7 @@ const (
 	KindNotFound          // a path does not exist: no socket file, no directory
 	KindUnknownHost       // a host name could not be resolved
 	KindTooManyFiles      // the process or system is out of file descriptors (EMFILE, ENFILE)
+	KindBadOption         // a field of an options struct has a value the library cannot use
 )
 
 var kindNames = [...]string{
@@ -45,6 +47,7 @@ var kindNames = [...]string{
 	KindNotFound:     "not found",
 	KindUnknownHost:  "unknown host",
 	KindTooManyFiles: "too many open files",
+	KindBadOption:    "bad option",
 }
 
 func (k Kind) String() string {
@@ -65,6 +68,10 @@ type Error struct {
 	Addr    string // the address the operation was about, may be empty
 	Syscall string // the system call that failed, e.g. "bind", when known
 	Err     error  // the underlying error; never nil
+	// Advice is what the caller can do about it, in its own terms (a
+	// command line names its flags), or "". The library never sets it;
+	// Error prints it after the hint.
+	Advice string
 }
 
 func (e *Error) Error() string {
@@ -76,8 +83,14 @@ func (e *Error) Error() string {
 		s += " " + e.Addr
 	}
 	msg := e.reason()
-	if h := e.Hint(); h != "" {
-		msg += " (" + h + ")"
+	var notes []string
+	for _, n := range []string{e.Hint(), e.Advice} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) > 0 {
+		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return s + ": " + msg
 }
@@ -131,7 +144,7 @@ func (e *Error) Hint() string {
 	switch e.Kind() {
 	case KindAddrInUse:
 		if e.Net == "unix" || e.Net == "unixgram" || e.Net == "unixpacket" {
-			return "a socket file is already there; if no server uses it, pass --unlink to replace it"
+			return "a socket file is already there"
 		}
 		return "another process is listening there; see it with: ss -ltnp, or pick another port"
 	case KindPermission:
@@ -183,6 +196,33 @@ var ErrNotSocket = errors.New("path exists and is not a socket")
 // ErrBadEndpoint is wrapped by every endpoint parse error.
 var ErrBadEndpoint = errors.New("bad endpoint")
 
+// ErrBadOption is wrapped by every *OptionError.
+var ErrBadOption = errors.New("bad option")
+
+// OptionError says which field of an options struct (engine.Config,
+// bench.Options, …) has a value the library cannot use. It names fields,
+// never a command line's flags: a CLI maps Owner and Fields to its flags
+// in one place.
+type OptionError struct {
+	Owner  string   // the struct, as "package.Type": "bench.Options"
+	Fields []string // the field, or the fields that disagree together
+	Reason string   // what is wrong, a phrase that follows the field names: "must be 1 … 1024"
+	Err    error    // an underlying error, or nil
+}
+
+// BadOption returns an *OptionError for one field of owner.
+func BadOption(owner, field, reason string) *OptionError {
+	return &OptionError{Owner: owner, Fields: []string{field}, Reason: reason}
+}
+
+func (e *OptionError) Error() string {
+	return e.Owner + "." + strings.Join(e.Fields, " and "+e.Owner+".") + " " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrBadOption) true; Unwrap reaches Err.
+func (e *OptionError) Is(target error) bool { return target == ErrBadOption }
+func (e *OptionError) Unwrap() error        { return e.Err }
+
 // KindOf classifies any error, looking through wrappers.
 func KindOf(err error) Kind {
 	switch {
@@ -190,6 +230,8 @@ func KindOf(err error) Kind {
 		return KindOther
 	case errors.Is(err, ErrBadEndpoint):
 		return KindBadEndpoint
+	case errors.Is(err, ErrBadOption):
+		return KindBadOption
 	case errors.Is(err, ErrNotSocket):
 		return KindNotSocket
 	case errors.Is(err, os.ErrDeadlineExceeded):

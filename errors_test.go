@@ -144,7 +144,7 @@ func TestWrapAddrInUseUnix(t *testing.T) {
 		t.Fatalf("second net.Listen(unix, %q) succeeded, want address in use", path)
 	}
 	err = sockit.Wrap("listen", "unix", path, raw)
-	hint := "a socket file is already there; if no server uses it, pass --unlink to replace it"
+	hint := "a socket file is already there"
 	checkError(t, raw, err, wantError{
 		kind:    sockit.KindAddrInUse,
 		syscall: "bind",
@@ -542,5 +542,47 @@ func TestKindString(t *testing.T) {
 				t.Errorf("Kind(%d).String() mismatch (-want +got):\n-%q\n+%q", uint8(tt.kind), tt.want, got)
 			}
 		})
+	}
+}
+
+func TestOptionError(t *testing.T) {
+	t.Parallel()
+	err := error(sockit.BadOption("bench.Options", "Depth", "must be 1 … 1024"))
+	if got, want := err.Error(), "bench.Options.Depth must be 1 … 1024"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(err, sockit.ErrBadOption) || sockit.KindOf(err) != sockit.KindBadOption {
+		t.Errorf("%v: Is(ErrBadOption) %v, kind %v; want true, bad option", err, errors.Is(err, sockit.ErrBadOption), sockit.KindOf(err))
+	}
+	both := &sockit.OptionError{Owner: "bench.Options", Fields: []string{"Warmup", "Duration"}, Reason: "together must be at most 1h", Err: os.ErrInvalid}
+	if got, want := both.Error(), "bench.Options.Warmup and bench.Options.Duration together must be at most 1h"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(both, os.ErrInvalid) {
+		t.Error("OptionError does not unwrap to its Err")
+	}
+	wrapped := fmt.Errorf("run: %w", both)
+	var oe *sockit.OptionError
+	if !errors.As(wrapped, &oe) || sockit.KindOf(wrapped) != sockit.KindBadOption {
+		t.Error("a wrapped OptionError is not found")
+	}
+}
+
+// Advice is the caller's word after the library's hint, in the same
+// parentheses.
+func TestErrorAdvice(t *testing.T) {
+	t.Parallel()
+	e := &sockit.Error{Op: "listen", Net: "unix", Addr: "/tmp/x.sock", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	want := "listen unix /tmp/x.sock: address already in use (a socket file is already there)"
+	if got := e.Error(); got != want {
+		t.Errorf("without advice: %q, want %q", got, want)
+	}
+	e.Advice = "pass --unlink"
+	if got := e.Error(); got != strings.TrimSuffix(want, ")")+"; pass --unlink)" {
+		t.Errorf("with advice: %q", got)
+	}
+	e = &sockit.Error{Op: "read", Net: "tcp", Err: errors.New("odd"), Advice: "try again"}
+	if got, want := e.Error(), "read tcp: odd (try again)"; got != want {
+		t.Errorf("advice without a hint: %q, want %q", got, want)
 	}
 }

@@ -121,7 +121,7 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.Payload.Kind == PayloadFile {
 		if o.Size != 0 && o.Size != len(r.Payload.Data) {
-			return r, fmt.Errorf("--size %d and a payload file of %d bytes disagree: each message is the whole file", o.Size, len(r.Payload.Data))
+			return r, badOption("Size", fmt.Sprintf("%d disagrees with the payload file of %d bytes: each message is the whole file", o.Size, len(r.Payload.Data)))
 		}
 		r.Size = len(r.Payload.Data)
 	}
@@ -130,39 +130,53 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case r.Conns < 0:
-		return r, errors.New("--conns must be positive")
+		return r, badOption("Conns", "must be positive")
 	case r.Size < 1 || r.Size > MaxSize:
-		return r, fmt.Errorf("--size must be 1 … %d bytes", MaxSize)
+		return r, badOption("Size", fmt.Sprintf("must be 1 … %d bytes", MaxSize))
 	case r.Depth < 1 || r.Depth > MaxDepth:
-		return r, fmt.Errorf("--depth must be 1 … %d", MaxDepth)
-	case !finite(r.Rate) || !finite(r.ConnectRate) || r.Rate < 0 || r.ConnectRate < 0:
-		return r, errors.New("rates must be finite numbers, not negative")
+		return r, badOption("Depth", fmt.Sprintf("must be 1 … %d", MaxDepth))
+	case !finite(r.Rate) || r.Rate < 0:
+		return r, badOption("Rate", "must be a finite number, not negative")
+	case !finite(r.ConnectRate) || r.ConnectRate < 0:
+		return r, badOption("ConnectRate", "must be a finite number, not negative")
 	case r.Rate > 0 && float64(r.Conns)/r.Rate > maxInterval.Seconds():
-		return r, fmt.Errorf("--rate %g is too low: each of %d connections would send once in more than %v", r.Rate, r.Conns, maxInterval)
-	case r.Duration < 0 || r.Warmup < 0 || r.Drain < 0:
-		return r, errors.New("durations must not be negative")
+		return r, badOption("Rate", fmt.Sprintf("%g is too low: each of %d connections would send once in more than %v", r.Rate, r.Conns, maxInterval))
+	case r.Duration < 0:
+		return r, badOption("Duration", "must not be negative")
+	case r.Warmup < 0:
+		return r, badOption("Warmup", "must not be negative")
+	case r.Drain < 0:
+		return r, badOption("Drain", "must not be negative")
 	case r.Duration > maxRun || r.Warmup > maxRun || r.Duration+r.Warmup > maxRun:
-		return r, fmt.Errorf("--warmup and --duration together must be at most %v", maxRun)
+		return r, &sockit.OptionError{Owner: optionsOwner, Fields: []string{"Warmup", "Duration"}, Reason: fmt.Sprintf("together must be at most %v", maxRun)}
 	case r.Mode != ModeEcho && r.Mode != ModeSink && r.Mode != ModeSource:
-		return r, fmt.Errorf("unknown mode %q (want echo, sink or source)", r.Mode)
+		return r, badOption("Mode", fmt.Sprintf("%q is not echo, sink or source", r.Mode))
 	case r.SourceIPs < 0 || r.SourceIPs+r.SourceOffset > 1<<16:
-		return r, errors.New("--source-ips must be 0 … 65536")
+		return r, badOption("SourceIPs", "must be 0 … 65536")
 	}
 	if r.SourceIPs > 1 && !r.Endpoint.IsPacket() && r.Endpoint.Network()[0] != 't' {
-		return r, errors.New("--source-ips applies to TCP only")
+		return r, badOption("SourceIPs", "applies to TCP only")
 	}
 	if r.Endpoint.IsPacket() {
 		if r.Mode == ModeSource {
-			return r, errors.New("source mode reads a stream; a datagram server sends nothing unasked")
+			return r, badOption("Mode", "source reads a stream; a datagram server sends nothing unasked")
 		}
 		if r.Size > maxDatagram {
-			return r, fmt.Errorf("a datagram carries at most %d bytes (--size)", maxDatagram)
+			return r, badOption("Size", fmt.Sprintf("must be at most %d bytes: a datagram carries no more", maxDatagram))
 		}
 		if r.Size < seqLen && r.Mode == ModeEcho {
-			return r, fmt.Errorf("echoed datagrams carry an %d-byte sequence number: --size must be at least %d", seqLen, seqLen)
+			return r, badOption("Size", fmt.Sprintf("must be at least %d: echoed datagrams carry an %d-byte sequence number", seqLen, seqLen))
 		}
 	}
 	return r, nil
+}
+
+// optionsOwner names Options in its errors.
+const optionsOwner = "bench.Options"
+
+// badOption is the error for a field of Options.
+func badOption(field, reason string) *sockit.OptionError {
+	return sockit.BadOption(optionsOwner, field, reason)
 }
 
 // Limits of a run.
@@ -196,7 +210,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	r := newRecorder(&opts)
 	if opts.ServerPID > 0 {
 		if _, err := os.FindProcess(opts.ServerPID); err != nil {
-			return nil, fmt.Errorf("--server-pid %d: %w", opts.ServerPID, err)
+			e := badOption("ServerPID", fmt.Sprintf("%d: %v", opts.ServerPID, err))
+			e.Err = err
+			return nil, e
 		}
 	}
 	if opts.Endpoint.IsPacket() {

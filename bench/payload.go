@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+
+	"github.com/sockit/sockit"
 )
 
 // PayloadKind is what the messages carry.
@@ -23,7 +25,8 @@ type Payload struct {
 	Data []byte // PayloadFile: the file's content
 }
 
-// ParsePayload reads the --payload flag: random, zeros or @file.
+// ParsePayload reads a payload's text form: random, zeros or @file (the
+// file's content).
 func ParsePayload(s string) (Payload, error) {
 	switch {
 	case s == "" || s == string(PayloadRandom):
@@ -33,17 +36,17 @@ func ParsePayload(s string) (Payload, error) {
 	case strings.HasPrefix(s, "@"):
 		data, err := os.ReadFile(s[1:])
 		if err != nil {
-			return Payload{}, fmt.Errorf("payload file: %w", err)
+			return Payload{}, &sockit.OptionError{Owner: optionsOwner, Fields: []string{"Payload"}, Reason: "file: " + err.Error(), Err: err}
 		}
 		if len(data) == 0 {
-			return Payload{}, fmt.Errorf("payload file %s is empty", s[1:])
+			return Payload{}, badOption("Payload", fmt.Sprintf("file %s is empty", s[1:]))
 		}
 		if len(data) > MaxSize {
-			return Payload{}, fmt.Errorf("payload file %s has %d bytes; at most %d", s[1:], len(data), MaxSize)
+			return Payload{}, badOption("Payload", fmt.Sprintf("file %s has %d bytes; at most %d", s[1:], len(data), MaxSize))
 		}
 		return Payload{Kind: PayloadFile, Data: data}, nil
 	}
-	return Payload{}, fmt.Errorf("unknown payload %q (want random, zeros or @file)", s)
+	return Payload{}, badOption("Payload", fmt.Sprintf("%q is not random, zeros or @file", s))
 }
 
 // stream is the byte sequence every connection sends: byte o of a

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/sockit/sockit"
 )
 
 // A run over several processes: the parent starts n workers (the same
@@ -65,7 +67,7 @@ func RunWorkers(ctx context.Context, o Options, n int, command func(i int) *exec
 		return nil, err
 	}
 	if n < 1 || n > opts.Conns {
-		return nil, fmt.Errorf("--procs must be 1 … --conns (%d)", opts.Conns)
+		return nil, &sockit.OptionError{Owner: "bench.RunWorkers", Fields: []string{"n"}, Reason: fmt.Sprintf("must be 1 … the connections (%d)", opts.Conns)}
 	}
 	// The parent samples the server's memory before any worker connects.
 	var base usage

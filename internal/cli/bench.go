@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/endpoint"
 )
@@ -96,7 +94,11 @@ be made at all.`,
 	fs.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to this file")
 	fs.BoolVar(&opts.Worker, "worker", false, "internal: run as one worker process of --procs")
 	fs.MarkHidden("worker")
+	positive(fs, "conns", "size", "depth", "duration", "procs")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkPositive(cmd); err != nil {
+			return err
+		}
 		if nv, _ := cmd.Flags().GetBool("no-verify"); nv {
 			opts.Verify = false
 		}
@@ -117,23 +119,11 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		return err
 	}
 	o := opts.Bench
-	switch { // zero means "the default" to the library; on the command line it is a mistake
-	case o.Conns < 1:
-		return usageErr{errors.New("--conns must be at least 1")}
-	case o.Depth < 1:
-		return usageErr{errors.New("--depth must be at least 1")}
-	case o.Size < 1 && !strings.HasPrefix(opts.Payload, "@"):
-		return usageErr{errors.New("--size must be at least 1")}
-	case o.Duration <= 0:
-		return usageErr{errors.New("--duration must be positive")}
-	case opts.Procs < 1:
-		return usageErr{errors.New("--procs must be at least 1")}
-	}
 	o.Endpoint = ep
 	o.Mode = bench.Mode(opts.Mode)
 	o.NoVerify = !opts.Verify
 	if o.Payload, err = bench.ParsePayload(opts.Payload); err != nil {
-		return usageErr{err}
+		return err
 	}
 	line := &progressLine{io: opts.IO}
 	if opts.IO.ErrTTY {
@@ -152,13 +142,13 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		})
 		if err != nil {
 			line.clear()
-			return benchErr(err)
+			return err
 		}
 	} else {
 		res, err = bench.Run(ctx, o)
 		if err != nil {
 			line.clear()
-			return benchErr(err)
+			return err
 		}
 	}
 	line.clear()
@@ -178,15 +168,6 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		}
 	}
 	return benchOutcome(res)
-}
-
-// benchErr marks option mistakes as usage errors; others pass through.
-func benchErr(err error) error {
-	var se *sockit.Error
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return usageErr{err}
 }
 
 // benchOutcome decides the exit status from the result.

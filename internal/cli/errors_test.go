@@ -285,6 +285,8 @@ func TestExitCode(t *testing.T) {
 		{name: "usage", err: usageErr{errors.New("bad flag")}, want: ExitUsage},
 		{name: "wrapped usage", err: fmt.Errorf("x: %w", usageErr{errors.New("bad flag")}), want: ExitUsage},
 		{name: "bad endpoint", err: fmt.Errorf("x: %w", sockit.ErrBadEndpoint), want: ExitUsage},
+		{name: "bad option", err: sockit.BadOption("bench.Options", "Size", "must be 1 … 8"), want: ExitUsage},
+		{name: "a failed /proc read", err: &os.PathError{Op: "open", Path: "/proc/1/stat", Err: syscall.ENOENT}, want: ExitError},
 		{name: "refused", err: wrap(syscall.ECONNREFUSED), want: ExitConnect},
 		{name: "unreachable", err: wrap(syscall.ENETUNREACH), want: ExitConnect},
 		{name: "timeout", err: wrap(os.ErrDeadlineExceeded), want: ExitConnect},

@@ -39,16 +39,19 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	}
 	switch sockit.KindOf(err) {
-	case sockit.KindBadEndpoint:
+	case sockit.KindBadEndpoint, sockit.KindBadOption:
 		return ExitUsage
 	case sockit.KindRefused, sockit.KindUnreachable, sockit.KindTimeout, sockit.KindReset, sockit.KindUnknownHost:
 		return ExitConnect
-	case sockit.KindNotFound:
+	case sockit.KindNotFound: // a socket file to connect to, or a directory to bind in
 		var se *sockit.Error
-		if errors.As(err, &se) && se.Op != "connect" {
-			return ExitLocalAddr
+		switch {
+		case !errors.As(err, &se):
+			return ExitError
+		case se.Op == "connect":
+			return ExitConnect
 		}
-		return ExitConnect
+		return ExitLocalAddr
 	case sockit.KindAddrInUse, sockit.KindPermission, sockit.KindNotSocket, sockit.KindAddrNotAvail:
 		return ExitLocalAddr
 	}

@@ -287,7 +287,7 @@ func errorOf(t *testing.T, err error, want int) string {
 	if got := ExitCode(err); got != want {
 		t.Errorf("ExitCode(%v) = %d, want %d", err, got, want)
 	}
-	return "sockit: " + err.Error()
+	return "sockit: " + describe(err)
 }
 
 // mustContain fails unless s contains each of wants.

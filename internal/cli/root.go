@@ -56,7 +56,7 @@ func Main() int {
 	cmd := NewRootCmd(app)
 	err := cmd.ExecuteContext(soft)
 	if err != nil {
-		msg := err.Error()
+		msg := describe(err)
 		if errors.Is(err, context.Canceled) {
 			msg = "interrupted"
 		}

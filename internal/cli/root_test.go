@@ -37,6 +37,16 @@ func TestUsageErrors(t *testing.T) {
 		{name: "unknown service", args: []string{"serve", "--service", "quote", "tcp://127.0.0.1:0"}, wants: []string{`unknown service "quote"`}},
 		{name: "bad endpoint", args: []string{"send", "tpc://x", "hi"}, wants: []string{`unknown scheme "tpc"`}},
 		{name: "bad port", args: []string{"connect", "tcp://127.0.0.1:99999"}, wants: []string{"out of range"}},
+		// Option errors of the library come back with their flags' names.
+		{name: "bench depth 0", args: []string{"bench", "127.0.0.1:9", "--depth", "0"}, wants: []string{"--depth must be at least 1"}},
+		{name: "bench duration 0", args: []string{"bench", "127.0.0.1:9", "-d", "0s"}, wants: []string{"--duration must be positive"}},
+		{name: "bench mode", args: []string{"bench", "127.0.0.1:9", "--mode", "mirror"}, wants: []string{`--mode "mirror" is not echo, sink or source`}},
+		{name: "bench rate", args: []string{"bench", "127.0.0.1:9", "--rate", "NaN"}, wants: []string{"--rate must be a finite number"}},
+		{name: "bench negative drain", args: []string{"bench", "127.0.0.1:9", "--drain", "-1s"}, wants: []string{"--drain must not be negative"}},
+		{name: "bench source ips", args: []string{"bench", "unix:///nonexistent.sock", "--source-ips", "2"}, wants: []string{"--source-ips applies to TCP only"}},
+		{name: "bench run too long", args: []string{"bench", "127.0.0.1:9", "--warmup", "87600h", "-d", "1h"}, wants: []string{"--warmup and --duration together must be at most"}},
+		{name: "bench payload", args: []string{"bench", "127.0.0.1:9", "--payload", "@/nonexistent/payload"}, wants: []string{"--payload file:", "no such file"}},
+		{name: "bench procs", args: []string{"bench", "127.0.0.1:9", "-c", "2", "--procs", "3"}, wants: []string{"--procs must be 1 … the connections (2)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sockit/sockit"
+)
+
+// This file is the one place where the command line puts library errors
+// in its own words: an option field becomes the flag that sets it, and an
+// error gets the advice a user can act on with a flag.
+
+// optionFlags maps "Owner.Field" of a *sockit.OptionError to its flag.
+var optionFlags = map[string]string{
+	"bench.Options.Conns":       "--conns",
+	"bench.Options.ConnectRate": "--connect-rate",
+	"bench.Options.Size":        "--size",
+	"bench.Options.Depth":       "--depth",
+	"bench.Options.Rate":        "--rate",
+	"bench.Options.Duration":    "--duration",
+	"bench.Options.Warmup":      "--warmup",
+	"bench.Options.Drain":       "--drain",
+	"bench.Options.Payload":     "--payload",
+	"bench.Options.Mode":        "--mode",
+	"bench.Options.SourceIPs":   "--source-ips",
+	"bench.Options.ServerPID":   "--server-pid",
+	"bench.RunWorkers.n":        "--procs",
+}
+
+// describe is the text sockit prints for err: option fields named as
+// flags, and advice added to the library's hint.
+func describe(err error) string {
+	var oe *sockit.OptionError
+	if errors.As(err, &oe) && error(oe) == err {
+		return optionText(oe)
+	}
+	var se *sockit.Error
+	if errors.As(err, &se) && se.Advice == "" {
+		se.Advice = advice(se)
+	}
+	return err.Error()
+}
+
+// optionText says what is wrong with an option in flags.
+func optionText(oe *sockit.OptionError) string {
+	names := make([]string, len(oe.Fields))
+	for i, f := range oe.Fields {
+		names[i] = optionFlags[oe.Owner+"."+f]
+		if names[i] == "" {
+			names[i] = oe.Owner + "." + f
+		}
+	}
+	return strings.Join(names, " and ") + " " + oe.Reason
+}
+
+// advice is what a user can do about e with sockit's flags, or "".
+func advice(e *sockit.Error) string {
+	var unknownCA x509.UnknownAuthorityError
+	switch {
+	case e.Kind() == sockit.KindAddrInUse && strings.HasPrefix(e.Net, "unix"):
+		return "if no server uses it, pass --unlink to replace it"
+	case errors.As(e, &unknownCA):
+		return "pass --ca FILE, or --insecure for a test server"
+	}
+	return ""
+}
+
+// annPositive marks a flag whose zero the library reads as "the default":
+// given as 0 (or less) on the command line it is a mistake, not a request
+// for the default.
+const annPositive = "sockit/positive"
+
+// positive marks the named flags of fs.
+func positive(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.SetAnnotation(n, annPositive, []string{"true"}); err != nil {
+			panic(err) // a flag that does not exist: a mistake in this package
+		}
+	}
+}
+
+// checkPositive refuses a marked flag given as zero or less.
+func checkPositive(cmd *cobra.Command) error {
+	var bad error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if _, ok := f.Annotations[annPositive]; !ok || bad != nil {
+			return
+		}
+		if f.Value.Type() == "duration" {
+			if d, err := time.ParseDuration(f.Value.String()); err == nil && d <= 0 {
+				bad = usageErr{fmt.Errorf("--%s must be positive", f.Name)}
+			}
+			return
+		}
+		if v, err := strconv.ParseFloat(f.Value.String(), 64); err == nil && v < 1 {
+			bad = usageErr{fmt.Errorf("--%s must be at least 1", f.Name)}
+		}
+	})
+	return bad
+}
