@@ -45,7 +45,7 @@ func (res *Result) WriteText(w io.Writer) {
 		p("throughput    %s/s received (%s %d-byte messages/s)\n", bytesText(res.BytesPerSec), count(uint64(res.MsgsPerSec)), res.Size)
 	}
 	if res.Unsent > 0 {
-		p("unsent        %s messages were due but never sent: the pipeline (--depth) stayed full\n", count(res.Unsent))
+		p("unsent        %s messages were due but never sent: the pipeline (the depth in flight) stayed full\n", count(res.Unsent))
 	}
 	p("totals        sent %s messages, %s bytes; received %s bytes\n", count(res.TotalSentMsgs), count(res.TotalSentBytes), count(res.TotalRecvBytes))
 	c := res.Check
@@ -66,7 +66,7 @@ func (res *Result) WriteText(w io.Writer) {
 			p("              first extra: connection %d, byte %d of its stream (0x%02x)\n", m.Conn, m.Offset, m.Got)
 		}
 	} else if res.Mode == ModeEcho {
-		p("verification  off (--no-verify)\n")
+		p("verification  off\n")
 	}
 	if len(res.Errors) == 0 {
 		p("errors        none\n")

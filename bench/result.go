@@ -288,7 +288,7 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 		cores = min(cores*float64(res.Procs), float64(runtime.NumCPU()))
 	}
 	if res.Bench.Cores > 0.85*cores {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("sockit bench kept %.2f of its %.0f cores busy: the load generator, not the server, may be the bottleneck (use --procs, or a lower --rate)", res.Bench.Cores, cores))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("sockit bench kept %.2f of its %.0f cores busy: the load generator, not the server, may be the bottleneck (spread the connections over more processes, or offer a lower rate)", res.Bench.Cores, cores))
 	}
 	if res.MachineBusy > 0.9 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the machine's %d CPUs were %.0f%% busy over the window: the server and the load generator competed for them, and latencies include the wait", runtime.NumCPU(), 100*res.MachineBusy))
@@ -297,7 +297,7 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("offered %.0f msgs/s, completed %.0f: the server (or the network) did not keep up", res.Rate, res.MsgsPerSec))
 	}
 	if res.ConnectTime.P99 > Duration(100*time.Millisecond) && res.Conns >= 5000 && !res.SourceSpread {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; --source-ips spreads them over more addresses", dur(res.ConnectTime.P99)))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; spreading them over more source addresses helps", dur(res.ConnectTime.P99)))
 	}
 	c := res.Check
 	if c.MismatchedMsgs > 0 {
@@ -310,7 +310,7 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the server sent %s bytes more than it was sent: see verification", count(c.ExtraBytes)))
 	}
 	if c.LostDatagrams > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s datagrams got no answer within %v (lost, or dropped by a full socket buffer: try a lower --depth)", count(c.LostDatagrams), lossTimeout))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s datagrams got no answer within %v (lost, or dropped by a full socket buffer: try fewer in flight)", count(c.LostDatagrams), lossTimeout))
 	}
 }
 
