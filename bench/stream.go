@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/tlslayer"
 )
 
 // runStreams runs the benchmark over stream connections (tcp, unix,
@@ -23,7 +23,7 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	}
 	var tc *tls.Config
 	if o.Endpoint.IsTLS() {
-		if tc, err = tlslayer.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
+		if tc, err = certs.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
 			srv.Close()
 			return err
 		}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/sockit/sockit"
-	"github.com/sockit/sockit/tlslayer"
+	"github.com/sockit/sockit/certs"
 )
 
 // StartTLS runs a TLS handshake over c as a client and makes c speak TLS
@@ -24,7 +24,7 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
 		st := tc.ConnectionState()
 		detail := fmt.Sprintf("TLS handshake done: %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 		if len(st.PeerCertificates) > 0 {
-			detail += ", server certificate SHA-256 " + tlslayer.Fingerprint(tls.Certificate{Certificate: [][]byte{st.PeerCertificates[0].Raw}})
+			detail += ", server certificate SHA-256 " + certs.Fingerprint(tls.Certificate{Certificate: [][]byte{st.PeerCertificates[0].Raw}})
 		}
 		c.obs.Observe(sockit.Event{Step: sockit.StepHandshake, FD: c.fd, Net: c.ep.Network(), Detail: detail})
 	}

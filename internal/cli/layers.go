@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
@@ -60,7 +61,7 @@ func newServeLayers(eps []endpoint.Endpoint, certFile, keyFile string) (*serveLa
 	var cert tls.Certificate
 	var err error
 	if certFile != "" {
-		cert, err = tlslayer.LoadKeyPair(certFile, keyFile)
+		cert, err = certs.LoadKeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +72,7 @@ func newServeLayers(eps []endpoint.Endpoint, certFile, keyFile string) (*serveLa
 				hosts = append(hosts, h)
 			}
 		}
-		if cert, err = tlslayer.SelfSigned(hosts); err != nil {
+		if cert, err = certs.SelfSigned(hosts); err != nil {
 			return nil, err
 		}
 		l.selfSigned = true
@@ -79,7 +80,7 @@ func newServeLayers(eps []endpoint.Endpoint, certFile, keyFile string) (*serveLa
 			return nil, err
 		}
 	}
-	l.fingerprint = tlslayer.Fingerprint(cert)
+	l.fingerprint = certs.Fingerprint(cert)
 	l.cfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	return l, nil
 }
@@ -210,7 +211,7 @@ func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tl
 	timedOut := func() bool { return ctx.Err() == nil && hctx.Err() != nil }
 	if ep.IsTLS() {
 		host, _, _ := net.SplitHostPort(ep.Addr)
-		cfg, err := tlslayer.ClientConfig(f.Insecure, f.CA, host)
+		cfg, err := certs.ClientConfig(f.Insecure, f.CA, host)
 		if err != nil {
 			return nil, usageErr{err}
 		}
