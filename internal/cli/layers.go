@@ -197,7 +197,7 @@ func (f *tlsFlags) register(fs *pflag.FlagSet) {
 // upgrade, whose connection it returns (nil for tls and plain endpoints).
 // timeout (> 0) bounds the handshakes together, as part of connecting: a
 // server that accepts and never answers is a timeout, not a hang.
-func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tlsFlags, timeout time.Duration, obs sockit.Observer) (*ws.ClientConn, error) {
+func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tlsFlags, timeout time.Duration, obs sockit.Observer) (*ws.BlockingConn, error) {
 	if !ep.IsLayered() {
 		return nil, nil
 	}
@@ -255,7 +255,7 @@ func (e handshakeTimeout) Unwrap() error { return context.DeadlineExceeded }
 
 // sendWS sends msg count times as WebSocket text (binary if it is not
 // UTF-8) messages, printing each reply message, then closes with 1000.
-func sendWS(ctx context.Context, wc *ws.ClientConn, msg []byte, out io.Writer, count int, timeout time.Duration) error {
+func sendWS(ctx context.Context, wc *ws.BlockingConn, msg []byte, out io.Writer, count int, timeout time.Duration) error {
 	op := ws.OpText
 	if !utf8.Valid(msg) {
 		op = ws.OpBinary
@@ -290,7 +290,7 @@ func sendWS(ctx context.Context, wc *ws.ClientConn, msg []byte, out io.Writer, c
 // error reading in also ends the input, and is the result once the close
 // handshake is over. Like client.Pipe, it does not wait for a goroutine
 // blocked in in.Read.
-func pipeWS(ctx context.Context, wc *ws.ClientConn, in io.Reader, out io.Writer, lines bool) error {
+func pipeWS(ctx context.Context, wc *ws.BlockingConn, in io.Reader, out io.Writer, lines bool) error {
 	stop := context.AfterFunc(ctx, func() { wc.Close(ws.CloseGoingAway, "interrupted") })
 	defer stop()
 	inErr := make(chan error, 1)

@@ -197,7 +197,7 @@ func addrName(a net.Addr) string {
 // and CloseWrite sends our close frame (WebSocket has no half-close; a
 // server answers what it got before our close frame, then closes).
 type wsStream struct {
-	wc   *ws.ClientConn
+	wc   *ws.BlockingConn
 	rest []byte
 }
 
