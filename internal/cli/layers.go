@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -219,7 +220,7 @@ func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tl
 			if timedOut() {
 				return nil, sockit.Wrap("tls", ep.Network(), ep.Addr, handshakeTimeout{"no TLS handshake", timeout})
 			}
-			return nil, err
+			return nil, withFlagHints(err)
 		}
 	}
 	if !ep.IsWebSocket() {
@@ -238,6 +239,17 @@ func startLayers(ctx context.Context, c *client.Conn, ep endpoint.Endpoint, f tl
 		obs.Observe(sockit.Event{Step: sockit.StepHandshake, FD: -1, Net: ep.Network(), Detail: "WebSocket upgrade: GET " + ep.Path + " → 101 Switching Protocols"})
 	}
 	return wc, nil
+}
+
+// withFlagHints adds the flags that help with a failure of a layer: --ca
+// or --insecure for a certificate from an authority the client does not
+// know.
+func withFlagHints(err error) error {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		return fmt.Errorf("%w; pass --ca FILE, or --insecure for a test server", err)
+	}
+	return err
 }
 
 // handshakeTimeout is a handshake that startLayers's bound cut short. It
