@@ -157,13 +157,11 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Close closes the stack from the top, each layer saying goodbye as it
-// does (a TLS close_notify, a WebSocket closing handshake), and the
-// socket under it.
+// does (a TLS close_notify, a WebSocket closing handshake) and closing the
+// one under it, down to the socket. A later Close returns an error and
+// leaves a Close in progress to finish.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
-	if serr := c.sock.Close(); err == nil && !errors.Is(serr, net.ErrClosed) {
-		err = serr
-	}
 	c.removeTemp()
 	return sockit.Wrap("close", c.ep.Network(), c.ep.Addr, err)
 }
