@@ -87,6 +87,9 @@ func (s *Server) Backend() Backend { return s.cfg.Backend }
 // unixpacket) with h and returns the address it listens on, which tells
 // the port chosen for port 0.
 func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
+	if ep.IsLayered() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoint needs ListenPacket")}
 	}
@@ -96,6 +99,9 @@ func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
 // ListenPacket starts serving datagram endpoint ep (udp, udp4, udp6,
 // unixgram) with h and returns the bound address.
 func (s *Server) ListenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
+	if ep.IsLayered() {
+		return nil, &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if !ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("stream endpoint needs Listen")}
 	}
@@ -210,6 +216,9 @@ func removeOwned(paths []ownedPath, obs sockit.Observer) {
 // server. Connections made by Dial count in Stats and end at Shutdown like
 // accepted ones.
 func (s *Server) Dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
+	if ep.IsLayered() {
+		return &sockit.Error{Op: "connect", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	if ep.IsPacket() {
 		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoints have no connections to dial")}
 	}

@@ -474,3 +474,38 @@ type bufferedConn struct {
 }
 
 func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// The packages under layer open sockets only: given a layered endpoint,
+// they refuse it with endpoint.ErrLayered, never speak plaintext in its
+// place.
+func TestLowerPackagesRefuse(t *testing.T) {
+	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newEngine(t, b)
+		for _, scheme := range []string{"tls", "ws", "wss"} {
+			ep := endpointFor(scheme)
+			refused := func(what, op string, err error) {
+				t.Helper()
+				var se *sockit.Error
+				if !errors.Is(err, endpoint.ErrLayered) || !errors.As(err, &se) || se.Op != op || se.Net != scheme || se.Addr != ep.Addr {
+					t.Errorf("%s(%s) = %v, want a *sockit.Error {%s %s %s} holding endpoint.ErrLayered", what, ep, err, op, scheme, ep.Addr)
+				}
+			}
+			addr, err := srv.Listen(ep, service.Echo{})
+			refused("engine Listen", "listen", err)
+			if addr != nil {
+				t.Errorf("engine Listen(%s) bound %v", ep, addr)
+			}
+			_, err = srv.ListenPacket(ep, service.Echo{})
+			refused("engine ListenPacket", "listen", err)
+			refused("engine Dial", "connect", srv.Dial(ep, service.Echo{}, engine.DialOptions{}))
+			c, err := client.Dial(testContext(t), ep, client.Options{})
+			refused("client.Dial", "connect", err)
+			if c != nil {
+				c.Close()
+			}
+		}
+		if st := srv.Stats(); st.Accepted != 0 || st.Active != 0 {
+			t.Errorf("engine Stats %+v after refusals, want nothing", st)
+		}
+	})
+}
