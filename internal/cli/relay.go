@@ -170,4 +170,3 @@ func addrName(a net.Addr) string {
 	}
 	return a.String()
 }
-
