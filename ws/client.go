@@ -27,7 +27,8 @@ type ClientOptions struct {
 	// MaxHeader bounds the response head; 0 = DefaultMaxHeader.
 	MaxHeader int
 	// HandshakeTimeout bounds the wait for the server's response (NewClient
-	// only: Dial uses its context); 0 = DefaultHandshakeTimeout, < 0 = none.
+	// and NewStreamClient; Dial uses its context); 0 =
+	// DefaultHandshakeTimeout, < 0 = none.
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds the wait for the server's answer to a close
 	// frame; 0 = DefaultCloseTimeout.
