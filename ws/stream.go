@@ -140,7 +140,7 @@ func (s *Stream) CloseWrite() error {
 	if errors.Is(err, ErrCloseSent) {
 		err = nil
 	}
-	return s.wrap("close", err)
+	return s.wrap("shutdown", err)
 }
 
 // Close runs the closing handshake with a normal close (1000) and closes
