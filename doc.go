@@ -5,5 +5,6 @@
 //
 // The engine, the services, the client and the CLI live in sub-packages:
 // endpoint parses "scheme://address", engine runs servers, service holds the
-// classic echo/discard/chargen/daytime handlers and client dials and streams.
+// classic echo/discard/chargen/daytime handlers, client dials and streams,
+// and layer stacks TLS and WebSocket on them for tls://, ws:// and wss://.
 package sockit

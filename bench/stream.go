@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/tlslayer"
 )
 
 // runStreams runs the benchmark over stream connections (tcp, unix,
@@ -21,15 +19,12 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	if err != nil {
 		return err
 	}
-	var tc *tls.Config
-	if o.Endpoint.IsTLS() {
-		if tc, err = tlslayer.ClientConfig(o.Insecure, o.CAFile, serverName(o.Endpoint.Addr)); err != nil {
-			srv.Close()
-			return err
-		}
+	stack, err := layers(o)
+	if err != nil {
+		srv.Close()
+		return err
 	}
 	st := newStreamRun(o, r)
-	st.tls = tc
 	r.sample(&r.base)
 
 	// Connect, at --connect-rate if given. An interrupt stops dialing and
@@ -46,7 +41,7 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 		}
 		c := st.newConn(o.FirstID + i)
 		opts := engine.DialOptions{Timeout: o.ConnectTimeout, Source: sourceIP(o, o.FirstID+i)}
-		if err := srv.Dial(o.Endpoint, st.handlerFor(c), opts); err != nil {
+		if err := stack.Dial(srv, o.Endpoint, c, opts); err != nil {
 			srv.Close()
 			st.progress.stop()
 			return err
@@ -117,7 +112,6 @@ type streamRun struct {
 	s        *stream
 	interval float64 // open loop: nanoseconds between one connection's messages
 	verify   bool
-	tls      *tls.Config // tls, wss
 
 	started atomic.Bool // the connect phase is over: connections send
 

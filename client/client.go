@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -36,8 +37,13 @@ type Options struct {
 
 // Dial connects to ep. For unixgram it first binds a private socket file in
 // the temporary directory so that the server can answer; Close removes it.
-// Errors are *sockit.Error with Op "connect".
+// Errors are *sockit.Error with Op "connect". Dial opens sockets only: a
+// layered endpoint (tls, ws, wss) is refused with endpoint.ErrLayered;
+// package layer dials those.
 func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
+	if ep.IsLayered() {
+		return nil, &sockit.Error{Op: "connect", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
+	}
 	so := sock.Options{Nagle: o.Nagle, KeepAlive: o.KeepAlive, RecvBuf: o.RecvBuf, SendBuf: o.SendBuf}
 	var laddr net.Addr
 	var tmp string
@@ -70,10 +76,9 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		c.Close()
 		return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 	}
-	oc := &Conn{Conn: c, ep: ep, obs: o.Observer, fd: -1, tmp: tmp}
+	oc := newConn(c, ep, o.Observer, tmp)
 	if o.Observer != nil {
-		oc.fd = sock.FD(c)
-		o.Observer.Observe(sockit.Event{Step: sockit.StepConnected, FD: oc.fd, Net: ep.Network(), Local: localName(c), Peer: c.RemoteAddr()})
+		o.Observer.Observe(sockit.Event{Step: sockit.StepConnected, FD: oc.sock.fd, Net: ep.Network(), Local: localName(c), Peer: c.RemoteAddr()})
 	}
 	return oc, nil
 }
@@ -95,24 +100,44 @@ func localName(c net.Conn) net.Addr {
 	return nil
 }
 
-// Conn is a connection made by Dial. It reports reads, writes, shutdown and
-// close to the Options' Observer, and adds the endpoint to its errors.
+// Conn is a connection made by Dial, and whatever layers stack on its
+// socket (package layer puts TLS and WebSocket there: StartTLS, Push).
+// Its Read, Write, CloseWrite, Close and deadlines are those of the top of
+// the stack, Conn, and its errors are *sockit.Error values with the
+// operation, the network and the address. The Options' Observer hears of
+// each call on the socket itself, under the layers: the bytes read(2) and
+// write(2) carry (TLS records, WebSocket frames), shutdown(2) and close(2).
 type Conn struct {
-	net.Conn
-	ep  endpoint.Endpoint
-	obs sockit.Observer
-	fd  int
-	tmp string // unixgram: our bound socket file
+	net.Conn // the top of the stack: the socket, or the layer on it
+	ep       endpoint.Endpoint
+	sock     *socket // the socket under the layers
+	obs      sockit.Observer
+	tmp      string // unixgram: our bound socket file
 }
 
-// Endpoint returns the endpoint the connection was dialed to.
+func newConn(nc net.Conn, ep endpoint.Endpoint, obs sockit.Observer, tmp string) *Conn {
+	s := &socket{Conn: nc, obs: obs, network: ep.Network(), fd: -1}
+	if obs != nil {
+		s.fd = sock.FD(nc)
+	}
+	return &Conn{Conn: s, ep: ep, sock: s, obs: obs, tmp: tmp}
+}
+
+// Endpoint returns the endpoint the connection speaks: the one it was
+// dialed to, or the layered one Push named.
 func (c *Conn) Endpoint() endpoint.Endpoint { return c.ep }
+
+// Push puts top on the connection's stack: top runs over the current top,
+// c.Conn (package layer stacks WebSocket over the socket or over TLS), and
+// from now on Read, Write, CloseWrite, Close and the deadlines go to it,
+// so that Send and Pipe speak through the layer. ep is what the stack
+// speaks now, the layered endpoint Endpoint returns; its network and
+// address stay the socket's. Call Push before the connection is shared
+// between goroutines.
+func (c *Conn) Push(ep endpoint.Endpoint, top net.Conn) { c.Conn, c.ep = top, ep }
 
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if c.obs != nil && (n > 0 || err == nil || isEOF(err)) {
-		c.obs.Observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.ep.Network(), N: n})
-	}
 	if err != nil && !isEOF(err) {
 		return n, sockit.Wrap("read", c.ep.Network(), c.ep.Addr, err)
 	}
@@ -121,35 +146,99 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if c.obs != nil {
-		c.obs.Observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.ep.Network(), N: n})
-	}
 	return n, sockit.Wrap("write", c.ep.Network(), c.ep.Addr, err)
 }
 
-// CloseWrite sends FIN (shutdown SHUT_WR): the peer reads EOF, and this side
-// can still read its answer.
+// CloseWrite ends this side's output, so that the peer reads its end of
+// data while this side can still read the answer: on a socket it sends
+// FIN (shutdown SHUT_WR); with layers on top, the top layer's end of data
+// (TLS: close_notify; WebSocket: a close frame).
 func (c *Conn) CloseWrite() error {
 	cw, ok := c.Conn.(interface{ CloseWrite() error })
 	if !ok {
 		return sockit.Wrap("shutdown", c.ep.Network(), c.ep.Addr, sock.ErrUnsupported)
 	}
-	err := cw.CloseWrite()
-	if c.obs != nil {
-		c.obs.Observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.ep.Network(), Detail: "SHUT_WR", Err: err})
-	}
-	return sockit.Wrap("shutdown", c.ep.Network(), c.ep.Addr, err)
+	return sockit.Wrap("shutdown", c.ep.Network(), c.ep.Addr, cw.CloseWrite())
 }
 
+// Close closes the stack from the top, each layer saying goodbye as it
+// does (a TLS close_notify, a WebSocket closing handshake) and closing the
+// one under it, down to the socket. A later Close returns an error and
+// leaves a Close in progress to finish.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
-	if c.obs != nil {
-		c.obs.Observe(sockit.Event{Step: sockit.StepClose, FD: c.fd, Net: c.ep.Network()})
+	c.removeTemp()
+	return sockit.Wrap("close", c.ep.Network(), c.ep.Addr, err)
+}
+
+// Abort closes the socket at once, with a reset where it is TCP
+// (SO_LINGER 0, per tcp(7)): nothing queued is sent, and the layers on it
+// say no goodbye. Safe from any goroutine.
+func (c *Conn) Abort() error {
+	if tc, ok := c.sock.Conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
+	err := c.sock.Close()
+	c.removeTemp()
+	return sockit.Wrap("close", c.ep.Network(), c.ep.Addr, err)
+}
+
+func (c *Conn) removeTemp() {
 	if c.tmp != "" {
 		os.RemoveAll(filepath.Dir(c.tmp))
 	}
-	return sockit.Wrap("close", c.ep.Network(), c.ep.Addr, err)
+}
+
+// socket is the connection's socket, under any layers. It reports each
+// read, write, shutdown and close to the observer, so that narration
+// describes the system calls, whatever stacks on the socket.
+type socket struct {
+	net.Conn
+	obs     sockit.Observer
+	fd      int
+	network string
+	closed  atomic.Bool
+}
+
+func (s *socket) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if s.obs != nil && (n > 0 || err == nil || isEOF(err)) {
+		s.obs.Observe(sockit.Event{Step: sockit.StepRead, FD: s.fd, Net: s.network, N: n})
+	}
+	return n, err
+}
+
+func (s *socket) Write(p []byte) (int, error) {
+	n, err := s.Conn.Write(p)
+	if s.obs != nil {
+		s.obs.Observe(sockit.Event{Step: sockit.StepWrite, FD: s.fd, Net: s.network, N: n})
+	}
+	return n, err
+}
+
+// CloseWrite sends FIN (shutdown SHUT_WR).
+func (s *socket) CloseWrite() error {
+	cw, ok := s.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return sock.ErrUnsupported
+	}
+	err := cw.CloseWrite()
+	if s.obs != nil {
+		s.obs.Observe(sockit.Event{Step: sockit.StepShutdown, FD: s.fd, Net: s.network, Detail: "SHUT_WR", Err: err})
+	}
+	return err
+}
+
+// Close closes the socket once; later calls return net.ErrClosed.
+func (s *socket) Close() error {
+	if s.closed.Swap(true) {
+		return net.ErrClosed
+	}
+	err := s.Conn.Close()
+	if s.obs != nil {
+		s.obs.Observe(sockit.Event{Step: sockit.StepClose, FD: s.fd, Net: s.network})
+	}
+	return err
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

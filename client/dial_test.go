@@ -269,3 +269,25 @@ func TestObserverSendSteps(t *testing.T) {
 		})
 	}
 }
+
+// Dial opens sockets only: a layered endpoint is refused with a named
+// error, not dialed as plain TCP.
+func TestDialRefusesLayered(t *testing.T) {
+	t.Parallel()
+	_, plain := serveEcho(t, tcp4)
+	for _, scheme := range []string{"tls", "ws", "wss"} {
+		ep := endpoint.Endpoint{Scheme: scheme, Addr: plain.Addr}
+		if ep.IsWebSocket() {
+			ep.Path = "/"
+		}
+		c, err := client.Dial(testContext(t), ep, client.Options{})
+		if c != nil {
+			c.Close()
+			t.Errorf("Dial(%s) connected", ep)
+		}
+		var se *sockit.Error
+		if !errors.Is(err, endpoint.ErrLayered) || !errors.As(err, &se) || se.Op != "connect" || se.Net != scheme {
+			t.Errorf("Dial(%s) = %v, want a connect *sockit.Error holding endpoint.ErrLayered", ep, err)
+		}
+	}
+}

@@ -30,27 +30,31 @@ type PipeOptions struct {
 	Interactive bool
 	Prompt      string
 	// ReplyWait is how long a datagram Pipe keeps listening for replies
-	// after input EOF; 0 = 1 second. Datagrams have no EOF to wait for.
+	// after input EOF, as datagrams have no EOF to wait for, and how long
+	// any Pipe waits for the peer to finish after an error reading the
+	// input; 0 = 1 second.
 	ReplyWait time.Duration
 }
 
 // Pipe copies in to c and c to out until the peer closes (streams), or
 // until input EOF plus ReplyWait (datagrams, one datagram per input line).
-// Cancelling ctx ends it with ctx.Err(); an error reading in ends it with
-// that error. When a stream peer closes, Pipe cuts short a write to c still
-// in progress (it sets a write deadline in the past) and reports a reset
-// that write met. Pipe returns without waiting for a reader blocked in
-// in.Read; closing in ends that goroutine.
+// Cancelling ctx ends it with ctx.Err(). An error reading in ends the
+// input as its EOF does (a half-close, then the peer's answer until it
+// closes, for ReplyWait at most) and is the result. When a stream peer
+// closes, Pipe cuts short a write to c still in progress (it sets a write
+// deadline in the past) and reports a reset that write met. Pipe returns
+// without waiting for a reader blocked in in.Read; closing in ends that
+// goroutine.
 func Pipe(ctx context.Context, c *Conn, in io.Reader, out io.Writer, o PipeOptions) error {
 	p := &pipe{c: c, out: out, o: o}
 	p.touch()
 	stop := context.AfterFunc(ctx, p.interrupt)
 	defer stop()
-	upDone := make(chan error, 1)
+	upDone := make(chan upResult, 1)
 	go func() {
-		err := p.up(in)
-		upDone <- err
-		if err != nil {
+		r := p.up(in)
+		upDone <- r
+		if r.out != nil {
 			p.interrupt() // down may be waiting on a silent peer
 		}
 	}()
@@ -58,8 +62,15 @@ func Pipe(ctx context.Context, c *Conn, in io.Reader, out io.Writer, o PipeOptio
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if err == nil {
+		err = p.inErr
+	}
 	return err
 }
+
+// upResult is how the input side ended: in is the error reading the
+// input, out the error writing to the connection (or half-closing it).
+type upResult struct{ in, out error }
 
 type pipe struct {
 	c     *Conn
@@ -69,11 +80,14 @@ type pipe struct {
 	last  atomic.Int64 // unix nanos of the last byte moved
 	eof   atomic.Bool  // input reached EOF
 
-	dlMu      sync.Mutex // orders read deadlines with interrupt
+	dlMu      sync.Mutex // orders read deadlines with interrupt and inputFailed
 	cancelled bool       // interrupt was called: ctx ended or up failed
+	failedAt  time.Time  // when reading the input failed; zero = it did not
 
 	wmu  sync.Mutex // held by up across each write to c
 	werr error      // the write error that ended up, under wmu
+
+	inErr error // down's: the error reading the input, once up has ended
 }
 
 // interrupt wakes down's read for good: the context was cancelled or the
@@ -85,14 +99,45 @@ func (p *pipe) interrupt() {
 	p.dlMu.Unlock()
 }
 
-// setReadDeadline sets t unless interrupt has set a deadline in the past,
-// which must stay.
+// setReadDeadline sets t, or the end of the wait after an input error if
+// that comes first, unless interrupt has set a deadline in the past, which
+// must stay.
 func (p *pipe) setReadDeadline(t time.Time) {
 	p.dlMu.Lock()
 	defer p.dlMu.Unlock()
+	if !p.failedAt.IsZero() {
+		if end := p.failedAt.Add(p.replyWait()); t.IsZero() || end.Before(t) {
+			t = end
+		}
+	}
 	if !p.cancelled {
 		p.c.SetReadDeadline(t)
 	}
+}
+
+// inputFailed notes an error reading the input: from now on down waits
+// for the peer for ReplyWait at most.
+func (p *pipe) inputFailed() {
+	p.dlMu.Lock()
+	defer p.dlMu.Unlock()
+	p.failedAt = time.Now()
+	if !p.cancelled {
+		p.c.SetReadDeadline(p.failedAt.Add(p.replyWait()))
+	}
+}
+
+// waitedAfterFailure reports whether the wait after an input error is over.
+func (p *pipe) waitedAfterFailure() bool {
+	p.dlMu.Lock()
+	defer p.dlMu.Unlock()
+	return !p.failedAt.IsZero() && time.Since(p.failedAt) >= p.replyWait()
+}
+
+func (p *pipe) replyWait() time.Duration {
+	if p.o.ReplyWait <= 0 {
+		return time.Second
+	}
+	return p.o.ReplyWait
 }
 
 // write sends b to c and keeps a failure for down to find.
@@ -131,47 +176,48 @@ func (p *pipe) prompt() {
 	}
 }
 
-// up copies input to the connection.
-func (p *pipe) up(in io.Reader) error {
+// up copies input to the connection; at the end of the input, or an error
+// reading it, it half-closes.
+func (p *pipe) up(in io.Reader) upResult {
 	packet := p.c.ep.IsPacket()
-	var err error
+	var r upResult
 	if p.o.Interactive || packet {
-		err = p.upLines(in)
+		r = p.upLines(in)
 	} else {
-		err = p.upRaw(in)
+		r = p.upRaw(in)
 	}
 	p.eof.Store(true)
-	if err != nil {
-		return err
+	if r.in != nil {
+		p.inputFailed()
 	}
-	if !packet && !p.o.NoShutdown {
-		return p.c.CloseWrite()
+	if r.out == nil && !packet && !p.o.NoShutdown {
+		r.out = p.c.CloseWrite()
 	}
-	return nil
+	return r
 }
 
-func (p *pipe) upRaw(in io.Reader) error {
+func (p *pipe) upRaw(in io.Reader) upResult {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
 			p.touch()
 			if werr := p.write(buf[:n]); werr != nil {
-				return werr
+				return upResult{out: werr}
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return upResult{}
 		}
 		if err != nil {
-			return err
+			return upResult{in: err}
 		}
 	}
 }
 
 // upLines sends one line at a time, newline included: one datagram per line
 // on datagram sockets.
-func (p *pipe) upLines(in io.Reader) error {
+func (p *pipe) upLines(in io.Reader) upResult {
 	r := bufio.NewReaderSize(in, 64<<10)
 	for {
 		p.prompt()
@@ -179,28 +225,24 @@ func (p *pipe) upLines(in io.Reader) error {
 		if len(line) > 0 {
 			p.touch()
 			if werr := p.write(line); werr != nil {
-				return werr
+				return upResult{out: werr}
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return upResult{}
 		}
 		if err != nil {
-			return err
+			return upResult{in: err}
 		}
 	}
 }
 
 // down copies the connection to out until the peer's EOF, an error, the
 // idle timeout, or (datagrams) ReplyWait after input EOF.
-func (p *pipe) down(upDone <-chan error) error {
+func (p *pipe) down(upDone <-chan upResult) error {
 	packet := p.c.ep.IsPacket()
-	wait := p.o.ReplyWait
-	if wait <= 0 {
-		wait = time.Second
-	}
+	wait := p.replyWait()
 	buf := make([]byte, 256<<10)
-	var upErr error
 	upReturned := false
 	for {
 		deadline := time.Time{}
@@ -224,10 +266,10 @@ func (p *pipe) down(upDone <-chan error) error {
 			}
 		}
 		select {
-		case upErr = <-upDone:
-			upReturned = true
-			if upErr != nil {
-				return upErr
+		case r := <-upDone:
+			upReturned, p.inErr = true, r.in
+			if r.out != nil {
+				return r.out
 			}
 		default:
 		}
@@ -239,8 +281,9 @@ func (p *pipe) down(upDone <-chan error) error {
 				// Input has ended and up is only sending our FIN, which
 				// does not block: let it finish before Pipe returns and
 				// the caller closes c.
-				if upErr = <-upDone; upErr != nil {
-					return upErr
+				r := <-upDone
+				if p.inErr = r.in; r.out != nil {
+					return r.out
 				}
 			}
 			return p.peerClosed()
@@ -251,6 +294,15 @@ func (p *pipe) down(upDone <-chan error) error {
 			idleFor := time.Since(time.Unix(0, p.last.Load()))
 			if p.o.IdleTimeout > 0 && idleFor >= p.o.IdleTimeout {
 				return &sockit.Error{Op: "read", Net: p.c.ep.Network(), Addr: p.c.ep.Addr, Err: errors.Join(errIdle, err)}
+			}
+			if p.waitedAfterFailure() {
+				if !upReturned { // up is only sending our half-close
+					r := <-upDone
+					if p.inErr = r.in; r.out != nil {
+						return r.out
+					}
+				}
+				return nil // Pipe returns the input's error
 			}
 			if packet && p.eof.Load() && idleFor >= wait {
 				return nil

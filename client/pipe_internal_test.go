@@ -63,7 +63,7 @@ func TestPipeResetTakenByWrite(t *testing.T) {
 		c.Close()
 	})
 	wf := &writeFirst{Conn: nc, wFailed: make(chan struct{}), rDone: make(chan struct{})}
-	c := &Conn{Conn: wf, ep: endpoint.Endpoint{Scheme: "tcp4", Addr: nc.RemoteAddr().String()}, fd: -1}
+	c := newConn(wf, endpoint.Endpoint{Scheme: "tcp4", Addr: nc.RemoteAddr().String()}, nil, "")
 	done := make(chan error, 1)
 	go func() { done <- Pipe(t.Context(), c, io.LimitReader(endless{}, 1<<30), io.Discard, PipeOptions{}) }()
 	select {

@@ -347,6 +347,27 @@ func TestPipeInputError(t *testing.T) {
 	}
 }
 
+// TestPipeInputErrorEndsInput checks that a failing input ends the input
+// as EOF does: the peer's answer to what was sent still arrives, then Pipe
+// reports the input's error.
+func TestPipeInputErrorEndsInput(t *testing.T) {
+	t.Parallel()
+	_, ep := serveEcho(t, tcp4)
+	c := dial(t, ep, client.Options{})
+	pr, pw := input(t)
+	var out syncBuffer
+	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: testTimeout})
+	errInput := errors.New("input failed")
+	pw.Write([]byte("sent before the failure"))
+	pw.CloseWithError(errInput)
+	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+		t.Errorf("Pipe = %v, want %v", err, errInput)
+	}
+	if got := out.String(); got != "sent before the failure" {
+		t.Errorf("Pipe printed %q, want the echo of what was sent", got)
+	}
+}
+
 // endless is an input that always has more to send.
 type endless struct{}
 

@@ -64,7 +64,7 @@ func TestSendCancelBeforeReadDeadline(t *testing.T) {
 				case <-time.After(5 * time.Second):
 				}
 			})
-			c := &Conn{Conn: spy, ep: endpoint.Endpoint{Scheme: tt.network, Addr: nc.RemoteAddr().String()}, obs: obs, fd: -1}
+			c := newConn(spy, endpoint.Endpoint{Scheme: tt.network, Addr: nc.RemoteAddr().String()}, obs, "")
 			done := make(chan error, 1)
 			go func() { done <- Send(ctx, c, []byte("wait"), &bytes.Buffer{}, SendOptions{Timeout: time.Hour}) }()
 			select {

@@ -56,9 +56,21 @@ func (e Endpoint) IsWebSocket() bool { return e.Scheme == "ws" || e.Scheme == "w
 // (TLS, WebSocket) rather than plain bytes or datagrams.
 func (e Endpoint) IsLayered() bool { return e.IsTLS() || e.IsWebSocket() }
 
-// ErrLayered is why a package that speaks only sockets refuses a layered
-// endpoint (tls, ws, wss) instead of serving or dialing it in plaintext.
-var ErrLayered = errors.New("the scheme stacks a protocol on its socket; serve or dial it through package layer")
+// Transport returns the endpoint of the socket under the layers: for tls,
+// ws and wss, tcp:// with the same address (and no Path); any other
+// endpoint unchanged. Listening on or dialing an endpoint means opening
+// its Transport, then running its layers (package layer) over it.
+func (e Endpoint) Transport() Endpoint {
+	if e.IsLayered() {
+		return Endpoint{Scheme: "tcp", Addr: e.Addr}
+	}
+	return e
+}
+
+// ErrLayered is the error of a package that serves or dials sockets only
+// (engine, client) when it is given a layered endpoint (tls, ws, wss):
+// rather than speak plain bytes where a protocol is due, it refuses.
+var ErrLayered = errors.New("endpoint stacks a protocol on its socket; serve or dial it through package layer")
 
 // IsUnix reports whether the endpoint is a Unix domain socket.
 func (e Endpoint) IsUnix() bool { return strings.HasPrefix(e.Scheme, "unix") }

@@ -413,3 +413,31 @@ func TestUnixPathLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestTransport(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want endpoint.Endpoint
+	}{
+		{in: "tls://127.0.0.1:7443", want: endpoint.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:7443"}},
+		{in: "ws://localhost:7080/echo", want: endpoint.Endpoint{Scheme: "tcp", Addr: "localhost:7080"}},
+		{in: "wss://[::1]/x", want: endpoint.Endpoint{Scheme: "tcp", Addr: "[::1]:443"}},
+		{in: "tcp6://[::1]:7", want: endpoint.Endpoint{Scheme: "tcp6", Addr: "[::1]:7"}},
+		{in: "udp://127.0.0.1:53", want: endpoint.Endpoint{Scheme: "udp", Addr: "127.0.0.1:53"}},
+		{in: "unixpacket:///tmp/p.sock", want: endpoint.Endpoint{Scheme: "unixpacket", Addr: "/tmp/p.sock"}},
+	}
+	for _, tt := range tests {
+		ep := endpoint.MustParse(tt.in)
+		got := ep.Transport()
+		if got != tt.want {
+			t.Errorf("MustParse(%q).Transport() = %#v, want %#v", tt.in, got, tt.want)
+		}
+		if got.IsLayered() {
+			t.Errorf("MustParse(%q).Transport() = %v is layered", tt.in, got)
+		}
+		if got.Network() != ep.Network() {
+			t.Errorf("MustParse(%q): the transport's network %q differs from the endpoint's %q", tt.in, got.Network(), ep.Network())
+		}
+	}
+}

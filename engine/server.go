@@ -93,7 +93,7 @@ func (s *Server) Backend() Backend { return s.cfg.Backend }
 // the port chosen for port 0.
 func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
 	if ep.IsLayered() {
-		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+		return nil, &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
 	}
 	if ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoint needs ListenPacket")}
@@ -105,7 +105,7 @@ func (s *Server) Listen(ep endpoint.Endpoint, h Handler) (net.Addr, error) {
 // unixgram) with h and returns the bound address.
 func (s *Server) ListenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error) {
 	if ep.IsLayered() {
-		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+		return nil, &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
 	}
 	if !ep.IsPacket() {
 		return nil, &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("stream endpoint needs Listen")}
@@ -219,7 +219,7 @@ func removeOwned(paths []ownedPath, obs sockit.Observer) {
 // accepted ones.
 func (s *Server) Dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error {
 	if ep.IsLayered() {
-		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: endpoint.ErrLayered}
+		return &sockit.Error{Op: "connect", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
 	}
 	if ep.IsPacket() {
 		return &sockit.Error{Op: "connect", Net: ep.Network(), Addr: ep.Addr, Err: errors.New("datagram endpoints have no connections to dial")}

@@ -6,6 +6,15 @@
 // its writing side and then reads its answer works through the relay as it
 // does without it. A reset on one side resets the other.
 //
+// Either side may be layered (tls://, ws://, wss://; package layer stacks
+// the protocols). A WebSocket side carries the bytes as binary messages,
+// and its close frame stands in for the half-close WebSocket lacks: the
+// client's close frame sends FIN (or the target's own end of data) on to
+// the target while the target's answer still comes back, and the relay's
+// close frame (1000) follows the target's end of data. A target that fails
+// gets the client a close frame 1001, a target that cannot be reached one
+// of 1011.
+//
 // Each forwarded connection is two goroutines copying with blocking
 // writes: a slow side slows its source through TCP's own flow control, and
 // the relay holds at most one buffer per direction.
@@ -13,7 +22,6 @@ package relay
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,9 +34,10 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
-	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/sock"
+	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/proxy"
+	"github.com/sockit/sockit/ws"
 )
 
 // Options configure a relay.
@@ -45,15 +54,16 @@ type Options struct {
 	Observer    sockit.Observer // each socket step; nil = none
 	// OnConn, if set, is called as each forwarded connection ends.
 	OnConn func(Report)
-	// DialTarget, if set, opens the connection to To instead of a plain
-	// dial: the caller's way to add TLS or WebSocket on the target side.
-	DialTarget func(ctx context.Context) (net.Conn, error)
-	// WrapListener, if set, wraps the stream listener (for TLS on the
-	// listening side: tls.NewListener).
-	WrapListener func(net.Listener) net.Listener
-	// ServerTLS is the certificate configuration of a wss:// listening
-	// side (a tls:// one uses WrapListener).
-	ServerTLS *tls.Config
+	// Listen stacks the layers of a tls://, ws:// or wss:// From on each
+	// connection the relay accepts, in the connection's goroutine (its
+	// HandshakeTimeout bounds them): TLS needs a certificate in
+	// Listen.TLS. WebSocket messages go out binary unless Listen.Stream
+	// says otherwise.
+	Listen layer.ServerConfig
+	// Target stacks the layers of a tls://, ws:// or wss:// To on each
+	// connection to it (layer.Dial); its Preamble is the relay's own when
+	// ProxyProtocol is set.
+	Target layer.ClientConfig
 }
 
 // Report is one forwarded connection or datagram session, as it ended.
@@ -74,11 +84,11 @@ type Stats struct {
 
 // Relay is a listening relay.
 type Relay struct {
-	o    Options
-	ln   net.Listener
-	pc   net.PacketConn
-	eng  *engine.Server // a WebSocket listening side
-	addr net.Addr
+	o      Options
+	layers *layer.Server // of the listening side
+	ln     net.Listener
+	pc     net.PacketConn
+	addr   net.Addr
 
 	conns, failed, up, down atomic.Uint64
 	active                  atomic.Int64
@@ -89,14 +99,16 @@ type Relay struct {
 	wg     sync.WaitGroup
 }
 
-// Listen binds the relay's listening side.
+// Listen binds the relay's listening side. A tls:// or wss:// From without
+// a certificate (Options.Listen.TLS) is refused with layer.ErrNoCertificate.
 func Listen(ctx context.Context, o Options) (*Relay, error) {
 	if o.From.IsPacket() != o.To.IsPacket() {
 		return nil, &sockit.Error{Op: "relay", Net: o.From.Network(), Addr: o.From.Addr,
 			Err: fmt.Errorf("cannot relay between a stream (%s) and datagrams (%s): one has no message boundaries, the other no connection", streamOf(o.From, o.To), packetOf(o.From, o.To))}
 	}
 	if o.ProxyProtocol != 0 && (o.ProxyProtocol < 1 || o.ProxyProtocol > 2 || o.To.IsPacket()) {
-		return nil, errors.New("--proxy-protocol is 1 or 2, for stream targets")
+		return nil, &sockit.Error{Op: "relay", Net: o.To.Network(), Addr: o.To.Addr,
+			Err: fmt.Errorf("ProxyProtocol %d: want 1 or 2, for a stream target", o.ProxyProtocol)}
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 10 * time.Second
@@ -104,12 +116,9 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 60 * time.Second
 	}
-	r := &Relay{o: o, open: map[io.Closer]struct{}{}}
-	if o.From.IsWebSocket() {
-		if err := r.listenWS(o.ServerTLS); err != nil {
-			return nil, err
-		}
-		return r, nil
+	r := &Relay{o: o, layers: layer.NewServer(o.Listen), open: map[io.Closer]struct{}{}}
+	if err := r.layers.Check(o.From); err != nil {
+		return nil, err
 	}
 	var so sock.Options
 	if o.From.IsPacket() {
@@ -120,12 +129,10 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 		r.pc, r.addr = pc, pc.LocalAddr()
 		return r, nil
 	}
-	ln, err := so.Listen(ctx, o.From.Network(), o.From.Addr, o.Observer)
+	at := o.From.Transport()
+	ln, err := so.Listen(ctx, at.Network(), at.Addr, o.Observer)
 	if err != nil {
-		return nil, sockit.Wrap("listen", o.From.Network(), o.From.Addr, err)
-	}
-	if o.WrapListener != nil {
-		ln = o.WrapListener(ln)
+		return nil, sockit.Wrap("listen", at.Network(), at.Addr, err)
 	}
 	r.ln, r.addr = ln, ln.Addr()
 	return r, nil
@@ -159,13 +166,9 @@ func (r *Relay) Serve(ctx context.Context, grace context.Context) error {
 	stop := context.AfterFunc(ctx, r.stopListening)
 	defer stop()
 	var err error
-	switch {
-	case r.eng != nil:
-		r.serveWS(ctx)
-		r.shutdownWS(grace)
-	case r.pc != nil:
+	if r.pc != nil {
 		err = r.servePackets()
-	default:
+	} else {
 		err = r.serveStreams()
 	}
 	if ctx.Err() != nil {
@@ -188,9 +191,6 @@ func (r *Relay) Serve(ctx context.Context, grace context.Context) error {
 
 // Close stops the relay and every forwarded connection at once.
 func (r *Relay) Close() error {
-	if r.eng != nil {
-		r.eng.Close()
-	}
 	r.stopListening()
 	r.closeAll()
 	r.wg.Wait()
@@ -260,56 +260,73 @@ func (r *Relay) serveStreams() error {
 	}
 }
 
-// forward connects to the target for client c and copies both ways.
-func (r *Relay) forward(c net.Conn) {
-	r.track(c)
-	defer r.untrack(c)
-	defer c.Close()
+// forward stacks the listening side's layers on nc, connects to the
+// target and copies both ways.
+func (r *Relay) forward(nc net.Conn) {
+	r.track(nc)
+	defer r.untrack(nc)
+	defer nc.Close()
+	who := nc.RemoteAddr()
+	c, err := r.layers.Upgrade(context.Background(), nc, r.o.From)
+	if err != nil {
+		r.report(Report{Client: who, Err: err})
+		return
+	}
+	if c != nc {
+		defer c.Close() // the layers' goodbye, then nc's close
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.ConnectTimeout)
-	t, err := r.dialTarget(ctx)
+	t, err := layer.Dial(ctx, r.o.To, r.target(nc), client.Options{ConnectTimeout: r.o.ConnectTimeout, Observer: r.o.Observer})
 	cancel()
 	if err != nil {
 		r.failed.Add(1)
-		resetConn(c) // the client learns at once that there is nothing behind the relay
-		r.report(Report{Client: c.RemoteAddr(), Err: err})
+		// The client learns at once that there is nothing behind the relay.
+		if s, ok := c.(*ws.Stream); ok {
+			s.CloseWith(ws.CloseInternalError, "the relay's target is unreachable")
+		} else {
+			resetConn(nc)
+		}
+		r.report(Report{Client: who, Err: err})
 		return
 	}
 	r.track(t)
 	defer r.untrack(t)
 	defer t.Close()
 	r.conns.Add(1)
-	if r.o.ProxyProtocol > 0 {
-		h, err := proxy.Header(r.o.ProxyProtocol, c.RemoteAddr(), c.LocalAddr())
-		if err == nil {
-			_, err = t.Write(h)
-		}
-		if err != nil {
-			r.report(Report{Client: c.RemoteAddr(), Err: err})
-			return
-		}
+	from := &end{c: c, abort: func() { resetConn(nc) }}
+	from.fail = from.abort
+	if s, ok := c.(*ws.Stream); ok {
+		// WebSocket has its own way to end: a reset would drop the close
+		// frame of a protocol error on its way out.
+		from.abort = func() { s.Close() }
+		from.fail = func() { s.CloseWith(ws.CloseGoingAway, "the target failed") }
 	}
+	to := &end{c: t, abort: func() { t.Abort() }}
+	to.fail = to.abort
 	var up, down int64
 	var upErr, downErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down, downErr = pump(c, t, &r.down)
+		down, downErr = pump(from, to, &r.down)
 	}()
-	up, upErr = pump(t, c, &r.up)
+	up, upErr = pump(to, from, &r.up)
 	wg.Wait()
-	r.report(Report{Client: c.RemoteAddr(), Up: up, Down: down, Err: errors.Join(upErr, downErr)})
+	r.report(Report{Client: who, Up: up, Down: down, Err: errors.Join(upErr, downErr)})
 }
 
-func (r *Relay) dialTarget(ctx context.Context) (net.Conn, error) {
-	if r.o.DialTarget != nil {
-		return r.o.DialTarget(ctx)
+// target is the configuration of the target side of client nc's
+// connection: Options.Target, with the PROXY protocol header that names
+// nc's client, when the relay sends one, as its preamble.
+func (r *Relay) target(nc net.Conn) layer.ClientConfig {
+	cfg := r.o.Target
+	if v := r.o.ProxyProtocol; v > 0 {
+		cfg.Preamble = func(net.Addr, net.Addr) ([]byte, error) {
+			return proxy.Header(v, nc.RemoteAddr(), nc.LocalAddr())
+		}
 	}
-	c, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer})
-	if err != nil {
-		return nil, err // not a nil *client.Conn in a non-nil interface
-	}
-	return c, nil
+	return cfg
 }
 
 func (r *Relay) report(rep Report) {
@@ -318,36 +335,44 @@ func (r *Relay) report(rep Report) {
 	}
 }
 
+// end is one side of a forwarded connection: the conn the relay reads and
+// writes, and how to end it.
+type end struct {
+	c     net.Conn
+	abort func() // it failed, or cannot be written: reset it
+	fail  func() // the other side failed: reset it, or for a WebSocket client, close it with 1001
+}
+
 // pump copies src to dst until src ends. At src's EOF it half-closes dst
-// (the FIN goes on); when src fails (a reset), it resets both, so that the
-// failure reaches the other side too.
-func pump(dst, src net.Conn, total *atomic.Uint64) (int64, error) {
+// (the FIN, or a close frame, goes on); when src fails (a reset), dst is
+// told and src reset; when dst cannot be written, both are reset.
+func pump(dst, src *end, total *atomic.Uint64) (int64, error) {
 	buf := make([]byte, 64<<10) // one read is one unixpacket message; 64 KiB keeps them whole
 	var n int64
 	for {
-		k, rerr := src.Read(buf)
+		k, rerr := src.c.Read(buf)
 		if k > 0 {
-			w, werr := dst.Write(buf[:k])
+			w, werr := dst.c.Write(buf[:k])
 			n += int64(w)
 			total.Add(uint64(w))
 			if werr != nil {
-				resetConn(src)
-				resetConn(dst)
+				src.abort()
+				dst.abort()
 				return n, werr
 			}
 		}
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, io.EOF):
-			if err := closeWrite(dst); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := closeWrite(dst.c); err != nil && !errors.Is(err, net.ErrClosed) {
 				return n, err
 			}
 			return n, nil
 		case errors.Is(rerr, net.ErrClosed):
 			return n, nil
 		default:
-			resetConn(dst)
-			resetConn(src)
+			dst.fail()
+			src.abort()
 			return n, rerr
 		}
 	}
@@ -362,12 +387,6 @@ func closeWrite(c net.Conn) error {
 
 // resetConn closes c with SO_LINGER 0 where it is TCP (an RST), or plainly.
 func resetConn(c net.Conn) {
-	if cc, ok := c.(*client.Conn); ok {
-		c = cc.Conn
-	}
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}

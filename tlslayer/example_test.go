@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/service"
@@ -15,7 +16,7 @@ import (
 // Echo over TLS on the engine, with a self-signed certificate, and a
 // crypto/tls client that trusts it.
 func ExampleServer() {
-	cert, err := tlslayer.SelfSigned(nil)
+	cert, err := certs.SelfSigned(nil)
 	if err != nil {
 		panic(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/tlslayer"
@@ -27,7 +28,7 @@ var (
 )
 
 func mustSelfSigned() tls.Certificate {
-	c, err := tlslayer.SelfSigned(nil)
+	c, err := certs.SelfSigned(nil)
 	if err != nil {
 		panic(err)
 	}

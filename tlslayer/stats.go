@@ -1,11 +1,13 @@
 package tlslayer
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"reflect"
 	"sync/atomic"
 )
@@ -20,7 +22,8 @@ const (
 	// version or cipher suite or a malformed message; crypto/tls sent the
 	// alert that fits.
 	ReasonProtocol Reason = iota
-	// ReasonTimeout: Options.HandshakeTimeout ran out.
+	// ReasonTimeout: Options.HandshakeTimeout ran out (or, for a handshake
+	// counted with Record, a deadline or the context's).
 	ReasonTimeout
 	// ReasonNotTLS: the first bytes were not a TLS record (a plain-text
 	// client on a TLS port, a port scanner). crypto/tls sends no alert for
@@ -79,6 +82,8 @@ func reasonOf(err error) Reason {
 	var hostname x509.HostnameError
 	var op *net.OpError
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
 	case errors.As(err, &rhe):
 		return ReasonNotTLS
 	case errors.As(err, &cve), errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &hostname):
@@ -124,6 +129,17 @@ type Counters struct {
 
 func (c *Counters) succeeded()    { c.ok.Add(1) }
 func (c *Counters) fail(r Reason) { c.failed[r].Add(1) }
+
+// Record counts a handshake made outside a layer, on a blocking tls.Conn:
+// completed if err is nil, and otherwise failed for the Reason err gives,
+// classified as a layer classifies its own. Safe from any goroutine.
+func (c *Counters) Record(err error) {
+	if err == nil {
+		c.succeeded()
+		return
+	}
+	c.fail(reasonOf(err))
+}
 
 // Stats returns a snapshot of the counters.
 func (c *Counters) Stats() Stats {

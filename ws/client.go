@@ -7,7 +7,8 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// ClientOptions configure the client side: NewClient and Dial. The zero
+// ClientOptions configure the client side: NewClient, NewStreamClient
+// and Dial. The zero
 // value asks for "/" with the defaults noted on each field.
 type ClientOptions struct {
 	// Host is the Host header; "" = the address connected to.
@@ -26,11 +27,15 @@ type ClientOptions struct {
 	// MaxHeader bounds the response head; 0 = DefaultMaxHeader.
 	MaxHeader int
 	// HandshakeTimeout bounds the wait for the server's response (NewClient
-	// only: Dial uses its context); 0 = DefaultHandshakeTimeout, < 0 = none.
+	// and NewStreamClient; Dial uses its context); 0 =
+	// DefaultHandshakeTimeout, < 0 = none.
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds the wait for the server's answer to a close
 	// frame; 0 = DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// Counters, if set, counts this client's handshakes and messages
+	// (shared with others, for a total); nil = counters of its own.
+	Counters *Counters
 }
 
 func (o ClientOptions) withDefaults() ClientOptions {
@@ -49,6 +54,9 @@ func (o ClientOptions) withDefaults() ClientOptions {
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = DefaultCloseTimeout
 	}
+	if o.Counters == nil {
+		o.Counters = new(Counters)
+	}
 	return o
 }
 
@@ -60,7 +68,7 @@ func (o ClientOptions) withDefaults() ClientOptions {
 type Client struct {
 	h    MessageHandler
 	opts ClientOptions
-	st   counters
+	st   *Counters
 }
 
 // NewClient returns an engine.Handler for dialed connections that speaks
@@ -68,16 +76,17 @@ type Client struct {
 //
 //	srv.Dial(ep, ws.NewClient(h, ws.ClientOptions{Path: "/ws"}), engine.DialOptions{})
 func NewClient(h MessageHandler, opts ClientOptions) *Client {
-	return &Client{h: h, opts: opts.withDefaults()}
+	opts = opts.withDefaults()
+	return &Client{h: h, opts: opts, st: opts.Counters}
 }
 
-// Stats returns a snapshot of the client's counters. Safe from any
-// goroutine.
-func (cl *Client) Stats() Stats { return cl.st.snapshot() }
+// Stats returns a snapshot of the client's counters (of all that share
+// them, when ClientOptions.Counters is shared). Safe from any goroutine.
+func (cl *Client) Stats() Stats { return cl.st.Stats() }
 
 // OnOpen implements engine.Handler: it sends the upgrade request.
 func (cl *Client) OnOpen(ec engine.Conn) {
-	c := &Conn{ec: ec, h: cl.h, st: &cl.st, client: true, closeTimeout: cl.opts.CloseTimeout,
+	c := &Conn{ec: ec, h: cl.h, st: cl.st, client: true, closeTimeout: cl.opts.CloseTimeout,
 		key: newKey(), path: cl.opts.Path}
 	c.rd = frameReader{max: cl.opts.MaxMessage, masked: false}
 	ec.SetContext(c)
@@ -126,7 +135,7 @@ func (cl *Client) OnPeerClose(ec engine.Conn) { ec.Context().(*Conn).peerClosed(
 func (cl *Client) OnClose(ec engine.Conn, err error) {
 	c, ok := ec.Context().(*Conn)
 	if !ok {
-		c = &Conn{ec: ec, h: cl.h, st: &cl.st, client: true, path: cl.opts.Path}
+		c = &Conn{ec: ec, h: cl.h, st: cl.st, client: true, path: cl.opts.Path}
 	}
 	c.closed(err)
 }

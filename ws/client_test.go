@@ -194,8 +194,10 @@ func TestEngineClientRejects(t *testing.T) {
 				t.Errorf("OnClose(%v, %v), want (1002, a *ProtocolError)", ev.code, ev.err)
 			}
 			sent := wait(t, rest, "the fake server's report")
-			// The client's message frame, then its close frame.
-			if i := bytes.IndexByte(sent, fin|opClose); i < 0 || unmaskClose(t, sent[i:]) != ws.CloseProtocolError {
+			// The client's message frame (2 header bytes, a 4-byte mask
+			// key, "x"), then its close frame. (Searching for the close
+			// frame's first byte would find it in a random mask key.)
+			if len(sent) < 7 || sent[0] != fin|opText || unmaskClose(t, sent[7:]) != ws.CloseProtocolError {
 				t.Errorf("client sent % x, want a close frame with 1002 after its message", sent)
 			}
 			if n := cl.Stats().ProtocolErrors[ws.CloseProtocolError]; n != 1 {

@@ -44,7 +44,7 @@ const (
 	DefaultCloseTimeout     = 5 * time.Second
 )
 
-// Errors of Conn and ClientConn.
+// Errors of Conn, BlockingConn and Stream.
 var (
 	// ErrCloseSent: a close frame was sent, so no more messages can be.
 	ErrCloseSent = errors.New("websocket: close frame already sent")
@@ -77,7 +77,7 @@ const (
 type Conn struct {
 	ec     engine.Conn
 	h      MessageHandler
-	st     *counters
+	st     *Counters
 	client bool
 
 	req         *Request // server only
@@ -122,11 +122,14 @@ func (c *Conn) Request() *Request { return c.req }
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // CloseFrameHandler is implemented by MessageHandlers that have more to
-// send after the peer's close frame (a relay whose target still answers):
-// instead of answering the close frame at once, the connection calls
-// OnCloseFrame, reads nothing more, still sends messages, and sends its
-// close frame (and closes the TCP connection) when the handler calls
-// Close. RFC 6455, 5.5.1 lets an endpoint delay its close frame so.
+// send after the peer's close frame (a relay whose target still answers, a
+// stream whose peer half-closed): instead of answering the close frame at
+// once, the connection calls OnCloseFrame, reads nothing more, still sends
+// messages, and sends its close frame (and closes the TCP connection) when
+// the handler calls Close. RFC 6455, 5.5.1 lets an endpoint delay its
+// close frame so. When this side's close frame went first, the peer's
+// answers it and ends the closing handshake: OnCloseFrame is called all
+// the same, and the TCP connection closes after it returns.
 type CloseFrameHandler interface {
 	OnCloseFrame(c *Conn, code CloseCode, reason string)
 }
@@ -266,6 +269,11 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	return c.ec.Wake() // the loop arms the close timeout in OnTimer
 }
 
+// Abort resets the TCP connection at once, without a closing handshake:
+// nothing queued is sent, and OnClose follows with CloseAbnormal. Safe
+// from any goroutine.
+func (c *Conn) Abort() error { return c.ec.Abort() }
+
 // writeNow writes one frame from the loop, unless a close frame went
 // first. It reports whether the frame was written.
 func (c *Conn) writeNow(op Opcode, payload []byte) bool {
@@ -320,24 +328,26 @@ func (c *Conn) frames(in []byte) int {
 // closeFrame answers the peer's close frame with one of ours (echoing its
 // code) unless ours went first, and closes the TCP connection: the server
 // closes first per RFC 6455, 7.1.1, and the client, which has nothing more
-// to say, closes too (engine Close waits for the peer's FIN).
+// to say, closes too (engine Close waits for the peer's FIN). A
+// CloseFrameHandler answers when it is done instead.
 func (c *Conn) closeFrame(code CloseCode, reason string) {
 	c.st.closes.Add(1)
 	c.gotClose, c.code, c.reason = true, code, reason
-	if ch, ok := c.h.(CloseFrameHandler); ok {
-		c.wmu.Lock()
-		sent := c.sentClose
-		c.wmu.Unlock()
-		if !sent {
-			// The handler answers when it has said all it has to say.
-			c.state = stateClosing // nothing more is read
-			c.deferred.Store(true)
-			ch.OnCloseFrame(c, code, reason)
-			return
-		}
+	ch, delays := c.h.(CloseFrameHandler)
+	c.wmu.Lock()
+	sent := c.sentClose
+	c.wmu.Unlock()
+	c.state = stateClosing // nothing more is read
+	if delays && !sent {
+		// The handler answers when it has said all it has to say.
+		c.deferred.Store(true)
+		ch.OnCloseFrame(c, code, reason)
+		return
 	}
 	c.writeNow(OpClose, closePayload(code, ""))
-	c.state = stateClosing
+	if delays {
+		ch.OnCloseFrame(c, code, reason)
+	}
 	c.ec.Close()
 }
 
@@ -432,21 +442,25 @@ func (c *Conn) closed(err error) {
 	c.h.OnClose(c, code, reason, err)
 }
 
-// counters are the atomic counters behind Stats.
-type counters struct {
+// Counters count the handshakes and messages of one or more Servers,
+// Clients and blocking connections: share one (ServerOptions.Counters,
+// ClientOptions.Counters) to get a total. The zero value is ready to use;
+// it is safe for concurrent use.
+type Counters struct {
 	upgrades, rejected, http         atomic.Uint64
 	messagesIn, messagesOut          atomic.Uint64
 	bytesIn, bytesOut, pings, closes atomic.Uint64
 	protocolErrors                   [16]atomic.Uint64 // by close code - 1000
 }
 
-func (s *counters) failed(code CloseCode) {
+func (s *Counters) failed(code CloseCode) {
 	if code >= 1000 && code < 1016 {
 		s.protocolErrors[code-1000].Add(1)
 	}
 }
 
-// Stats are the counters of a Server or Client, over all its connections.
+// Stats are a snapshot of Counters: of a Server or Client over all its
+// connections, or of whatever shares the Counters.
 type Stats struct {
 	Upgrades    uint64 // opening handshakes completed
 	Rejected    uint64 // opening handshakes refused (server: 4xx sent; client: bad answers)
@@ -463,7 +477,8 @@ type Stats struct {
 	ProtocolErrors map[CloseCode]uint64
 }
 
-func (s *counters) snapshot() Stats {
+// Stats returns a snapshot of the counters.
+func (s *Counters) Stats() Stats {
 	st := Stats{
 		Upgrades: s.upgrades.Load(), Rejected: s.rejected.Load(), HTTP: s.http.Load(),
 		MessagesIn: s.messagesIn.Load(), MessagesOut: s.messagesOut.Load(),

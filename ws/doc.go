@@ -9,9 +9,17 @@
 //
 // The same address can serve a page to browsers (ServerOptions.HTTP,
 // EchoPage). NewClient is the client side for connections made with
-// engine.Server.Dial (a load generator), and Dial a blocking client over
-// any net.Conn (the CLI). Under TLS (wss) the handlers run unchanged: they
-// use only the engine.Conn interface.
+// engine.Server.Dial (a load generator). NewStreamServer and
+// NewStreamClient serve a WebSocket connection to a plain engine.Handler
+// as if it were a TCP stream: message payloads in, one message per write
+// out, the close frame as the half-close. Under TLS (wss) the handlers run
+// unchanged: they use only the engine.Conn interface.
+//
+// Off the engine, BlockingConn speaks WebSocket with blocking calls over
+// any net.Conn, either side: Dial sends the upgrade request, Accept
+// answers one. Stream is a net.Conn over a BlockingConn, for code that
+// speaks bytes (the CLI, the relay). Package layer stacks these on
+// sockets for tls://, ws:// and wss:// endpoints.
 //
 // What the package enforces, per RFC 6455: client frames masked and server
 // frames not (else close 1002); no reserved bits (no extension is

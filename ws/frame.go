@@ -123,8 +123,9 @@ func protoErr(code CloseCode, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
-// CloseError is a close frame the peer sent: ClientConn.ReadMessage returns
-// it once the peer has closed.
+// CloseError is a close frame the peer sent: BlockingConn.ReadMessage
+// returns it once the peer has closed, and Stream.Read for a close code
+// other than a normal one.
 type CloseError struct {
 	Code   CloseCode
 	Reason string

@@ -7,8 +7,9 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// ServerOptions configure NewServer. The zero value serves WebSocket on
-// every path, with the defaults noted on each field.
+// ServerOptions configure the server side: NewServer, NewStreamServer and
+// Accept. The zero value serves WebSocket on every path, with the defaults
+// noted on each field.
 type ServerOptions struct {
 	// Path is the request path WebSocket is served on; "" = any path.
 	// An upgrade request for another path gets 404.
@@ -37,6 +38,28 @@ type ServerOptions struct {
 	// CloseTimeout bounds the wait for the client's answer to a close
 	// frame the server sent (Conn.Close); 0 = DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// Counters, if set, counts this server's handshakes and messages
+	// (shared with others, for a total); nil = counters of its own.
+	Counters *Counters
+}
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxHeader <= 0 {
+		o.MaxHeader = DefaultMaxHeader
+	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.Counters == nil {
+		o.Counters = new(Counters)
+	}
+	return o
 }
 
 // Server is the engine.Handler of a WebSocket server: it answers the
@@ -46,7 +69,7 @@ type ServerOptions struct {
 type Server struct {
 	h    MessageHandler
 	opts ServerOptions
-	st   counters
+	st   *Counters
 }
 
 var (
@@ -60,28 +83,17 @@ var (
 //
 //	srv.Listen(ep, ws.NewServer(ws.Echo{}, ws.ServerOptions{Path: "/ws"}))
 func NewServer(h MessageHandler, opts ServerOptions) *Server {
-	if opts.MaxMessage <= 0 {
-		opts.MaxMessage = DefaultMaxMessage
-	}
-	if opts.MaxHeader <= 0 {
-		opts.MaxHeader = DefaultMaxHeader
-	}
-	if opts.HandshakeTimeout == 0 {
-		opts.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if opts.CloseTimeout <= 0 {
-		opts.CloseTimeout = DefaultCloseTimeout
-	}
-	return &Server{h: h, opts: opts}
+	opts = opts.withDefaults()
+	return &Server{h: h, opts: opts, st: opts.Counters}
 }
 
-// Stats returns a snapshot of the server's counters. Safe from any
-// goroutine.
-func (s *Server) Stats() Stats { return s.st.snapshot() }
+// Stats returns a snapshot of the server's counters (of all that share
+// them, when ServerOptions.Counters is shared). Safe from any goroutine.
+func (s *Server) Stats() Stats { return s.st.Stats() }
 
 // OnOpen implements engine.Handler.
 func (s *Server) OnOpen(ec engine.Conn) {
-	c := &Conn{ec: ec, h: s.h, st: &s.st, closeTimeout: s.opts.CloseTimeout}
+	c := &Conn{ec: ec, h: s.h, st: s.st, closeTimeout: s.opts.CloseTimeout}
 	c.rd = frameReader{max: s.opts.MaxMessage, masked: true}
 	ec.SetContext(c)
 	if s.opts.HandshakeTimeout > 0 {
@@ -124,24 +136,20 @@ func (s *Server) handshake(c *Conn, in []byte) int {
 	if herr == nil && n == 0 {
 		return 0
 	}
-	var resp []byte
+	var v verdict
 	if herr == nil {
 		req.RemoteAddr = c.ec.RemoteAddr()
-		resp, herr = s.answer(c, req)
+		v = decide(&s.opts, req)
+	} else {
+		v = refuse(herr)
 	}
-	if herr != nil {
-		s.st.rejected.Add(1)
-		resp = errorResponse(herr)
-	}
-	c.ec.Write(resp)
-	if herr != nil {
-		c.abandon(herr)
+	s.st.count(v)
+	c.ec.Write(v.resp)
+	if !v.upgrade { // refused, or a plain HTTP answer
+		c.abandon(v.err.orNil())
 		return len(in)
 	}
-	if c.state != stateOpen { // a plain HTTP answer
-		c.abandon(nil)
-		return len(in)
-	}
+	c.req, c.path, c.subprotocol, c.state = req, req.Path, v.subprotocol, stateOpen
 	c.deadline = time.Time{}
 	c.ec.SetTimer(time.Time{})
 	c.opened = true
@@ -150,55 +158,86 @@ func (s *Server) handshake(c *Conn, in []byte) int {
 	return n
 }
 
-// answer decides the response to a whole request (RFC 6455, 4.2.1 and
-// 4.2.2). On an upgrade it sets c open; a plain HTTP answer leaves it in
-// the handshake state.
-func (s *Server) answer(c *Conn, req *Request) ([]byte, *HandshakeError) {
-	onPath := s.opts.Path == "" || req.Path == s.opts.Path
+// verdict is a server's answer to a whole request head.
+type verdict struct {
+	resp        []byte          // what to send
+	upgrade     bool            // resp is the 101 of an upgrade
+	page        bool            // resp is a page of ServerOptions.HTTP
+	subprotocol string          // the upgrade's subprotocol, "" for none
+	err         *HandshakeError // refused: resp says why
+}
+
+// refuse is the verdict on a request that failed.
+func refuse(herr *HandshakeError) verdict { return verdict{resp: errorResponse(herr), err: herr} }
+
+// count notes a verdict that is not an upgrade; an upgrade is counted
+// once the connection opens.
+func (s *Counters) count(v verdict) {
+	switch {
+	case v.err != nil:
+		s.rejected.Add(1)
+	case v.page:
+		s.http.Add(1)
+	}
+}
+
+// orNil is the error of a verdict: nil for no refusal (a page), and not a
+// nil *HandshakeError in a non-nil error.
+func (e *HandshakeError) orNil() error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+// decide answers a whole request (RFC 6455, 4.2.1 and 4.2.2): the upgrade,
+// a page of o.HTTP for a plain GET, or a refusal.
+func decide(o *ServerOptions, req *Request) verdict {
+	onPath := o.Path == "" || req.Path == o.Path
 	h := req.Header
 	switch {
 	case req.Method != "GET":
-		return nil, hsErr(405, "method %s; a WebSocket handshake is a GET", req.Method)
+		return refuse(hsErr(405, "method %s; a WebSocket handshake is a GET", req.Method))
 	case !hasToken(h["Upgrade"], "websocket"):
-		return s.plain(req, onPath)
+		return plain(o, req, onPath)
 	case req.Proto != "HTTP/1.1":
-		return nil, hsErr(400, "a WebSocket handshake needs HTTP/1.1")
+		return refuse(hsErr(400, "a WebSocket handshake needs HTTP/1.1"))
 	case req.Host == "":
-		return nil, hsErr(400, "no Host header")
+		return refuse(hsErr(400, "no Host header"))
 	case !hasToken(h["Connection"], "upgrade"):
-		return nil, hsErr(400, "no Connection: Upgrade header")
+		return refuse(hsErr(400, "no Connection: Upgrade header"))
 	case !onPath:
-		return nil, hsErr(404, "no WebSocket service at %s", req.Path)
+		return refuse(hsErr(404, "no WebSocket service at %s", req.Path))
 	case h.Get("Sec-Websocket-Version") != "13":
-		return nil, hsErr(426, "Sec-WebSocket-Version %q; this server speaks 13", h.Get("Sec-Websocket-Version"))
+		return refuse(hsErr(426, "Sec-WebSocket-Version %q; this server speaks 13", h.Get("Sec-Websocket-Version")))
 	case len(h["Sec-Websocket-Key"]) != 1 || !validKey(h.Get("Sec-Websocket-Key")):
-		return nil, hsErr(400, "Sec-WebSocket-Key is not the base64 of 16 bytes")
-	case s.opts.CheckOrigin != nil && !s.opts.CheckOrigin(req):
-		return nil, hsErr(403, "origin %q not allowed", h.Get("Origin"))
+		return refuse(hsErr(400, "Sec-WebSocket-Key is not the base64 of 16 bytes"))
+	case o.CheckOrigin != nil && !o.CheckOrigin(req):
+		return refuse(hsErr(403, "origin %q not allowed", h.Get("Origin")))
 	}
+	v := verdict{upgrade: true}
 	fields := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", acceptKey(h.Get("Sec-Websocket-Key"))}
 	offered := tokens(h["Sec-Websocket-Protocol"])
-	for _, p := range s.opts.Subprotocols {
+	for _, p := range o.Subprotocols {
 		if slices.Contains(offered, p) {
-			c.subprotocol = p
+			v.subprotocol = p
 			fields = append(fields, "Sec-WebSocket-Protocol", p)
 			break
 		}
 	}
-	c.req, c.path, c.state = req, req.Path, stateOpen
-	return appendResponse(nil, 101, fields, "", nil), nil
+	v.resp = appendResponse(nil, 101, fields, "", nil)
+	return v
 }
 
 // plain answers a GET without an upgrade.
-func (s *Server) plain(req *Request, onPath bool) ([]byte, *HandshakeError) {
-	if s.opts.HTTP != nil {
-		if status, ctype, body := s.opts.HTTP(req); status > 0 {
-			s.st.http.Add(1)
-			return appendResponse(nil, status, nil, ctype, body), nil
+func plain(o *ServerOptions, req *Request, onPath bool) verdict {
+	if o.HTTP != nil {
+		if status, ctype, body := o.HTTP(req); status > 0 {
+			return verdict{resp: appendResponse(nil, status, nil, ctype, body), page: true}
 		}
 	}
 	if !onPath {
-		return nil, hsErr(404, "nothing at %s", req.Path)
+		return refuse(hsErr(404, "nothing at %s", req.Path))
 	}
-	return nil, hsErr(426, "this is a WebSocket endpoint; send Upgrade: websocket")
+	return refuse(hsErr(426, "this is a WebSocket endpoint; send Upgrade: websocket"))
 }

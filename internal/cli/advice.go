@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/layer"
 )
 
 // This file is the one place where the command line puts library errors
@@ -64,11 +65,14 @@ func optionText(oe *sockit.OptionError) string {
 // advice is what a user can do about e with sockit's flags, or "".
 func advice(e *sockit.Error) string {
 	var unknownCA x509.UnknownAuthorityError
+	var handshake *layer.TimeoutError
 	switch {
 	case e.Kind() == sockit.KindAddrInUse && strings.HasPrefix(e.Net, "unix"):
 		return "if no server uses it, pass --unlink to replace it"
 	case errors.As(e, &unknownCA):
 		return "pass --ca FILE, or --insecure for a test server"
+	case errors.As(e, &handshake):
+		return "--connect-timeout"
 	}
 	return ""
 }

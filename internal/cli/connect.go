@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,7 +84,11 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	log.obs = withStates(log.obs, opts.States)
-	c, err := client.Dial(ctx, ep, client.Options{
+	var preamble func(local, remote net.Addr) ([]byte, error)
+	if v := opts.ProxyProtocol; v > 0 {
+		preamble = func(local, remote net.Addr) ([]byte, error) { return proxy.Header(v, local, remote) }
+	}
+	c, err := dialLayers(ctx, ep, opts.TLS, client.Options{
 		ConnectTimeout: opts.ConnectTimeout,
 		Nagle:          !opts.Sock.NoDelay,
 		KeepAlive:      opts.Sock.KeepAlive,
@@ -91,38 +96,24 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		SendBuf:        opts.Sock.SendBuf,
 		Linger:         opts.Sock.Linger,
 		Observer:       log.obs,
-	})
+	}, preamble)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if opts.ProxyProtocol > 0 {
-		h, err := proxy.Header(opts.ProxyProtocol, c.LocalAddr(), c.RemoteAddr())
-		if err == nil {
-			_, err = c.Write(h)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	wc, err := startLayers(ctx, c, ep, opts.TLS, opts.ConnectTimeout, log.obs)
-	if err != nil {
-		return err
-	}
-	if wc != nil {
-		if opts.IO.InTTY {
-			fmt.Fprintf(opts.IO.ErrOut, "connected to %s; each line is a message; Ctrl-D sends a close frame; Ctrl-C quits\n", ep)
-		}
-		return pipeWS(ctx, wc, opts.IO.In, opts.IO.Out, opts.IO.InTTY)
-	}
 	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait}
 	if opts.IO.InTTY {
 		po.Interactive, po.Prompt = true, "> "
-		fin := "Ctrl-D sends FIN (shutdown SHUT_WR)"
-		if ep.IsPacket() || opts.NoShutdown {
-			fin = "Ctrl-D ends input"
+		send, end := "type a line and Enter to send it", "Ctrl-D sends FIN (shutdown SHUT_WR)"
+		switch {
+		case ep.IsPacket() || opts.NoShutdown:
+			end = "Ctrl-D ends input"
+		case ep.IsWebSocket():
+			send, end = "each line is a message", "Ctrl-D sends a close frame"
+		case ep.IsTLS():
+			end = "Ctrl-D sends close_notify (TLS's end of data)"
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "connected to %s; type a line and Enter to send it; %s; Ctrl-C quits\n", ep, fin)
+		fmt.Fprintf(opts.IO.ErrOut, "connected to %s; %s; %s; Ctrl-C quits\n", ep, send, end)
 	}
 	err = client.Pipe(ctx, c, opts.IO.In, opts.IO.Out, po)
 	if sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil && opts.IdleTimeout > 0 {

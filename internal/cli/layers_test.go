@@ -7,6 +7,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sockit/sockit/service"
 )
 
 // failingReader returns err once its data is read.
@@ -35,5 +38,64 @@ func TestConnectWSInputError(t *testing.T) {
 	})
 	if !errors.Is(err, broken) || out.String() != "one\n" {
 		t.Errorf("runConnect = %v, printed %q; want %v after %q", err, out.String(), broken, "one\n")
+	}
+}
+
+// Services other than echo run over WebSocket too, as streams: daytime's
+// line arrives as a message, then its close frame; no echo page is
+// offered for them.
+func TestServeDaytimeOverWebSocket(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"ws://127.0.0.1:0/t", "wss://127.0.0.1:0/t"}, Service: "daytime"})
+	for i, scheme := range []string{"ws", "wss"} {
+		opts, out, errOut := sendOpts(scheme+"://"+s.addrs[i].String()+"/t", "hi")
+		opts.TLS.Insecure = true
+		if err := runSend(context.Background(), opts); err != nil {
+			t.Fatalf("send %s: %v\n%s", scheme, err, errOut)
+		}
+		line := strings.TrimSuffix(out.String(), "\r\n")
+		if _, err := time.Parse(service.DaytimeLayout, line); err != nil {
+			t.Errorf("send %s printed %q, want a daytime line: %v", scheme, out, err)
+		}
+	}
+	if banner := s.out.String(); strings.Contains(banner, "in a browser") {
+		t.Errorf("the banner offers the echo page for daytime:\n%s", banner)
+	}
+}
+
+// connect ws:// on a terminal works a line at a time, with the prompt, as
+// over tcp; its hint says what Ctrl-D sends there.
+func TestConnectWSTerminal(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"ws://127.0.0.1:0/echo"}})
+	var out, errOut bytes.Buffer
+	err := runConnect(context.Background(), &ConnectOptions{
+		IO:       IOStreams{In: strings.NewReader("one\ntwo\n"), Out: &out, ErrOut: &errOut, InTTY: true},
+		Endpoint: "ws://" + s.addrs[0].String() + "/echo",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hint := errOut.String(); !strings.Contains(hint, "each line is a message; Ctrl-D sends a close frame") {
+		t.Errorf("stderr %q, want the WebSocket hint", hint)
+	}
+	if got := out.String(); !strings.Contains(got, "> ") || !strings.Contains(got, "one\n") || !strings.Contains(got, "two\n") {
+		t.Errorf("printed %q, want the prompt and both lines back", got)
+	}
+}
+
+// -v narrates the socket under TLS: the handshake, then records, not the
+// plaintext's 6 bytes.
+func TestSendVerboseTLS(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tls://127.0.0.1:0"}})
+	opts, out, errOut := sendOpts(s.endpoint(0), "hello")
+	opts.Verbose, opts.TLS.Insecure = true, true
+	if err := runSend(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	log := errOut.String()
+	if out.String() != "hello\n" || !strings.Contains(log, "TLS handshake done: TLS 1.3") || strings.Contains(log, "write 6 bytes") {
+		t.Errorf("printed %q; narration:\n%s\nwant the echo, the handshake, and the socket's writes (ciphertext)", out, log)
 	}
 }

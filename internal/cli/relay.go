@@ -2,20 +2,17 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sockit/sockit"
-	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/relay"
-	"github.com/sockit/sockit/ws"
 )
 
 // RelayOptions are the inputs of `sockit relay`.
@@ -89,50 +86,33 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if err != nil {
 		return err
 	}
-	layers, err := newServeLayers([]endpoint.Endpoint{from}, opts.CertFile, opts.KeyFile)
+	certTLS, err := newServeTLS([]endpoint.Endpoint{from}, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
 	}
-	defer layers.close()
+	defer certTLS.close()
 	if opts.ProxyProtocol != 0 && opts.ProxyProtocol != 1 && opts.ProxyProtocol != 2 {
 		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2", opts.ProxyProtocol)}
 	}
 	if opts.ProxyProtocol != 0 && to.IsPacket() {
 		return usageErr{errors.New("--proxy-protocol is sent on stream connections; TARGET is a datagram endpoint")}
 	}
+	targetTLS, err := opts.TLS.config(to)
+	if err != nil {
+		return err
+	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
 	out := opts.IO.Out
 	obs := observer(log, opts.Verbose)
-	var dialTarget func(context.Context) (net.Conn, error)
-	if to.IsLayered() {
-		dialTarget = func(ctx context.Context) (net.Conn, error) {
-			c, err := client.Dial(ctx, to, client.Options{Observer: obs})
-			if err != nil {
-				return nil, err
-			}
-			wc, err := startLayers(ctx, c, to, opts.TLS, 0, obs)
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			if wc != nil {
-				return &wsStream{wc: wc}, nil
-			}
-			return c, nil
-		}
-	}
-	var wrap func(net.Listener) net.Listener
-	if from.IsTLS() {
-		wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, layers.cfg) }
-	}
 	r, err := relay.Listen(ctx, relay.Options{
-		DialTarget: dialTarget, WrapListener: wrap, ServerTLS: layers.cfg,
 		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
 		IdleTimeout: opts.IdleTimeout, Observer: obs,
+		Listen: layer.ServerConfig{TLS: certTLS.cfg},
+		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
 			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
 			if rep.Err != nil {
-				line += "; " + rep.Err.Error()
+				line += "; " + describe(rep.Err)
 			}
 			fmt.Fprintln(out, line)
 		},
@@ -149,7 +129,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		at = from.WithAddr(r.Addr())
 	}
 	fmt.Fprintf(out, "sockit relay: %s → %s\n", at, to)
-	for _, line := range layers.banner() {
+	for _, line := range certTLS.banner() {
 		fmt.Fprintln(out, line)
 	}
 	if to.IsWebSocket() {
@@ -190,45 +170,3 @@ func addrName(a net.Addr) string {
 	}
 	return a.String()
 }
-
-// wsStream carries a byte stream over a WebSocket client connection for
-// the relay: each write is one binary message, reads return the payloads
-// of the messages received, the server's close frame is the end of data,
-// and CloseWrite sends our close frame (WebSocket has no half-close; a
-// server answers what it got before our close frame, then closes).
-type wsStream struct {
-	wc   *ws.ClientConn
-	rest []byte
-}
-
-func (s *wsStream) Read(p []byte) (int, error) {
-	for len(s.rest) == 0 {
-		_, data, err := s.wc.ReadMessage()
-		if err != nil {
-			var ce *ws.CloseError
-			if errors.As(err, &ce) && (ce.Code == ws.CloseNormal || ce.Code == ws.CloseGoingAway) {
-				return 0, io.EOF
-			}
-			return 0, err
-		}
-		s.rest = data
-	}
-	n := copy(p, s.rest)
-	s.rest = s.rest[n:]
-	return n, nil
-}
-
-func (s *wsStream) Write(p []byte) (int, error) {
-	if err := s.wc.WriteMessage(ws.OpBinary, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (s *wsStream) CloseWrite() error                  { return s.wc.CloseWrite(ws.CloseNormal, "") }
-func (s *wsStream) Close() error                       { return s.wc.Close(ws.CloseNormal, "") }
-func (s *wsStream) LocalAddr() net.Addr                { return s.wc.NetConn().LocalAddr() }
-func (s *wsStream) RemoteAddr() net.Addr               { return s.wc.NetConn().RemoteAddr() }
-func (s *wsStream) SetDeadline(t time.Time) error      { return s.wc.NetConn().SetDeadline(t) }
-func (s *wsStream) SetReadDeadline(t time.Time) error  { return s.wc.NetConn().SetReadDeadline(t) }
-func (s *wsStream) SetWriteDeadline(t time.Time) error { return s.wc.NetConn().SetWriteDeadline(t) }

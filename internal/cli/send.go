@@ -113,26 +113,18 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	log.obs = withStates(log.obs, opts.States)
-	c, err := client.Dial(ctx, ep, opts.dialOptions(log))
+	c, err := dialLayers(ctx, ep, opts.TLS, opts.dialOptions(log), nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	wc, err := startLayers(ctx, c, ep, opts.TLS, opts.ConnectTimeout, log.obs)
-	if err != nil {
-		return err
-	}
 	out := opts.IO.Out
 	var dumper io.WriteCloser
 	if opts.Hex {
 		dumper = hex.Dumper(out)
 		out = dumper
 	}
-	if wc != nil {
-		err = sendWS(ctx, wc, msg, out, opts.Count, opts.Timeout)
-	} else {
-		err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
-	}
+	err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout})
 	if dumper != nil {
 		dumper.Close()
 	}

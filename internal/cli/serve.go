@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
@@ -121,12 +122,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.MaxMessage < 0 {
 		return usageErr{fmt.Errorf("--max-message must be at least 1, not %d", opts.MaxMessage)}
 	}
-	layers, err := newServeLayers(eps, opts.CertFile, opts.KeyFile)
+	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
 	}
-	defer layers.close()
-	layers.maxMessage = opts.MaxMessage
+	defer certTLS.close()
+	layers := newServeLayers(opts, certTLS)
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
@@ -182,10 +183,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		if ep.IsPacket() {
 			addr, err = srv.ListenPacket(ep, packetHandler)
 		} else {
-			var h engine.Handler
-			if h, err = layers.wrap(ep, handler, opts.Service, 0); err == nil {
-				addr, err = srv.Listen(ep, h)
-			}
+			addr, err = layers.Listen(srv, ep, handler)
 		}
 		if err != nil {
 			srv.Close()
@@ -197,7 +195,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		bound = append(bound, ep)
 	}
-	printBanner(opts, srv, bound, layers)
+	printBanner(opts, srv, bound, certTLS)
 	if opts.Ready != nil {
 		opts.Ready(addrs)
 	}
@@ -219,7 +217,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	st := srv.Stats()
 	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
 		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
-	for _, line := range layers.summary() {
+	servedTLS, servedWS := false, false
+	for _, ep := range eps {
+		servedTLS, servedWS = servedTLS || ep.IsTLS(), servedWS || ep.IsWebSocket()
+	}
+	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	if opts.ProxyProtocol {
@@ -239,18 +241,48 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	return err
 }
 
-func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, layers *serveLayers) {
+// newServeLayers stacks TLS and WebSocket on the endpoints that ask for
+// them. The echo service keeps WebSocket messages whole (ws.Echo), and a
+// WebSocket endpoint of it answers a browser's plain GET, on / and on its
+// path, with the echo page; the other services see a WebSocket connection
+// as a stream, whose writes go out as text messages when they are UTF-8.
+func newServeLayers(opts *ServeOptions, certTLS *serveTLS) *layer.Server {
+	echo := opts.Service == "echo"
+	cfg := layer.ServerConfig{
+		TLS:    certTLS.cfg,
+		Stream: ws.StreamOptions{TextIfUTF8: true},
+		WebSocket: func(ep endpoint.Endpoint) ws.ServerOptions {
+			o := ws.ServerOptions{Path: ep.Path, MaxMessage: opts.MaxMessage}
+			if echo {
+				page := ws.EchoPage(ep.Path)
+				o.HTTP = func(r *ws.Request) (int, string, []byte) {
+					if r.Path == "/" || r.Path == ep.Path {
+						return 200, "text/html; charset=utf-8", page
+					}
+					return 0, "", nil
+				}
+			}
+			return o
+		},
+	}
+	if echo {
+		cfg.Messages = ws.Echo{}
+	}
+	return layer.NewServer(cfg)
+}
+
+func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, certTLS *serveTLS) {
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s\n", ep)
 	}
-	for _, line := range layers.banner() {
+	for _, line := range certTLS.banner() {
 		fmt.Fprintln(w, line)
 	}
 	var tries []string
 	for _, ep := range eps {
-		if ep.IsWebSocket() {
+		if ep.IsWebSocket() && opts.Service == "echo" {
 			scheme := "http"
 			if ep.IsTLS() {
 				scheme = "https"
@@ -262,7 +294,7 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
 		t := "sockit send " + dialable(ep) + " hello"
-		if ep.IsTLS() && layers.selfSigned {
+		if ep.IsTLS() && certTLS.selfSigned {
 			t += " --insecure"
 		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {

@@ -1,0 +1,66 @@
+package bench_test
+
+import (
+	"crypto/tls"
+	"testing"
+
+	"github.com/sockit/sockit/bench"
+	"github.com/sockit/sockit/certs"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/layer"
+	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/ws"
+)
+
+// Over TLS and WebSocket, as sockit serve runs them (WebSocket echo keeps
+// each message whole), every byte comes back, and the run ends with the
+// close handshake: nothing is cut off by the drain.
+func TestEchoLayers(t *testing.T) {
+	cert, err := certs.SelfSigned(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scheme := range []string{"tls", "ws", "wss"} {
+		for _, mode := range []bench.Mode{bench.ModeEcho, bench.ModeSink} {
+			t.Run(scheme+"/"+string(mode), func(t *testing.T) {
+				srv, err := engine.NewServer(&engine.Config{Loops: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { srv.Close() })
+				ls := layer.NewServer(layer.ServerConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Messages: ws.Echo{}})
+				var h engine.Handler = service.Echo{}
+				if mode == bench.ModeSink {
+					ls = layer.NewServer(layer.ServerConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+					h = service.Discard{}
+				}
+				ep := endpoint.Endpoint{Scheme: scheme, Addr: "127.0.0.1:0", Path: "/"}
+				if !ep.IsWebSocket() {
+					ep.Path = ""
+				}
+				addr, err := ls.Listen(srv, ep, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := quick(ep.WithAddr(addr))
+				o.Insecure, o.Mode = true, mode
+				res := run(t, o)
+				if !res.OK() || len(res.Errors) != 0 {
+					t.Fatalf("run not clean: errors %v, verification %+v", res.Errors, res.Check)
+				}
+				if res.Messages == 0 || res.TotalSentBytes != res.TotalSentMsgs*100 {
+					t.Errorf("%d messages measured, %d bytes sent in %d messages", res.Messages, res.TotalSentBytes, res.TotalSentMsgs)
+				}
+				// A closed-loop sink sends Depth messages, then more from
+				// OnDrain, which must reach it through the layers.
+				if mode == bench.ModeSink && res.TotalSentMsgs < 1000 {
+					t.Errorf("the sink sent %d messages: OnDrain did not reach it", res.TotalSentMsgs)
+				}
+				if mode == bench.ModeEcho && res.Check.CheckedBytes != res.TotalSentBytes {
+					t.Errorf("checked %d bytes of the %d sent", res.Check.CheckedBytes, res.TotalSentBytes)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package layer
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/resume"
+	"github.com/sockit/sockit/tlslayer"
+	"github.com/sockit/sockit/ws"
+)
+
+// ServerConfig configures the layers a Server stacks. The zero value
+// serves ws:// with the defaults, and refuses tls:// and wss://.
+type ServerConfig struct {
+	// TLS serves tls:// and wss://. It must hold a certificate
+	// (Certificates, GetCertificate or GetConfigForClient): without one,
+	// those endpoints are refused with ErrNoCertificate. It must not
+	// change once in use.
+	TLS *tls.Config
+	// HandshakeTimeout bounds each connection's TLS handshake on the
+	// engine, and in Upgrade its TLS handshake and WebSocket upgrade
+	// together. 0 = DefaultHandshakeTimeout; < 0 = no bound on the engine
+	// (Upgrade then uses the default: a blocking server must not wait
+	// forever on half a handshake).
+	HandshakeTimeout time.Duration
+	// WebSocket, if set, gives the WebSocket options of a ws:// or wss://
+	// endpoint (a page for browsers, MaxMessage, Subprotocols); nil = the
+	// defaults. A Path of "" is the endpoint's path. Counters are the
+	// Server's, whatever is set.
+	WebSocket func(ep endpoint.Endpoint) ws.ServerOptions
+	// Messages, if set, serves the WebSocket connections of ws:// and
+	// wss:// endpoints on the engine with whole messages (ws.Echo keeps
+	// each message whole, as a browser expects), instead of serving them
+	// to the stream handler given to Handler and Listen.
+	Messages ws.MessageHandler
+	// Stream configures the stream view of WebSocket connections: on the
+	// engine (ws.NewStreamServer) and in Upgrade (ws.Stream). Its MaxInput
+	// of 0 is MaxInput's.
+	Stream ws.StreamOptions
+	// MaxInput bounds the bytes a stream handler leaves unconsumed under
+	// TLS and WebSocket; set it to the engine's Config.MaxInput. 0 =
+	// engine.DefaultMaxInput.
+	MaxInput int
+}
+
+// Server stacks the layers of ServerConfig on the endpoints it serves, and
+// counts what they do. Its methods are safe for concurrent use.
+type Server struct {
+	cfg  ServerConfig
+	tlsc tlslayer.Counters
+	wsc  ws.Counters
+}
+
+// NewServer returns a Server with cfg, which it keeps: do not change it
+// afterwards.
+func NewServer(cfg ServerConfig) *Server { return &Server{cfg: cfg} }
+
+// Check reports whether s can serve ep: a *sockit.Error holding
+// ErrNoCertificate for tls:// and wss:// without a certificate, else nil.
+func (s *Server) Check(ep endpoint.Endpoint) error {
+	if ep.IsTLS() && !hasCertificate(s.cfg.TLS) {
+		return &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: ErrNoCertificate}
+	}
+	return nil
+}
+
+func hasCertificate(c *tls.Config) bool {
+	return c != nil && (len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil)
+}
+
+// Handler returns the engine handler that serves h on ep's layers: h
+// itself for an endpoint without layers; under TLS for tls:// and wss://;
+// over WebSocket for ws:// and wss:// (as a stream, or ServerConfig.Messages
+// instead of h). Listen on ep.Transport() with it.
+func (s *Server) Handler(ep endpoint.Endpoint, h engine.Handler) (engine.Handler, error) {
+	if !ep.IsLayered() {
+		return h, nil
+	}
+	if err := s.Check(ep); err != nil {
+		return nil, err
+	}
+	if ep.IsWebSocket() {
+		if s.cfg.Messages != nil {
+			h = ws.NewServer(s.cfg.Messages, s.wsOptions(ep))
+		} else {
+			h = ws.NewStreamServer(h, s.wsOptions(ep), s.streamOptions())
+		}
+	}
+	if ep.IsTLS() {
+		h = tlslayer.Server(h, s.cfg.TLS, tlslayer.Options{HandshakeTimeout: s.cfg.HandshakeTimeout, Counters: &s.tlsc, MaxInput: s.cfg.MaxInput})
+	}
+	return h, nil
+}
+
+// Listen serves h on ep with srv: it listens on ep.Transport() with the
+// handler Handler returns, and returns the bound address.
+func (s *Server) Listen(srv *engine.Server, ep endpoint.Endpoint, h engine.Handler) (net.Addr, error) {
+	lh, err := s.Handler(ep, h)
+	if err != nil {
+		return nil, err
+	}
+	return srv.Listen(ep.Transport(), lh)
+}
+
+// Upgrade stacks ep's layers on nc, a socket a blocking server accepted on
+// ep.Transport(): the server side of the TLS handshake (tls://, wss://),
+// then of the WebSocket upgrade (ws://, wss://), and returns the top of
+// the stack: nc itself for an endpoint without layers, TLS over it, or a
+// ws.Stream. The handshakes are bounded together by ServerConfig's
+// HandshakeTimeout and by ctx. A write deadline on the conn returned
+// leaves the layers' streams whole (see ws.Stream). Errors are
+// *sockit.Error with Op "tls" or "websocket" and the peer's address; a
+// handshake cut short by the bound holds a *TimeoutError. On failure the
+// caller closes nc.
+func (s *Server) Upgrade(ctx context.Context, nc net.Conn, ep endpoint.Endpoint) (net.Conn, error) {
+	if !ep.IsLayered() {
+		return nc, nil
+	}
+	if err := s.Check(ep); err != nil {
+		return nil, err
+	}
+	limit := s.cfg.HandshakeTimeout
+	if limit <= 0 {
+		limit = DefaultHandshakeTimeout
+	}
+	hctx, cancel := bound(ctx, limit)
+	defer cancel()
+	network, peer := ep.Network(), addrText(nc.RemoteAddr())
+	top := nc
+	if ep.IsTLS() {
+		rw := resume.New(nc)
+		tc := tls.Server(rw, s.cfg.TLS)
+		err := tc.HandshakeContext(hctx)
+		s.tlsc.Record(err)
+		if err != nil {
+			return nil, handshakeErr("tls", "no TLS handshake", network, peer, limit, ctx, hctx, err)
+		}
+		top = resume.Over(tc, rw)
+	}
+	if ep.IsWebSocket() {
+		bc, err := ws.Accept(hctx, top, s.wsOptions(ep))
+		if err != nil {
+			return nil, handshakeErr("websocket", "no WebSocket upgrade request", network, peer, limit, ctx, hctx, err)
+		}
+		top = ws.NewStream(bc, s.streamOptions())
+	}
+	return top, nil
+}
+
+// Stats returns a snapshot of the counters of every layer s made: on the
+// engine and in Upgrade.
+func (s *Server) Stats() Stats {
+	return Stats{TLS: s.tlsc.Stats(), WebSocket: s.wsc.Stats()}
+}
+
+func (s *Server) wsOptions(ep endpoint.Endpoint) ws.ServerOptions {
+	var o ws.ServerOptions
+	if s.cfg.WebSocket != nil {
+		o = s.cfg.WebSocket(ep)
+	}
+	if o.Path == "" {
+		o.Path = ep.Path
+	}
+	o.Counters = &s.wsc
+	return o
+}
+
+func (s *Server) streamOptions() ws.StreamOptions {
+	o := s.cfg.Stream
+	if o.MaxInput == 0 {
+		o.MaxInput = s.cfg.MaxInput
+	}
+	return o
+}

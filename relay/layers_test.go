@@ -1,0 +1,268 @@
+package relay_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/sockit/sockit/certs"
+	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/layer"
+	"github.com/sockit/sockit/relay"
+	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/ws"
+)
+
+var relayCert = sync.OnceValue(func() tls.Certificate {
+	c, err := certs.SelfSigned(nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
+})
+
+func serverTLS() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{relayCert()}} }
+
+func clientTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(relayCert().Leaf)
+	return &tls.Config{RootCAs: pool}
+}
+
+// layered is a fresh loopback endpoint of scheme.
+func layered(scheme string) endpoint.Endpoint {
+	ep := endpoint.Endpoint{Scheme: scheme, Addr: "127.0.0.1:0"}
+	if ep.IsWebSocket() {
+		ep.Path = "/r"
+	}
+	return ep
+}
+
+// layeredTarget serves h on a fresh endpoint of scheme, with its layers.
+func layeredTarget(t *testing.T, scheme string, h engine.Handler) endpoint.Endpoint {
+	t.Helper()
+	srv, err := engine.NewServer(&engine.Config{Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ep := layered(scheme)
+	addr, err := layer.NewServer(layer.ServerConfig{TLS: serverTLS()}).Listen(srv, ep, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep.WithAddr(addr)
+}
+
+// startLayered runs a relay from a fresh endpoint of scheme to to, with
+// the tests' certificate on both sides.
+func startLayered(t *testing.T, scheme string, to endpoint.Endpoint, o relay.Options) endpoint.Endpoint {
+	t.Helper()
+	o.From, o.To = layered(scheme), to
+	o.Listen.TLS = serverTLS()
+	o.Target.TLS = clientTLS()
+	r, err := relay.Listen(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, context.Background()) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(ioLimit):
+			t.Error("relay did not stop")
+		}
+	})
+	return o.From.WithAddr(r.Addr())
+}
+
+// dialLayered connects to ep through its layers.
+func dialLayered(t *testing.T, ep endpoint.Endpoint) *client.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+	defer cancel()
+	c, err := layer.Dial(ctx, ep, layer.ClientConfig{TLS: clientTLS()}, client.Options{ConnectTimeout: ioLimit})
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", ep, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Layered sides of every kind, both ways: a MiB each way, intact, with
+// the client's end of data carried through to the server and back.
+func TestRelayLayers(t *testing.T) {
+	for _, pair := range [][2]string{{"tls", "tcp"}, {"tcp", "ws"}, {"ws", "tcp"}, {"tls", "wss"}, {"wss", "tls"}, {"ws", "ws"}} {
+		t.Run(pair[0]+"→"+pair[1], func(t *testing.T) {
+			t.Parallel()
+			to := layeredTarget(t, pair[1], service.Echo{})
+			reports := make(chan relay.Report, 1)
+			from := startLayered(t, pair[0], to, relay.Options{OnConn: func(rep relay.Report) { reports <- rep }})
+			c := dialLayered(t, from)
+			msg := pattern(1 << 20)
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+			defer cancel()
+			if err := client.Send(ctx, c, msg, &out, client.SendOptions{Timeout: ioLimit}); err != nil {
+				t.Fatalf("Send = %v", err)
+			}
+			if !bytes.Equal(out.Bytes(), msg) {
+				t.Errorf("got %d bytes back, want the %d sent", out.Len(), len(msg))
+			}
+			c.Close()
+			select {
+			case rep := <-reports:
+				if rep.Err != nil || rep.Up != int64(len(msg)) || rep.Down != int64(len(msg)) {
+					t.Errorf("report %+v, want %d bytes each way and no error", rep, len(msg))
+				}
+			case <-time.After(ioLimit):
+				t.Fatal("no report")
+			}
+		})
+	}
+}
+
+// Listening on tls:// or wss:// needs a certificate: without one, Listen
+// refuses, rather than serve plaintext.
+func TestRelayNoCertificate(t *testing.T) {
+	for _, scheme := range []string{"tls", "wss"} {
+		r, err := relay.Listen(context.Background(), relay.Options{From: layered(scheme), To: endpoint.MustParse("tcp://127.0.0.1:9")})
+		if !errors.Is(err, layer.ErrNoCertificate) {
+			t.Errorf("Listen(%s) without a certificate = %v, want layer.ErrNoCertificate", scheme, err)
+		}
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+// readClose reads a WebSocket client until the relay's close frame.
+func readClose(t *testing.T, c *ws.BlockingConn) *ws.CloseError {
+	t.Helper()
+	for {
+		_, _, err := c.ReadMessage()
+		var ce *ws.CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		if err != nil {
+			t.Fatalf("read: %v, want a close frame", err)
+		}
+	}
+}
+
+func dialWS(t *testing.T, ep endpoint.Endpoint) *ws.BlockingConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", ep.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(ioLimit))
+	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+	defer cancel()
+	c, err := ws.Dial(ctx, nc, ep.Path, ws.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A WebSocket client learns why its target is gone: 1011 when it cannot
+// be reached, 1001 when it fails.
+func TestRelayWebSocketTargetErrors(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := endpoint.Endpoint{Scheme: "tcp", Addr: ln.Addr().String()}
+	ln.Close()
+	c := dialWS(t, startLayered(t, "ws", dead, relay.Options{}))
+	if ce := readClose(t, c); ce.Code != ws.CloseInternalError || ce.Reason != "the relay's target is unreachable" {
+		t.Errorf("target unreachable: close %v %q, want 1011", ce.Code, ce.Reason)
+	}
+	c.Close(ws.CloseNormal, "")
+
+	c = dialWS(t, startLayered(t, "ws", target(t, "tcp", resetter{}), relay.Options{}))
+	c.WriteMessage(ws.OpBinary, []byte("x"))
+	if ce := readClose(t, c); ce.Code != ws.CloseGoingAway || ce.Reason != "the target failed" {
+		t.Errorf("target reset: close %v %q, want 1001", ce.Code, ce.Reason)
+	}
+	c.Close(ws.CloseNormal, "")
+}
+
+// The PROXY protocol header goes on the target's socket before TLS, as a
+// TLS server that takes one expects it.
+func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ep := layered("tls").WithAddr(ln.Addr())
+	peers := make(chan net.Addr, 1)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(ioLimit))
+		br := bufio.NewReader(nc)
+		h, err := proxyproto.Read(br)
+		if err != nil {
+			t.Errorf("the target read no PROXY header first: %v", err)
+			return
+		}
+		peers <- h.SourceAddr
+		c, err := layer.NewServer(layer.ServerConfig{TLS: serverTLS()}).Upgrade(context.Background(), bufferedConn{nc, br}, ep)
+		if err != nil {
+			t.Errorf("TLS after the header: %v", err)
+			return
+		}
+		io.Copy(c, c)
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	from := startLayered(t, "tcp", ep, relay.Options{ProxyProtocol: 2})
+	c := dialLayered(t, from)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+	defer cancel()
+	if err := client.Send(ctx, c, []byte("through"), &out, client.SendOptions{Timeout: ioLimit}); err != nil || out.String() != "through" {
+		t.Errorf("Send = %v, %q", err, out.String())
+	}
+	select {
+	case p := <-peers:
+		if p.String() != c.LocalAddr().String() {
+			t.Errorf("the target saw %v, want the client %v", p, c.LocalAddr())
+		}
+	case <-time.After(ioLimit):
+		t.Fatal("the target never read the header")
+	}
+	c.Close()
+	<-served
+}
+
+// bufferedConn reads through r, which buffers what it read of Conn.
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
