@@ -76,13 +76,18 @@ func NewServer(cfg *Config) (*Server, error) {
 }
 
 func newBackend(s *Server) (backend, error) {
+	switch s.cfg.Accept {
+	case AcceptDefault, AcceptShared, AcceptReusePort:
+	default:
+		return nil, sockit.BadOption("engine.Config", "Accept", fmt.Sprintf("%q is not %s or %s", s.cfg.Accept, AcceptShared, AcceptReusePort))
+	}
 	switch s.cfg.Backend {
 	case BackendStd:
 		return newStdBackend(s), nil
 	case BackendEpoll:
 		return newEpollBackend(s)
 	}
-	return nil, fmt.Errorf("engine: unknown backend %q (want %s or %s)", s.cfg.Backend, BackendStd, BackendEpoll)
+	return nil, sockit.BadOption("engine.Config", "Backend", fmt.Sprintf("%q is not %s or %s", s.cfg.Backend, BackendStd, BackendEpoll))
 }
 
 // Backend reports which backend the server runs on.

@@ -137,6 +137,9 @@ func (c ClientConfig) Dial(srv *engine.Server, ep endpoint.Endpoint, h engine.Ha
 // never answers is a *sockit.Error (Op "tls" or "websocket") holding a
 // *TimeoutError, of kind sockit.KindTimeout.
 func Dial(ctx context.Context, ep endpoint.Endpoint, cfg ClientConfig, o client.Options) (*client.Conn, error) {
+	if cfg.Preamble != nil && ep.IsPacket() {
+		return nil, sockit.BadOption("layer.ClientConfig", "Preamble", "is written on stream connections; "+ep.String()+" carries datagrams")
+	}
 	c, err := client.Dial(ctx, ep.Transport(), o)
 	if err != nil {
 		return nil, err

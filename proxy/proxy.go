@@ -31,22 +31,40 @@ const maxV1 = 107
 // header closes with.
 var ErrNoHeader = errors.New("proxy: the connection did not start with a PROXY protocol header")
 
-// Stats count what Accept saw.
+// Counters count what Accept saw; share one among handlers to get a total.
+// The zero value is ready to use; it is safe for concurrent use.
+type Counters struct {
+	headers, rejected atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Counters) Stats() Stats {
+	return Stats{Headers: c.headers.Load(), Rejected: c.rejected.Load()}
+}
+
+// Stats are a snapshot of Counters.
 type Stats struct {
-	Headers  atomic.Uint64 // connections that began with a valid header
-	Rejected atomic.Uint64 // connections closed for a missing or malformed header
+	Headers  uint64 // connections that began with a valid header
+	Rejected uint64 // connections closed for a missing or malformed header
+}
+
+// Options configure Accept. The zero value counts nothing and tells no one.
+type Options struct {
+	Observer sockit.Observer // hears of each header read or rejected; nil = none
+	Counters *Counters       // counts them; nil = none
 }
 
 // Accept returns a handler that expects every connection to begin with a
 // PROXY header (version 1 or 2), reads it, and then serves the rest of the
 // connection with inner, whose Conn reports the header's source as
 // RemoteAddr and its destination as LocalAddr. A connection without a
-// valid header is reset and counted; obs, if set, hears of each header.
-func Accept(inner engine.Handler, obs sockit.Observer, st *Stats) engine.Handler {
+// valid header is reset.
+func Accept(inner engine.Handler, o Options) engine.Handler {
+	st := o.Counters
 	if st == nil {
-		st = new(Stats)
+		st = new(Counters)
 	}
-	a := &acceptor{inner: inner, obs: obs, st: st}
+	a := &acceptor{inner: inner, obs: o.Observer, st: st}
 	if d, ok := inner.(engine.Drainer); ok {
 		return &drainingAcceptor{a, d}
 	}
@@ -68,7 +86,7 @@ func (a *drainingAcceptor) OnDrain(c engine.Conn) {
 type acceptor struct {
 	inner engine.Handler
 	obs   sockit.Observer
-	st    *Stats
+	st    *Counters
 }
 
 // pconn is the connection inner sees once the header is read.
@@ -128,7 +146,7 @@ func (a *acceptor) OnData(c engine.Conn, in []byte) int {
 	if h.Command == proxyproto.PROXY {
 		s.pc.src, s.pc.dst = h.SourceAddr, h.DestinationAddr
 	}
-	a.st.Headers.Add(1)
+	a.st.headers.Add(1)
 	if a.obs != nil {
 		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Peer: s.pc.RemoteAddr(), Local: s.pc.LocalAddr(),
 			Detail: fmt.Sprintf("v%d", h.Version)})
@@ -142,7 +160,7 @@ func (a *acceptor) OnData(c engine.Conn, in []byte) int {
 
 func (a *acceptor) reject(c engine.Conn, s *state, err error) {
 	s.done = true
-	a.st.Rejected.Add(1)
+	a.st.rejected.Add(1)
 	if a.obs != nil {
 		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Detail: "rejected from " + c.RemoteAddr().String(), Err: err})
 	}
@@ -198,13 +216,32 @@ func headerLen(b []byte) (int, error) {
 	return 0, ErrNoHeader
 }
 
+// checkVersion refuses a PROXY protocol version other than 1 and 2.
+func checkVersion(v int) error {
+	if v != 1 && v != 2 {
+		return sockit.BadOption("proxy", "version", fmt.Sprintf("%d is not 1 or 2", v))
+	}
+	return nil
+}
+
+// Preamble returns the function that writes a PROXY header of version in
+// front of a connection it names by its own addresses (a client testing a
+// server behind a load balancer: layer.ClientConfig.Preamble). It refuses
+// a version other than 1 and 2 at once.
+func Preamble(version int) (func(local, remote net.Addr) ([]byte, error), error) {
+	if err := checkVersion(version); err != nil {
+		return nil, err
+	}
+	return func(local, remote net.Addr) ([]byte, error) { return Header(version, local, remote) }, nil
+}
+
 // Header returns the PROXY header (version 1 or 2) that tells the next
 // hop a connection from src arrived at dst. Addresses that are not TCP
 // (Unix sockets) give an UNKNOWN (v1) or LOCAL (v2) header, which passes
 // no address, as the protocol says.
 func Header(version int, src, dst net.Addr) ([]byte, error) {
-	if version != 1 && version != 2 {
-		return nil, fmt.Errorf("proxy: version %d (want 1 or 2)", version)
+	if err := checkVersion(version); err != nil {
+		return nil, err
 	}
 	_, ok1 := src.(*net.TCPAddr)
 	_, ok2 := dst.(*net.TCPAddr)

@@ -79,8 +79,8 @@ func TestAcceptOnEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := seen{peers: make(chan net.Addr, 4), data: make(chan []byte, 64)}
-		var st Stats
-		a, err := srv.Listen(endpoint.MustParse("tcp://127.0.0.1:0"), Accept(s, nil, &st))
+		var counters Counters
+		a, err := srv.Listen(endpoint.MustParse("tcp://127.0.0.1:0"), Accept(s, Options{Counters: &counters}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,8 +115,8 @@ func TestAcceptOnEngine(t *testing.T) {
 		}
 		bad.Close()
 		srv.Close()
-		if st.Headers.Load() != 1 || st.Rejected.Load() != 1 {
-			t.Errorf("%s: stats %d headers, %d rejected; want 1 and 1", b, st.Headers.Load(), st.Rejected.Load())
+		if st := counters.Stats(); st.Headers != 1 || st.Rejected != 1 {
+			t.Errorf("%s: stats %d headers, %d rejected; want 1 and 1", b, st.Headers, st.Rejected)
 		}
 	}
 }

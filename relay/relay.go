@@ -103,12 +103,14 @@ type Relay struct {
 // a certificate (Options.Listen.TLS) is refused with layer.ErrNoCertificate.
 func Listen(ctx context.Context, o Options) (*Relay, error) {
 	if o.From.IsPacket() != o.To.IsPacket() {
-		return nil, &sockit.Error{Op: "relay", Net: o.From.Network(), Addr: o.From.Addr,
-			Err: fmt.Errorf("cannot relay between a stream (%s) and datagrams (%s): one has no message boundaries, the other no connection", streamOf(o.From, o.To), packetOf(o.From, o.To))}
+		return nil, &sockit.OptionError{Owner: "relay.Options", Fields: []string{"From", "To"},
+			Reason: fmt.Sprintf("cannot relay between a stream (%s) and datagrams (%s): one has no message boundaries, the other no connection", streamOf(o.From, o.To), packetOf(o.From, o.To))}
 	}
-	if o.ProxyProtocol != 0 && (o.ProxyProtocol < 1 || o.ProxyProtocol > 2 || o.To.IsPacket()) {
-		return nil, &sockit.Error{Op: "relay", Net: o.To.Network(), Addr: o.To.Addr,
-			Err: fmt.Errorf("ProxyProtocol %d: want 1 or 2, for a stream target", o.ProxyProtocol)}
+	switch {
+	case o.ProxyProtocol != 0 && o.ProxyProtocol != 1 && o.ProxyProtocol != 2:
+		return nil, sockit.BadOption("relay.Options", "ProxyProtocol", fmt.Sprintf("%d is not 1 or 2", o.ProxyProtocol))
+	case o.ProxyProtocol != 0 && o.To.IsPacket():
+		return nil, sockit.BadOption("relay.Options", "ProxyProtocol", "is sent on stream connections; the target "+o.To.String()+" carries datagrams")
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 10 * time.Second

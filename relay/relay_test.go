@@ -293,8 +293,8 @@ func (p peerSeen) OnClose(engine.Conn, error)          {}
 func TestRelayProxyProtocol(t *testing.T) {
 	for _, v := range []int{1, 2} {
 		peers := make(chan net.Addr, 1)
-		var st proxy.Stats
-		to := target(t, "tcp", proxy.Accept(peerSeen{peers}, nil, &st))
+		var st proxy.Counters
+		to := target(t, "tcp", proxy.Accept(peerSeen{peers}, proxy.Options{Counters: &st}))
 		_, from := start(t, "tcp", to, relay.Options{ProxyProtocol: v})
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}, Timeout: ioLimit}
 		c, err := d.Dial("tcp", from.Addr)
@@ -317,8 +317,8 @@ func TestRelayProxyProtocol(t *testing.T) {
 		case <-time.After(ioLimit):
 			t.Fatalf("v%d: server never opened the connection", v)
 		}
-		if st.Headers.Load() != 1 {
-			t.Errorf("v%d: %d headers counted", v, st.Headers.Load())
+		if got := st.Stats().Headers; got != 1 {
+			t.Errorf("v%d: %d headers counted", v, got)
 		}
 	}
 }

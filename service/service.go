@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
 )
 
@@ -29,7 +30,7 @@ func Lookup(name string) (engine.Handler, engine.PacketHandler, error) {
 	case "daytime":
 		return Daytime{}, Daytime{}, nil
 	}
-	return nil, nil, fmt.Errorf("unknown service %q (want %s)", name, strings.Join(Names, ", "))
+	return nil, nil, sockit.BadOption("service.Lookup", "name", fmt.Sprintf("names an unknown service %q (want %s)", name, strings.Join(Names, ", ")))
 }
 
 // Echo sends back every byte it receives (RFC 862). When the client

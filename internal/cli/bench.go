@@ -96,9 +96,6 @@ be made at all.`,
 	fs.MarkHidden("worker")
 	positive(fs, "conns", "size", "depth", "duration", "procs")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkPositive(cmd); err != nil {
-			return err
-		}
 		if nv, _ := cmd.Flags().GetBool("no-verify"); nv {
 			opts.Verify = false
 		}

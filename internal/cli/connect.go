@@ -79,14 +79,13 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.ProxyProtocol != 0 && (opts.ProxyProtocol < 1 || opts.ProxyProtocol > 2 || ep.IsPacket()) {
-		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2, on a stream endpoint", opts.ProxyProtocol)}
-	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	log.obs = withStates(log.obs, opts.States)
 	var preamble func(local, remote net.Addr) ([]byte, error)
-	if v := opts.ProxyProtocol; v > 0 {
-		preamble = func(local, remote net.Addr) ([]byte, error) { return proxy.Header(v, local, remote) }
+	if opts.ProxyProtocol != 0 {
+		if preamble, err = proxy.Preamble(opts.ProxyProtocol); err != nil {
+			return err
+		}
 	}
 	c, err := dialLayers(ctx, ep, opts.TLS, client.Options{
 		ConnectTimeout: opts.ConnectTimeout,

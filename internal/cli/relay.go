@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/relay"
@@ -91,12 +89,6 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		return err
 	}
 	defer certTLS.close()
-	if opts.ProxyProtocol != 0 && opts.ProxyProtocol != 1 && opts.ProxyProtocol != 2 {
-		return usageErr{fmt.Errorf("--proxy-protocol %d: want 1 or 2", opts.ProxyProtocol)}
-	}
-	if opts.ProxyProtocol != 0 && to.IsPacket() {
-		return usageErr{errors.New("--proxy-protocol is sent on stream connections; TARGET is a datagram endpoint")}
-	}
 	targetTLS, err := opts.TLS.config(to)
 	if err != nil {
 		return err
@@ -118,10 +110,6 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		},
 	})
 	if err != nil {
-		var se *sockit.Error
-		if errors.As(err, &se) && se.Op == "relay" {
-			return usageErr{err}
-		}
 		return err
 	}
 	at := from

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +19,10 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// Only a backend name that does not exist is a usage error (exit 2): other
-// NewServer failures, such as epoll_create1 failing with EMFILE, pass
-// through unchanged with their own exit code.
+// Only a backend name that does not exist is a usage error (exit 2, the
+// engine's OptionError named as the flag): other NewServer failures, such
+// as epoll_create1 failing with EMFILE, pass through unchanged with their
+// own exit code.
 func TestServeNewServerErrors(t *testing.T) {
 	t.Parallel()
 	emfile := os.NewSyscallError("epoll_create1", syscall.EMFILE)
@@ -32,7 +34,7 @@ func TestServeNewServerErrors(t *testing.T) {
 		wantIs      error
 		wantCreated bool // NewServer is called
 	}{
-		{name: "unknown engine", engine: "kqueue", wantCode: ExitUsage, wantCreated: false},
+		{name: "unknown engine", engine: "kqueue", wantCode: ExitUsage, wantCreated: true},
 		{name: "EMFILE on epoll", engine: string(engine.BackendEpoll), newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
 		{name: "EMFILE on the default", engine: "", newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
 	}
@@ -44,14 +46,20 @@ func TestServeNewServerErrors(t *testing.T) {
 				IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
 				Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo", Engine: tt.engine,
 				Ready: func([]net.Addr) { t.Error("Ready called, but NewServer fails") },
-				newServer: func(*engine.Config) (*engine.Server, error) {
+				newServer: func(cfg *engine.Config) (*engine.Server, error) {
 					created = true
+					if tt.newErr == nil { // the real one, which refuses the name
+						return engine.NewServer(cfg)
+					}
 					return nil, tt.newErr
 				},
 			}
 			err := runServe(context.Background(), opts)
 			if got := ExitCode(err); got != tt.wantCode {
 				t.Errorf("runServe = %v: exit code %d, want %d", err, got, tt.wantCode)
+			}
+			if tt.newErr == nil && !strings.Contains(describe(err), `--engine "kqueue" is not std or epoll`) {
+				t.Errorf("error %q does not name the flag and the choices", describe(err))
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("errors.Is(%v, %v) = false; want NewServer's error passed through", err, tt.wantIs)

@@ -112,6 +112,8 @@ second Ctrl-C, the first one shuts down gracefully and exits 0).`,
 			return usageErr{errors.New(msg)}
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		// Every verb: a flag marked positive must not be given as zero.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return checkPositive(cmd) },
 	}
 	root.SetIn(app.IO.In)
 	root.SetOut(app.IO.Out)

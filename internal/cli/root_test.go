@@ -47,6 +47,15 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bench run too long", args: []string{"bench", "127.0.0.1:9", "--warmup", "87600h", "-d", "1h"}, wants: []string{"--warmup and --duration together must be at most"}},
 		{name: "bench payload", args: []string{"bench", "127.0.0.1:9", "--payload", "@/nonexistent/payload"}, wants: []string{"--payload file:", "no such file"}},
 		{name: "bench procs", args: []string{"bench", "127.0.0.1:9", "-c", "2", "--procs", "3"}, wants: []string{"--procs must be 1 … the connections (2)"}},
+		{name: "send count 0", args: []string{"send", "--count", "0", "127.0.0.1:9", "x"}, wants: []string{"--count must be at least 1"}},
+		{name: "serve max-message 0", args: []string{"serve", "--max-message", "0", "tcp://127.0.0.1:0"}, wants: []string{"--max-message must be at least 1"}},
+		{name: "serve engine", args: []string{"serve", "--engine", "kqueue", "tcp://127.0.0.1:0"}, wants: []string{`--engine "kqueue" is not std or epoll`}},
+		{name: "serve accept", args: []string{"serve", "--accept", "random", "tcp://127.0.0.1:0"}, wants: []string{`--accept "random" is not shared or reuseport`}},
+		{name: "connect proxy version", args: []string{"connect", "--proxy-protocol", "3", "127.0.0.1:9"}, wants: []string{"--proxy-protocol 3 is not 1 or 2"}},
+		{name: "connect proxy over udp", args: []string{"connect", "--proxy-protocol", "1", "udp://127.0.0.1:9"}, wants: []string{"--proxy-protocol is written on stream connections"}},
+		{name: "relay proxy version", args: []string{"relay", "--proxy-protocol", "5", "tcp://127.0.0.1:0", "127.0.0.1:9"}, wants: []string{"--proxy-protocol 5 is not 1 or 2"}},
+		{name: "relay proxy to udp", args: []string{"relay", "--proxy-protocol", "1", "udp://127.0.0.1:0", "udp://127.0.0.1:9"}, wants: []string{"--proxy-protocol is sent on stream connections"}},
+		{name: "relay stream to datagrams", args: []string{"relay", "tcp://127.0.0.1:0", "udp://127.0.0.1:9"}, wants: []string{"LISTEN and TARGET cannot relay between a stream"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,6 +72,7 @@ message from standard input, as is.`,
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	positive(fs, "count")
 	return cmd
 }
 
@@ -103,9 +103,6 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	ep, err := endpoint.Parse(opts.Endpoint)
 	if err != nil {
 		return err
-	}
-	if opts.Count < 1 {
-		return usageErr{errors.New("--count must be at least 1")}
 	}
 	msg, err := opts.message()
 	if err != nil {

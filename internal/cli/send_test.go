@@ -131,15 +131,6 @@ func TestSendWithoutVerboseIsQuiet(t *testing.T) {
 	}
 }
 
-// TestSendBadCount checks that --count below 1 is a usage error.
-func TestSendBadCount(t *testing.T) {
-	t.Parallel()
-	opts, _, _ := sendOpts("tcp://127.0.0.1:9", "x")
-	opts.Count = 0
-	msg := errorOf(t, runSend(context.Background(), opts), ExitUsage)
-	mustContain(t, "error", msg, "--count")
-}
-
 // TestSendCancel checks that cancelling the context (the first Ctrl-C)
 // ends a send that waits for a reply, with exit code 130.
 func TestSendCancel(t *testing.T) {

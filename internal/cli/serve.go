@@ -76,9 +76,6 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
-			if opts.MaxMessage < 1 { // 0 is "the default" only to runServe
-				return usageErr{fmt.Errorf("--max-message must be at least 1, not %d", opts.MaxMessage)}
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -100,6 +97,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
+	positive(fs, "max-message")
 	return cmd
 }
 
@@ -117,10 +115,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	handler, packetHandler, err := service.Lookup(opts.Service)
 	if err != nil {
-		return usageErr{err}
-	}
-	if opts.MaxMessage < 0 {
-		return usageErr{fmt.Errorf("--max-message must be at least 1, not %d", opts.MaxMessage)}
+		return err
 	}
 	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
@@ -131,37 +126,20 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
-	// Only a backend name can be a usage mistake: other NewServer errors
-	// (epoll_create1 or eventfd failing with EMFILE, say) pass through.
-	switch engine.Backend(opts.Engine) {
-	case "", engine.BackendStd, engine.BackendEpoll: // "" is the platform's default
-	default:
-		return usageErr{fmt.Errorf("--engine %q: want %s or %s", opts.Engine, engine.BackendStd, engine.BackendEpoll)}
-	}
-	accept := engine.AcceptDefault
-	switch opts.Accept {
-	case "":
-	case "shared":
-		accept = engine.AcceptShared
-	case "reuseport":
-		accept = engine.AcceptReusePort
-	default:
-		return usageErr{fmt.Errorf("--accept %q: want shared or reuseport", opts.Accept)}
-	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
 	newServer := engine.NewServer
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
 	obs := withStates(observer(log, opts.Verbose), opts.States)
-	var proxied proxy.Stats
+	var proxied proxy.Counters
 	if opts.ProxyProtocol {
-		handler = proxy.Accept(handler, obs, &proxied)
+		handler = proxy.Accept(handler, proxy.Options{Observer: obs, Counters: &proxied})
 	}
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
-		Accept:      accept,
+		Accept:      engine.AcceptMode(opts.Accept),
 		Backlog:     opts.Sock.Backlog,
 		ReusePort:   opts.Sock.ReusePort,
 		Nagle:       !opts.Sock.NoDelay,
@@ -225,7 +203,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	if opts.ProxyProtocol {
-		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", proxied.Headers.Load(), plural(proxied.Rejected.Load(), "connection"))
+		st := proxied.Stats()
+		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", st.Headers, plural(st.Rejected, "connection"))
 	}
 	switch {
 	case err == nil:
