@@ -14,7 +14,7 @@ import (
 
 // runPackets runs the benchmark over datagram sockets (udp, unixgram).
 // Datagrams have no connections to hold, so each socket is a connected
-// socket with a sender and a receiver goroutine; --conns is the number of
+// socket with a sender and a receiver goroutine; Conns is the number of
 // sockets. Every echoed datagram starts with its 8-byte sequence number,
 // which finds the message it answers; a datagram not answered within the
 // loss timeout counts as lost and frees its place in the pipeline.

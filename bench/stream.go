@@ -27,7 +27,7 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	st := newStreamRun(o, r)
 	r.sample(&r.base)
 
-	// Connect, at --connect-rate if given. An interrupt stops dialing and
+	// Connect, at Options.ConnectRate if given. An interrupt stops dialing and
 	// stops waiting for the dials under way; those that open later close
 	// at once (stopAll), and Shutdown below waits for them.
 	begin := time.Now()
@@ -96,7 +96,7 @@ func sleepUntil(ctx context.Context, t time.Time) {
 }
 
 // sourceIP is connection id's source address: 127.0.0.(1 + id mod n),
-// counting on into 127.0.x.y, for loopback servers with --source-ips n.
+// counting on into 127.0.x.y, for loopback servers with SourceIPs n.
 func sourceIP(o *Options, id int) netip.Addr {
 	if o.SourceIPs <= 1 {
 		return netip.Addr{}
@@ -427,7 +427,7 @@ func (b *bconn) OnClose(c engine.Conn, err error) {
 			st.r.fail(opOf(err, "connection"), err)
 		}
 	} else if errors.Is(err, engine.ErrShutdown) {
-		st.r.failText("drain: cut off", "the connection had not finished when --drain ran out")
+		st.r.failText("drain: cut off", "the connection had not finished when the drain time ran out")
 	}
 	if st.o.Mode == ModeEcho {
 		st.r.short(b.id, b.recvOff, b.sentOff-b.recvOff, uint64(b.sent-b.done))
