@@ -50,6 +50,7 @@ type connMeta struct {
 	h       Handler
 	drainer Drainer
 	timer   TimerHandler
+	goaway  ShutdownHandler
 	network string
 	local   net.Addr
 	remote  net.Addr // Unix peers (usually unnamed); TCP peers are in econn.raddr
@@ -60,14 +61,17 @@ func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
 	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
 	m.drainer, _ = h.(Drainer)
 	m.timer, _ = h.(TimerHandler)
+	m.goaway, _ = h.(ShutdownHandler)
 	return m
 }
 
-// connBuf holds a connection's pending output and unconsumed input. An
-// idle connection gives it back to the pool.
+// connBuf holds a connection's pending output, its unconsumed input and
+// the count of what its layers hold (Hold). An idle connection gives it
+// back to the pool.
 type connBuf struct {
-	out outq
-	in  []byte // input the handler left unconsumed
+	out  outq
+	in   input
+	held int // bytes a layer reported with Hold
 }
 
 var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
@@ -75,23 +79,44 @@ var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
 func (c *econn) bufs() *connBuf {
 	if c.b == nil {
 		c.b = bufPool.Get().(*connBuf)
+		c.b.out.budget = &c.l.b.s.budget
+		c.b.in.budget = &c.l.b.s.budget
 	}
 	return c.b
 }
 
-// releaseBufs gives the buffers back once nothing is pending or left over.
+// releaseBufs gives the buffers back once nothing is pending, left over
+// or held.
 func (c *econn) releaseBufs() {
 	b := c.b
-	if b == nil || b.out.len() > 0 || len(b.in) > 0 {
+	if b == nil || b.out.len() > 0 || b.in.len() > 0 || b.held != 0 {
 		return
 	}
 	b.out.release()
-	if cap(b.in) > 64<<10 {
-		b.in = nil
-	}
-	b.in = b.in[:0]
+	b.in.release()
 	bufPool.Put(b)
 	c.b = nil
+}
+
+// heldExtra is what the connection holds besides its pending output: the
+// input left over and what its layers hold.
+func (c *econn) heldExtra() int {
+	if c.b == nil {
+		return 0
+	}
+	return c.b.in.len() + c.b.held
+}
+
+// Hold counts n more bytes (n < 0: fewer) that a layer keeps for the
+// connection against the server's budget. Loop goroutine only.
+func (c *econn) Hold(n int) {
+	if n == 0 || c.st == stClosed {
+		return
+	}
+	b := c.bufs()
+	b.held += n
+	c.l.b.s.budget.add(int64(n))
+	c.releaseBufs()
 }
 
 // setRemote records a peer address the inline AddrPort cannot hold (a
@@ -188,6 +213,12 @@ func (c *econn) write(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.wrote(n)
+	return n, nil
+}
+
+// wrote counts n bytes the kernel took.
+func (c *econn) wrote(n int) {
 	c.outBytes += int64(n)
 	c.lastOut = c.l.now
 	if n > 0 && c.m.drainer != nil {
@@ -198,7 +229,6 @@ func (c *econn) write(p []byte) (int, error) {
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n})
 	}
-	return n, nil
 }
 
 // AsyncWrite copies p into a task for the loop. Bytes queued that way count
@@ -280,7 +310,7 @@ func (c *econn) handle(ev sock.Readiness) {
 // handler.
 func (c *econn) read() {
 	l := c.l
-	n, err := c.readFD(l.buf)
+	n, err := c.readFD(l.buf[:l.b.s.budget.readSize(len(l.buf))])
 	if err == sock.ErrWouldBlock {
 		return
 	}
@@ -307,7 +337,7 @@ func (c *econn) read() {
 	}
 	data := l.buf[:n]
 	if c.b != nil {
-		data = joinInput(&c.b.in, data)
+		data = c.b.in.join(data)
 	}
 	c.offer(data)
 }
@@ -329,12 +359,11 @@ func (c *econn) offer(data []byte) {
 		c.fail(err)
 	case len(rest) == 0:
 		if c.b != nil {
-			c.b.in = c.b.in[:0]
+			c.b.in.keep(nil)
 			c.releaseBufs()
 		}
 	default:
-		b := c.bufs()
-		b.in = keepInput(b.in, rest)
+		c.bufs().in.keep(rest)
 	}
 }
 
@@ -342,14 +371,15 @@ func (c *econn) offer(data []byte) {
 // write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
 	for c.Pending() > 0 {
-		n, err := c.write(c.b.out.chunk(c.m.message))
+		n, err := c.l.vec.Writev(int(c.fd), c.b.out.vectors(c.m.message))
+		if err == sock.ErrWouldBlock {
+			return
+		}
 		if err != nil {
 			c.fail(err)
 			return
 		}
-		if n == 0 {
-			return
-		}
+		c.wrote(n)
 		c.b.out.advance(n, c.m.message)
 	}
 	c.releaseBufs()
@@ -442,7 +472,7 @@ func (c *econn) settle() {
 		}
 		pending = c.Pending()
 	}
-	c.paused = cfg.paused(c.paused, pending)
+	c.paused = cfg.paused(c.paused, pending, c.heldExtra(), c.l.b.s.budget.level())
 	want := sock.Readiness(0)
 	if c.st.reads() && (!c.paused || c.st.discards()) {
 		want |= sock.Readable | sock.PeerShut
@@ -545,8 +575,12 @@ func (c *econn) finish() {
 		}
 		s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail, Err: err})
 	}
-	if c.b != nil {
-		c.b.out.drop()
+	if b := c.b; b != nil {
+		b.out.drop()
+		b.in.release()
+		s.budget.add(-int64(b.held))
+		b.held = 0
+		bufPool.Put(b)
 		c.b = nil
 	}
 	why := c.why.result()

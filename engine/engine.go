@@ -14,7 +14,11 @@
 //  3. Bounded memory. Above Config.HighWatermark bytes of pending output the
 //     engine stops reading the connection until output drains below
 //     Config.LowWatermark; Write refuses to queue beyond Config.MaxPending.
-//     Input a handler leaves unconsumed is bounded by Config.MaxInput.
+//     Input a handler leaves unconsumed is bounded by Config.MaxInput. All
+//     connections together are bounded by Config.MaxPendingTotal: once it
+//     is reached, connections above their low watermark stop being read,
+//     and an eighth past it every connection that holds bytes does, until
+//     they drain. A connection is never cut for being slow.
 //  4. One owner per connection. A connection's callbacks never run
 //     concurrently. Other goroutines use AsyncWrite, CloseWrite, Close and Abort.
 //  5. Graceful shutdown. Server.Shutdown stops accepting, lets connections
@@ -39,6 +43,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/procstat"
 )
 
 // Handler serves a stream connection. The engine calls its methods one at a
@@ -86,6 +91,17 @@ type TimerHandler interface {
 	OnTimer(c Conn)
 }
 
+// ShutdownHandler is implemented by handlers that have something to say
+// to a peer before the server closes. When Server.Shutdown begins, after
+// the listeners are closed, OnShutdown is called once for each connection
+// still open, like the connection's other callbacks (on its loop). A
+// WebSocket server sends its close frame (1001, going away) there, so that
+// the close handshake ends within the shutdown's grace instead of in a
+// reset after it.
+type ShutdownHandler interface {
+	OnShutdown(c Conn)
+}
+
 // DialOptions are the choices of one Server.Dial.
 type DialOptions struct {
 	// Timeout bounds the connect; 0 means the system's own.
@@ -126,6 +142,13 @@ type Conn interface {
 	// Pending is the number of bytes queued and not yet written to the
 	// kernel. Call it only from the connection's callbacks.
 	Pending() int
+	// Hold counts n more bytes (n < 0: fewer) that a protocol layer keeps
+	// for this connection (a message being assembled, records not yet
+	// decrypted) against the server's memory budget,
+	// Config.MaxPendingTotal. What is still held when the connection
+	// closes is released with it. Call it only from the connection's
+	// callbacks.
+	Hold(n int)
 	// Context and SetContext hold one value for the handler. Call them only
 	// from the connection's callbacks.
 	Context() any
@@ -242,6 +265,14 @@ type Config struct {
 	MaxPending    int // pending output Write refuses to exceed; 0 = 4 × HighWatermark
 	MaxInput      int // unconsumed input kept per connection; 0 = DefaultMaxInput
 	ReadBuffer    int // bytes read per read(2); 0 = DefaultReadBuffer
+	// MaxPendingTotal is the memory budget of all connections together:
+	// their pending output (in 16 KiB chunks), their unconsumed input and
+	// what layers Hold. 0 = DefaultMaxPendingTotal(), < 0 = no budget.
+	// Reaching it pauses reading, never closes a connection. What they hold
+	// stays within the budget and an eighth more, plus per connection one
+	// chunk and one read: while the budget is over, reads take 4 KiB (on
+	// the std backend a read already waiting may still take ReadBuffer).
+	MaxPendingTotal int64
 
 	// Unlink removes a stale Unix socket file at the listen path before
 	// binding. A path that is not a socket, or a socket a live server still
@@ -281,7 +312,21 @@ func (c *Config) withDefaults() Config {
 	if cfg.ReadBuffer <= 0 {
 		cfg.ReadBuffer = DefaultReadBuffer
 	}
+	if cfg.MaxPendingTotal == 0 {
+		cfg.MaxPendingTotal = DefaultMaxPendingTotal()
+	}
 	return cfg
+}
+
+// DefaultMaxPendingTotal is the budget a zero Config.MaxPendingTotal
+// gets: a 32nd of the machine's memory, at least 64 MiB and at most 1 GiB
+// (256 MiB where the machine's memory cannot be read).
+func DefaultMaxPendingTotal() int64 {
+	mem, err := procstat.MemTotal()
+	if err != nil || mem <= 0 {
+		return 256 << 20
+	}
+	return min(max(mem/32, 64<<20), 1<<30)
 }
 
 // Stats are a server's counters. Byte counts include every connection and
@@ -294,4 +339,11 @@ type Stats struct {
 	PacketsIn    uint64 // datagrams received
 	PacketsOut   uint64 // datagrams sent
 	AcceptErrors uint64 // accept(2) failures survived (EMFILE and the like)
+	// Held is the memory the connections hold now against
+	// Config.MaxPendingTotal: pending output chunks, unconsumed input and
+	// what layers Hold.
+	Held int64
+	// Forced counts the connections Shutdown closed because its context
+	// ended before they finished.
+	Forced uint64
 }

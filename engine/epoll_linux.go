@@ -137,10 +137,20 @@ func (b *epollBackend) closeFD(fd int, network string) {
 
 func (b *epollBackend) stopAccepting() { b.broadcast(taskCloseListeners) }
 
-func (b *epollBackend) forceClose() bool {
-	var closed atomic.Bool
+func (b *epollBackend) goaway() { b.broadcast(taskGoaway) }
+
+func (b *epollBackend) forceClose() int {
+	var closed atomic.Int64
 	b.broadcastWith(taskForceClose, &closed)
-	return closed.Load()
+	return int(closed.Load())
+}
+
+// relax asks every loop to look again at the connections paused for the
+// budget. It may be called on a loop, so it does not wait.
+func (b *epollBackend) relax() {
+	for _, l := range b.loops {
+		l.post(task{kind: taskRelax})
+	}
 }
 
 // stop ends the loops and waits for them.
@@ -154,12 +164,12 @@ func (b *epollBackend) stop() {
 // broadcast runs a task on every loop and waits for all of them.
 func (b *epollBackend) broadcast(kind taskKind) { b.broadcastWith(kind, nil) }
 
-func (b *epollBackend) broadcastWith(kind taskKind, flag *atomic.Bool) {
+func (b *epollBackend) broadcastWith(kind taskKind, count *atomic.Int64) {
 	var dones []chan error
 	for _, l := range b.loops {
 		d := make(chan error, 1)
 		dones = append(dones, d)
-		l.post(task{kind: kind, done: d, flag: flag})
+		l.post(task{kind: kind, done: d, count: count})
 	}
 	for _, d := range dones {
 		<-d
@@ -193,6 +203,8 @@ const (
 	taskCloseListener
 	taskResumeListeners
 	taskWake
+	taskRelax
+	taskGoaway
 )
 
 // task is work handed to a loop by another goroutine.
@@ -208,7 +220,7 @@ type task struct {
 	data  []byte
 	dial  *dialReq
 	done  chan error
-	flag  *atomic.Bool // taskForceClose: set when it closed a connection
+	count *atomic.Int64 // taskForceClose: the connections it closed
 }
 
 // dialReq is a connection for a loop to start.
@@ -234,6 +246,7 @@ type loop struct {
 	packets   []*epacket
 	timers    timerHeap
 	acc       sock.AcceptBuf // accept4's peer address, reused
+	vec       sock.Vectors   // writev's iovecs, reused
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
@@ -388,7 +401,7 @@ func (l *loop) runTasks() (stop bool) {
 			for _, c := range l.conns {
 				if c != nil && c.st != stClosed {
 					c.forceClose()
-					t.flag.Store(true)
+					t.count.Add(1)
 				}
 			}
 			t.done <- nil
@@ -409,6 +422,20 @@ func (l *loop) runTasks() (stop bool) {
 			}
 		case taskResumeListeners:
 			l.resumeListeners()
+		case taskGoaway:
+			for _, c := range l.conns {
+				if c != nil && c.st.live() && c.st != stConnecting && c.m.goaway != nil {
+					c.m.goaway.OnShutdown(c)
+					c.settle()
+				}
+			}
+			t.done <- nil
+		case taskRelax:
+			for _, c := range l.conns {
+				if c != nil && c.paused {
+					c.settle()
+				}
+			}
 		case taskStop:
 			stop = true
 		}

@@ -2,74 +2,127 @@ package engine
 
 import "sync"
 
-// outq is a connection's pending output: the bytes in order and, on a
-// message socket (unixpacket), the length of each message, so that no
-// write merges two. Its buffer comes from a pool when output is queued and
-// goes back when it drains, so that an idle connection holds none.
+// outq is a connection's pending output: the bytes in order in chunks of
+// chunkSize from a pool and, on a message socket (unixpacket), the length
+// of each message, so that no write merges two. It holds what is pending
+// rounded up to a chunk, never twice it (as a slice grown by append
+// would), and gives every chunk back as soon as it is written, so that an
+// idle connection holds none. Each chunk taken and given back is counted
+// in the server's budget.
 type outq struct {
-	buf  []byte // pending output is buf[head:]
-	head int
-	msgs []int   // message sockets: the length of each queued message, oldest first
-	slot *[]byte // where buf came from in the pool: it goes back there, without a new allocation
+	chunks []*chunk // chunks[0] holds the oldest pending byte at head; the last is filled up to tail
+	head   int
+	tail   int
+	n      int   // bytes pending
+	msgs   []int // message sockets: the length of each queued message, oldest first
+	budget *budget
+	vecs   [][]byte // scratch for vectors
 }
 
-// outPool recycles output buffers.
-var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// chunkSize is the unit of output memory.
+const chunkSize = 16 << 10
 
-// maxPooled is the largest buffer given back to the pool; bigger ones were
-// grown by a burst and are left to the collector.
-const maxPooled = 1 << 20
+type chunk [chunkSize]byte
+
+var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+
+// maxVectors bounds the slices one vectored write takes.
+const maxVectors = 64
 
 // len is the number of bytes pending.
-func (q *outq) len() int { return len(q.buf) - q.head }
+func (q *outq) len() int { return q.n }
+
+// held is the memory the queue holds.
+func (q *outq) held() int { return len(q.chunks) * chunkSize }
 
 // push queues a copy of p; on a message socket p is one message.
 func (q *outq) push(p []byte, message bool) {
-	if q.buf == nil {
-		q.slot = outPool.Get().(*[]byte)
-		q.buf, q.head = (*q.slot)[:0], 0
-	}
-	q.buf = append(q.buf, p...)
 	if message {
 		q.msgs = append(q.msgs, len(p))
 	}
+	q.n += len(p)
+	for len(p) > 0 {
+		if len(q.chunks) == 0 || q.tail == chunkSize {
+			q.chunks = append(q.chunks, chunkPool.Get().(*chunk))
+			q.tail = 0
+			q.budget.add(chunkSize)
+		}
+		k := copy(q.chunks[len(q.chunks)-1][q.tail:], p)
+		q.tail += k
+		p = p[k:]
+	}
 }
 
-// chunk is what to write next: all that is pending, or the next message.
-func (q *outq) chunk(message bool) []byte {
-	c := q.buf[q.head:]
+// vectors is what to write next, as at most maxVectors slices: all that
+// is pending, or on a message socket the next message. The slices are
+// valid until the next change to the queue.
+func (q *outq) vectors(message bool) [][]byte {
+	want := q.n
 	if message && len(q.msgs) > 0 {
-		c = c[:q.msgs[0]]
+		want = q.msgs[0]
 	}
-	return c
+	q.vecs = q.vecs[:0]
+	off := q.head
+	for i, c := range q.chunks {
+		end := chunkSize
+		if i == len(q.chunks)-1 {
+			end = q.tail
+		}
+		seg := c[off:end]
+		if len(seg) > want {
+			seg = seg[:want]
+		}
+		q.vecs = append(q.vecs, seg)
+		want -= len(seg)
+		off = 0
+		if want == 0 || len(q.vecs) == maxVectors {
+			break
+		}
+	}
+	return q.vecs
 }
 
-// advance records that n bytes of the chunk were written; a message is
-// written whole or not at all.
+// advance records that n bytes of the vectors were written; a message is
+// written whole or not at all. Chunks written out go back to the pool.
 func (q *outq) advance(n int, message bool) {
-	q.head += n
-	if message && n > 0 {
-		q.msgs = q.msgs[1:]
-	}
-	if q.len() == 0 {
-		q.release()
-	}
-}
-
-// release gives the buffer back once nothing is pending.
-func (q *outq) release() {
-	if q.buf == nil || q.len() > 0 {
+	if n <= 0 {
 		return
 	}
-	if cap(q.buf) <= maxPooled {
-		*q.slot = q.buf[:0]
-		outPool.Put(q.slot)
+	if message && len(q.msgs) > 0 {
+		q.msgs = q.msgs[1:]
 	}
-	q.buf, q.head, q.msgs, q.slot = nil, 0, q.msgs[:0], nil
+	q.n -= n
+	q.head += n
+	for len(q.chunks) > 0 && (q.head >= chunkSize || q.n == 0) {
+		if q.n == 0 {
+			q.release()
+			return
+		}
+		q.free(1)
+		q.head -= chunkSize
+	}
+}
+
+// free gives the first k chunks back.
+func (q *outq) free(k int) {
+	for _, c := range q.chunks[:k] {
+		chunkPool.Put(c)
+	}
+	q.budget.add(-int64(k) * chunkSize)
+	n := copy(q.chunks, q.chunks[k:])
+	clear(q.chunks[n:])
+	q.chunks = q.chunks[:n]
+}
+
+// release gives every chunk back; nothing may be pending.
+func (q *outq) release() {
+	q.free(len(q.chunks))
+	q.head, q.tail, q.n, q.msgs = 0, 0, 0, q.msgs[:0]
+	if cap(q.chunks) > 4*maxVectors {
+		q.chunks = nil // grown by a burst: let it go
+	}
+	q.vecs = q.vecs[:0]
 }
 
 // drop discards everything pending (a reset).
-func (q *outq) drop() {
-	q.head = len(q.buf)
-	q.release()
-}
+func (q *outq) drop() { q.release() }

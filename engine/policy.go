@@ -55,32 +55,62 @@ func unconsumed(data []byte, k, limit int) ([]byte, error) {
 	return rest, nil
 }
 
-// keepInput stores rest (which may alias dst) at the start of dst, as
-// append moves bytes: like memmove.
-func keepInput(dst, rest []byte) []byte { return append(dst[:0], rest...) }
+// input is what a handler left unconsumed, offered again in front of the
+// next bytes read. Its buffer grows to what it must hold rounded up to
+// inputUnit (never to twice that, as append would) and is counted in the
+// server's budget.
+type input struct {
+	b      []byte
+	budget *budget
+}
 
-// joinInput puts data behind what was left over from earlier reads: the
-// bytes to offer the handler now.
-func joinInput(left *[]byte, data []byte) []byte {
-	if len(*left) == 0 {
+// inputUnit is the granule of an input buffer.
+const inputUnit = 4 << 10
+
+func (in *input) len() int { return len(in.b) }
+
+// join puts data behind what was left over from earlier reads and returns
+// the bytes to offer the handler now: data itself when nothing was left.
+func (in *input) join(data []byte) []byte {
+	if len(in.b) == 0 {
 		return data
 	}
-	*left = append(*left, data...)
-	return *left
+	in.grow(len(in.b) + len(data))
+	in.b = append(in.b, data...)
+	return in.b
 }
 
-// paused is the backpressure decision: reading stops when pending output
-// rises above the high watermark and resumes once it has drained to the
-// low one; in between it stays as it was.
-func (cfg *Config) paused(was bool, pending int) bool {
-	switch {
-	case pending > cfg.HighWatermark:
-		return true
-	case pending <= cfg.LowWatermark:
-		return false
+// keep stores rest, which may alias the buffer, as what is left over.
+func (in *input) keep(rest []byte) {
+	if len(rest) > cap(in.b) {
+		nb := make([]byte, len(rest), roundUp(len(rest), inputUnit))
+		copy(nb, rest)
+		in.budget.add(int64(cap(nb) - cap(in.b)))
+		in.b = nb
+		return
 	}
-	return was
+	in.b = in.b[:copy(in.b[:len(rest)], rest)] // copy moves overlapping bytes like memmove
 }
+
+// grow makes room for need bytes, keeping what is there.
+func (in *input) grow(need int) {
+	if need <= cap(in.b) {
+		return
+	}
+	nb := make([]byte, len(in.b), roundUp(need, inputUnit))
+	copy(nb, in.b)
+	in.budget.add(int64(cap(nb) - cap(in.b)))
+	in.b = nb
+}
+
+// release drops the buffer.
+func (in *input) release() {
+	in.budget.add(-int64(cap(in.b)))
+	in.b = nil
+}
+
+// roundUp rounds n up to a multiple of unit.
+func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
 
 // closeEvent is what Close asks for: an orderly close, or a reset when
 // Linger is negative.

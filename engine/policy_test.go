@@ -51,19 +51,31 @@ func TestLeftoverInput(t *testing.T) {
 			t.Errorf("unconsumed(k=%d, limit=%d) = %q, %v; want %q, %v", tc.k, tc.limit, rest, err, tc.want, tc.err)
 		}
 	}
-	// The rest may alias the buffer it is kept in.
-	left := []byte("xyz123")
-	left = keepInput(left, left[3:])
-	if string(left) != "123" {
-		t.Fatalf("keepInput over itself = %q, want 123", left)
+	// The rest may alias the buffer it is kept in; memory is counted in
+	// whole units, not doubled.
+	var b budget
+	in := input{budget: &b}
+	if got := in.join([]byte("fresh")); string(got) != "fresh" || in.len() != 0 {
+		t.Fatalf("join with nothing left over = %q (kept %d)", got, in.len())
 	}
-	if got := joinInput(&left, []byte("45")); string(got) != "12345" {
-		t.Fatalf("joinInput = %q, want 12345", got)
+	in.keep([]byte("xyz123"))
+	if in.len() != 6 || b.used.Load() != inputUnit {
+		t.Fatalf("kept %d bytes, budget %d; want 6 and one unit", in.len(), b.used.Load())
 	}
-	var none []byte
-	fresh := []byte("new")
-	if got := joinInput(&none, fresh); &got[0] != &fresh[0] {
-		t.Fatal("joinInput with nothing left over copied the fresh bytes")
+	in.keep(in.b[3:])
+	if string(in.b) != "123" {
+		t.Fatalf("keep over itself = %q, want 123", in.b)
+	}
+	if got := in.join([]byte("45")); string(got) != "12345" {
+		t.Fatalf("join = %q, want 12345", got)
+	}
+	in.join(make([]byte, 3*inputUnit))
+	if c := cap(in.b); c != 4*inputUnit || b.used.Load() != int64(c) {
+		t.Fatalf("after growing to %d bytes: cap %d, budget %d; want %d both", in.len(), c, b.used.Load(), 4*inputUnit)
+	}
+	in.release()
+	if b.used.Load() != 0 {
+		t.Fatalf("budget %d after release", b.used.Load())
 	}
 }
 
@@ -71,20 +83,58 @@ func TestBackpressureHysteresis(t *testing.T) {
 	cfg := (&Config{HighWatermark: 100, LowWatermark: 40}).withDefaults()
 	paused := false
 	for _, step := range []struct {
-		pending int
-		want    bool
+		pending, held int
+		lvl           pressure
+		want          bool
 	}{
 		{pending: 100, want: false}, // at the high watermark, not above it
 		{pending: 101, want: true},
 		{pending: 60, want: true}, // between the marks: stays paused
 		{pending: 40, want: false},
 		{pending: 60, want: false}, // between the marks: stays reading
+		{pending: 60, lvl: budgetReached, want: true},
+		{pending: 40, lvl: budgetReached, want: false}, // at the low watermark the budget lets it read
+		{pending: 10, lvl: budgetOver, want: true},     // over: anything pending pauses
+		{held: 10, lvl: budgetOver, want: true},        // and anything held
+		{lvl: budgetOver, want: false},                 // holding nothing, it reads
 		{pending: 0, want: false},
 	} {
-		paused = cfg.paused(paused, step.pending)
+		paused = cfg.paused(paused, step.pending, step.held, step.lvl)
 		if paused != step.want {
-			t.Fatalf("pending %d: paused %v, want %v", step.pending, paused, step.want)
+			t.Fatalf("pending %d held %d level %d: paused %v, want %v", step.pending, step.held, step.lvl, paused, step.want)
 		}
+	}
+}
+
+func TestBudgetLevels(t *testing.T) {
+	relaxed := 0
+	b := budget{limit: 800, relax: func() { relaxed++ }}
+	for _, step := range []struct {
+		add  int64
+		want pressure
+	}{
+		{add: 799, want: budgetOK},
+		{add: 1, want: budgetReached},
+		{add: 99, want: budgetReached},
+		{add: 1, want: budgetOver}, // 900 = 800 + 800/8
+		{add: -50, want: budgetReached},
+		{add: -850, want: budgetOK},
+	} {
+		b.add(step.add)
+		if got := b.level(); got != step.want {
+			t.Fatalf("at %d: level %d, want %d", b.used.Load(), got, step.want)
+		}
+	}
+	if relaxed != 1 {
+		t.Fatalf("relaxed %d times, want once (leaving over)", relaxed)
+	}
+	var none *budget
+	none.add(5) // a queue outside a server counts nothing
+	if none.level() != budgetOK {
+		t.Fatal("no budget is not OK")
+	}
+	if (&budget{limit: -1}).levelOf(1<<40) != budgetOK {
+		t.Fatal("a negative limit is no budget")
 	}
 }
 
@@ -159,33 +209,64 @@ func TestAcceptBackoff(t *testing.T) {
 }
 
 func TestOutq(t *testing.T) {
-	var q outq
+	var b budget
+	q := outq{budget: &b}
+	join := func(v [][]byte) string {
+		var s []byte
+		for _, p := range v {
+			s = append(s, p...)
+		}
+		return string(s)
+	}
 	q.push([]byte("hello "), false)
 	q.push([]byte("world"), false)
-	if got := string(q.chunk(false)); got != "hello world" {
-		t.Fatalf("chunk %q", got)
+	if got := join(q.vectors(false)); got != "hello world" || b.used.Load() != chunkSize {
+		t.Fatalf("vectors %q, budget %d", got, b.used.Load())
 	}
 	q.advance(6, false)
-	if q.len() != 5 || string(q.chunk(false)) != "world" {
-		t.Fatalf("after a partial write: len %d chunk %q", q.len(), q.chunk(false))
+	if q.len() != 5 || join(q.vectors(false)) != "world" {
+		t.Fatalf("after a partial write: len %d vectors %q", q.len(), join(q.vectors(false)))
 	}
 	q.advance(5, false)
-	if q.buf != nil || q.len() != 0 {
-		t.Fatal("an empty queue kept its buffer")
+	if q.chunks != nil && len(q.chunks) != 0 || q.len() != 0 || b.used.Load() != 0 {
+		t.Fatalf("an empty queue kept %d chunks, budget %d", len(q.chunks), b.used.Load())
 	}
-	// Messages come out one at a time.
+	// A megabyte is held in a megabyte: whole chunks, not a doubled slice.
+	big := make([]byte, 1<<20+1)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	q.push(big, false)
+	if q.held() != (1<<20)+chunkSize || int(b.used.Load()) != q.held() {
+		t.Fatalf("1 MiB + 1 held in %d bytes, budget %d", q.held(), b.used.Load())
+	}
+	var out []byte
+	for q.len() > 0 {
+		v := q.vectors(false)
+		if len(v) > maxVectors {
+			t.Fatalf("%d vectors", len(v))
+		}
+		k := min(len(v[0]), 1000) // the kernel takes a part
+		out = append(out, v[0][:k]...)
+		q.advance(k, false)
+	}
+	if string(out) != string(big) || b.used.Load() != 0 {
+		t.Fatalf("read back %d bytes (equal %v), budget %d", len(out), string(out) == string(big), b.used.Load())
+	}
+	// Messages come out one at a time, whole, even across chunks.
 	q.push([]byte("one"), true)
-	q.push([]byte("three"), true)
-	if got := string(q.chunk(true)); got != "one" {
+	long := make([]byte, chunkSize+10)
+	q.push(long, true)
+	if got := join(q.vectors(true)); got != "one" {
 		t.Fatalf("first message %q", got)
 	}
 	q.advance(3, true)
-	if got := string(q.chunk(true)); got != "three" {
-		t.Fatalf("second message %q", got)
+	if got := q.vectors(true); len(got) != 2 || len(got[0])+len(got[1]) != len(long) {
+		t.Fatalf("second message in %d vectors", len(got))
 	}
 	q.drop()
-	if q.len() != 0 || q.buf != nil || len(q.msgs) != 0 {
-		t.Fatalf("drop left %d bytes, %d messages", q.len(), len(q.msgs))
+	if q.len() != 0 || len(q.chunks) != 0 || len(q.msgs) != 0 || b.used.Load() != 0 {
+		t.Fatalf("drop left %d bytes, %d messages, budget %d", q.len(), len(q.msgs), b.used.Load())
 	}
 }
 

@@ -20,12 +20,13 @@ import (
 // Server listens on any number of endpoints and serves them until Shutdown.
 // Its methods are safe for concurrent use.
 type Server struct {
-	cfg  Config
-	opts sock.Options
-	obs  sockit.Observer
-	b    backend
-	c    counters
-	life *lifecycle
+	cfg    Config
+	opts   sock.Options
+	obs    sockit.Observer
+	b      backend
+	c      counters
+	life   *lifecycle
+	budget budget
 
 	mu    sync.Mutex
 	paths []ownedPath
@@ -36,19 +37,23 @@ type Server struct {
 // the Server has admitted already (lifecycle.admit), and ends it with
 // OnClose if it cannot connect. Shutdown calls stopAccepting, then waits
 // for the connections (forceClose closing those left when its context
-// ends, reporting whether there were any), then stop, which ends the
-// backend's goroutines.
+// ends, saying how many there were), then stop, which ends the backend's
+// goroutines; between the first two, goaway calls OnShutdown on every open
+// connection whose handler has it. relax lets the connections paused for
+// the memory budget read again, once it has room.
 type backend interface {
 	listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	listenPacket(ep endpoint.Endpoint, h PacketHandler) (net.Addr, error)
 	dial(ep endpoint.Endpoint, h Handler, opts DialOptions) error
 	stopAccepting()
-	forceClose() bool
+	goaway()
+	forceClose() int
 	stop()
+	relax()
 }
 
 type counters struct {
-	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs atomic.Uint64
+	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs, forced atomic.Uint64
 }
 
 // ownedPath is a Unix socket file this server created and removes on exit,
@@ -72,6 +77,8 @@ func NewServer(cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.b = b
+	s.budget.limit = s.cfg.MaxPendingTotal
+	s.budget.relax = b.relax
 	return s, nil
 }
 
@@ -252,7 +259,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.b.stopAccepting()
-	err := s.life.wait(ctx, s.b.forceClose)
+	s.b.goaway()
+	err := s.life.wait(ctx, func() bool {
+		n := s.b.forceClose()
+		s.c.forced.Add(uint64(n))
+		return n > 0
+	})
 	s.b.stop()
 	s.removePaths()
 	return err
@@ -279,6 +291,8 @@ func (s *Server) Stats() Stats {
 		PacketsIn:    s.c.pktIn.Load(),
 		PacketsOut:   s.c.pktOut.Load(),
 		AcceptErrors: s.c.acceptErrs.Load(),
+		Held:         s.budget.used.Load(),
+		Forced:       s.c.forced.Load(),
 	}
 }
 

@@ -167,6 +167,7 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted 
 	s := b.s
 	c := &stdConn{b: b, nc: nc, h: h, network: network, fd: -1, st: stOpen, start: time.Now(), messages: network == "unixpacket"}
 	c.lastIn = c.start.UnixNano()
+	c.out.budget = &s.budget
 	c.rcond.L = &c.mu
 	c.wcond.L = &c.mu
 	c.drainer, _ = h.(Drainer)
@@ -203,20 +204,48 @@ func (b *stdBackend) stopAccepting() {
 	}
 }
 
-func (b *stdBackend) forceClose() bool {
+func (b *stdBackend) forceClose() int {
+	closed := 0
+	for _, c := range b.connList() {
+		if c.forceClose() {
+			closed++
+		}
+	}
+	return closed
+}
+
+// goaway calls OnShutdown on every open connection whose handler has it,
+// under the connection's callback lock like its other callbacks.
+func (b *stdBackend) goaway() {
+	for _, c := range b.connList() {
+		if g, ok := c.h.(ShutdownHandler); ok {
+			c.callback(func() {
+				if !c.ended {
+					g.OnShutdown(c)
+				}
+			})
+		}
+	}
+}
+
+// relax wakes every reader, so that one paused for the budget looks again.
+func (b *stdBackend) relax() {
+	for _, c := range b.connList() {
+		c.mu.Lock()
+		c.rcond.Broadcast()
+		c.mu.Unlock()
+	}
+}
+
+// connList is the connections open now.
+func (b *stdBackend) connList() []*stdConn {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	conns := make([]*stdConn, 0, len(b.conns))
 	for c := range b.conns {
 		conns = append(conns, c)
 	}
-	b.mu.Unlock()
-	closed := false
-	for _, c := range conns {
-		if c.forceClose() {
-			closed = true
-		}
-	}
-	return closed
+	return conns
 }
 
 func (b *stdBackend) stop() {
@@ -257,6 +286,7 @@ type stdConn struct {
 	out        outq // pending output not yet taken by the writer
 	inflight   int  // bytes the writer is writing now
 	paused     bool // reading stopped by backpressure
+	held       int  // bytes a layer reported with Hold
 	writerDone bool
 	sockClosed bool  // close(2) has been made
 	lingerAt   int64 // Close's deadline, unix nanos; 0 until Close
@@ -331,6 +361,18 @@ func (c *stdConn) Pending() int {
 
 // pending is the output not yet in the kernel; c.mu must be held.
 func (c *stdConn) pending() int { return c.out.len() + c.inflight }
+
+// Hold counts n more bytes a layer keeps for the connection against the
+// server's budget.
+func (c *stdConn) Hold(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == stClosed {
+		return
+	}
+	c.held += n
+	c.b.s.budget.add(int64(n))
+}
 
 // Write queues a copy of p for the writer. Here requests are applied at
 // once, so a connection that may still produce output (no close asked for)
@@ -493,6 +535,9 @@ func (c *stdConn) run() {
 	c.mu.Lock()
 	c.st.on(evClosed)
 	err := c.why.result()
+	c.out.drop()
+	s.budget.add(-int64(c.held))
+	c.held = 0
 	c.mu.Unlock()
 	s.life.gone() // gone before the handler hears of it, so Stats agree with OnClose
 	c.callback(func() {
@@ -519,11 +564,12 @@ func (c *stdConn) readLoop() {
 	s := c.b.s
 	cfg := &s.cfg
 	buf := make([]byte, cfg.ReadBuffer)
-	var left []byte
+	left := input{budget: &s.budget}
+	defer left.release()
 	for {
 		c.mu.Lock()
 		for {
-			c.paused = cfg.paused(c.paused, c.pending())
+			c.paused = cfg.paused(c.paused, c.pending(), c.held+left.len(), s.budget.level())
 			if !c.paused || c.st.discards() || !c.st.reads() {
 				break
 			}
@@ -536,7 +582,7 @@ func (c *stdConn) readLoop() {
 		c.armReadLocked()
 		c.mu.Unlock()
 
-		n, err := c.read(buf)
+		n, err := c.read(buf[:s.budget.readSize(len(buf))])
 		now := time.Now().UnixNano()
 		// Close may have come while the read blocked: what it returned then
 		// is input to discard.
@@ -551,17 +597,14 @@ func (c *stdConn) readLoop() {
 			s.c.bytesIn.Add(uint64(n))
 			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
 			if !discard {
-				data := joinInput(&left, buf[:n])
+				data := left.join(buf[:n])
 				var k int
 				c.callback(func() { k = c.h.OnData(c, data) })
 				rest, ierr := unconsumed(data, k, cfg.MaxInput)
-				switch {
-				case ierr != nil:
+				if ierr != nil {
 					c.fail(ierr)
-				case len(rest) == 0:
-					left = left[:0]
-				default:
-					left = keepInput(left, rest)
+				} else {
+					left.keep(rest)
 				}
 			}
 		}
@@ -606,7 +649,8 @@ func (c *stdConn) readLoop() {
 // exits after the FIN, the end of the connection or a write error.
 func (c *stdConn) writer() {
 	cfg := &c.b.s.cfg
-	var w outq
+	w := outq{budget: &c.b.s.budget}
+	vecs := new(net.Buffers) // one for the writer's life: WriteTo takes a pointer
 	defer func() {
 		w.drop()
 		c.mu.Lock()
@@ -632,7 +676,7 @@ func (c *stdConn) writer() {
 		c.inflight = w.len()
 		c.mu.Unlock()
 
-		if !c.writeOut(&w) {
+		if !c.writeOut(&w, vecs) {
 			return
 		}
 		c.mu.Lock()
@@ -669,12 +713,14 @@ func (c *stdConn) shutdownWrite() {
 // write deadline bounds each stretch without progress, not the whole of
 // it: a slow reader that keeps reading is not reset; Close's deadline
 // bounds it all. It reports whether the connection goes on.
-func (c *stdConn) writeOut(w *outq) bool {
+func (c *stdConn) writeOut(w *outq, vecs *net.Buffers) bool {
 	for w.len() > 0 {
 		c.mu.Lock()
 		c.armWriteLocked()
 		c.mu.Unlock()
-		n, err := c.nc.Write(w.chunk(c.messages))
+		*vecs = w.vectors(c.messages)
+		n64, err := vecs.WriteTo(c.nc) // writev where the platform has it
+		n := int(n64)
 		now := time.Now().UnixNano()
 		if n > 0 {
 			c.outN += int64(n)

@@ -71,6 +71,7 @@ type conn struct {
 	err      error     // why the layer ended the connection, for the inner OnClose
 	herr     *HandshakeError
 	innerAt  time.Time // the inner handler's SetTimer; zero = none
+	held     int       // the bytes last reported to the engine with Hold
 
 	shut      atomic.Bool // CloseWrite, Close or Abort asked for: writes are refused
 	aborted   atomic.Bool // Abort asked for: input is dropped too
@@ -97,6 +98,7 @@ func (t *conn) handshake() {
 }
 
 func (t *conn) onData(in []byte) {
+	defer t.account()
 	switch t.state {
 	case stateHandshake:
 		held := t.mc.feed(in)
@@ -304,6 +306,20 @@ func (t *conn) fail(err error) {
 	t.outer.Close()
 }
 
+// account tells the engine's budget what the layer holds for the
+// connection: ciphertext not yet decrypted and plaintext the inner handler
+// left (crypto/tls's own record buffers are not counted).
+func (t *conn) account() {
+	if t.state == stateClosed {
+		return
+	}
+	h := t.mc.size() + cap(t.plain)
+	if d := h - t.held; d != 0 {
+		t.outer.Hold(d)
+		t.held = h
+	}
+}
+
 // settle does the work other goroutines queued (AsyncWrite, Close,
 // CloseWrite), in order.
 func (t *conn) settle() {
@@ -471,6 +487,7 @@ func (t *conn) RemoteAddr() net.Addr { return t.outer.RemoteAddr() }
 // Pending is the ciphertext queued in the engine (the plaintext plus the
 // records' overhead).
 func (t *conn) Pending() int     { return t.outer.Pending() }
+func (t *conn) Hold(n int)       { t.outer.Hold(n) }
 func (t *conn) Context() any     { return t.value }
 func (t *conn) SetContext(v any) { t.value = v }
 

@@ -144,6 +144,16 @@ func (l *layer) OnTimer(c engine.Conn) {
 	}
 }
 
+// OnShutdown passes the engine's shutdown on to an inner handler that
+// says goodbye (engine.ShutdownHandler), once the handshake is done.
+func (l *layer) OnShutdown(c engine.Conn) {
+	g, ok := l.inner.(engine.ShutdownHandler)
+	if t, open := c.Context().(*conn); ok && open && t.state == stateOpen {
+		g.OnShutdown(t)
+		t.settle()
+	}
+}
+
 func (l *layer) OnClose(c engine.Conn, err error) {
 	t, ok := c.Context().(*conn)
 	if !ok { // a dial that never connected

@@ -80,6 +80,13 @@ func (m *memconn) appendLocked(p []byte) {
 	m.buf = append(m.buf, p...)
 }
 
+// size is the memory the input buffer holds.
+func (m *memconn) size() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cap(m.buf)
+}
+
 // lend makes p readable without a copy, until keep; loop mode only.
 func (m *memconn) lend(p []byte) {
 	m.mu.Lock()

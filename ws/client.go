@@ -142,3 +142,7 @@ func (cl *Client) OnClose(ec engine.Conn, err error) {
 
 // OnTimer implements engine.TimerHandler.
 func (cl *Client) OnTimer(ec engine.Conn) { ec.Context().(*Conn).timer() }
+
+// OnShutdown implements engine.ShutdownHandler: as on the server, an open
+// connection is closed with 1001 (going away).
+func (cl *Client) OnShutdown(ec engine.Conn) { ec.Context().(*Conn).goingAway() }

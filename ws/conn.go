@@ -97,6 +97,7 @@ type Conn struct {
 	reason       string
 	err          error
 	key          string // client: the Sec-WebSocket-Key sent
+	held         int    // what the reader holds, as last reported with Hold
 
 	// wmu orders whole frames and the close frame: nothing is written
 	// after it.
@@ -274,6 +275,15 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 // from any goroutine.
 func (c *Conn) Abort() error { return c.ec.Abort() }
 
+// goingAway starts the closing handshake with 1001 when the engine shuts
+// down (on either side: 1001 is "going away" for a server or a client),
+// unless a close frame went first or the connection is not open.
+func (c *Conn) goingAway() {
+	if c.state == stateOpen {
+		c.Close(CloseGoingAway, "shutting down")
+	}
+}
+
 // writeNow writes one frame from the loop, unless a close frame went
 // first. It reports whether the frame was written.
 func (c *Conn) writeNow(op Opcode, payload []byte) bool {
@@ -290,9 +300,20 @@ func (c *Conn) writeNow(op Opcode, payload []byte) bool {
 	return err == nil
 }
 
+// account tells the engine's budget what the reader holds: the message
+// being assembled and a control frame's payload.
+func (c *Conn) account() {
+	h := cap(c.rd.msg) + cap(c.rd.ctrl)
+	if d := h - c.held; d != 0 {
+		c.ec.Hold(d)
+		c.held = h
+	}
+}
+
 // frames reads frames from in while the connection is open, and returns
 // how much of in it consumed.
 func (c *Conn) frames(in []byte) int {
+	defer c.account()
 	off := 0
 	for c.state == stateOpen {
 		n, op, data, perr := c.rd.next(in[off:])

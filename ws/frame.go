@@ -308,7 +308,7 @@ func (r *frameReader) next(in []byte) (n int, op Opcode, data []byte, err *Proto
 			r.keyPos = maskBytes(r.ctrl[start:], r.key, r.keyPos)
 		} else {
 			start := len(r.msg)
-			r.msg = append(r.msg, chunk...)
+			r.msg = appendBounded(r.msg, chunk, r.max)
 			r.keyPos = maskBytes(r.msg[start:], r.key, r.keyPos)
 			if r.msgOp == OpText {
 				k, ok := utf8Prefix(r.msg[r.checked:])
@@ -449,4 +449,18 @@ func utf8Prefix(b []byte) (int, bool) {
 		i += size
 	}
 	return i, true
+}
+
+// appendBounded appends p to b, growing b by doubling as append does but
+// never past limit bytes of capacity (when b and p fit in limit): a
+// message that may be limit bytes long is assembled in at most limit
+// bytes, not in twice that.
+func appendBounded(b, p []byte, limit int) []byte {
+	need := len(b) + len(p)
+	if need > cap(b) && need <= limit {
+		nb := make([]byte, len(b), min(limit, max(2*cap(b), need, 512)))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, p...)
 }

@@ -73,10 +73,11 @@ type Server struct {
 }
 
 var (
-	_ engine.Handler      = (*Server)(nil)
-	_ engine.TimerHandler = (*Server)(nil)
-	_ engine.Handler      = (*Client)(nil)
-	_ engine.TimerHandler = (*Client)(nil)
+	_ engine.Handler         = (*Server)(nil)
+	_ engine.TimerHandler    = (*Server)(nil)
+	_ engine.ShutdownHandler = (*Server)(nil)
+	_ engine.Handler         = (*Client)(nil)
+	_ engine.TimerHandler    = (*Client)(nil)
 )
 
 // NewServer returns an engine.Handler that serves h over WebSocket:
@@ -127,6 +128,11 @@ func (s *Server) OnClose(ec engine.Conn, err error) {
 
 // OnTimer implements engine.TimerHandler.
 func (s *Server) OnTimer(ec engine.Conn) { ec.Context().(*Conn).timer() }
+
+// OnShutdown implements engine.ShutdownHandler: an open connection gets a
+// close frame (1001, going away) at once, and its close handshake runs
+// while the server's shutdown waits for its connections.
+func (s *Server) OnShutdown(ec engine.Conn) { ec.Context().(*Conn).goingAway() }
 
 // handshake reads the request head from in and answers it. It returns 0
 // while the head is incomplete; after an answer other than 101 the

@@ -107,6 +107,7 @@ type sconn struct {
 	c     *Conn
 	value any
 	in    []byte // input h left unconsumed, offered again with the next payload
+	held  int    // cap(in) as last reported with Hold
 	op    Opcode // inside OnData: the opcode of the message being answered
 	told  bool   // h has had OnPeerClose
 	err   error  // why the view ended the connection, for h's OnClose
@@ -152,6 +153,15 @@ func (v *streamView) OnMessage(c *Conn, op Opcode, data []byte) {
 		s.in = s.in[:copy(s.in, rest)]
 	default:
 		s.in = append(s.in[:0], rest...)
+	}
+	s.account()
+}
+
+// account tells the engine's budget what input the view holds.
+func (s *sconn) account() {
+	if d := cap(s.in) - s.held; d != 0 {
+		s.c.ec.Hold(d)
+		s.held = cap(s.in)
 	}
 }
 
@@ -266,6 +276,7 @@ func (s *sconn) Abort() error {
 func (s *sconn) LocalAddr() net.Addr   { return s.c.LocalAddr() }
 func (s *sconn) RemoteAddr() net.Addr  { return s.c.RemoteAddr() }
 func (s *sconn) Pending() int          { return s.c.Pending() }
+func (s *sconn) Hold(n int)            { s.c.ec.Hold(n) }
 func (s *sconn) Context() any          { return s.value }
 func (s *sconn) SetContext(v any)      { s.value = v }
 func (s *sconn) SetTimer(at time.Time) { s.c.SetTimer(at) }

@@ -116,7 +116,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if !from.IsUnix() {
 		at = from.WithAddr(r.Addr())
 	}
-	fmt.Fprintf(out, "sockit relay: %s → %s\n", at, to)
+	fmt.Fprintf(out, "sockit relay: %s → %s%s\n", at, to, allInterfaces(at))
 	for _, line := range certTLS.banner() {
 		fmt.Fprintln(out, line)
 	}

@@ -45,7 +45,13 @@ type ServeOptions struct {
 	// client may send; a longer one closes its connection with 1009.
 	// 0 = ws.DefaultMaxMessage.
 	MaxMessage int
-	Sock       sockFlags
+	// Watermark is the pending output above which a connection stops
+	// being read (engine.Config.HighWatermark); MaxPendingTotal is the
+	// budget of all connections together (engine.Config.MaxPendingTotal).
+	// 0 = the engine's defaults.
+	Watermark       byteSize
+	MaxPendingTotal byteSize
+	Sock            sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -93,11 +99,15 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
 	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
+	opts.MaxPendingTotal = byteSize(engine.DefaultMaxPendingTotal())
+	fs.Var(&opts.MaxPendingTotal, "max-pending-total", "memory budget of all connections together (pending output, unconsumed input, TLS and WebSocket buffers): once reached, connections that hold the most stop being read until they drain; never cut for being slow (default: a 32nd of this machine's memory)")
+	opts.Watermark = byteSize(engine.DefaultHighWatermark)
+	fs.Var(&opts.Watermark, "watermark", "per connection: pending output above which reading stops, resuming at half of it")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
-	positive(fs, "max-message")
+	positive(fs, "max-message", "max-pending-total", "watermark")
 	return cmd
 }
 
@@ -150,6 +160,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		IdleTimeout: opts.Idle,
 		Unlink:      opts.Unlink,
 		Observer:    obs,
+
+		HighWatermark:   int(opts.Watermark),
+		MaxPendingTotal: int64(opts.MaxPendingTotal),
 	})
 	if err != nil {
 		return err
@@ -213,9 +226,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return errInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
 		// Shutdown reports the deadline only when it had to close
-		// connections (some may have opened after active was read).
-		fmt.Fprintf(opts.IO.ErrOut, "closed the connections still open after %s\n", opts.Grace)
-		return nil
+		// connections: a shutdown that was not clean, and the exit says so.
+		return fmt.Errorf("%s still open after --grace %s had to be closed", plural(st.Forced, "connection"), opts.Grace)
 	}
 	return err
 }
@@ -254,7 +266,7 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
 	for _, ep := range eps {
-		fmt.Fprintf(w, "  listening on %s\n", ep)
+		fmt.Fprintf(w, "  listening on %s%s\n", ep, allInterfaces(ep))
 	}
 	for _, line := range certTLS.banner() {
 		fmt.Fprintln(w, line)
@@ -291,6 +303,19 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		fmt.Fprintln(w, label+t)
 	}
 	fmt.Fprintln(w, "stop: Ctrl-C or SIGTERM (open connections get --grace to finish; Ctrl-C twice stops at once)")
+}
+
+// allInterfaces is the note for an endpoint bound to the wildcard address:
+// other machines can reach it, which a bare :PORT does not make obvious.
+func allInterfaces(ep endpoint.Endpoint) string {
+	if ep.IsUnix() {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(ep.Addr)
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+		return "   (on ALL interfaces: reachable from other machines)"
+	}
+	return ""
 }
 
 // dialable is how a client names ep: wildcard hosts become loopback, and TCP

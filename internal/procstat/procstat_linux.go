@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -76,6 +77,26 @@ func RSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no VmRSS", path)
+}
+
+// MemTotal is the machine's physical memory in bytes (MemTotal of
+// /proc/meminfo).
+func MemTotal() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			if fs := strings.Fields(rest); len(fs) > 0 {
+				kb, err := strconv.ParseInt(fs[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("/proc/meminfo: no MemTotal")
 }
 
 // CPUTime is the busy (not idle, not iowait) and total time of one CPU

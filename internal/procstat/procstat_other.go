@@ -16,3 +16,4 @@ func CPU(pid int) (time.Duration, error)                         { return 0, Err
 func RSS(pid int) (int64, error)                                 { return 0, ErrUnsupported }
 func CPUTime(name string) (busy, total time.Duration, err error) { return 0, 0, ErrUnsupported }
 func RaiseNoFile() (uint64, error)                               { return 0, ErrUnsupported }
+func MemTotal() (int64, error)                                   { return 0, ErrUnsupported }

@@ -166,6 +166,43 @@ func Write(fd int, p []byte) (int, error) {
 	}
 }
 
+// Vectors is the iovec array Writev hands the kernel, reused so that a
+// vectored write allocates nothing. It belongs to one goroutine.
+type Vectors struct {
+	iov [64]unix.Iovec
+}
+
+// Writev writes bufs (the first 64 of them) with one writev(2) and
+// returns how much the kernel took; a full socket buffer is (0,
+// ErrWouldBlock). On a seqpacket socket the vectors are one message.
+func (v *Vectors) Writev(fd int, bufs [][]byte) (int, error) {
+	n := 0
+	for _, b := range bufs {
+		if n == len(v.iov) {
+			break
+		}
+		if len(b) == 0 {
+			continue
+		}
+		v.iov[n] = unix.Iovec{Base: &b[0]}
+		v.iov[n].SetLen(len(b))
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	defer clear(v.iov[:n]) // hold no pointers into the buffers
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v.iov[0])), uintptr(n))
+		if e == 0 {
+			return int(r), nil
+		}
+		if err, retry := result(callIO, "writev", e); !retry {
+			return 0, err
+		}
+	}
+}
+
 // ShutdownWrite sends FIN: shutdown(SHUT_WR). A peer already gone
 // (ENOTCONN) is not an error.
 func ShutdownWrite(fd int) error {
