@@ -7,8 +7,9 @@ import "sync/atomic"
 // layers report with Conn.Hold — counted together against
 // Config.MaxPendingTotal. Backpressure reads its level (see
 // Config.paused): a connection is never cut for being slow, but once the
-// budget is reached the connections that hold the most stop being read,
-// and past it every connection that holds anything does, until they drain.
+// budget is reached the connections with the most output pending stop
+// being read, and past it every connection with output pending does, and
+// the others read 4 KiB at a time, until they drain.
 type budget struct {
 	limit int64 // <= 0: none
 	used  atomic.Int64
@@ -23,7 +24,7 @@ type pressure uint8
 const (
 	budgetOK      pressure = iota
 	budgetReached          // at the limit: connections above the low watermark pause
-	budgetOver             // an eighth past it: every connection that holds bytes pauses
+	budgetOver             // an eighth past it: every connection with output pending pauses
 )
 
 // levelOf is the pressure at use u.
@@ -71,16 +72,18 @@ func (b *budget) readSize(n int) int {
 }
 
 // paused is the backpressure decision for a connection with pending
-// output and held bytes (input left over, a layer's buffers): reading
-// stops when pending output rises above the high watermark and resumes
-// once it has drained to the low one; in between it stays as it was. The
-// budget tightens that: reached, a connection above the low watermark
-// pauses; over, any connection that holds bytes does.
-func (cfg *Config) paused(was bool, pending, held int, lvl pressure) bool {
+// output: reading stops when it rises above the high watermark and
+// resumes once it has drained to the low one; in between it stays as it
+// was. The budget tightens that: reached, a connection above the low
+// watermark pauses; over, any connection with output pending does.
+// Input a connection holds (a message half read) does not pause it: only
+// reading more can finish it, while pending output drains as its peer
+// reads.
+func (cfg *Config) paused(was bool, pending int, lvl pressure) bool {
 	switch {
 	case pending > cfg.HighWatermark:
 		return true
-	case lvl == budgetOver && pending+held > 0:
+	case lvl == budgetOver && pending > 0:
 		return true
 	case lvl >= budgetReached && pending > cfg.LowWatermark:
 		return true

@@ -98,15 +98,6 @@ func (c *econn) releaseBufs() {
 	c.b = nil
 }
 
-// heldExtra is what the connection holds besides its pending output: the
-// input left over and what its layers hold.
-func (c *econn) heldExtra() int {
-	if c.b == nil {
-		return 0
-	}
-	return c.b.in.len() + c.b.held
-}
-
 // Hold counts n more bytes (n < 0: fewer) that a layer keeps for the
 // connection against the server's budget. Loop goroutine only.
 func (c *econn) Hold(n int) {
@@ -472,7 +463,7 @@ func (c *econn) settle() {
 		}
 		pending = c.Pending()
 	}
-	c.paused = cfg.paused(c.paused, pending, c.heldExtra(), c.l.b.s.budget.level())
+	c.paused = cfg.paused(c.paused, pending, c.l.b.s.budget.level())
 	want := sock.Readiness(0)
 	if c.st.reads() && (!c.paused || c.st.discards()) {
 		want |= sock.Readable | sock.PeerShut

@@ -17,8 +17,8 @@
 //     Input a handler leaves unconsumed is bounded by Config.MaxInput. All
 //     connections together are bounded by Config.MaxPendingTotal: once it
 //     is reached, connections above their low watermark stop being read,
-//     and an eighth past it every connection that holds bytes does, until
-//     they drain. A connection is never cut for being slow.
+//     and an eighth past it every connection with output pending does,
+//     until they drain. A connection is never cut for being slow.
 //  4. One owner per connection. A connection's callbacks never run
 //     concurrently. Other goroutines use AsyncWrite, CloseWrite, Close and Abort.
 //  5. Graceful shutdown. Server.Shutdown stops accepting, lets connections

@@ -83,9 +83,9 @@ func TestBackpressureHysteresis(t *testing.T) {
 	cfg := (&Config{HighWatermark: 100, LowWatermark: 40}).withDefaults()
 	paused := false
 	for _, step := range []struct {
-		pending, held int
-		lvl           pressure
-		want          bool
+		pending int
+		lvl     pressure
+		want    bool
 	}{
 		{pending: 100, want: false}, // at the high watermark, not above it
 		{pending: 101, want: true},
@@ -95,13 +95,12 @@ func TestBackpressureHysteresis(t *testing.T) {
 		{pending: 60, lvl: budgetReached, want: true},
 		{pending: 40, lvl: budgetReached, want: false}, // at the low watermark the budget lets it read
 		{pending: 10, lvl: budgetOver, want: true},     // over: anything pending pauses
-		{held: 10, lvl: budgetOver, want: true},        // and anything held
-		{lvl: budgetOver, want: false},                 // holding nothing, it reads
+		{lvl: budgetOver, want: false},                 // nothing pending: it reads
 		{pending: 0, want: false},
 	} {
-		paused = cfg.paused(paused, step.pending, step.held, step.lvl)
+		paused = cfg.paused(paused, step.pending, step.lvl)
 		if paused != step.want {
-			t.Fatalf("pending %d held %d level %d: paused %v, want %v", step.pending, step.held, step.lvl, paused, step.want)
+			t.Fatalf("pending %d level %d: paused %v, want %v", step.pending, step.lvl, paused, step.want)
 		}
 	}
 }
@@ -228,7 +227,7 @@ func TestOutq(t *testing.T) {
 		t.Fatalf("after a partial write: len %d vectors %q", q.len(), join(q.vectors(false)))
 	}
 	q.advance(5, false)
-	if q.chunks != nil && len(q.chunks) != 0 || q.len() != 0 || b.used.Load() != 0 {
+	if len(q.chunks) != 0 || q.len() != 0 || b.used.Load() != 0 {
 		t.Fatalf("an empty queue kept %d chunks, budget %d", len(q.chunks), b.used.Load())
 	}
 	// A megabyte is held in a megabyte: whole chunks, not a doubled slice.

@@ -569,7 +569,7 @@ func (c *stdConn) readLoop() {
 	for {
 		c.mu.Lock()
 		for {
-			c.paused = cfg.paused(c.paused, c.pending(), c.held+left.len(), s.budget.level())
+			c.paused = cfg.paused(c.paused, c.pending(), s.budget.level())
 			if !c.paused || c.st.discards() || !c.st.reads() {
 				break
 			}

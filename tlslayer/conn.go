@@ -307,13 +307,14 @@ func (t *conn) fail(err error) {
 }
 
 // account tells the engine's budget what the layer holds for the
-// connection: ciphertext not yet decrypted and plaintext the inner handler
-// left (crypto/tls's own record buffers are not counted).
+// connection's input not yet used: ciphertext not yet decrypted and
+// plaintext the inner handler left (crypto/tls's own record buffers are
+// not counted).
 func (t *conn) account() {
 	if t.state == stateClosed {
 		return
 	}
-	h := t.mc.size() + cap(t.plain)
+	h := t.mc.buffered() + len(t.plain)
 	if d := h - t.held; d != 0 {
 		t.outer.Hold(d)
 		t.held = h

@@ -80,11 +80,11 @@ func (m *memconn) appendLocked(p []byte) {
 	m.buf = append(m.buf, p...)
 }
 
-// size is the memory the input buffer holds.
-func (m *memconn) size() int {
+// buffered is the ciphertext fed and not yet read.
+func (m *memconn) buffered() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return cap(m.buf)
+	return len(m.buf) - m.head
 }
 
 // lend makes p readable without a copy, until keep; loop mode only.

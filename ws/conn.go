@@ -103,7 +103,6 @@ type Conn struct {
 	// after it.
 	wmu       sync.Mutex
 	sentClose bool
-	wbuf      []byte
 	done      atomic.Bool // OnClose ran
 }
 
@@ -192,7 +191,8 @@ func (c *Conn) write(op Opcode, data []byte, async bool) error {
 	if c.done.Load() {
 		return engine.ErrClosed
 	}
-	c.wbuf = appendFrame(c.wbuf[:0], true, op, data, c.client, maskKey(c.client))
+	fb := getFrameBuf()
+	frame := appendFrame((*fb)[:0], true, op, data, c.client, maskKey(c.client))
 	// Counted before the write: the peer may read the message (and look
 	// at the counters) before the write returns.
 	if !op.IsControl() {
@@ -201,13 +201,11 @@ func (c *Conn) write(op Opcode, data []byte, async bool) error {
 	}
 	var err error
 	if async {
-		err = c.ec.AsyncWrite(c.wbuf)
+		err = c.ec.AsyncWrite(frame) // copies
 	} else {
-		_, err = c.ec.Write(c.wbuf)
+		_, err = c.ec.Write(frame) // copies what the kernel does not take
 	}
-	if cap(c.wbuf) > retainMax {
-		c.wbuf = nil
-	}
+	putFrameBuf(fb, frame)
 	if err != nil && !op.IsControl() {
 		c.st.messagesOut.Add(^uint64(0))
 		c.st.bytesOut.Add(-uint64(len(data)))
@@ -295,15 +293,37 @@ func (c *Conn) writeNow(op Opcode, payload []byte) bool {
 	if op == OpClose {
 		c.sentClose = true
 	}
-	c.wbuf = appendFrame(c.wbuf[:0], true, op, payload, c.client, maskKey(c.client))
-	_, err := c.ec.Write(c.wbuf)
+	fb := getFrameBuf()
+	frame := appendFrame((*fb)[:0], true, op, payload, c.client, maskKey(c.client))
+	_, err := c.ec.Write(frame)
+	putFrameBuf(fb, frame)
 	return err == nil
 }
 
-// account tells the engine's budget what the reader holds: the message
-// being assembled and a control frame's payload.
+// framePool holds the buffers frames are built in on the engine: the
+// engine copies what it queues, so a connection keeps none between
+// writes.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
+func getFrameBuf() *[]byte { return framePool.Get().(*[]byte) }
+
+// putFrameBuf gives fb back holding frame, the buffer it grew into, unless
+// that grew past retainMax.
+func putFrameBuf(fb *[]byte, frame []byte) {
+	if cap(frame) <= retainMax {
+		*fb = frame[:0]
+		framePool.Put(fb)
+	}
+}
+
+// account tells the engine's budget what the reader holds for input not
+// yet whole: a message being assembled (the buffer it keeps between
+// messages, at most retainMax, is the connection's own).
 func (c *Conn) account() {
-	h := cap(c.rd.msg) + cap(c.rd.ctrl)
+	h := 0
+	if c.rd.msgOp != 0 {
+		h = cap(c.rd.msg)
+	}
 	if d := h - c.held; d != 0 {
 		c.ec.Hold(d)
 		c.held = h
@@ -329,6 +349,7 @@ func (c *Conn) frames(in []byte) int {
 			c.st.messagesIn.Add(1)
 			c.st.bytesIn.Add(uint64(len(data)))
 			c.h.OnMessage(c, op, data)
+			c.rd.release() // an idle connection keeps no message buffer
 		case OpPing:
 			// Counted before the pong goes out: the peer may read the pong
 			// (and look at the counters) before writeNow returns.

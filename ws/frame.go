@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -254,7 +255,8 @@ type frameReader struct {
 	// The message being assembled, while msgOp is not 0.
 	msgOp   Opcode
 	msg     []byte
-	checked int // bytes of msg known to be valid UTF-8 (text only)
+	msgp    *[]byte // the msgPool entry msg came from, if it did
+	checked int     // bytes of msg known to be valid UTF-8 (text only)
 	ctrl    []byte
 }
 
@@ -308,6 +310,10 @@ func (r *frameReader) next(in []byte) (n int, op Opcode, data []byte, err *Proto
 			r.keyPos = maskBytes(r.ctrl[start:], r.key, r.keyPos)
 		} else {
 			start := len(r.msg)
+			if r.msg == nil && len(chunk) <= retainMax {
+				r.msgp = msgPool.Get().(*[]byte)
+				r.msg = (*r.msgp)[:0]
+			}
 			r.msg = appendBounded(r.msg, chunk, r.max)
 			r.keyPos = maskBytes(r.msg[start:], r.key, r.keyPos)
 			if r.msgOp == OpText {
@@ -449,6 +455,23 @@ func utf8Prefix(b []byte) (int, bool) {
 		i += size
 	}
 	return i, true
+}
+
+// msgPool holds message buffers of retainMax bytes, for readers that
+// give theirs back between messages (release).
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, retainMax); return &b }}
+
+// release gives the message buffer back: the message handed over with it
+// has been used. An idle reader keeps none.
+func (r *frameReader) release() {
+	if r.msg == nil || r.msgOp != 0 {
+		return
+	}
+	if r.msgp != nil && cap(r.msg) == retainMax {
+		*r.msgp = r.msg[:0]
+		msgPool.Put(r.msgp)
+	}
+	r.msg, r.msgp = nil, nil
 }
 
 // appendBounded appends p to b, growing b by doubling as append does but
