@@ -49,8 +49,9 @@ type BlockingConn struct {
 	sentClose bool
 	wbuf      []byte
 
-	pmu  sync.Mutex // guards pong
-	pong []byte     // a pong owed to a ping, when a writer held wmu; nil = none
+	pmu  sync.Mutex // guards pong and owed
+	pong []byte     // the payload of a pong owed to a ping, when a writer held wmu
+	owed bool       // a pong is owed (its payload may be empty)
 }
 
 // readBuf is the read buffer of a BlockingConn; it also bounds a request
@@ -319,7 +320,7 @@ func (c *BlockingConn) fill() error {
 // it when its frame is out, so that the reader never blocks on a writer.
 func (c *BlockingConn) owePong(data []byte) {
 	c.pmu.Lock()
-	c.pong = append(c.pong[:0], data...)
+	c.pong, c.owed = append(c.pong[:0], data...), true
 	c.pmu.Unlock()
 	c.payPong()
 }
@@ -336,17 +337,19 @@ func (c *BlockingConn) payPong() {
 func (c *BlockingConn) pongOwed() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	return c.pong != nil
+	return c.owed
 }
 
 // payPongLocked sends the owed pong; call it with wmu held.
 func (c *BlockingConn) payPongLocked() {
 	c.pmu.Lock()
-	p := c.pong
-	c.pong = nil
+	owed := c.owed
+	if owed {
+		c.wbuf = appendFrame(c.wbuf[:0], true, OpPong, c.pong, c.client, maskKey(c.client))
+		c.owed = false
+	}
 	c.pmu.Unlock()
-	if p != nil && !c.sentClose {
-		c.wbuf = appendFrame(c.wbuf[:0], true, OpPong, p, c.client, maskKey(c.client))
+	if owed && !c.sentClose {
 		c.nc.Write(c.wbuf)
 	}
 }

@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
@@ -68,6 +69,28 @@ func TestConformance(t *testing.T) {
 			runSide(t, engineClientSide(t, b), cases, tl)
 		})
 	}
+}
+
+// BlockingConn never answered a ping without payload: the pong it owed
+// was its payload, and an empty one looked like none (case 2.1).
+func TestConformanceBlockingPings(t *testing.T) {
+	t.Parallel()
+	var cases []confCase
+	for _, c := range confCases() {
+		if group(c.id) == "2" {
+			cases = append(cases, c)
+		}
+	}
+	tl := &tally{passed: map[string]map[string]int{}}
+	t.Cleanup(func() { t.Log("\n" + tl.summary(cases)) })
+	t.Run("server-blocking", func(t *testing.T) {
+		t.Parallel()
+		runSide(t, blockingServerSide(t), cases, tl)
+	})
+	t.Run("client-blocking", func(t *testing.T) {
+		t.Parallel()
+		runSide(t, blockingClientSide(t), cases, tl)
+	})
 }
 
 // runSide plays every case against s, each in a parallel subtest named by
@@ -358,6 +381,54 @@ func engineServerSide(t *testing.T, b engine.Backend) confSide {
 		}}
 }
 
+// echoBlocking echoes messages on c until reading fails (the peer's close
+// frame, a violation, the end of the connection), then closes c.
+func echoBlocking(c *ws.BlockingConn) {
+	for range 1 << 20 { // far more messages than any case sends
+		op, data, err := c.ReadMessage()
+		if err == nil {
+			err = c.WriteMessage(op, data)
+		}
+		if err != nil {
+			break
+		}
+	}
+	c.Close(0, "")
+}
+
+func blockingServerSide(t *testing.T) confSide {
+	st := new(ws.Counters)
+	ln := confListen(t)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return // the listener closed: the side is done
+			}
+			wg.Go(func() {
+				c, err := ws.Accept(ctx, nc, ws.ServerOptions{MaxMessage: confMax, Counters: st})
+				if err != nil {
+					nc.Close()
+					return
+				}
+				echoBlocking(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		cancel()
+		wg.Wait() // each connection's goroutine ends with its case
+	})
+	return confSide{name: "server-blocking", counters: st,
+		connect: func(t *testing.T) (net.Conn, *bufio.Reader, func()) {
+			nc, br := upgradeTo(t, ln.Addr().String())
+			return nc, br, nil
+		}}
+}
+
 // waitDone waits for done, failing t after confTimeout.
 func waitDone(t *testing.T, done <-chan struct{}, what string) {
 	t.Helper()
@@ -366,6 +437,32 @@ func waitDone(t *testing.T, done <-chan struct{}, what string) {
 	case <-time.After(confTimeout):
 		t.Errorf("%s did not end within %v", what, confTimeout)
 	}
+}
+
+func blockingClientSide(t *testing.T) confSide {
+	st := new(ws.Counters)
+	return confSide{name: "client-blocking", client: true, counters: st,
+		connect: func(t *testing.T) (net.Conn, *bufio.Reader, func()) {
+			ln := confListen(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				nc, err := net.DialTimeout("tcp4", ln.Addr().String(), confTimeout)
+				if err != nil {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), confTimeout)
+				defer cancel()
+				c, err := ws.Dial(ctx, nc, "/conformance", ws.ClientOptions{MaxMessage: confMax, Counters: st})
+				if err != nil {
+					nc.Close()
+					return
+				}
+				echoBlocking(c)
+			}()
+			nc, br := upgradeFrom(t, ln)
+			return nc, br, func() { waitDone(t, done, "the blocking client") }
+		}}
 }
 
 // closeNotice is ws.Echo that says when the connection is over.
