@@ -27,6 +27,8 @@ import (
 // on a raw loopback socket, against every side sockit has:
 //
 //	server-engine-<backend>  ws.NewServer(ws.Echo{}) on engine.Server, each backend
+//	server-blocking          ws.Accept and an echo loop over BlockingConn
+//	client-blocking          ws.Dial and the same echo loop
 //	client-engine-<backend>  ws.NewClient(ws.Echo{}) dialed by engine.Server.Dial
 //
 // Against a server the peer is the client (it masks); against a client it
@@ -63,26 +65,6 @@ func TestConformance(t *testing.T) {
 			runSide(t, engineServerSide(t, b), cases, tl)
 		})
 	}
-	for _, b := range enginetest.Backends() {
-		t.Run("client-engine-"+string(b), func(t *testing.T) {
-			t.Parallel()
-			runSide(t, engineClientSide(t, b), cases, tl)
-		})
-	}
-}
-
-// BlockingConn never answered a ping without payload: the pong it owed
-// was its payload, and an empty one looked like none (case 2.1).
-func TestConformanceBlockingPings(t *testing.T) {
-	t.Parallel()
-	var cases []confCase
-	for _, c := range confCases() {
-		if group(c.id) == "2" {
-			cases = append(cases, c)
-		}
-	}
-	tl := &tally{passed: map[string]map[string]int{}}
-	t.Cleanup(func() { t.Log("\n" + tl.summary(cases)) })
 	t.Run("server-blocking", func(t *testing.T) {
 		t.Parallel()
 		runSide(t, blockingServerSide(t), cases, tl)
@@ -91,6 +73,12 @@ func TestConformanceBlockingPings(t *testing.T) {
 		t.Parallel()
 		runSide(t, blockingClientSide(t), cases, tl)
 	})
+	for _, b := range enginetest.Backends() {
+		t.Run("client-engine-"+string(b), func(t *testing.T) {
+			t.Parallel()
+			runSide(t, engineClientSide(t, b), cases, tl)
+		})
+	}
 }
 
 // runSide plays every case against s, each in a parallel subtest named by
