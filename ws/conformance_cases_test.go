@@ -155,6 +155,23 @@ func confCases() []confCase {
 	}
 	add(confCase{id: "1.2.8", name: "binary message of 65536 bytes written 997 bytes at a time",
 		send: []frameOut{binOut(confBytes(65536, 8))}, chop: 997, want: []reply{echoBin(confBytes(65536, 8))}})
+	// RFC 6455, 5.2: the length in the fewest bytes, and a 64-bit length
+	// with its most significant bit 0.
+	for i, l := range []struct {
+		bits int // of the length field
+		n    int
+	}{{bits: 16, n: 0}, {bits: 16, n: 125}, {bits: 64, n: 0}, {bits: 64, n: 125}, {bits: 64, n: 65535}} {
+		form := len16
+		if l.bits == 64 {
+			form = len64
+		}
+		add(confCase{id: fmt.Sprintf("1.3.%d", i+1), name: fmt.Sprintf("%d bytes with a %d-bit length", l.n, l.bits),
+			send: []frameOut{{b0: fin | opBin, payload: confBytes(l.n, uint64(130+i)), form: form}}, want: []reply{failed(ws.CloseProtocolError)}})
+	}
+	add(confCase{id: "1.3.6", name: "a 64-bit length with its top bit set",
+		send: []frameOut{{b0: fin | opBin, claim: 1<<63 | 5}}, want: []reply{failed(ws.CloseProtocolError)}})
+	add(confCase{id: "1.3.7", name: "a ping with a 16-bit length of 5 bytes",
+		send: []frameOut{{b0: fin | opPing, payload: []byte("short"), form: len16}}, want: []reply{failed(ws.CloseProtocolError)}})
 	add(confCase{id: "1.4.1", name: "a frame masked the wrong way for its direction",
 		send: []frameOut{{b0: fin | opText, payload: []byte("wrong mask"), flipMask: true}}, want: []reply{failed(ws.CloseProtocolError)}})
 	add(confCase{id: "1.4.2", name: "a good message, then one masked the wrong way",
