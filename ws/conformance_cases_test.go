@@ -368,6 +368,8 @@ func confCases() []confCase {
 		confCase{id: "7.2.5", name: "close with a 123-byte reason, the most that fits", send: []frameOut{closeOut(ws.CloseNormal, strings.Repeat("r", 123))}, want: []reply{closed(ws.CloseNormal)}},
 		confCase{id: "7.2.6", name: "close with a 124-byte reason, a 126-byte payload", send: []frameOut{closeOut(ws.CloseNormal, strings.Repeat("r", 124))}, want: []reply{failed(ws.CloseProtocolError)}},
 		confCase{id: "7.2.7", name: "close in two fragments", send: []frameOut{frag(opClose, []byte{0x03}), frag(fin|opCont, []byte{0xe8})}, want: []reply{failed(ws.CloseProtocolError)}},
+		confCase{id: "7.2.8", name: "close with a reason, written a byte at a time", send: []frameOut{closeOut(ws.CloseGoingAway, "split \xe2\x82\xac")}, chop: 1, want: []reply{closed(ws.CloseGoingAway)}},
+		confCase{id: "7.2.9", name: "close with an invalid reason, written a byte at a time", send: []frameOut{closeOut(ws.CloseGoingAway, "split \xe2\x82")}, chop: 1, want: []reply{failed(ws.CloseInvalidPayload)}},
 	)
 	// Codes a peer may send: RFC 6455's, the IANA registry's 1012-1014,
 	// and the ranges for libraries and applications (7.4.2).
