@@ -49,8 +49,9 @@ type BlockingConn struct {
 	sentClose bool
 	wbuf      []byte
 
-	pmu  sync.Mutex // guards pong
-	pong []byte     // a pong owed to a ping, when a writer held wmu; nil = none
+	pmu  sync.Mutex // guards pong and owed
+	pong []byte     // the payload of a pong owed to a ping, when a writer held wmu
+	owed bool       // a pong is owed (its payload may be empty)
 }
 
 // readBuf is the read buffer of a BlockingConn; it also bounds a request
@@ -319,7 +320,7 @@ func (c *BlockingConn) fill() error {
 // it when its frame is out, so that the reader never blocks on a writer.
 func (c *BlockingConn) owePong(data []byte) {
 	c.pmu.Lock()
-	c.pong = append(c.pong[:0], data...)
+	c.pong, c.owed = append(c.pong[:0], data...), true
 	c.pmu.Unlock()
 	c.payPong()
 }
@@ -336,17 +337,19 @@ func (c *BlockingConn) payPong() {
 func (c *BlockingConn) pongOwed() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	return c.pong != nil
+	return c.owed
 }
 
 // payPongLocked sends the owed pong; call it with wmu held.
 func (c *BlockingConn) payPongLocked() {
 	c.pmu.Lock()
-	p := c.pong
-	c.pong = nil
+	owed := c.owed
+	if owed {
+		c.wbuf = appendFrame(c.wbuf[:0], true, OpPong, c.pong, c.client, maskKey(c.client))
+		c.owed = false
+	}
 	c.pmu.Unlock()
-	if p != nil && !c.sentClose {
-		c.wbuf = appendFrame(c.wbuf[:0], true, OpPong, p, c.client, maskKey(c.client))
+	if owed && !c.sentClose {
 		c.nc.Write(c.wbuf)
 	}
 }
@@ -432,8 +435,9 @@ func (c *BlockingConn) CloseWrite(code CloseCode, reason string) error {
 // short a read or write in progress (they return net.ErrClosed), sends a
 // close frame (unless CloseWrite did), reads and drops messages until the
 // peer's close frame, on the client side waits for the server to close
-// TCP first (RFC 6455, 7.1.1), and closes. The options' CloseTimeout
-// bounds the waiting. The error is nil after a clean handshake, and
+// TCP first (RFC 6455, 7.1.1), elsewhere half-closes and drops input until
+// the peer closes too, and closes. The options' CloseTimeout bounds the
+// waiting. The error is nil after a clean handshake, and
 // ErrCloseTimeout when the peer did not answer in time; the connection is
 // closed either way. Later calls return net.ErrClosed.
 func (c *BlockingConn) Close(code CloseCode, reason string) error {
@@ -465,16 +469,37 @@ func (c *BlockingConn) Close(code CloseCode, reason string) error {
 	switch {
 	case c.gotClose && c.client:
 		// The server closes first: wait for its FIN, dropping anything.
-		for {
-			if _, err := c.nc.Read(c.buf); err != nil {
-				break
-			}
-		}
+		c.drain()
 	case werr == nil && rerr == nil && !c.gotClose && !errors.As(c.rerr, new(*ProtocolError)):
 		rerr = c.rerr
+		fallthrough
+	default:
+		c.linger()
 	}
 	c.rmu.Unlock()
 	return errors.Join(werr, rerr, c.nc.Close())
+}
+
+// linger ends our output (FIN; close_notify under TLS) and drops input
+// until the peer's end of it or the close deadline, so that closing finds
+// no unread input: close(2) on a TCP socket with unread input sends RST
+// (RFC 2525, 2.17), which may discard our close frame before the peer
+// reads it. A connection that cannot half-close is closed at once. Call it
+// with rmu held.
+func (c *BlockingConn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.drain()
+	}
+}
+
+// drain reads and drops input until its end, an error, or the read
+// deadline. Call it with rmu held.
+func (c *BlockingConn) drain() {
+	for {
+		if _, err := c.nc.Read(c.buf); err != nil {
+			return
+		}
+	}
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -23,12 +23,13 @@
 //
 // What the package enforces, per RFC 6455: client frames masked and server
 // frames not (else close 1002); no reserved bits (no extension is
-// negotiated) or opcodes (1002); control frames of at most 125 bytes, not
-// fragmented (1002); continuation frames only inside a fragmented message,
-// with control frames allowed between fragments; text valid UTF-8, checked
-// across fragments as they arrive (1007); messages at most MaxMessage
-// bytes (1009); close payloads empty or a sendable code and a UTF-8 reason
-// (1002, 1007). A violation fails that connection alone: a close frame
+// negotiated) or opcodes (1002); payload lengths in their shortest form, a
+// 16-bit length only above 125 and a 64-bit one only above 65535 (1002);
+// control frames of at most 125 bytes, not fragmented (1002); continuation
+// frames only inside a fragmented message, with control frames allowed
+// between fragments; text valid UTF-8, checked across fragments as they
+// arrive (1007); messages at most MaxMessage bytes (1009); close payloads
+// empty or a sendable code and a UTF-8 reason (1002, 1007). A violation fails that connection alone: a close frame
 // with the code, then the TCP close; Stats counts it by code. Pings are
 // answered with pongs; unsolicited pongs are ignored. The closing
 // handshake echoes the peer's close code, and the server closes TCP first

@@ -395,14 +395,22 @@ func (r *frameReader) header(b []byte) (int, *ProtocolError) {
 	if len(b) < need {
 		return 0, nil
 	}
+	// RFC 6455, 5.2: "the minimal number of bytes MUST be used to encode
+	// the length", and a 64-bit length has its most significant bit 0.
 	var length uint64
 	switch l {
 	case 126:
 		length = uint64(binary.BigEndian.Uint16(b[2:]))
+		if length < 126 {
+			return 0, protoErr(CloseProtocolError, "16-bit frame length %d fits in 7 bits", length)
+		}
 	case 127:
 		length = binary.BigEndian.Uint64(b[2:])
-		if length>>63 != 0 {
+		switch {
+		case length>>63 != 0:
 			return 0, protoErr(CloseProtocolError, "frame length with the top bit set")
+		case length <= 0xFFFF:
+			return 0, protoErr(CloseProtocolError, "64-bit frame length %d fits in 16 bits", length)
 		}
 	default:
 		length = uint64(l)
