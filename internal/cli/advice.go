@@ -42,6 +42,8 @@ var optionFlags = map[string]string{
 	"relay.Options.ProxyProtocol": "--proxy-protocol",
 	"proxy.version":               "--proxy-protocol",
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
+	"service.GuardOptions.Rate":   "--udp-rate",
+	"service.GuardOptions.Burst":  "--udp-burst",
 }
 
 // describe is the text sockit prints for err: option fields named as

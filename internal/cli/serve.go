@@ -45,7 +45,12 @@ type ServeOptions struct {
 	// client may send; a longer one closes its connection with 1009.
 	// 0 = ws.DefaultMaxMessage.
 	MaxMessage int
-	Sock       sockFlags
+	// UDPRate and UDPBurst limit the datagrams answered per second to one
+	// source (service.GuardOptions Rate and Burst); a UDPRate of 0 sets
+	// no limit.
+	UDPRate  float64
+	UDPBurst int
+	Sock     sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -93,11 +98,13 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
 	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
+	fs.Float64Var(&opts.UDPRate, "udp-rate", service.DefaultRate, "udp: answer at most this many datagrams a second to one source address and port, in bursts of --udp-burst (0 = no limit); datagrams from the server's own address, broadcast or multicast addresses and ports below 1024 are never answered")
+	fs.IntVar(&opts.UDPBurst, "udp-burst", service.DefaultBurst, "udp: how many datagrams from one source may be answered at once before --udp-rate applies")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
-	positive(fs, "max-message")
+	positive(fs, "max-message", "udp-burst")
 	return cmd
 }
 
@@ -117,6 +124,15 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	rate := opts.UDPRate
+	if rate == 0 {
+		rate = -1 // --udp-rate 0: no limit
+	}
+	guard, err := service.NewGuard(service.GuardOptions{Rate: rate, Burst: opts.UDPBurst})
+	if err != nil {
+		return err
+	}
+	packetHandler = guard.Wrap(packetHandler)
 	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
@@ -201,6 +217,10 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
+	}
+	if g := guard.Stats(); g.Unanswered() > 0 {
+		fmt.Fprintf(opts.IO.Out, "datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate)\n",
+			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
 	}
 	if opts.ProxyProtocol {
 		st := proxied.Stats()
