@@ -10,6 +10,7 @@ import (
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/resume"
+	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/tlslayer"
 	"github.com/sockit/sockit/ws"
 )
@@ -46,6 +47,15 @@ type ServerConfig struct {
 	// TLS and WebSocket; set it to the engine's Config.MaxInput. 0 =
 	// engine.DefaultMaxInput.
 	MaxInput int
+	// Proxy, if set, expects a PROXY protocol header (proxy.Accept) at the
+	// start of every stream connection Handler and Listen serve, under
+	// the other layers: first on the socket, before the TLS handshake and
+	// the WebSocket upgrade, as a load balancer sends it (HAProxy's
+	// send-proxy and send-proxy-v2). The layers and the handler above see
+	// the client it names. Its Counters are the Server's, whatever is set.
+	// Upgrade does not read PROXY headers, and refuses a Server with one.
+	// nil = no PROXY protocol.
+	Proxy *proxy.Options
 }
 
 // Server stacks the layers of ServerConfig on the endpoints it serves, and
@@ -54,6 +64,7 @@ type Server struct {
 	cfg  ServerConfig
 	tlsc tlslayer.Counters
 	wsc  ws.Counters
+	pc   proxy.Counters
 }
 
 // NewServer returns a Server with cfg, which it keeps: do not change it
@@ -76,11 +87,9 @@ func hasCertificate(c *tls.Config) bool {
 // Handler returns the engine handler that serves h on ep's layers: h
 // itself for an endpoint without layers; under TLS for tls:// and wss://;
 // over WebSocket for ws:// and wss:// (as a stream, or ServerConfig.Messages
-// instead of h). Listen on ep.Transport() with it.
+// instead of h); and all of it behind a PROXY protocol header when
+// ServerConfig.Proxy is set. Listen on ep.Transport() with it.
 func (s *Server) Handler(ep endpoint.Endpoint, h engine.Handler) (engine.Handler, error) {
-	if !ep.IsLayered() {
-		return h, nil
-	}
 	if err := s.Check(ep); err != nil {
 		return nil, err
 	}
@@ -93,6 +102,11 @@ func (s *Server) Handler(ep endpoint.Endpoint, h engine.Handler) (engine.Handler
 	}
 	if ep.IsTLS() {
 		h = tlslayer.Server(h, s.cfg.TLS, tlslayer.Options{HandshakeTimeout: s.cfg.HandshakeTimeout, Counters: &s.tlsc, MaxInput: s.cfg.MaxInput})
+	}
+	if s.cfg.Proxy != nil && !ep.IsPacket() {
+		o := *s.cfg.Proxy
+		o.Counters = &s.pc
+		h = proxy.Accept(h, o)
 	}
 	return h, nil
 }
@@ -118,6 +132,9 @@ func (s *Server) Listen(srv *engine.Server, ep endpoint.Endpoint, h engine.Handl
 // handshake cut short by the bound holds a *TimeoutError. On failure the
 // caller closes nc.
 func (s *Server) Upgrade(ctx context.Context, nc net.Conn, ep endpoint.Endpoint) (net.Conn, error) {
+	if s.cfg.Proxy != nil {
+		return nil, sockit.BadOption("layer.ServerConfig", "Proxy", "is read on the engine (Handler, Listen); Upgrade does not read PROXY protocol headers")
+	}
 	if !ep.IsLayered() {
 		return nc, nil
 	}
@@ -155,7 +172,7 @@ func (s *Server) Upgrade(ctx context.Context, nc net.Conn, ep endpoint.Endpoint)
 // Stats returns a snapshot of the counters of every layer s made: on the
 // engine and in Upgrade.
 func (s *Server) Stats() Stats {
-	return Stats{TLS: s.tlsc.Stats(), WebSocket: s.wsc.Stats()}
+	return Stats{TLS: s.tlsc.Stats(), WebSocket: s.wsc.Stats(), Proxy: s.pc.Stats()}
 }
 
 func (s *Server) wsOptions(ep endpoint.Endpoint) ws.ServerOptions {
