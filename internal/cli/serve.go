@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/layer"
@@ -38,6 +39,9 @@ type ServeOptions struct {
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
+	// ProxyTimeout bounds the wait for a connection's PROXY header
+	// (proxy.Options.HeaderTimeout).
+	ProxyTimeout time.Duration
 	// CertFile and KeyFile are the TLS certificate for tls:// and wss://
 	// endpoints; without them serve makes a self-signed one.
 	CertFile, KeyFile string
@@ -97,14 +101,15 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
-	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
+	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it (first on the socket, before TLS or WebSocket), and use the client address it names; connections without one are reset")
+	fs.DurationVar(&opts.ProxyTimeout, "proxy-timeout", proxy.DefaultHeaderTimeout, "with --proxy-protocol: reset a connection whose PROXY header is not whole after this long")
 	fs.Float64Var(&opts.UDPRate, "udp-rate", service.DefaultRate, "udp: answer at most this many datagrams a second to one source address and port, in bursts of --udp-burst (0 = no limit); datagrams from the server's own address, broadcast or multicast addresses and ports below 1024 are never answered")
 	fs.IntVar(&opts.UDPBurst, "udp-burst", service.DefaultBurst, "udp: how many datagrams from one source may be answered at once before --udp-rate applies")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
-	positive(fs, "max-message", "udp-burst")
+	positive(fs, "max-message", "udp-burst", "proxy-timeout")
 	return cmd
 }
 
@@ -138,7 +143,6 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer certTLS.close()
-	layers := newServeLayers(opts, certTLS)
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
@@ -148,10 +152,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		newServer = opts.newServer
 	}
 	obs := withStates(observer(log, opts.Verbose), opts.States)
-	var proxied proxy.Counters
-	if opts.ProxyProtocol {
-		handler = proxy.Accept(handler, proxy.Options{Observer: obs, Counters: &proxied})
-	}
+	layers := newServeLayers(opts, certTLS, obs)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -223,8 +224,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
 	}
 	if opts.ProxyProtocol {
-		st := proxied.Stats()
-		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", st.Headers, plural(st.Rejected, "connection"))
+		st := layers.Stats().Proxy
+		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one, %d without a whole one within --proxy-timeout\n",
+			st.Headers, plural(st.Rejected, "connection"), st.TimedOut)
 	}
 	switch {
 	case err == nil:
@@ -245,7 +247,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 // WebSocket endpoint of it answers a browser's plain GET, on / and on its
 // path, with the echo page; the other services see a WebSocket connection
 // as a stream, whose writes go out as text messages when they are UTF-8.
-func newServeLayers(opts *ServeOptions, certTLS *serveTLS) *layer.Server {
+func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
 		TLS:    certTLS.cfg,
@@ -266,6 +268,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS) *layer.Server {
 	}
 	if echo {
 		cfg.Messages = ws.Echo{}
+	}
+	if opts.ProxyProtocol {
+		cfg.Proxy = &proxy.Options{Observer: obs, HeaderTimeout: opts.ProxyTimeout}
 	}
 	return layer.NewServer(cfg)
 }
