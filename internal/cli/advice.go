@@ -40,6 +40,7 @@ var optionFlags = map[string]string{
 	"relay.Options.From":          "LISTEN",
 	"relay.Options.To":            "TARGET",
 	"relay.Options.ProxyProtocol": "--proxy-protocol",
+	"relay.Options.MaxSessions":   "--max-sessions",
 	"proxy.version":               "--proxy-protocol",
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
