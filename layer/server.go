@@ -31,9 +31,18 @@ type ServerConfig struct {
 	HandshakeTimeout time.Duration
 	// WebSocket, if set, gives the WebSocket options of a ws:// or wss://
 	// endpoint (a page for browsers, MaxMessage, Subprotocols); nil = the
-	// defaults. A Path of "" is the endpoint's path. Counters are the
-	// Server's, whatever is set.
+	// defaults. A Path of "" is the endpoint's path; a CheckOrigin of nil
+	// is AllowOrigins'. Counters are the Server's, whatever is set.
 	WebSocket func(ep endpoint.Endpoint) ws.ServerOptions
+	// AllowOrigins lists the origins, beyond the endpoint's own, whose
+	// web pages may open WebSocket connections to ws:// and wss://
+	// endpoints (ws.AllowOrigins patterns: "https://*.example.com",
+	// "http://localhost:*", or "*" for any page on the web). Empty = the
+	// same origin only, and clients that send no Origin (ws.SameOrigin):
+	// a page of another site gets 403, so that it cannot reach the
+	// server, or what it forwards to, through a visitor's browser. A
+	// malformed pattern is refused by Check.
+	AllowOrigins []string
 	// Messages, if set, serves the WebSocket connections of ws:// and
 	// wss:// endpoints on the engine with whole messages (ws.Echo keeps
 	// each message whole, as a browser expects), instead of serving them
@@ -61,21 +70,35 @@ type ServerConfig struct {
 // Server stacks the layers of ServerConfig on the endpoints it serves, and
 // counts what they do. Its methods are safe for concurrent use.
 type Server struct {
-	cfg  ServerConfig
-	tlsc tlslayer.Counters
-	wsc  ws.Counters
-	pc   proxy.Counters
+	cfg       ServerConfig
+	origin    func(*ws.Request) bool // from AllowOrigins
+	originErr error
+	tlsc      tlslayer.Counters
+	wsc       ws.Counters
+	pc        proxy.Counters
 }
 
 // NewServer returns a Server with cfg, which it keeps: do not change it
 // afterwards.
-func NewServer(cfg ServerConfig) *Server { return &Server{cfg: cfg} }
+func NewServer(cfg ServerConfig) *Server {
+	s := &Server{cfg: cfg}
+	s.origin, s.originErr = ws.AllowOrigins(cfg.AllowOrigins...)
+	if s.originErr != nil {
+		s.originErr = &sockit.OptionError{Owner: "layer.ServerConfig", Fields: []string{"AllowOrigins"}, Reason: "holds a bad pattern: " + s.originErr.Error(), Err: s.originErr}
+	}
+	return s
+}
 
 // Check reports whether s can serve ep: a *sockit.Error holding
-// ErrNoCertificate for tls:// and wss:// without a certificate, else nil.
+// ErrNoCertificate for tls:// and wss:// without a certificate, a
+// *sockit.OptionError for a ws:// or wss:// endpoint when
+// ServerConfig.AllowOrigins has a malformed pattern, else nil.
 func (s *Server) Check(ep endpoint.Endpoint) error {
 	if ep.IsTLS() && !hasCertificate(s.cfg.TLS) {
 		return &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: ErrNoCertificate}
+	}
+	if ep.IsWebSocket() && s.originErr != nil {
+		return s.originErr
 	}
 	return nil
 }
@@ -182,6 +205,9 @@ func (s *Server) wsOptions(ep endpoint.Endpoint) ws.ServerOptions {
 	}
 	if o.Path == "" {
 		o.Path = ep.Path
+	}
+	if o.CheckOrigin == nil {
+		o.CheckOrigin = s.origin
 	}
 	o.Counters = &s.wsc
 	return o
