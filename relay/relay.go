@@ -74,7 +74,10 @@ type Options struct {
 	// connection the relay accepts, in the connection's goroutine (its
 	// HandshakeTimeout bounds them): TLS needs a certificate in
 	// Listen.TLS. WebSocket messages go out binary unless Listen.Stream
-	// says otherwise.
+	// says otherwise. A ws:// or wss:// From admits browser pages of its
+	// own origin only, unless Listen.AllowOrigins names more: otherwise
+	// any web page a user visits could reach the target through the
+	// user's browser.
 	Listen layer.ServerConfig
 	// Target stacks the layers of a tls://, ws:// or wss:// To on each
 	// connection to it (layer.Dial); its Preamble is the relay's own when
@@ -119,6 +122,9 @@ type Stats struct {
 	Down    uint64 // bytes target → client
 	Idle    uint64 // connections and sessions ended by Options.IdleTimeout
 	Evicted uint64 // datagram sessions closed for new clients at Options.MaxSessions
+	// Layers count the listening side's TLS handshakes and WebSocket
+	// upgrades, those refused for their Origin among them.
+	Layers layer.Stats
 }
 
 // Relay is a listening relay.
@@ -206,7 +212,7 @@ func (r *Relay) Addr() net.Addr { return r.addr }
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Conns: r.conns.Load(), Active: r.active.Load(), Failed: r.failed.Load(), Up: r.up.Load(), Down: r.down.Load(),
-		Idle: r.idle.Load(), Evicted: r.evicted.Load()}
+		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Layers: r.layers.Stats()}
 }
 
 // Serve forwards until ctx ends, then stops listening and waits for the
