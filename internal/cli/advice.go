@@ -45,6 +45,9 @@ var optionFlags = map[string]string{
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
 	"service.GuardOptions.Burst":  "--udp-burst",
+
+	// The WebSocket Origin policy of serve and relay.
+	"layer.ServerConfig.AllowOrigins": "--allow-origin",
 }
 
 // describe is the text sockit prints for err: option fields named as

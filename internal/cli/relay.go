@@ -25,9 +25,12 @@ type RelayOptions struct {
 	IdleTimeout time.Duration
 	// MaxSessions bounds the datagram sessions (relay.Options.MaxSessions).
 	MaxSessions int
-	Grace       time.Duration
-	Verbose     bool
-	TLS         tlsFlags // TARGET tls:// or wss://
+	// AllowOrigins widens the origins whose pages a ws:// or wss:// LISTEN
+	// admits (layer.ServerConfig.AllowOrigins).
+	AllowOrigins []string
+	Grace        time.Duration
+	Verbose      bool
+	TLS          tlsFlags // TARGET tls:// or wss://
 	// CertFile and KeyFile serve a tls:// LISTEN endpoint; without them a
 	// self-signed certificate is made.
 	CertFile, KeyFile string
@@ -79,6 +82,7 @@ nginx, HAProxy) sees the real client's address.`,
 	opts.TLS.register(fs)
 	fs.StringVar(&opts.CertFile, "cert", "", "LISTEN tls://: the certificate (PEM); without it a self-signed one is made")
 	fs.StringVar(&opts.KeyFile, "key", "", "LISTEN tls://: the private key (PEM) of --cert")
+	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "LISTEN ws://, wss://: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only pages of the relay's own origin, and clients that send no Origin")
 	positive(fs, "max-sessions")
 	return cmd
 }
@@ -111,7 +115,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	r, err := relay.Listen(ctx, relay.Options{
 		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
 		IdleTimeout: idle, MaxSessions: opts.MaxSessions, Observer: obs,
-		Listen: layer.ServerConfig{TLS: certTLS.cfg},
+		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
 			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
@@ -158,6 +162,10 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	err = r.Serve(ctx, graceCtx)
 	st := r.Stats()
 	fmt.Fprintf(out, "relayed %s (%d failed to connect); bytes → %d, bytes back %d\n", plural(st.Conns, "connection"), st.Failed, st.Up, st.Down)
+	if from.IsWebSocket() {
+		w := st.Layers.WebSocket
+		fmt.Fprintf(out, "WebSocket upgrades: %d, %d refused (%d for their Origin; see --allow-origin)\n", w.Upgrades, w.Rejected, w.OriginRefused)
+	}
 	if st.Idle > 0 || st.Evicted > 0 {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)
 	}

@@ -54,7 +54,10 @@ type ServeOptions struct {
 	// no limit.
 	UDPRate  float64
 	UDPBurst int
-	Sock     sockFlags
+	// AllowOrigins widens the origins whose pages the ws:// and wss://
+	// endpoints admit (layer.ServerConfig.AllowOrigins).
+	AllowOrigins []string
+	Sock         sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -100,6 +103,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
+	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "ws, wss: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only the endpoint's own page, and clients that send no Origin")
 	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
 	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it (first on the socket, before TLS or WebSocket), and use the client address it names; connections without one are reset")
 	fs.DurationVar(&opts.ProxyTimeout, "proxy-timeout", proxy.DefaultHeaderTimeout, "with --proxy-protocol: reset a connection whose PROXY header is not whole after this long")
@@ -250,8 +254,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
-		TLS:    certTLS.cfg,
-		Stream: ws.StreamOptions{TextIfUTF8: true},
+		TLS:          certTLS.cfg,
+		Stream:       ws.StreamOptions{TextIfUTF8: true},
+		AllowOrigins: opts.AllowOrigins,
 		WebSocket: func(ep endpoint.Endpoint) ws.ServerOptions {
 			o := ws.ServerOptions{Path: ep.Path, MaxMessage: opts.MaxMessage}
 			if echo {
