@@ -33,7 +33,7 @@ import (
 //     unspecified (0.0.0.0, ::), or port 0: the answer would reach every
 //     host on a network, or nobody.
 //  3. Never one from a service's port, below 1024 (as xinetd's built-in
-//     services refuse, and for the same reason): clients send from
+//     datagram services refuse, in its bad_port_check): clients send from
 //     ephemeral ports, and the echo, chargen, daytime, DNS and NTP
 //     services that sit on low ports answer anything, so an answer to one
 //     of them starts a loop, or a reflection.
