@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -138,6 +139,15 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	}
 	if to.IsWebSocket() {
 		fmt.Fprintln(out, "  each read from a client is one binary WebSocket message; each message back is copied as bytes")
+	}
+	if from.IsWebSocket() {
+		admits := "pages of its own origin"
+		if len(opts.AllowOrigins) > 0 {
+			admits += " and of " + strings.Join(opts.AllowOrigins, ", ")
+		} else {
+			admits += " (--allow-origin to admit others)"
+		}
+		fmt.Fprintf(out, "  WebSocket: admitting clients without an Origin and %s\n", admits)
 	}
 	if opts.ProxyProtocol > 0 {
 		fmt.Fprintf(out, "  sending PROXY protocol v%d headers\n", opts.ProxyProtocol)
