@@ -248,10 +248,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 
 // newServeLayers stacks TLS and WebSocket on the endpoints that ask for
 // them, with the PROXY protocol header under them for --proxy-protocol,
-// and the Origin policy of --allow-origin on WebSocket. The echo service keeps WebSocket messages whole (ws.Echo), and a
-// WebSocket endpoint of it answers a browser's plain GET, on / and on its
-// path, with the echo page; the other services see a WebSocket connection
-// as a stream, whose writes go out as text messages when they are UTF-8.
+// and the Origin policy of --allow-origin on WebSocket. The echo service
+// keeps WebSocket messages whole (ws.Echo), and a WebSocket endpoint of it
+// answers a browser's plain GET, on / and on its path, with the echo page;
+// the other services see a WebSocket connection as a stream, whose writes
+// go out as text messages when they are UTF-8.
 func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
