@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -135,6 +136,18 @@ func (c *Conn) Endpoint() endpoint.Endpoint { return c.ep }
 // address stay the socket's. Call Push before the connection is shared
 // between goroutines.
 func (c *Conn) Push(ep endpoint.Endpoint, top net.Conn) { c.Conn, c.ep = top, ep }
+
+// SyscallConn returns the raw connection of the socket under the layers
+// (syscall.Conn), to wait on it without reading, or set an option; what
+// passes through it directly is neither narrated nor seen by the layers.
+// It fails with sock.ErrUnsupported for a socket without one.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.sock.Conn.(syscall.Conn)
+	if !ok {
+		return nil, sock.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
 
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)

@@ -12,7 +12,10 @@
 // of an endpoint (Handler), listens on one (Listen: it opens the
 // endpoint's Transport, the TCP socket under the layers), and upgrades a
 // socket a blocking server accepted (Upgrade). Its Stats add up the TLS
-// handshakes and WebSocket traffic of every layer it made.
+// handshakes, WebSocket traffic and PROXY protocol headers of every layer
+// it made. A PROXY protocol header (ServerConfig.Proxy) is the lowest
+// layer: first on the socket, before the TLS handshake or the WebSocket
+// upgrade, where a load balancer puts it.
 //
 //	srv := layer.NewServer(layer.ServerConfig{TLS: cfg})
 //	addr, err := srv.Listen(eng, endpoint.MustParse("wss://127.0.0.1:8443/echo"), service.Echo{})
@@ -35,6 +38,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/tlslayer"
 	"github.com/sockit/sockit/ws"
 )
@@ -93,6 +97,7 @@ func bound(ctx context.Context, limit time.Duration) (context.Context, context.C
 type Stats struct {
 	TLS       tlslayer.Stats // handshakes, completed and failed by reason
 	WebSocket ws.Stats       // upgrades, pages, messages, protocol errors
+	Proxy     proxy.Stats    // PROXY protocol headers read, rejected, timed out
 }
 
 func addrText(a net.Addr) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/resume"
+	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/tlslayer"
 	"github.com/sockit/sockit/ws"
 )
@@ -30,9 +31,18 @@ type ServerConfig struct {
 	HandshakeTimeout time.Duration
 	// WebSocket, if set, gives the WebSocket options of a ws:// or wss://
 	// endpoint (a page for browsers, MaxMessage, Subprotocols); nil = the
-	// defaults. A Path of "" is the endpoint's path. Counters are the
-	// Server's, whatever is set.
+	// defaults. A Path of "" is the endpoint's path; a CheckOrigin of nil
+	// is AllowOrigins'. Counters are the Server's, whatever is set.
 	WebSocket func(ep endpoint.Endpoint) ws.ServerOptions
+	// AllowOrigins lists the origins, beyond the endpoint's own, whose
+	// web pages may open WebSocket connections to ws:// and wss://
+	// endpoints (ws.AllowOrigins patterns: "https://*.example.com",
+	// "http://localhost:*", or "*" for any page on the web). Empty = the
+	// same origin only, and clients that send no Origin (ws.SameOrigin):
+	// a page of another site gets 403, so that it cannot reach the
+	// server, or what it forwards to, through a visitor's browser. A
+	// malformed pattern is refused by Check.
+	AllowOrigins []string
 	// Messages, if set, serves the WebSocket connections of ws:// and
 	// wss:// endpoints on the engine with whole messages (ws.Echo keeps
 	// each message whole, as a browser expects), instead of serving them
@@ -46,25 +56,49 @@ type ServerConfig struct {
 	// TLS and WebSocket; set it to the engine's Config.MaxInput. 0 =
 	// engine.DefaultMaxInput.
 	MaxInput int
+	// Proxy, if set, expects a PROXY protocol header (proxy.Accept) at the
+	// start of every stream connection Handler and Listen serve, under
+	// the other layers: first on the socket, before the TLS handshake and
+	// the WebSocket upgrade, as a load balancer sends it (HAProxy's
+	// send-proxy and send-proxy-v2). The layers and the handler above see
+	// the client it names. Its Counters are the Server's, whatever is set.
+	// Upgrade does not read PROXY headers, and refuses a Server with one.
+	// nil = no PROXY protocol.
+	Proxy *proxy.Options
 }
 
 // Server stacks the layers of ServerConfig on the endpoints it serves, and
 // counts what they do. Its methods are safe for concurrent use.
 type Server struct {
-	cfg  ServerConfig
-	tlsc tlslayer.Counters
-	wsc  ws.Counters
+	cfg       ServerConfig
+	origin    func(*ws.Request) bool // from AllowOrigins
+	originErr error
+	tlsc      tlslayer.Counters
+	wsc       ws.Counters
+	pc        proxy.Counters
 }
 
 // NewServer returns a Server with cfg, which it keeps: do not change it
 // afterwards.
-func NewServer(cfg ServerConfig) *Server { return &Server{cfg: cfg} }
+func NewServer(cfg ServerConfig) *Server {
+	s := &Server{cfg: cfg}
+	s.origin, s.originErr = ws.AllowOrigins(cfg.AllowOrigins...)
+	if s.originErr != nil {
+		s.originErr = &sockit.OptionError{Owner: "layer.ServerConfig", Fields: []string{"AllowOrigins"}, Reason: "holds a bad pattern: " + s.originErr.Error(), Err: s.originErr}
+	}
+	return s
+}
 
 // Check reports whether s can serve ep: a *sockit.Error holding
-// ErrNoCertificate for tls:// and wss:// without a certificate, else nil.
+// ErrNoCertificate for tls:// and wss:// without a certificate, a
+// *sockit.OptionError for a ws:// or wss:// endpoint when
+// ServerConfig.AllowOrigins has a malformed pattern, else nil.
 func (s *Server) Check(ep endpoint.Endpoint) error {
 	if ep.IsTLS() && !hasCertificate(s.cfg.TLS) {
 		return &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: ErrNoCertificate}
+	}
+	if ep.IsWebSocket() && s.originErr != nil {
+		return s.originErr
 	}
 	return nil
 }
@@ -76,11 +110,9 @@ func hasCertificate(c *tls.Config) bool {
 // Handler returns the engine handler that serves h on ep's layers: h
 // itself for an endpoint without layers; under TLS for tls:// and wss://;
 // over WebSocket for ws:// and wss:// (as a stream, or ServerConfig.Messages
-// instead of h). Listen on ep.Transport() with it.
+// instead of h); and all of it behind a PROXY protocol header when
+// ServerConfig.Proxy is set. Listen on ep.Transport() with it.
 func (s *Server) Handler(ep endpoint.Endpoint, h engine.Handler) (engine.Handler, error) {
-	if !ep.IsLayered() {
-		return h, nil
-	}
 	if err := s.Check(ep); err != nil {
 		return nil, err
 	}
@@ -93,6 +125,11 @@ func (s *Server) Handler(ep endpoint.Endpoint, h engine.Handler) (engine.Handler
 	}
 	if ep.IsTLS() {
 		h = tlslayer.Server(h, s.cfg.TLS, tlslayer.Options{HandshakeTimeout: s.cfg.HandshakeTimeout, Counters: &s.tlsc, MaxInput: s.cfg.MaxInput})
+	}
+	if s.cfg.Proxy != nil && !ep.IsPacket() {
+		o := *s.cfg.Proxy
+		o.Counters = &s.pc
+		h = proxy.Accept(h, o)
 	}
 	return h, nil
 }
@@ -118,6 +155,9 @@ func (s *Server) Listen(srv *engine.Server, ep endpoint.Endpoint, h engine.Handl
 // handshake cut short by the bound holds a *TimeoutError. On failure the
 // caller closes nc.
 func (s *Server) Upgrade(ctx context.Context, nc net.Conn, ep endpoint.Endpoint) (net.Conn, error) {
+	if s.cfg.Proxy != nil {
+		return nil, sockit.BadOption("layer.ServerConfig", "Proxy", "is read on the engine (Handler, Listen); Upgrade does not read PROXY protocol headers")
+	}
 	if !ep.IsLayered() {
 		return nc, nil
 	}
@@ -155,7 +195,7 @@ func (s *Server) Upgrade(ctx context.Context, nc net.Conn, ep endpoint.Endpoint)
 // Stats returns a snapshot of the counters of every layer s made: on the
 // engine and in Upgrade.
 func (s *Server) Stats() Stats {
-	return Stats{TLS: s.tlsc.Stats(), WebSocket: s.wsc.Stats()}
+	return Stats{TLS: s.tlsc.Stats(), WebSocket: s.wsc.Stats(), Proxy: s.pc.Stats()}
 }
 
 func (s *Server) wsOptions(ep endpoint.Endpoint) ws.ServerOptions {
@@ -165,6 +205,9 @@ func (s *Server) wsOptions(ep endpoint.Endpoint) ws.ServerOptions {
 	}
 	if o.Path == "" {
 		o.Path = ep.Path
+	}
+	if o.CheckOrigin == nil {
+		o.CheckOrigin = s.origin
 	}
 	o.Counters = &s.wsc
 	return o

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/pires/go-proxyproto"
 
@@ -31,62 +32,101 @@ const maxV1 = 107
 // header closes with.
 var ErrNoHeader = errors.New("proxy: the connection did not start with a PROXY protocol header")
 
+// DefaultHeaderTimeout bounds the wait for a connection's PROXY header
+// when Options.HeaderTimeout is 0: as long as the TLS handshake and the
+// WebSocket upgrade get (a load balancer sends the header at once, with
+// the connection; nginx's proxy_protocol_timeout is 30s).
+const DefaultHeaderTimeout = 10 * time.Second
+
 // Counters count what Accept saw; share one among handlers to get a total.
 // The zero value is ready to use; it is safe for concurrent use.
 type Counters struct {
-	headers, rejected atomic.Uint64
+	headers, rejected, timedOut atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (c *Counters) Stats() Stats {
-	return Stats{Headers: c.headers.Load(), Rejected: c.rejected.Load()}
+	return Stats{Headers: c.headers.Load(), Rejected: c.rejected.Load(), TimedOut: c.timedOut.Load()}
 }
 
 // Stats are a snapshot of Counters.
 type Stats struct {
 	Headers  uint64 // connections that began with a valid header
 	Rejected uint64 // connections closed for a missing or malformed header
+	TimedOut uint64 // connections closed for a header not whole within HeaderTimeout
 }
 
-// Options configure Accept. The zero value counts nothing and tells no one.
+// ErrHeaderTimeout is the error of a connection whose PROXY header was not
+// whole within Options.HeaderTimeout.
+var ErrHeaderTimeout = errors.New("proxy: no whole PROXY protocol header within Options.HeaderTimeout")
+
+// Options configure Accept. The zero value counts nothing, tells no one,
+// and waits DefaultHeaderTimeout for a header.
 type Options struct {
 	Observer sockit.Observer // hears of each header read or rejected; nil = none
 	Counters *Counters       // counts them; nil = none
+	// HeaderTimeout bounds the wait for the whole header, from accept: a
+	// connection that has not sent it by then is reset and counted as
+	// timed out, so that clients holding half a header cannot hold
+	// connections for ever. 0 = DefaultHeaderTimeout, < 0 = no bound.
+	HeaderTimeout time.Duration
 }
 
 // Accept returns a handler that expects every connection to begin with a
 // PROXY header (version 1 or 2), reads it, and then serves the rest of the
 // connection with inner, whose Conn reports the header's source as
 // RemoteAddr and its destination as LocalAddr. A connection without a
-// valid header is reset.
+// valid header is reset, and so is one whose header is not whole within
+// Options.HeaderTimeout.
+//
+// Once the header is read, inner has the connection to itself: its
+// SetTimer and Wake reach inner's OnTimer (engine.TimerHandler), and
+// OnDrain reaches it when it is an engine.Drainer (called once after its
+// OnOpen too, as the engine does), so that TLS (package tlslayer) and
+// WebSocket (package ws) run under the PROXY header as on a bare
+// connection. The handler Accept returns is a Drainer exactly when inner
+// is one.
 func Accept(inner engine.Handler, o Options) engine.Handler {
 	st := o.Counters
 	if st == nil {
 		st = new(Counters)
 	}
-	a := &acceptor{inner: inner, obs: o.Observer, st: st}
+	timeout := o.HeaderTimeout
+	if timeout == 0 {
+		timeout = DefaultHeaderTimeout
+	}
+	a := &acceptor{inner: inner, obs: o.Observer, st: st, timeout: timeout}
+	a.timer, _ = inner.(engine.TimerHandler)
 	if d, ok := inner.(engine.Drainer); ok {
-		return &drainingAcceptor{a, d}
+		a.drainer = d
+		return &drainingAcceptor{a}
 	}
 	return a
 }
 
-// drainingAcceptor passes OnDrain on to an inner Drainer (chargen).
-type drainingAcceptor struct {
-	*acceptor
-	d engine.Drainer
-}
+var (
+	_ engine.TimerHandler = (*acceptor)(nil)
+	_ engine.Drainer      = (*drainingAcceptor)(nil)
+)
+
+// drainingAcceptor passes OnDrain on to an inner Drainer (chargen, TLS
+// over one); a type of its own so that the engine sees a Drainer exactly
+// when inner is one.
+type drainingAcceptor struct{ *acceptor }
 
 func (a *drainingAcceptor) OnDrain(c engine.Conn) {
 	if s, ok := c.Context().(*state); ok && s.pc != nil {
-		a.d.OnDrain(s.pc)
+		a.drainer.OnDrain(s.pc)
 	}
 }
 
 type acceptor struct {
-	inner engine.Handler
-	obs   sockit.Observer
-	st    *Counters
+	inner   engine.Handler
+	timer   engine.TimerHandler // inner, if it is one
+	drainer engine.Drainer      // inner, if it is one
+	obs     sockit.Observer
+	st      *Counters
+	timeout time.Duration // < 0: none
 }
 
 // pconn is the connection inner sees once the header is read.
@@ -94,7 +134,12 @@ type pconn struct {
 	engine.Conn
 	src, dst net.Addr
 	value    any
+	final    atomic.Bool // inner asked for CloseWrite, Close or Abort
 }
+
+func (p *pconn) CloseWrite() error { p.final.Store(true); return p.Conn.CloseWrite() }
+func (p *pconn) Close() error      { p.final.Store(true); return p.Conn.Close() }
+func (p *pconn) Abort() error      { p.final.Store(true); return p.Conn.Abort() }
 
 func (p *pconn) RemoteAddr() net.Addr {
 	if p.src != nil {
@@ -115,11 +160,47 @@ func (p *pconn) SetContext(v any) { p.value = v }
 
 // state is kept in the outer connection's context.
 type state struct {
-	pc   *pconn // nil until the header is read
-	done bool   // rejected
+	pc       *pconn    // nil until the header is read
+	done     bool      // rejected
+	deadline time.Time // for the header; zero = none
 }
 
-func (a *acceptor) OnOpen(c engine.Conn) { c.SetContext(&state{}) }
+func (a *acceptor) OnOpen(c engine.Conn) {
+	s := &state{}
+	c.SetContext(s)
+	if a.timeout > 0 {
+		s.deadline = time.Now().Add(a.timeout)
+		c.SetTimer(s.deadline)
+	}
+}
+
+// OnTimer ends a connection whose header is late; once the header is
+// read, the timer and Wake are inner's.
+func (a *acceptor) OnTimer(c engine.Conn) {
+	s, ok := c.Context().(*state)
+	switch {
+	case !ok || s.done:
+	case s.pc != nil:
+		if a.timer != nil {
+			a.timer.OnTimer(s.pc)
+		}
+	case s.deadline.IsZero():
+	case time.Now().Before(s.deadline):
+		c.SetTimer(s.deadline) // early: keep the deadline armed
+	default:
+		a.st.timedOut.Add(1)
+		a.fail(c, s, fmt.Errorf("%w (%v)", ErrHeaderTimeout, a.timeout))
+	}
+}
+
+// OnShutdown passes the server's shutdown on to an inner handler that
+// says goodbye (engine.ShutdownHandler), once the header is read.
+func (a *acceptor) OnShutdown(c engine.Conn) {
+	g, ok := a.inner.(engine.ShutdownHandler)
+	if s, read := c.Context().(*state); ok && read && s.pc != nil {
+		g.OnShutdown(s.pc)
+	}
+}
 
 func (a *acceptor) OnData(c engine.Conn, in []byte) int {
 	s := c.Context().(*state)
@@ -151,7 +232,16 @@ func (a *acceptor) OnData(c engine.Conn, in []byte) int {
 		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Peer: s.pc.RemoteAddr(), Local: s.pc.LocalAddr(),
 			Detail: fmt.Sprintf("v%d", h.Version)})
 	}
+	if !s.deadline.IsZero() {
+		s.deadline = time.Time{}
+		c.SetTimer(time.Time{}) // the timer is inner's from now on
+	}
 	a.inner.OnOpen(s.pc)
+	if a.drainer != nil && !s.pc.final.Load() {
+		// The engine called OnDrain after our OnOpen, before inner had
+		// the connection: inner's first call is owed.
+		a.drainer.OnDrain(s.pc)
+	}
 	if n == len(in) {
 		return n
 	}
@@ -159,8 +249,13 @@ func (a *acceptor) OnData(c engine.Conn, in []byte) int {
 }
 
 func (a *acceptor) reject(c engine.Conn, s *state, err error) {
-	s.done = true
 	a.st.rejected.Add(1)
+	a.fail(c, s, err)
+}
+
+// fail resets a connection that brought no valid header in time.
+func (a *acceptor) fail(c engine.Conn, s *state, err error) {
+	s.done = true
 	if a.obs != nil {
 		a.obs.Observe(sockit.Event{Step: sockit.StepProxy, FD: -1, Net: "tcp", Detail: "rejected from " + c.RemoteAddr().String(), Err: err})
 	}

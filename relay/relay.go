@@ -17,7 +17,17 @@
 //
 // Each forwarded connection is two goroutines copying with blocking
 // writes: a slow side slows its source through TCP's own flow control, and
-// the relay holds at most one buffer per direction.
+// the relay holds at most one buffer per direction. A connection with no
+// traffic either way for Options.IdleTimeout is closed on both sides.
+//
+// Datagrams are relayed per client address, each client with a socket of
+// its own to the target, and a goroutine that waits for the target's
+// answers without a buffer and borrows one from a pool shared by all
+// sessions only to read an answer that has come (on Unix; elsewhere the
+// wait holds the borrowed buffer). At most Options.MaxSessions sessions
+// live at once: a new client at the cap closes the session that has been
+// quiet longest, so that a flood of (forged) source addresses costs
+// bounded descriptors, goroutines and memory.
 package relay
 
 import (
@@ -48,9 +58,15 @@ type Options struct {
 	// in front of each forwarded TCP connection, naming the real client.
 	ProxyProtocol  int
 	ConnectTimeout time.Duration // 0 = 10s
-	// IdleTimeout ends a datagram session (one client address) after this
-	// long without traffic either way; 0 = 60s.
+	// IdleTimeout ends a forwarded connection, or a datagram session (one
+	// client address), after this long without traffic either way: both
+	// sides are closed (a WebSocket client gets a close frame 1001).
+	// 0 = DefaultIdleTimeout, < 0 = never.
 	IdleTimeout time.Duration
+	// MaxSessions bounds the datagram sessions alive at once; a new client
+	// at the bound closes the least recently used session to make room.
+	// 0 = DefaultMaxSessions.
+	MaxSessions int
 	Observer    sockit.Observer // each socket step; nil = none
 	// OnConn, if set, is called as each forwarded connection ends.
 	OnConn func(Report)
@@ -58,7 +74,10 @@ type Options struct {
 	// connection the relay accepts, in the connection's goroutine (its
 	// HandshakeTimeout bounds them): TLS needs a certificate in
 	// Listen.TLS. WebSocket messages go out binary unless Listen.Stream
-	// says otherwise.
+	// says otherwise. A ws:// or wss:// From admits browser pages of its
+	// own origin only, unless Listen.AllowOrigins names more: otherwise
+	// any web page a user visits could reach the target through the
+	// user's browser.
 	Listen layer.ServerConfig
 	// Target stacks the layers of a tls://, ws:// or wss:// To on each
 	// connection to it (layer.Dial); its Preamble is the relay's own when
@@ -66,20 +85,46 @@ type Options struct {
 	Target layer.ClientConfig
 }
 
+// Defaults for the zero values of Options.
+const (
+	// DefaultIdleTimeout is the idle timeout of a connection or datagram
+	// session: one minute, as a cloud load balancer's (AWS's, by default).
+	// An interactive session, or a WebSocket page that sends no pings,
+	// may need a longer one.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultMaxSessions bounds the datagram sessions: 1024 sockets and
+	// goroutines at most, within a default descriptor limit.
+	DefaultMaxSessions = 1024
+)
+
+// Errors of a Report.
+var (
+	// ErrIdle ends a connection or session quiet for Options.IdleTimeout.
+	ErrIdle = errors.New("relay: no traffic either way for Options.IdleTimeout")
+	// ErrEvicted ends the least recently used datagram session when a new
+	// client arrives with Options.MaxSessions sessions alive.
+	ErrEvicted = errors.New("relay: the least recently used session, closed for a new client at Options.MaxSessions")
+)
+
 // Report is one forwarded connection or datagram session, as it ended.
 type Report struct {
 	Client   net.Addr
 	Up, Down int64 // bytes client → target, target → client
-	Err      error // why it ended, if not cleanly
+	Err      error // why it ended, if not cleanly: ErrIdle, ErrEvicted, a socket's error
 }
 
 // Stats are a relay's counters.
 type Stats struct {
-	Conns  uint64 // connections (datagram sessions) forwarded
-	Active int64
-	Failed uint64 // could not connect to the target
-	Up     uint64 // bytes client → target
-	Down   uint64 // bytes target → client
+	Conns   uint64 // connections (datagram sessions) forwarded
+	Active  int64
+	Failed  uint64 // could not connect to the target
+	Up      uint64 // bytes client → target
+	Down    uint64 // bytes target → client
+	Idle    uint64 // connections and sessions ended by Options.IdleTimeout
+	Evicted uint64 // datagram sessions closed for new clients at Options.MaxSessions
+	// Layers count the listening side's TLS handshakes and WebSocket
+	// upgrades, those refused for their Origin among them.
+	Layers layer.Stats
 }
 
 // Relay is a listening relay.
@@ -90,8 +135,9 @@ type Relay struct {
 	pc     net.PacketConn
 	addr   net.Addr
 
-	conns, failed, up, down atomic.Uint64
-	active                  atomic.Int64
+	conns, failed, up, down, idle, evicted atomic.Uint64
+	active                                 atomic.Int64
+	bufs                                   sync.Pool // *[]byte of maxDatagram: datagram sessions' reads
 
 	mu     sync.Mutex
 	open   map[io.Closer]struct{}
@@ -116,7 +162,13 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 		o.ConnectTimeout = 10 * time.Second
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 60 * time.Second
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	switch {
+	case o.MaxSessions == 0:
+		o.MaxSessions = DefaultMaxSessions
+	case o.MaxSessions < 0:
+		return nil, sockit.BadOption("relay.Options", "MaxSessions", fmt.Sprintf("is %d; it must be 0 (the default) or more", o.MaxSessions))
 	}
 	r := &Relay{o: o, layers: layer.NewServer(o.Listen), open: map[io.Closer]struct{}{}}
 	if err := r.layers.Check(o.From); err != nil {
@@ -159,7 +211,8 @@ func (r *Relay) Addr() net.Addr { return r.addr }
 
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {
-	return Stats{Conns: r.conns.Load(), Active: r.active.Load(), Failed: r.failed.Load(), Up: r.up.Load(), Down: r.down.Load()}
+	return Stats{Conns: r.conns.Load(), Active: r.active.Load(), Failed: r.failed.Load(), Up: r.up.Load(), Down: r.down.Load(),
+		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Layers: r.layers.Stats()}
 }
 
 // Serve forwards until ctx ends, then stops listening and waits for the
@@ -305,17 +358,90 @@ func (r *Relay) forward(nc net.Conn) {
 	}
 	to := &end{c: t, abort: func() { t.Abort() }}
 	to.fail = to.abort
+	var last atomic.Int64 // unix nanos of the last read, either way
+	last.Store(time.Now().UnixNano())
+	idle := r.watchIdle(&last, func() {
+		// Close both sides; the pumps see their reads end.
+		t.Close()
+		if s, ok := c.(*ws.Stream); ok {
+			s.CloseWith(ws.CloseGoingAway, "idle timeout")
+		}
+		nc.Close()
+	})
 	var up, down int64
 	var upErr, downErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down, downErr = pump(from, to, &r.down)
+		down, downErr = pump(from, to, &r.down, &last)
 	}()
-	up, upErr = pump(to, from, &r.up)
+	up, upErr = pump(to, from, &r.up, &last)
 	wg.Wait()
-	r.report(Report{Client: who, Up: up, Down: down, Err: errors.Join(upErr, downErr)})
+	err = errors.Join(upErr, downErr)
+	if idle.stop() {
+		r.idle.Add(1)
+		err = ErrIdle
+	}
+	r.report(Report{Client: who, Up: up, Down: down, Err: err})
+}
+
+// idleWatch runs fire once when a connection has had no traffic for the
+// relay's IdleTimeout; last is the time of its last traffic.
+type idleWatch struct {
+	last  *atomic.Int64
+	limit time.Duration
+	fire  func()
+
+	mu    sync.Mutex
+	t     *time.Timer // nil: no bound
+	done  bool        // stopped, or fired
+	fired chan struct{}
+}
+
+func (r *Relay) watchIdle(last *atomic.Int64, fire func()) *idleWatch {
+	w := &idleWatch{last: last, limit: r.o.IdleTimeout, fire: fire, fired: make(chan struct{})}
+	if w.limit > 0 {
+		w.mu.Lock()
+		w.t = time.AfterFunc(w.limit, w.check)
+		w.mu.Unlock()
+	}
+	return w
+}
+
+// check fires, or re-arms the timer for the time left.
+func (w *idleWatch) check() {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return
+	}
+	if quiet := time.Since(time.Unix(0, w.last.Load())); quiet < w.limit {
+		w.t.Reset(w.limit - quiet)
+		w.mu.Unlock()
+		return
+	}
+	w.done = true
+	w.mu.Unlock()
+	defer close(w.fired)
+	w.fire()
+}
+
+// stop ends the watch, waits for a firing in progress to finish, and
+// reports whether the watch fired.
+func (w *idleWatch) stop() bool {
+	w.mu.Lock()
+	if w.t == nil || !w.done {
+		w.done = true
+		if w.t != nil {
+			w.t.Stop()
+		}
+		w.mu.Unlock()
+		return false
+	}
+	w.mu.Unlock()
+	<-w.fired
+	return true
 }
 
 // target is the configuration of the target side of client nc's
@@ -348,12 +474,13 @@ type end struct {
 // pump copies src to dst until src ends. At src's EOF it half-closes dst
 // (the FIN, or a close frame, goes on); when src fails (a reset), dst is
 // told and src reset; when dst cannot be written, both are reset.
-func pump(dst, src *end, total *atomic.Uint64) (int64, error) {
+func pump(dst, src *end, total *atomic.Uint64, last *atomic.Int64) (int64, error) {
 	buf := make([]byte, 64<<10) // one read is one unixpacket message; 64 KiB keeps them whole
 	var n int64
 	for {
 		k, rerr := src.c.Read(buf)
 		if k > 0 {
+			last.Store(time.Now().UnixNano())
 			w, werr := dst.c.Write(buf[:k])
 			n += int64(w)
 			total.Add(uint64(w))
@@ -398,115 +525,4 @@ func resetConn(c net.Conn) {
 // isReset reports whether err is the peer resetting.
 func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// A datagram relay keeps a session per client address: a socket connected
-// to the target, whose answers go back to that client.
-type session struct {
-	client net.Addr
-	t      *client.Conn
-	last   atomic.Int64
-	up     atomic.Int64
-	down   atomic.Int64
-}
-
-func (r *Relay) servePackets() error {
-	sessions := map[string]*session{}
-	var mu sync.Mutex
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := r.pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				mu.Lock()
-				for _, s := range sessions {
-					s.t.Close()
-				}
-				mu.Unlock()
-				return nil
-			}
-			continue // an ICMP error for an earlier datagram: go on
-		}
-		if from == nil {
-			continue // an unnamed unixgram sender cannot be answered
-		}
-		key := from.String()
-		mu.Lock()
-		s := sessions[key]
-		mu.Unlock()
-		if s == nil {
-			if s, err = r.openSession(from); err != nil {
-				r.failed.Add(1)
-				r.report(Report{Client: from, Err: err})
-				continue
-			}
-			mu.Lock()
-			sessions[key] = s
-			mu.Unlock()
-			r.wg.Add(1)
-			r.active.Add(1)
-			go func() {
-				defer r.wg.Done()
-				defer r.active.Add(-1)
-				err := r.answer(s)
-				mu.Lock()
-				delete(sessions, key)
-				mu.Unlock()
-				r.report(Report{Client: s.client, Up: s.up.Load(), Down: s.down.Load(), Err: err})
-			}()
-		}
-		s.last.Store(time.Now().UnixNano())
-		if w, err := s.t.Write(buf[:n]); err == nil {
-			s.up.Add(int64(w))
-			r.up.Add(uint64(w))
-		}
-	}
-}
-
-func (r *Relay) openSession(from net.Addr) (*session, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.o.ConnectTimeout)
-	defer cancel()
-	t, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer})
-	if err != nil {
-		return nil, err
-	}
-	r.conns.Add(1)
-	s := &session{client: from, t: t}
-	s.last.Store(time.Now().UnixNano())
-	r.track(t)
-	return s, nil
-}
-
-// answer sends the target's datagrams back to the session's client until
-// the session is idle for IdleTimeout.
-func (r *Relay) answer(s *session) error {
-	defer r.untrack(s.t)
-	defer s.t.Close()
-	buf := make([]byte, 65536)
-	for {
-		idleAt := time.Unix(0, s.last.Load()).Add(r.o.IdleTimeout)
-		s.t.SetReadDeadline(idleAt)
-		n, err := s.t.Read(buf)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if time.Now().Before(time.Unix(0, s.last.Load()).Add(r.o.IdleTimeout)) {
-					continue // traffic came in meanwhile
-				}
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			if isReset(err) || errors.Is(err, syscall.ECONNREFUSED) {
-				continue // the target is not there (yet): its ICMP error; keep the session
-			}
-			return err
-		}
-		s.last.Store(time.Now().UnixNano())
-		if w, err := r.pc.WriteTo(buf[:n], s.client); err == nil {
-			s.down.Add(int64(w))
-			r.down.Add(uint64(w))
-		}
-	}
 }

@@ -1,7 +1,10 @@
 // Package service holds the classic Internet test services as engine
 // handlers: echo (RFC 862), discard (RFC 863), chargen (RFC 864) and daytime
 // (RFC 867). Each has a stream Handler for tcp, unix and unixpacket and a
-// PacketHandler for udp and unixgram.
+// PacketHandler for udp and unixgram. A Guard stands in front of the
+// PacketHandlers: it refuses datagrams whose forged source would make a
+// service answer itself, another service or a whole network, and limits
+// the answers each source gets.
 package service
 
 import (
@@ -94,7 +97,15 @@ func ChargenPattern(n int) []byte {
 // connection, ignoring what it receives; it writes as output drains, so a
 // slow client slows it down rather than growing the server. A half-close
 // from the client does not stop it (the RFC stops on the client's close).
-// Over datagrams it answers each one with 0 to 512 characters of the pattern.
+// Over datagrams it answers each one with a random 0 to 512 characters of
+// the pattern (RFC 864), but never more than the datagram it answers
+// carried: a datagram's source can be forged, and an answer larger than the
+// question would make chargen an amplifier aimed wherever the forger
+// likes. An empty datagram gets an empty answer.
+//
+// Echo, Chargen and Daytime answer every datagram from anyone: on a network
+// where strangers can send, serve them behind a Guard, which refuses
+// forged sources that would loop and rate-limits the rest.
 type Chargen struct{}
 
 func (Chargen) OnOpen(c engine.Conn)                { c.Write(chargenLines) }
@@ -111,11 +122,19 @@ func (Chargen) OnDrain(c engine.Conn) {
 	}
 }
 
-func (Chargen) OnPacket(pc engine.PacketConn, _ []byte, from net.Addr) {
+func (Chargen) OnPacket(pc engine.PacketConn, p []byte, from net.Addr) {
 	if from != nil {
-		pc.WriteTo(ChargenPattern(rand.IntN(513)), from)
+		pc.WriteTo(chargenLines[:chargenAnswerLen(len(p))], from)
 	}
 }
+
+// chargenMaxDatagram is the most characters Chargen sends in answer to one
+// datagram (RFC 864).
+const chargenMaxDatagram = 512
+
+// chargenAnswerLen returns the length of Chargen's answer to a datagram of
+// n bytes: random, from 0 to n or chargenMaxDatagram, whichever is less.
+func chargenAnswerLen(n int) int { return rand.IntN(min(n, chargenMaxDatagram) + 1) }
 
 // Daytime sends the current date and time as one human-readable line and
 // closes (RFC 867). Now, if set, replaces time.Now.

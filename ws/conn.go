@@ -493,6 +493,8 @@ type Counters struct {
 	messagesIn, messagesOut          atomic.Uint64
 	bytesIn, bytesOut, pings, closes atomic.Uint64
 	protocolErrors                   [16]atomic.Uint64 // by close code - 1000
+
+	origins atomic.Uint64 // upgrades refused for their Origin
 }
 
 func (s *Counters) failed(code CloseCode) {
@@ -517,6 +519,10 @@ type Stats struct {
 	// by the close code sent: CloseProtocolError, CloseInvalidPayload,
 	// CloseMessageTooBig.
 	ProtocolErrors map[CloseCode]uint64
+
+	// OriginRefused counts the upgrades of Rejected refused for their
+	// Origin (ServerOptions.CheckOrigin): pages of other sites.
+	OriginRefused uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -525,7 +531,7 @@ func (s *Counters) Stats() Stats {
 		Upgrades: s.upgrades.Load(), Rejected: s.rejected.Load(), HTTP: s.http.Load(),
 		MessagesIn: s.messagesIn.Load(), MessagesOut: s.messagesOut.Load(),
 		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
-		Pings: s.pings.Load(), Closes: s.closes.Load(),
+		Pings: s.pings.Load(), Closes: s.closes.Load(), OriginRefused: s.origins.Load(),
 		ProtocolErrors: map[CloseCode]uint64{},
 	}
 	for i := range s.protocolErrors {

@@ -17,8 +17,11 @@ type ServerOptions struct {
 	// Subprotocols the server speaks, in order of preference; the first
 	// one the client also offers is chosen. None = no subprotocol.
 	Subprotocols []string
-	// CheckOrigin, if set, vets each upgrade request (its Origin header,
-	// say); false answers 403. nil accepts every origin.
+	// CheckOrigin vets each upgrade request (its Origin header, say);
+	// false answers 403 Forbidden, counted in Stats.OriginRefused. nil =
+	// SameOrigin: a page from another origin is refused, a client that
+	// sends no Origin (not a browser) is not. AllowOrigins admits more;
+	// func(*Request) bool { return true } admits every page on the web.
 	CheckOrigin func(r *Request) bool
 	// HTTP, if set, answers plain HTTP GET requests (no Upgrade:
 	// websocket), on any path: a page for browsers on the same address.
@@ -171,6 +174,7 @@ type verdict struct {
 	page        bool            // resp is a page of ServerOptions.HTTP
 	subprotocol string          // the upgrade's subprotocol, "" for none
 	err         *HandshakeError // refused: resp says why
+	origin      bool            // refused for its Origin
 }
 
 // refuse is the verdict on a request that failed.
@@ -182,6 +186,9 @@ func (s *Counters) count(v verdict) {
 	switch {
 	case v.err != nil:
 		s.rejected.Add(1)
+		if v.origin {
+			s.origins.Add(1)
+		}
 	case v.page:
 		s.http.Add(1)
 	}
@@ -218,8 +225,10 @@ func decide(o *ServerOptions, req *Request) verdict {
 		return refuse(hsErr(426, "Sec-WebSocket-Version %q; this server speaks 13", h.Get("Sec-Websocket-Version")))
 	case len(h["Sec-Websocket-Key"]) != 1 || !validKey(h.Get("Sec-Websocket-Key")):
 		return refuse(hsErr(400, "Sec-WebSocket-Key is not the base64 of 16 bytes"))
-	case o.CheckOrigin != nil && !o.CheckOrigin(req):
-		return refuse(hsErr(403, "origin %q not allowed", h.Get("Origin")))
+	case !o.originOK(req):
+		v := refuse(hsErr(403, "origin %q not allowed", h.Get("Origin")))
+		v.origin = true
+		return v
 	}
 	v := verdict{upgrade: true}
 	fields := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", acceptKey(h.Get("Sec-Websocket-Key"))}
@@ -233,6 +242,14 @@ func decide(o *ServerOptions, req *Request) verdict {
 	}
 	v.resp = appendResponse(nil, 101, fields, "", nil)
 	return v
+}
+
+// originOK applies CheckOrigin, SameOrigin when it is nil.
+func (o *ServerOptions) originOK(req *Request) bool {
+	if o.CheckOrigin == nil {
+		return SameOrigin(req)
+	}
+	return o.CheckOrigin(req)
 }
 
 // plain answers a GET without an upgrade.

@@ -39,7 +39,10 @@ var servedRE = regexp.MustCompile(`bytes in (\d+), bytes out (\d+)`)
 func TestBenchTotalsEqualServerCounters(t *testing.T) {
 	needBinary(t)
 	unix := "unix://" + sockPath(t)
-	p, eps := serve(t, "tcp://127.0.0.1:0", "udp://127.0.0.1:0", unix)
+	// A closed loop from a few sockets is as fast as a datagram loop
+	// between two services, which serve's per-source rate limit is there
+	// to stop: lifted here, as for any benchmark on a trusted network.
+	p, eps := serve(t, "tcp://127.0.0.1:0", "udp://127.0.0.1:0", unix, "--udp-rate", "0")
 	if len(eps) != 3 {
 		t.Fatalf("serve printed endpoints %v", eps)
 	}

@@ -40,8 +40,14 @@ var optionFlags = map[string]string{
 	"relay.Options.From":          "LISTEN",
 	"relay.Options.To":            "TARGET",
 	"relay.Options.ProxyProtocol": "--proxy-protocol",
+	"relay.Options.MaxSessions":   "--max-sessions",
 	"proxy.version":               "--proxy-protocol",
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
+	"service.GuardOptions.Rate":   "--udp-rate",
+	"service.GuardOptions.Burst":  "--udp-burst",
+
+	// The WebSocket Origin policy of serve and relay.
+	"layer.ServerConfig.AllowOrigins": "--allow-origin",
 }
 
 // describe is the text sockit prints for err: option fields named as

@@ -110,8 +110,8 @@ func layerSummary(st layer.Stats, servedTLS, servedWS bool) []string {
 			errs += w.ProtocolErrors[code]
 			parts = append(parts, fmt.Sprintf("%s: %d", code, w.ProtocolErrors[code]))
 		}
-		line := fmt.Sprintf("WebSocket: %d upgrades (%d refused), %d pages served; messages in %d, out %d; %s closed for protocol errors",
-			w.Upgrades, w.Rejected, w.HTTP, w.MessagesIn, w.MessagesOut, plural(errs, "connection"))
+		line := fmt.Sprintf("WebSocket: %d upgrades (%d refused, %d for their Origin), %d pages served; messages in %d, out %d; %s closed for protocol errors",
+			w.Upgrades, w.Rejected, w.OriginRefused, w.HTTP, w.MessagesIn, w.MessagesOut, plural(errs, "connection"))
 		if errs > 0 {
 			line += " (" + strings.Join(parts, ", ") + ")"
 		}

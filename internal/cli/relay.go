@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,10 +21,17 @@ type RelayOptions struct {
 	From, To       string
 	ProxyProtocol  int
 	ConnectTimeout time.Duration
-	IdleTimeout    time.Duration
-	Grace          time.Duration
-	Verbose        bool
-	TLS            tlsFlags // TARGET tls:// or wss://
+	// IdleTimeout ends a connection or datagram session quiet for this
+	// long either way; 0 = never.
+	IdleTimeout time.Duration
+	// MaxSessions bounds the datagram sessions (relay.Options.MaxSessions).
+	MaxSessions int
+	// AllowOrigins widens the origins whose pages a ws:// or wss:// LISTEN
+	// admits (layer.ServerConfig.AllowOrigins).
+	AllowOrigins []string
+	Grace        time.Duration
+	Verbose      bool
+	TLS          tlsFlags // TARGET tls:// or wss://
 	// CertFile and KeyFile serve a tls:// LISTEN endpoint; without them a
 	// self-signed certificate is made.
 	CertFile, KeyFile string
@@ -41,8 +49,10 @@ func NewCmdRelay(app *App, runF func(context.Context, *RelayOptions) error) *cob
 When one side half-closes (FIN), the relay half-closes the other and keeps copying
 the other direction, so request/response clients that shut down their writing
 side work through it; a reset on one side resets the other. Datagrams (udp,
-unixgram) are relayed per client address, each with its own socket to TARGET,
-until --idle-timeout passes without traffic. Each connection's byte counts are
+unixgram) are relayed per client address, each with its own socket to TARGET;
+at most --max-sessions at once (a new client then closes the session quiet the
+longest). A connection or datagram session with no traffic either way for
+--idle-timeout is closed on both sides. Each connection's byte counts are
 printed as it ends; -v narrates every socket step.
 
 --proxy-protocol 1|2 sends a PROXY protocol header in front of each forwarded
@@ -66,12 +76,15 @@ nginx, HAProxy) sees the real client's address.`,
 	fs := cmd.Flags()
 	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "send a PROXY protocol header of this version (1 or 2) to TARGET before each connection's data")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting to TARGET after this long")
-	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 60*time.Second, "datagrams: end a client's session after this long without traffic")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", relay.DefaultIdleTimeout, "close a connection, or a datagram client's session, after this long without traffic either way (0 = never)")
+	fs.IntVar(&opts.MaxSessions, "max-sessions", relay.DefaultMaxSessions, "datagrams: the most client sessions (a socket and a goroutine each) at once; a new client then closes the one quiet the longest")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	opts.TLS.register(fs)
 	fs.StringVar(&opts.CertFile, "cert", "", "LISTEN tls://: the certificate (PEM); without it a self-signed one is made")
 	fs.StringVar(&opts.KeyFile, "key", "", "LISTEN tls://: the private key (PEM) of --cert")
+	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "LISTEN ws://, wss://: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only pages of the relay's own origin, and clients that send no Origin")
+	positive(fs, "max-sessions")
 	return cmd
 }
 
@@ -96,10 +109,14 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
 	out := opts.IO.Out
 	obs := observer(log, opts.Verbose)
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = -1 // --idle-timeout 0: never
+	}
 	r, err := relay.Listen(ctx, relay.Options{
 		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
-		IdleTimeout: opts.IdleTimeout, Observer: obs,
-		Listen: layer.ServerConfig{TLS: certTLS.cfg},
+		IdleTimeout: idle, MaxSessions: opts.MaxSessions, Observer: obs,
+		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
 			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
@@ -122,6 +139,15 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	}
 	if to.IsWebSocket() {
 		fmt.Fprintln(out, "  each read from a client is one binary WebSocket message; each message back is copied as bytes")
+	}
+	if from.IsWebSocket() {
+		admits := "pages of its own origin"
+		if len(opts.AllowOrigins) > 0 {
+			admits += " and of " + strings.Join(opts.AllowOrigins, ", ")
+		} else {
+			admits += " (--allow-origin to admit others)"
+		}
+		fmt.Fprintf(out, "  WebSocket: admitting clients without an Origin and %s\n", admits)
 	}
 	if opts.ProxyProtocol > 0 {
 		fmt.Fprintf(out, "  sending PROXY protocol v%d headers\n", opts.ProxyProtocol)
@@ -146,6 +172,13 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	err = r.Serve(ctx, graceCtx)
 	st := r.Stats()
 	fmt.Fprintf(out, "relayed %s (%d failed to connect); bytes → %d, bytes back %d\n", plural(st.Conns, "connection"), st.Failed, st.Up, st.Down)
+	if from.IsWebSocket() {
+		w := st.Layers.WebSocket
+		fmt.Fprintf(out, "WebSocket upgrades: %d, %d refused (%d for their Origin; see --allow-origin)\n", w.Upgrades, w.Rejected, w.OriginRefused)
+	}
+	if st.Idle > 0 || st.Evicted > 0 {
+		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)
+	}
 	if hard.Err() != nil {
 		return errInterrupted
 	}

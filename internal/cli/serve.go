@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/layer"
@@ -38,6 +39,9 @@ type ServeOptions struct {
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
+	// ProxyTimeout bounds the wait for a connection's PROXY header
+	// (proxy.Options.HeaderTimeout).
+	ProxyTimeout time.Duration
 	// CertFile and KeyFile are the TLS certificate for tls:// and wss://
 	// endpoints; without them serve makes a self-signed one.
 	CertFile, KeyFile string
@@ -51,7 +55,15 @@ type ServeOptions struct {
 	// 0 = the engine's defaults.
 	Watermark       byteSize
 	MaxPendingTotal byteSize
-	Sock            sockFlags
+	// UDPRate and UDPBurst limit the datagrams answered per second to one
+	// source (service.GuardOptions Rate and Burst); a UDPRate of 0 sets
+	// no limit.
+	UDPRate  float64
+	UDPBurst int
+	// AllowOrigins widens the origins whose pages the ws:// and wss://
+	// endpoints admit (layer.ServerConfig.AllowOrigins).
+	AllowOrigins []string
+	Sock         sockFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -97,17 +109,21 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
+	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "ws, wss: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only the endpoint's own page, and clients that send no Origin")
 	fs.IntVar(&opts.MaxMessage, "max-message", ws.DefaultMaxMessage, "ws, wss: the longest message (and frame) a client may send, in bytes; a longer one closes its connection with 1009 (message too big)")
-	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it, and use the client address it names; connections without one are reset")
 	opts.MaxPendingTotal = byteSize(engine.DefaultMaxPendingTotal())
-	fs.Var(&opts.MaxPendingTotal, "max-pending-total", "memory budget of all connections together (pending output, unconsumed input, TLS and WebSocket buffers): once reached, connections that hold the most stop being read until they drain; never cut for being slow (default: a 32nd of this machine's memory)")
+	fs.Var(&opts.MaxPendingTotal, "max-pending-total", "memory budget of all connections together (pending output, unconsumed input, TLS and WebSocket buffers): once reached, connections with the most output pending stop being read until they drain; never cut for being slow (default: a 32nd of this machine's memory)")
 	opts.Watermark = byteSize(engine.DefaultHighWatermark)
 	fs.Var(&opts.Watermark, "watermark", "per connection: pending output above which reading stops, resuming at half of it")
+	fs.BoolVar(&opts.ProxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v1 or v2) at the start of each stream connection, as a load balancer sends it (first on the socket, before TLS or WebSocket), and use the client address it names; connections without one are reset")
+	fs.DurationVar(&opts.ProxyTimeout, "proxy-timeout", proxy.DefaultHeaderTimeout, "with --proxy-protocol: reset a connection whose PROXY header is not whole after this long")
+	fs.Float64Var(&opts.UDPRate, "udp-rate", service.DefaultRate, "udp: answer at most this many datagrams a second to one source address and port, in bursts of --udp-burst (0 = no limit); datagrams from the server's own address, broadcast or multicast addresses and ports below 1024 are never answered")
+	fs.IntVar(&opts.UDPBurst, "udp-burst", service.DefaultBurst, "udp: how many datagrams from one source may be answered at once before --udp-rate applies")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
-	positive(fs, "max-message", "max-pending-total", "watermark")
+	positive(fs, "max-message", "max-pending-total", "watermark", "udp-burst", "proxy-timeout")
 	return cmd
 }
 
@@ -127,12 +143,20 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	rate := opts.UDPRate
+	if rate == 0 {
+		rate = -1 // --udp-rate 0: no limit
+	}
+	guard, err := service.NewGuard(service.GuardOptions{Rate: rate, Burst: opts.UDPBurst})
+	if err != nil {
+		return err
+	}
+	packetHandler = guard.Wrap(packetHandler)
 	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
 	}
 	defer certTLS.close()
-	layers := newServeLayers(opts, certTLS)
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
@@ -142,10 +166,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		newServer = opts.newServer
 	}
 	obs := withStates(observer(log, opts.Verbose), opts.States)
-	var proxied proxy.Counters
-	if opts.ProxyProtocol {
-		handler = proxy.Accept(handler, proxy.Options{Observer: obs, Counters: &proxied})
-	}
+	layers := newServeLayers(opts, certTLS, obs)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -215,9 +236,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
+	if g := guard.Stats(); g.Unanswered() > 0 {
+		fmt.Fprintf(opts.IO.Out, "datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate)\n",
+			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
+	}
 	if opts.ProxyProtocol {
-		st := proxied.Stats()
-		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one\n", st.Headers, plural(st.Rejected, "connection"))
+		st := layers.Stats().Proxy
+		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one, %d without a whole one within --proxy-timeout\n",
+			st.Headers, plural(st.Rejected, "connection"), st.TimedOut)
 	}
 	switch {
 	case err == nil:
@@ -233,15 +259,18 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 }
 
 // newServeLayers stacks TLS and WebSocket on the endpoints that ask for
-// them. The echo service keeps WebSocket messages whole (ws.Echo), and a
-// WebSocket endpoint of it answers a browser's plain GET, on / and on its
-// path, with the echo page; the other services see a WebSocket connection
-// as a stream, whose writes go out as text messages when they are UTF-8.
-func newServeLayers(opts *ServeOptions, certTLS *serveTLS) *layer.Server {
+// them, with the PROXY protocol header under them for --proxy-protocol,
+// and the Origin policy of --allow-origin on WebSocket. The echo service
+// keeps WebSocket messages whole (ws.Echo), and a WebSocket endpoint of it
+// answers a browser's plain GET, on / and on its path, with the echo page;
+// the other services see a WebSocket connection as a stream, whose writes
+// go out as text messages when they are UTF-8.
+func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
-		TLS:    certTLS.cfg,
-		Stream: ws.StreamOptions{TextIfUTF8: true},
+		TLS:          certTLS.cfg,
+		Stream:       ws.StreamOptions{TextIfUTF8: true},
+		AllowOrigins: opts.AllowOrigins,
 		WebSocket: func(ep endpoint.Endpoint) ws.ServerOptions {
 			o := ws.ServerOptions{Path: ep.Path, MaxMessage: opts.MaxMessage}
 			if echo {
@@ -258,6 +287,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS) *layer.Server {
 	}
 	if echo {
 		cfg.Messages = ws.Echo{}
+	}
+	if opts.ProxyProtocol {
+		cfg.Proxy = &proxy.Options{Observer: obs, HeaderTimeout: opts.ProxyTimeout}
 	}
 	return layer.NewServer(cfg)
 }
