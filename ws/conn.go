@@ -56,6 +56,8 @@ var (
 	ErrBadOpcode = errors.New("websocket: cannot send this opcode with WriteMessage")
 	// ErrControlTooLong: a ping or pong payload longer than 125 bytes.
 	ErrControlTooLong = errors.New("websocket: control frame payload longer than 125 bytes")
+	// ErrShuttingDown: the engine shut down before the upgrade was done.
+	ErrShuttingDown = errors.New("websocket: the server shut down before the upgrade")
 	// ErrBadCloseCode: Close was given a code that may not be sent.
 	ErrBadCloseCode = errors.New("websocket: close code may not be sent")
 )
@@ -275,10 +277,14 @@ func (c *Conn) Abort() error { return c.ec.Abort() }
 
 // goingAway starts the closing handshake with 1001 when the engine shuts
 // down (on either side: 1001 is "going away" for a server or a client),
-// unless a close frame went first or the connection is not open.
+// unless a close frame went first; a connection still waiting for its
+// upgrade (a browser's spare socket, say) is closed at once.
 func (c *Conn) goingAway() {
-	if c.state == stateOpen {
+	switch c.state {
+	case stateOpen:
 		c.Close(CloseGoingAway, "shutting down")
+	case stateHandshake:
+		c.abandon(ErrShuttingDown)
 	}
 }
 
