@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -15,7 +15,7 @@ import (
 // connection: the client writes a message and reads it back in full. The
 // allocations reported are the client's and the server's together.
 func BenchmarkEcho(b *testing.B) {
-	for _, be := range enginetest.Backends() {
+	for _, be := range testkit.Backends() {
 		b.Run(string(be), func(b *testing.B) {
 			for _, size := range []int{64, 1024, 16384} {
 				b.Run(strconv.Itoa(size), func(b *testing.B) {

@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -225,31 +225,12 @@ type helper struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string // the child's helperPrefix lines, prefix removed
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	addr   net.Addr
 
 	closeIn sync.Once
 	waited  bool
 	waitErr error
-}
-
-// syncBuffer is a bytes.Buffer safe for the goroutine exec copies the
-// child's stderr with and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startHelper runs the test binary as a helper process in mode (see
@@ -262,7 +243,7 @@ func startHelper(t *testing.T, mode string, limit time.Duration, env ...string) 
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
 	cmd.WaitDelay = 5 * time.Second
-	h := &helper{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &syncBuffer{}}
+	h := &helper{t: t, cmd: cmd, lines: make(chan string, 16), stderr: new(testkit.Buffer)}
 	cmd.Stderr = h.stderr
 	var err error
 	if h.stdin, err = cmd.StdinPipe(); err != nil {
