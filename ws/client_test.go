@@ -17,7 +17,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -75,16 +75,16 @@ func (s *sender) received() [][]byte {
 // server through a whole session: handshake, messages of every size,
 // closing handshake.
 func TestEngineClient(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{Path: "/echo", Subprotocols: []string{"echo.v1"}})
-		msgs := [][]byte{[]byte("one"), pattern(1000, 1), []byte("three ✓"), pattern(200<<10, 2), nil, {}}
+		msgs := [][]byte{[]byte("one"), testkit.Pattern(1000, 1), []byte("three ✓"), testkit.Pattern(200<<10, 2), nil, {}}
 		s := newSender(msgs...)
 		cl := ws.NewClient(s, ws.ClientOptions{Path: "/echo", Subprotocols: []string{"x", "echo.v1"}})
 		srv := newEngine(t, b)
 		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
-		ev := wait(t, s.closes, "the client's OnClose")
+		ev := testkit.Receive(t, s.closes, "the client's OnClose")
 		if ev.code != ws.CloseNormal || ev.err != nil {
 			t.Errorf("OnClose(%v, %q, %v), want (1000, nil)", ev.code, ev.reason, ev.err)
 		}
@@ -109,20 +109,20 @@ func TestEngineClient(t *testing.T) {
 
 // Many engine-side clients at once, on one engine, each with its session.
 func TestEngineClientMany(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		srv := newEngine(t, b)
 		const n = 50
 		var senders []*sender
 		for i := range n {
-			s := newSender([]byte(fmt.Sprint("client ", i)), pattern(i*100, uint64(i)))
+			s := newSender([]byte(fmt.Sprint("client ", i)), testkit.Pattern(i*100, uint64(i)))
 			senders = append(senders, s)
 			if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
 		}
 		for i, s := range senders {
-			if ev := wait(t, s.closes, "OnClose"); ev.code != ws.CloseNormal || ev.err != nil || len(s.received()) != 2 {
+			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseNormal || ev.err != nil || len(s.received()) != 2 {
 				t.Errorf("client %d: OnClose(%v, %v) after %d echoes", i, ev.code, ev.err, len(s.received()))
 			}
 		}
@@ -180,7 +180,7 @@ func unmaskClose(t *testing.T, p []byte) ws.CloseCode {
 // The client fails a connection whose server masks its frames (1002), and
 // refuses a handshake with a wrong accept key, without OnOpen.
 func TestEngineClientRejects(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("masked-server-frame", func(t *testing.T) {
 			addr, rest := fakeServer(t, "", frame(fin|opText, true, []byte("masked")))
 			s := newSender([]byte("x"))
@@ -188,12 +188,12 @@ func TestEngineClientRejects(t *testing.T) {
 			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
 				t.Fatal(err)
 			}
-			ev := wait(t, s.closes, "OnClose")
+			ev := testkit.Receive(t, s.closes, "OnClose")
 			var perr *ws.ProtocolError
 			if ev.code != ws.CloseProtocolError || !errors.As(ev.err, &perr) {
 				t.Errorf("OnClose(%v, %v), want (1002, a *ProtocolError)", ev.code, ev.err)
 			}
-			sent := wait(t, rest, "the fake server's report")
+			sent := testkit.Receive(t, rest, "the fake server's report")
 			// The client's message frame (2 header bytes, a 4-byte mask
 			// key, "x"), then its close frame. (Searching for the close
 			// frame's first byte would find it in a random mask key.)
@@ -211,7 +211,7 @@ func TestEngineClientRejects(t *testing.T) {
 			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
 				t.Fatal(err)
 			}
-			ev := wait(t, s.closes, "OnClose")
+			ev := testkit.Receive(t, s.closes, "OnClose")
 			var herr *ws.HandshakeError
 			if ev.code != ws.CloseAbnormal || !errors.As(ev.err, &herr) {
 				t.Errorf("OnClose(%v, %v), want (1006, a *HandshakeError)", ev.code, ev.err)
@@ -226,17 +226,12 @@ func TestEngineClientRejects(t *testing.T) {
 			}
 		})
 		t.Run("refused", func(t *testing.T) {
-			ln, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := testkit.Refused(t)
 			s := newSender()
 			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
 				t.Fatal(err)
 			}
-			if ev := wait(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {
+			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {
 				t.Errorf("OnClose(%v, %v), want (1006, a refused connect)", ev.code, ev.err)
 			}
 		})
@@ -245,7 +240,7 @@ func TestEngineClientRejects(t *testing.T) {
 
 // The blocking client: handshake, messages, ping, and a clean close.
 func TestDial(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		rec := newRecorder()
 		rec.onMessage = func(c *ws.Conn, op ws.Opcode, data []byte) {
 			if string(data) == "close me" {
@@ -267,13 +262,13 @@ func TestDial(t *testing.T) {
 			if c.Subprotocol() != "chat" {
 				t.Errorf("Subprotocol %q, want chat", c.Subprotocol())
 			}
-			if sc := wait(t, rec.opens, "OnOpen"); sc.Path() != "/ws" || sc.Request().RawQuery != "x=1" || sc.Subprotocol() != "chat" {
+			if sc := testkit.Receive(t, rec.opens, "OnOpen"); sc.Path() != "/ws" || sc.Request().RawQuery != "x=1" || sc.Subprotocol() != "chat" {
 				t.Errorf("server side: Path %q, query %q, subprotocol %q", sc.Path(), sc.Request().RawQuery, sc.Subprotocol())
 			}
 			if err := c.WriteMessage(ws.OpPing, []byte("ping")); err != nil {
 				t.Fatal(err)
 			}
-			for i, m := range [][]byte{[]byte("hello"), pattern(100<<10, 7), nil} {
+			for i, m := range [][]byte{[]byte("hello"), testkit.Pattern(100<<10, 7), nil} {
 				op := ws.OpText
 				if i == 1 {
 					op = ws.OpBinary
@@ -289,7 +284,7 @@ func TestDial(t *testing.T) {
 			if err := c.Close(ws.CloseNormal, "bye"); err != nil {
 				t.Errorf("Close: %v", err)
 			}
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseNormal || ev.reason != "bye" || ev.err != nil {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseNormal || ev.reason != "bye" || ev.err != nil {
 				t.Errorf("server OnClose(%v, %q, %v), want (1000, bye, nil)", ev.code, ev.reason, ev.err)
 			}
 		})
@@ -298,7 +293,7 @@ func TestDial(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
-			wait(t, rec.opens, "OnOpen")
+			testkit.Receive(t, rec.opens, "OnOpen")
 			c.WriteMessage(ws.OpText, []byte("close me"))
 			_, _, err = c.ReadMessage()
 			var ce *ws.CloseError
@@ -311,7 +306,7 @@ func TestDial(t *testing.T) {
 			if err := c.Close(ws.CloseNormal, ""); err != nil {
 				t.Errorf("Close: %v", err)
 			}
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != 4000 || ev.err != nil {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != 4000 || ev.err != nil {
 				t.Errorf("server OnClose(%v, %v), want (4000, nil)", ev.code, ev.err)
 			}
 		})
@@ -323,14 +318,10 @@ func TestDial(t *testing.T) {
 			}
 		})
 		t.Run("context-ends", func(t *testing.T) {
-			ln, err := net.Listen("tcp4", "127.0.0.1:0") // accepts, never answers
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			silent := testkit.Serve(t, testkit.Hold) // accepts, never answers
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			_, err = ws.Dial(ctx, dialTCP(t, ln.Addr().String()), "/", ws.ClientOptions{})
+			_, err := ws.Dial(ctx, dialTCP(t, silent.String()), "/", ws.ClientOptions{})
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Dial with a context that ends: %v, want context.DeadlineExceeded", err)
 			}

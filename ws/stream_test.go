@@ -16,39 +16,15 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
-
-// tcpPair returns both ends of a fresh loopback TCP connection, with
-// testTimeout as the deadline of everything; both are closed when the test
-// ends.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client = dialTCP(t, ln.Addr().String())
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { server.Close() })
-	server.SetDeadline(time.Now().Add(testTimeout))
-	return client, server
-}
 
 // blockingPair upgrades a fresh TCP connection with Dial on one end and
 // Accept on the other.
 func blockingPair(t *testing.T, copts ws.ClientOptions, sopts ws.ServerOptions) (client, server *ws.BlockingConn) {
 	t.Helper()
-	nc, ns := tcpPair(t)
+	nc, ns := testkit.TCPPair(t)
 	client, server, err := upgradePair(nc, ns, copts, sopts)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +67,7 @@ func TestAccept(t *testing.T) {
 	if client.Request() != nil {
 		t.Errorf("client Request() = %+v, want nil", client.Request())
 	}
-	for i, m := range [][]byte{[]byte("hello"), pattern(100<<10, 3), nil} {
+	for i, m := range [][]byte{[]byte("hello"), testkit.Pattern(100<<10, 3), nil} {
 		if err := client.WriteMessage(ws.OpBinary, m); err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +113,7 @@ func TestAcceptRefuses(t *testing.T) {
 		return 0, "", nil
 	}}
 	accept := func(t *testing.T, ctx context.Context, request string) (string, error) {
-		nc, ns := tcpPair(t)
+		nc, ns := testkit.TCPPair(t)
 		if request != "" {
 			io.WriteString(nc, request)
 		}
@@ -168,7 +144,7 @@ func TestAcceptRefuses(t *testing.T) {
 // Accept keeps frames that came with the request.
 func TestAcceptPipelined(t *testing.T) {
 	t.Parallel()
-	nc, ns := tcpPair(t)
+	nc, ns := testkit.TCPPair(t)
 	io.WriteString(nc, upgradeRequest("/")+string(frame(fin|opText, true, []byte("early"))))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -184,7 +160,7 @@ func TestAcceptPipelined(t *testing.T) {
 // A ping is answered while the blocking server reads.
 func TestBlockingPong(t *testing.T) {
 	t.Parallel()
-	nc, ns := tcpPair(t)
+	nc, ns := testkit.TCPPair(t)
 	rc := &rawClient{t: t, c: nc}
 	io.WriteString(nc, upgradeRequest("/"))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -340,7 +316,7 @@ func TestStreamConn(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-				nc, ns, err := rawPair()
+				nc, ns, err := testkit.Pipe("tcp4")
 				if err != nil {
 					return nil, nil, nil, err
 				}
@@ -354,45 +330,8 @@ func TestStreamConn(t *testing.T) {
 				if !clientFirst {
 					c1, c2 = c2, c1
 				}
-				return c1, c2, func() { closeBoth(c1, c2) }, nil
+				return c1, c2, func() { testkit.CloseBoth(c1, c2) }, nil
 			})
 		})
 	}
-}
-
-// rawPair returns both ends of a fresh loopback TCP connection, for
-// nettest's pipes (which are closed by their stop function).
-func rawPair() (client, server net.Conn, err error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.DialTimeout("tcp4", ln.Addr().String(), testTimeout)
-	server = <-accepted
-	if err != nil || server == nil {
-		if client != nil {
-			client.Close()
-		}
-		if server != nil {
-			server.Close()
-		}
-		return nil, nil, errors.Join(err, errors.New("no connection accepted"))
-	}
-	return client, server, nil
-}
-
-// closeBoth closes a and b at once: each Close waits for the other's close
-// frame.
-func closeBoth(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.Close() }()
-	b.Close()
-	wg.Wait()
 }
