@@ -3,7 +3,6 @@ package ws_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -233,97 +232,6 @@ func TestEngineClientRejects(t *testing.T) {
 			}
 			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {
 				t.Errorf("OnClose(%v, %v), want (1006, a refused connect)", ev.code, ev.err)
-			}
-		})
-	})
-}
-
-// The blocking client: handshake, messages, ping, and a clean close.
-func TestDial(t *testing.T) {
-	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		rec := newRecorder()
-		rec.onMessage = func(c *ws.Conn, op ws.Opcode, data []byte) {
-			if string(data) == "close me" {
-				c.Close(4000, "as you wish")
-				return
-			}
-			c.WriteMessage(op, data)
-		}
-		_, addr := serve(t, b, rec, ws.ServerOptions{Path: "/ws", Subprotocols: []string{"chat"}})
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-
-		t.Run("echo", func(t *testing.T) {
-			nc := dialTCP(t, addr)
-			c, err := ws.Dial(ctx, nc, "ws://"+addr+"/ws?x=1", ws.ClientOptions{Subprotocols: []string{"chat"}})
-			if err != nil {
-				t.Fatalf("Dial: %v", err)
-			}
-			if c.Subprotocol() != "chat" {
-				t.Errorf("Subprotocol %q, want chat", c.Subprotocol())
-			}
-			if sc := testkit.Receive(t, rec.opens, "OnOpen"); sc.Path() != "/ws" || sc.Request().RawQuery != "x=1" || sc.Subprotocol() != "chat" {
-				t.Errorf("server side: Path %q, query %q, subprotocol %q", sc.Path(), sc.Request().RawQuery, sc.Subprotocol())
-			}
-			if err := c.WriteMessage(ws.OpPing, []byte("ping")); err != nil {
-				t.Fatal(err)
-			}
-			for i, m := range [][]byte{[]byte("hello"), testkit.Pattern(100<<10, 7), nil} {
-				op := ws.OpText
-				if i == 1 {
-					op = ws.OpBinary
-				}
-				if err := c.WriteMessage(op, m); err != nil {
-					t.Fatalf("WriteMessage: %v", err)
-				}
-				gotOp, got, err := c.ReadMessage() // the pong is skipped
-				if err != nil || gotOp != op || !bytes.Equal(got, m) {
-					t.Fatalf("ReadMessage: %v, %d bytes, %v; want %v, %d bytes", gotOp, len(got), err, op, len(m))
-				}
-			}
-			if err := c.Close(ws.CloseNormal, "bye"); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseNormal || ev.reason != "bye" || ev.err != nil {
-				t.Errorf("server OnClose(%v, %q, %v), want (1000, bye, nil)", ev.code, ev.reason, ev.err)
-			}
-		})
-		t.Run("server-closes", func(t *testing.T) {
-			c, err := ws.Dial(ctx, dialTCP(t, addr), "/ws", ws.ClientOptions{})
-			if err != nil {
-				t.Fatalf("Dial: %v", err)
-			}
-			testkit.Receive(t, rec.opens, "OnOpen")
-			c.WriteMessage(ws.OpText, []byte("close me"))
-			_, _, err = c.ReadMessage()
-			var ce *ws.CloseError
-			if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "as you wish" {
-				t.Fatalf("ReadMessage: %v, want a *CloseError 4000", err)
-			}
-			if err := c.WriteMessage(ws.OpText, []byte("late")); !errors.Is(err, ws.ErrCloseSent) {
-				t.Errorf("WriteMessage after the close: %v, want ErrCloseSent", err)
-			}
-			if err := c.Close(ws.CloseNormal, ""); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != 4000 || ev.err != nil {
-				t.Errorf("server OnClose(%v, %v), want (4000, nil)", ev.code, ev.err)
-			}
-		})
-		t.Run("not-found", func(t *testing.T) {
-			_, err := ws.Dial(ctx, dialTCP(t, addr), "127.0.0.1/nope", ws.ClientOptions{})
-			var herr *ws.HandshakeError
-			if !errors.As(err, &herr) || herr.Status != 404 {
-				t.Errorf("Dial to a wrong path: %v, want a *HandshakeError with 404", err)
-			}
-		})
-		t.Run("context-ends", func(t *testing.T) {
-			silent := testkit.Serve(t, testkit.Hold) // accepts, never answers
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-			defer cancel()
-			_, err := ws.Dial(ctx, dialTCP(t, silent.String()), "/", ws.ClientOptions{})
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("Dial with a context that ends: %v, want context.DeadlineExceeded", err)
 			}
 		})
 	})

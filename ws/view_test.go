@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,6 +80,7 @@ func TestStreamServerEcho(t *testing.T) {
 type lines struct{ closed chan error }
 
 func (l lines) OnOpen(engine.Conn) {}
+
 func (l lines) OnData(c engine.Conn, in []byte) int {
 	i := bytes.LastIndexByte(in, '\n')
 	if i < 0 {
@@ -89,7 +89,9 @@ func (l lines) OnData(c engine.Conn, in []byte) int {
 	c.Write(bytes.ToUpper(in[:i+1]))
 	return i + 1
 }
-func (l lines) OnPeerClose(c engine.Conn)        { c.CloseWrite() }
+
+func (l lines) OnPeerClose(c engine.Conn) { c.CloseWrite() }
+
 func (l lines) OnClose(_ engine.Conn, err error) { l.closed <- err }
 
 // What a stream handler leaves unconsumed is offered again in front of the
@@ -180,32 +182,6 @@ func TestStreamServerDaytime(t *testing.T) {
 	})
 }
 
-// streamClient sends its message on open, half-closes, and collects the
-// answer until the server's close frame.
-type streamClient struct {
-	msg    []byte
-	mu     sync.Mutex
-	got    []byte
-	opened bool
-	closed chan error
-}
-
-func (s *streamClient) OnOpen(c engine.Conn) {
-	s.mu.Lock()
-	s.opened = true
-	s.mu.Unlock()
-	c.Write(s.msg)
-	c.CloseWrite()
-}
-func (s *streamClient) OnData(c engine.Conn, in []byte) int {
-	s.mu.Lock()
-	s.got = append(s.got, in...)
-	s.mu.Unlock()
-	return len(in)
-}
-func (s *streamClient) OnPeerClose(c engine.Conn)        { c.Close() }
-func (s *streamClient) OnClose(_ engine.Conn, err error) { s.closed <- err }
-
 // The client side on the engine: a stream handler dials WebSocket, and a
 // dial that fails reaches its OnClose without OnOpen.
 func TestStreamClient(t *testing.T) {
@@ -213,28 +189,26 @@ func TestStreamClient(t *testing.T) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{Path: "/echo"})
 		srv := newEngine(t, b)
 		var st ws.Counters
-		sc := &streamClient{msg: testkit.Pattern(100<<10, 9), closed: make(chan error, 1)}
+		sc := testkit.NewSender(testkit.Pattern(100<<10, 9))
 		h := ws.NewStreamClient(sc, ws.ClientOptions{Path: "/echo", Counters: &st}, ws.StreamOptions{})
 		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, h, engine.DialOptions{Timeout: testTimeout}); err != nil {
 			t.Fatal(err)
 		}
-		if err := testkit.Receive(t, sc.closed, "OnClose"); err != nil {
+		if err := testkit.Receive(t, sc.Done(), "OnClose"); err != nil {
 			t.Errorf("OnClose(%v), want a clean close", err)
 		}
-		sc.mu.Lock()
-		if !bytes.Equal(sc.got, sc.msg) {
-			t.Errorf("got %d bytes back, want the %d sent", len(sc.got), len(sc.msg))
+		if got := sc.Reply(); !bytes.Equal(got, sc.Msg) {
+			t.Errorf("got %d bytes back, want the %d sent", len(got), len(sc.Msg))
 		}
-		sc.mu.Unlock()
 		if s := st.Stats(); s.Upgrades != 1 || s.MessagesOut != 1 || s.MessagesIn != 1 {
 			t.Errorf("client counters %+v", s)
 		}
 
 		closedAddr := testkit.Refused(t)
-		failed := &streamClient{closed: make(chan error, 1)}
+		failed := testkit.NewSender(nil)
 		srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: closedAddr}, ws.NewStreamClient(failed, ws.ClientOptions{}, ws.StreamOptions{}), engine.DialOptions{Timeout: testTimeout})
-		if err := testkit.Receive(t, failed.closed, "OnClose of a failed dial"); err == nil || failed.opened {
-			t.Errorf("a refused dial: OnClose(%v), opened %v; want an error without OnOpen", err, failed.opened)
+		if err := testkit.Receive(t, failed.Done(), "OnClose of a failed dial"); err == nil || failed.Opened() {
+			t.Errorf("a refused dial: OnClose(%v), opened %v; want an error without OnOpen", err, failed.Opened())
 		}
 	})
 }
