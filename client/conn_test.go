@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // A Conn is a net.Conn by nettest's conformance suite, on every stream
@@ -26,7 +27,7 @@ func TestConnConformance(t *testing.T) {
 			addr := nw.addr(t) // skips without ::1
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 				if nw.scheme != "tcp4" && nw.scheme != "tcp6" {
-					addr = sockPath(t, "nt.sock") // a fresh file per pipe
+					addr = testkit.SockPath(t, "nt.sock") // a fresh file per pipe
 				}
 				ln, err := net.Listen(nw.scheme, addr)
 				if err != nil {

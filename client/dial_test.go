@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,10 +11,12 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 func TestDialEcho(t *testing.T) {
@@ -42,7 +45,7 @@ func TestDialEcho(t *testing.T) {
 			}
 			msg := []byte("hello over " + tt.name + "\n")
 			var out bytes.Buffer
-			if err := client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
+			if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
 				t.Fatalf("Send = %v", err)
 			}
 			if !bytes.Equal(out.Bytes(), msg) {
@@ -52,32 +55,6 @@ func TestDialEcho(t *testing.T) {
 	}
 }
 
-// closedPort returns a TCP address nothing listens on: it listens on port
-// 0 and closes the listener.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// staleSocket returns the path of a Unix socket file whose listener is gone.
-func staleSocket(t *testing.T) string {
-	t.Helper()
-	path := sockPath(t, "stale.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-	return path
-}
-
 func TestDialRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -85,17 +62,17 @@ func TestDialRefused(t *testing.T) {
 		ep   func(t *testing.T) endpoint.Endpoint
 	}{
 		{name: "tcp closed port", ep: func(t *testing.T) endpoint.Endpoint {
-			return endpoint.Endpoint{Scheme: "tcp4", Addr: closedPort(t)}
+			return endpoint.Endpoint{Scheme: "tcp4", Addr: testkit.Refused(t)}
 		}},
 		{name: "unix stale socket file", ep: func(t *testing.T) endpoint.Endpoint {
-			return endpoint.Endpoint{Scheme: "unix", Addr: staleSocket(t)}
+			return endpoint.Endpoint{Scheme: "unix", Addr: testkit.StaleSocket(t, "stale.sock")}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ep := tt.ep(t)
-			c, err := client.Dial(testContext(t), ep, client.Options{})
+			c, err := client.Dial(testkit.Context(t), ep, client.Options{})
 			if err == nil {
 				c.Close()
 				t.Fatalf("Dial(%s) succeeded, want connection refused", ep)
@@ -130,7 +107,7 @@ func TestDialUnixgramTempFile(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	_, ep := serveEcho(t, unixgram)
 
-	c, err := client.Dial(testContext(t), ep, client.Options{})
+	c, err := client.Dial(testkit.Context(t), ep, client.Options{})
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", ep, err)
 	}
@@ -154,7 +131,7 @@ func TestDialUnixgramTempFile(t *testing.T) {
 	assertEmptyDir(t, tmp)
 
 	missing := endpoint.Endpoint{Scheme: "unixgram", Addr: filepath.Join(t.TempDir(), "none.sock")}
-	if c, err := client.Dial(testContext(t), missing, client.Options{}); err == nil {
+	if c, err := client.Dial(testkit.Context(t), missing, client.Options{}); err == nil {
 		c.Close()
 		t.Fatalf("Dial(%s) succeeded, want an error", missing)
 	}
@@ -208,14 +185,14 @@ func TestObserverSendSteps(t *testing.T) {
 				t.Skip("Unix socket half-close is not reliable on windows")
 			}
 			_, ep := serveEcho(t, tt.nw)
-			rec := &recorder{}
-			c, err := client.Dial(testContext(t), ep, client.Options{Observer: rec})
+			rec := &testkit.Recorder{}
+			c, err := client.Dial(testkit.Context(t), ep, client.Options{Observer: rec})
 			if err != nil {
 				t.Fatalf("Dial = %v", err)
 			}
 			msg := []byte("observe me")
 			var out bytes.Buffer
-			err = client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
+			err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
 			if cerr := c.Close(); err == nil {
 				err = cerr
 			}
@@ -223,7 +200,7 @@ func TestObserverSendSteps(t *testing.T) {
 				t.Fatalf("Send, Close = %v", err)
 			}
 
-			evs := rec.events()
+			evs := rec.Events()
 			var got []step
 			for _, e := range evs {
 				s := step{Step: e.Step, EOF: e.Step == sockit.StepRead && e.N == 0}
@@ -280,7 +257,7 @@ func TestDialRefusesLayered(t *testing.T) {
 		if ep.IsWebSocket() {
 			ep.Path = "/"
 		}
-		c, err := client.Dial(testContext(t), ep, client.Options{})
+		c, err := client.Dial(testkit.Context(t), ep, client.Options{})
 		if c != nil {
 			c.Close()
 			t.Errorf("Dial(%s) connected", ep)
@@ -289,5 +266,67 @@ func TestDialRefusesLayered(t *testing.T) {
 		if !errors.Is(err, endpoint.ErrLayered) || !errors.As(err, &se) || se.Op != "connect" || se.Net != scheme {
 			t.Errorf("Dial(%s) = %v, want a connect *sockit.Error holding endpoint.ErrLayered", ep, err)
 		}
+	}
+}
+
+// Options.Linger > 0 is rounded up to whole seconds for SO_LINGER, so that
+// a sub-second linger still closes gracefully (FIN after the data) instead
+// of becoming SO_LINGER 0, a reset; only a negative Linger resets.
+func TestDialLinger(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		linger    time.Duration
+		wantReset bool
+	}{
+		{name: "unset", linger: 0},
+		{name: "sub-second", linger: 200 * time.Millisecond},
+		{name: "one and a half seconds", linger: 1500 * time.Millisecond},
+		{name: "negative", linger: -1, wantReset: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			type result struct {
+				got []byte
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				sc, err := ln.Accept()
+				if err != nil {
+					done <- result{err: err}
+					return
+				}
+				defer sc.Close()
+				sc.SetDeadline(time.Now().Add(testTimeout))
+				got, err := io.ReadAll(sc)
+				done <- result{got: got, err: err}
+			}()
+			ep := endpoint.Endpoint{Scheme: "tcp4", Addr: ln.Addr().String()}
+			c, err := client.Dial(testkit.Context(t), ep, client.Options{Linger: tt.linger})
+			if err != nil {
+				t.Fatalf("Dial with Linger %v: %v", tt.linger, err)
+			}
+			const msg = "the whole message"
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r := testkit.Receive(t, done, "the server's read")
+			switch {
+			case tt.wantReset && !errors.Is(r.err, syscall.ECONNRESET):
+				t.Errorf("Linger %v: server read %q, %v; want ECONNRESET", tt.linger, r.got, r.err)
+			case !tt.wantReset && (r.err != nil || string(r.got) != msg):
+				t.Errorf("Linger %v: server read %q, %v; want %q, then EOF (an RST means SO_LINGER 0)", tt.linger, r.got, r.err, msg)
+			}
+		})
 	}
 }

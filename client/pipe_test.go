@@ -8,13 +8,13 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // input is an io.Pipe the test writes Pipe's input into. Both ends are
@@ -37,42 +37,6 @@ func startPipe(ctx context.Context, c *client.Conn, in io.Reader, out io.Writer,
 	return done
 }
 
-// pattern returns n bytes that differ from one offset to the next, so that
-// lost, repeated or reordered chunks show.
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i/251)
-	}
-	return b
-}
-
-// eofSignal wraps Pipe's input and closes eof once it has returned io.EOF.
-type eofSignal struct {
-	r    io.Reader
-	once sync.Once
-	eof  chan struct{}
-}
-
-func newEOFSignal(r io.Reader) *eofSignal { return &eofSignal{r: r, eof: make(chan struct{})} }
-
-func (e *eofSignal) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err == io.EOF {
-		e.once.Do(func() { close(e.eof) })
-	}
-	return n, err
-}
-
-func hasStep(evs []sockit.Event, s sockit.Step) bool {
-	for _, e := range evs {
-		if e.Step == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestPipeCopiesAndHalfCloses(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -91,14 +55,14 @@ func TestPipeCopiesAndHalfCloses(t *testing.T) {
 				t.Skipf("%s half-close is not available on windows", tt.nw.scheme)
 			}
 			_, ep := serveEcho(t, tt.nw)
-			rec := &recorder{}
+			rec := &testkit.Recorder{}
 			c := dial(t, ep, client.Options{Observer: rec})
 			pr, pw := input(t)
-			var out syncBuffer
-			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{})
+			var out testkit.Buffer
+			done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{})
 
 			const chunk, chunks = 4 << 10, 64
-			in := pattern(chunk * chunks)
+			in := testkit.Pattern(chunk*chunks, 1)
 			go func() { // ends at the last chunk, or when cleanup closes pr
 				for i := 0; i < chunks; i++ {
 					if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
@@ -109,14 +73,14 @@ func TestPipeCopiesAndHalfCloses(t *testing.T) {
 			}()
 			// The echo server half-closes only after our FIN, so Pipe
 			// returning nil shows that the FIN was sent.
-			if err := result(t, done, "Pipe"); err != nil {
+			if err := testkit.Receive(t, done, "Pipe"); err != nil {
 				t.Fatalf("Pipe = %v", err)
 			}
 			if got := out.String(); got != string(in) {
 				t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
 			}
-			if !hasStep(rec.events(), sockit.StepShutdown) {
-				t.Errorf("no shutdown step observed; events: %v", rec.events())
+			if !rec.Has(sockit.StepShutdown) {
+				t.Errorf("no shutdown step observed; events: %v", rec.Events())
 			}
 		})
 	}
@@ -142,9 +106,9 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 			t.Parallel()
 			const msg = "ping"
 			pr, pw := input(t)
-			in := newEOFSignal(pr)
+			in := testkit.NotifyEOF(pr)
 			sawFIN := make(chan bool, 1)
-			ep := tcpHolder(t, func(c net.Conn) {
+			ep := tcpServer(t, func(c net.Conn) {
 				// Echo msg, wait until Pipe has seen its input end, then
 				// look for a FIN; close either way, which ends Pipe.
 				defer c.Close()
@@ -155,7 +119,7 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 				}
 				c.Write(buf)
 				select {
-				case <-in.eof:
+				case <-in.EOF():
 				case <-time.After(testTimeout):
 					return
 				}
@@ -163,16 +127,16 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 				n, err := c.Read(buf)
 				sawFIN <- n == 0 && err == io.EOF
 			})
-			rec := &recorder{}
+			rec := &testkit.Recorder{}
 			c := dial(t, ep, client.Options{Observer: rec})
-			var out syncBuffer
-			done := startPipe(testContext(t), c, in, &out, client.PipeOptions{NoShutdown: tt.noShutdown})
+			var out testkit.Buffer
+			done := startPipe(testkit.Context(t), c, in, &out, client.PipeOptions{NoShutdown: tt.noShutdown})
 			if _, err := pw.Write([]byte(msg)); err != nil {
 				t.Fatal(err)
 			}
 			pw.Close()
 
-			if err := result(t, done, "Pipe"); err != nil {
+			if err := testkit.Receive(t, done, "Pipe"); err != nil {
 				t.Fatalf("Pipe = %v", err)
 			}
 			select {
@@ -186,8 +150,8 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 			if got := out.String(); got != msg {
 				t.Errorf("Pipe output = %q, want %q", got, msg)
 			}
-			if got := hasStep(rec.events(), sockit.StepShutdown); got != tt.wantFIN {
-				t.Errorf("shutdown step observed = %v, want %v; events: %v", got, tt.wantFIN, rec.events())
+			if got := rec.Has(sockit.StepShutdown); got != tt.wantFIN {
+				t.Errorf("shutdown step observed = %v, want %v; events: %v", got, tt.wantFIN, rec.Events())
 			}
 		})
 	}
@@ -195,12 +159,12 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 
 func TestPipeIdleTimeout(t *testing.T) {
 	t.Parallel()
-	ep := tcpHolder(t, nil)
+	ep := silentTCP(t)
 	c := dial(t, ep, client.Options{})
 	pr, _ := input(t) // never written: nothing moves either way
 	const idle = 100 * time.Millisecond
 	start := time.Now()
-	err := result(t, startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{IdleTimeout: idle}), "Pipe")
+	err := testkit.Receive(t, startPipe(testkit.Context(t), c, pr, io.Discard, client.PipeOptions{IdleTimeout: idle}), "Pipe")
 	if err == nil {
 		t.Fatal("Pipe = nil, want an idle timeout")
 	}
@@ -224,14 +188,14 @@ func TestPipeInteractive(t *testing.T) {
 	_, ep := serveEcho(t, tcp4)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	var out syncBuffer
+	var out testkit.Buffer
 	const prompt = "sockit> "
-	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{Interactive: true, Prompt: prompt})
+	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{Interactive: true, Prompt: prompt})
 	if _, err := pw.Write([]byte("hi there\n")); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
-	if err := result(t, done, "Pipe"); err != nil {
+	if err := testkit.Receive(t, done, "Pipe"); err != nil {
 		t.Fatalf("Pipe = %v", err)
 	}
 	// The prompt before the line and the one after it are written by the
@@ -268,10 +232,10 @@ func TestPipeDatagram(t *testing.T) {
 			srv, ep := serveEcho(t, tt.nw)
 			c := dial(t, ep, client.Options{})
 			pr, pw := input(t)
-			var out syncBuffer
+			var out testkit.Buffer
 			const wait = 200 * time.Millisecond
 			start := time.Now()
-			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
+			done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
 			// One write holding four lines, the last without a newline:
 			// Pipe must still send one datagram per line.
 			const lines = "one\ntwo\nthree\nfour"
@@ -279,7 +243,7 @@ func TestPipeDatagram(t *testing.T) {
 				t.Fatal(err)
 			}
 			pw.Close()
-			if err := result(t, done, "Pipe"); err != nil {
+			if err := testkit.Receive(t, done, "Pipe"); err != nil {
 				t.Fatalf("Pipe = %v", err)
 			}
 			if d := time.Since(start); d < wait {
@@ -304,15 +268,15 @@ func TestPipeCancel(t *testing.T) {
 		ep   func(t *testing.T) endpoint.Endpoint
 		o    client.PipeOptions
 	}{
-		{name: "tcp", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }},
-		{name: "tcp with idle timeout", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{IdleTimeout: time.Hour}},
-		{name: "tcp interactive", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{Interactive: true, Prompt: "> "}},
-		{name: "udp", ep: udpHolder, o: client.PipeOptions{ReplyWait: time.Hour}},
+		{name: "tcp", ep: silentTCP},
+		{name: "tcp with idle timeout", ep: silentTCP, o: client.PipeOptions{IdleTimeout: time.Hour}},
+		{name: "tcp interactive", ep: silentTCP, o: client.PipeOptions{Interactive: true, Prompt: "> "}},
+		{name: "udp", ep: silentUDP, o: client.PipeOptions{ReplyWait: time.Hour}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithCancel(testContext(t))
+			ctx, cancel := context.WithCancel(testkit.Context(t))
 			defer cancel()
 			obs := sockit.ObserverFunc(func(e sockit.Event) {
 				if e.Step == sockit.StepWrite {
@@ -325,7 +289,7 @@ func TestPipeCancel(t *testing.T) {
 			if _, err := pw.Write([]byte("x\n")); err != nil {
 				t.Fatal(err)
 			}
-			if err := result(t, done, "Pipe"); !errors.Is(err, context.Canceled) {
+			if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, context.Canceled) {
 				t.Errorf("Pipe = %v, want context.Canceled", err)
 			}
 		})
@@ -336,13 +300,13 @@ func TestPipeCancel(t *testing.T) {
 // even when the peer stays silent.
 func TestPipeInputError(t *testing.T) {
 	t.Parallel()
-	ep := tcpHolder(t, nil)
+	ep := silentTCP(t)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	done := startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{})
+	done := startPipe(testkit.Context(t), c, pr, io.Discard, client.PipeOptions{})
 	errInput := errors.New("input failed")
 	pw.CloseWithError(errInput)
-	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+	if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, errInput) {
 		t.Errorf("Pipe = %v, want %v", err, errInput)
 	}
 }
@@ -355,27 +319,17 @@ func TestPipeInputErrorEndsInput(t *testing.T) {
 	_, ep := serveEcho(t, tcp4)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	var out syncBuffer
-	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: testTimeout})
+	var out testkit.Buffer
+	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: testTimeout})
 	errInput := errors.New("input failed")
 	pw.Write([]byte("sent before the failure"))
 	pw.CloseWithError(errInput)
-	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+	if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, errInput) {
 		t.Errorf("Pipe = %v, want %v", err, errInput)
 	}
 	if got := out.String(); got != "sent before the failure" {
 		t.Errorf("Pipe printed %q, want the echo of what was sent", got)
 	}
-}
-
-// endless is an input that always has more to send.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'r'
-	}
-	return len(p), nil
 }
 
 // TestPipeReset has the server reset the connection while Pipe is still
@@ -389,7 +343,7 @@ func TestPipeReset(t *testing.T) {
 	}
 	const rounds = 20
 	resets := make(chan error, rounds)
-	ep := tcpHolder(t, func(c net.Conn) {
+	ep := tcpServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(testTimeout))
 		_, err := io.ReadFull(c, make([]byte, 64<<10))
 		if err == nil {
@@ -399,7 +353,7 @@ func TestPipeReset(t *testing.T) {
 	})
 	for i := 0; i < rounds; i++ {
 		c := dial(t, ep, client.Options{})
-		err := result(t, startPipe(testContext(t), c, io.LimitReader(endless{}, 1<<30), io.Discard, client.PipeOptions{}), "Pipe")
+		err := testkit.Receive(t, startPipe(testkit.Context(t), c, io.LimitReader(testkit.Endless{}, 1<<30), io.Discard, client.PipeOptions{}), "Pipe")
 		if rerr := <-resets; rerr != nil {
 			t.Fatalf("server: %v", rerr)
 		}

@@ -204,3 +204,35 @@ func Pattern(n int, seed uint64) []byte {
 	}
 	return b
 }
+
+// EOFNotifier is a reader that tells when the reader it wraps has
+// returned io.EOF: the moment a pipe's input ended.
+type EOFNotifier struct {
+	r    io.Reader
+	once sync.Once
+	eof  chan struct{}
+}
+
+// NotifyEOF wraps r.
+func NotifyEOF(r io.Reader) *EOFNotifier { return &EOFNotifier{r: r, eof: make(chan struct{})} }
+
+func (e *EOFNotifier) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
+}
+
+// EOF is closed once the wrapped reader has returned io.EOF.
+func (e *EOFNotifier) EOF() <-chan struct{} { return e.eof }
+
+// Endless is an input that always has more to send.
+type Endless struct{}
+
+func (Endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'r'
+	}
+	return len(p), nil
+}
