@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,133 +14,25 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/relay"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
-
-const ioLimit = 20 * time.Second
-
-func where(t *testing.T, network string) string {
-	switch network {
-	case "unix", "unixpacket", "unixgram":
-		dir, err := os.MkdirTemp("/tmp", "rl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		return filepath.Join(dir, "s.sock")
-	case "tcp6", "udp6":
-		return "[::1]:0"
-	}
-	return "127.0.0.1:0"
-}
-
-// target runs h on network and returns its endpoint.
-func target(t *testing.T, network string, h any) endpoint.Endpoint {
-	t.Helper()
-	srv, err := engine.NewServer(&engine.Config{Loops: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ep := endpoint.Endpoint{Scheme: network, Addr: where(t, network)}
-	var a net.Addr
-	if ep.IsPacket() {
-		a, err = srv.ListenPacket(ep, h.(engine.PacketHandler))
-	} else {
-		a, err = srv.Listen(ep, h.(engine.Handler))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return endpoint.Endpoint{Scheme: network, Addr: a.String()}
-}
-
-// start runs a relay from a fresh address on network to to.
-func start(t *testing.T, network string, to endpoint.Endpoint, o relay.Options) (*relay.Relay, endpoint.Endpoint) {
-	t.Helper()
-	o.From = endpoint.Endpoint{Scheme: network, Addr: where(t, network)}
-	o.To = to
-	r, err := relay.Listen(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, context.Background()) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(ioLimit):
-			t.Error("relay did not stop")
-		}
-	})
-	return r, endpoint.Endpoint{Scheme: network, Addr: r.Addr().String()}
-}
-
-// roundTrip sends msg, half-closes, and reads until EOF: the answer can
-// only come back if the relay passed the FIN on and kept the other
-// direction open.
-func roundTrip(t *testing.T, ep endpoint.Endpoint, msg []byte) []byte {
-	t.Helper()
-	c, err := net.DialTimeout(ep.Network(), ep.Addr, ioLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioLimit))
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(msg)
-		if err == nil {
-			err = c.(interface{ CloseWrite() error }).CloseWrite()
-		}
-		errc <- err
-	}()
-	// Read with room for a whole message: a seqpacket read drops what
-	// does not fit.
-	var got []byte
-	buf := make([]byte, 128<<10)
-	for {
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	return got
-}
-
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i/251)
-	}
-	return b
-}
-
 // Streams between any two kinds: 4 MiB each way, intact, with the
 // client's half-close carried through to the server and back.
 func TestRelayStreams(t *testing.T) {
+	t.Parallel()
 	for _, pair := range [][2]string{{"tcp", "unix"}, {"unix", "tcp"}, {"tcp", "tcp6"}, {"unixpacket", "unixpacket"}} {
 		t.Run(pair[0]+"→"+pair[1], func(t *testing.T) {
+			t.Parallel()
 			to := target(t, pair[1], service.Echo{})
 			r, from := start(t, pair[0], to, relay.Options{})
-			msg := pattern(4 << 20)
+			msg := testkit.Pattern(4<<20, 1)
 			if pair[0] == "unixpacket" {
-				msg = pattern(60000) // one message
+				msg = testkit.Pattern(60000, 1) // one message
 			}
 			got := roundTrip(t, from, msg)
 			if sha256.Sum256(got) != sha256.Sum256(msg) {
@@ -158,6 +48,7 @@ func TestRelayStreams(t *testing.T) {
 
 // unixpacket keeps message boundaries through the relay.
 func TestRelayKeepsMessages(t *testing.T) {
+	t.Parallel()
 	to := target(t, "unixpacket", service.Echo{})
 	_, from := start(t, "unixpacket", to, relay.Options{})
 	c, err := net.Dial("unixpacket", from.Addr)
@@ -178,18 +69,11 @@ func TestRelayKeepsMessages(t *testing.T) {
 	}
 }
 
-// resetter resets each connection at its first byte.
-type resetter struct{}
-
-func (resetter) OnOpen(engine.Conn)                  {}
-func (resetter) OnData(c engine.Conn, in []byte) int { c.Abort(); return len(in) }
-func (resetter) OnPeerClose(c engine.Conn)           { c.Close() }
-func (resetter) OnClose(engine.Conn, error)          {}
-
 // A reset from the server reaches the client as a reset, not as a clean
 // end of data.
 func TestRelayPassesResets(t *testing.T) {
-	to := target(t, "tcp", resetter{})
+	t.Parallel()
+	to := target(t, "tcp", testkit.Resetter{})
 	_, from := start(t, "tcp", to, relay.Options{})
 	c, err := net.Dial("tcp", from.Addr)
 	if err != nil {
@@ -207,9 +91,8 @@ func TestRelayPassesResets(t *testing.T) {
 // Nothing at the target: the client's connection is reset at once, and
 // the failure is counted and reported.
 func TestRelayTargetRefused(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := endpoint.Endpoint{Scheme: "tcp", Addr: ln.Addr().String()}
-	ln.Close()
+	t.Parallel()
+	dead := endpoint.Endpoint{Scheme: "tcp", Addr: testkit.Refused(t)}
 	reports := make(chan relay.Report, 1)
 	r, from := start(t, "tcp", dead, relay.Options{OnConn: func(rep relay.Report) { reports <- rep }})
 	c, err := net.Dial("tcp", from.Addr)
@@ -237,8 +120,10 @@ func TestRelayTargetRefused(t *testing.T) {
 
 // Datagrams: each client gets the answers to its own datagrams.
 func TestRelayDatagrams(t *testing.T) {
+	t.Parallel()
 	for _, pair := range [][2]string{{"udp", "udp"}, {"udp", "unixgram"}} {
 		t.Run(pair[0]+"→"+pair[1], func(t *testing.T) {
+			t.Parallel()
 			to := target(t, pair[1], service.Echo{})
 			_, from := start(t, pair[0], to, relay.Options{})
 			var wg sync.WaitGroup
@@ -272,8 +157,9 @@ func TestRelayDatagrams(t *testing.T) {
 
 // A stream cannot be relayed to datagrams.
 func TestRelayRefusesStreamToDatagram(t *testing.T) {
+	t.Parallel()
 	_, err := relay.Listen(context.Background(), relay.Options{
-		From: endpoint.MustParse("tcp://127.0.0.1:0"), To: endpoint.MustParse("udp://127.0.0.1:9")})
+		From: endpoint.MustParse("tcp://127.0.0.1:0"), To: endpoint.Endpoint{Scheme: "udp", Addr: testkit.QuietUDP(t)}})
 	if err == nil {
 		t.Fatal("tcp → udp accepted")
 	}
@@ -282,15 +168,19 @@ func TestRelayRefusesStreamToDatagram(t *testing.T) {
 // peerSeen records the client address a handler sees, then echoes.
 type peerSeen struct{ peers chan net.Addr }
 
-func (p peerSeen) OnOpen(c engine.Conn)                { p.peers <- c.RemoteAddr() }
+func (p peerSeen) OnOpen(c engine.Conn) { p.peers <- c.RemoteAddr() }
+
 func (p peerSeen) OnData(c engine.Conn, in []byte) int { c.Write(in); return len(in) }
-func (p peerSeen) OnPeerClose(c engine.Conn)           { c.CloseWrite() }
-func (p peerSeen) OnClose(engine.Conn, error)          {}
+
+func (p peerSeen) OnPeerClose(c engine.Conn) { c.CloseWrite() }
+
+func (p peerSeen) OnClose(engine.Conn, error) {}
 
 // With the PROXY protocol, a server behind the relay sees the client's
 // own address (here 127.0.0.3), in both versions, and the data after the
 // header is the client's.
 func TestRelayProxyProtocol(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int{1, 2} {
 		peers := make(chan net.Addr, 1)
 		var st proxy.Stats
@@ -328,32 +218,18 @@ func TestRelayProxyProtocol(t *testing.T) {
 // as a half-close: the target's answer to everything sent before it still
 // arrives, then the relay's close frame (1000).
 func TestRelayFromWebSocket(t *testing.T) {
+	t.Parallel()
 	to := target(t, "tcp", service.Echo{})
 	o := relay.Options{From: endpoint.Endpoint{Scheme: "ws", Addr: "127.0.0.1:0", Path: "/r"}, To: to}
-	wr, err := relay.Listen(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- wr.Serve(ctx, context.Background()) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	nc, err := net.Dial("tcp", wr.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(ioLimit))
+	wr := serveRelay(t, o)
+	nc := testkit.Dial(t, "tcp", wr.Addr().String())
 	wc, err := ws.Dial(context.Background(), nc, "/r", ws.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sent []byte
 	for i := 0; i < 50; i++ {
-		m := pattern(1000 + i)
+		m := testkit.Pattern(1000+i, 1)
 		sent = append(sent, m...)
 		if err := wc.WriteMessage(ws.OpBinary, m); err != nil {
 			t.Fatal(err)
