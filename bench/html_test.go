@@ -11,26 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
-
-// chromium finds a headless browser, or skips.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium here (Debian package chromium); CI installs it to render the HTML report")
-	return ""
-}
 
 // The HTML report, opened in a real headless Chromium, draws its charts:
 // the script ran, the latency curve has a point per percentile and the
 // throughput chart a bar per second. A screenshot is saved (to
 // $SOCKIT_ARTIFACTS when set) for a person to look at.
 func TestHTMLReportInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := testkit.Chromium(t)
 	ep, _ := server(t, "tcp", service.Echo{})
 	o := quick(ep)
 	o.Duration = 1500 * time.Millisecond
@@ -86,7 +76,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 // A run in which no echo came back still draws: the latency chart says
 // why it is empty, and the script finishes.
 func TestHTMLReportWithoutLatencies(t *testing.T) {
-	browser := chromium(t)
+	browser := testkit.Chromium(t)
 	ep, _ := server(t, "tcp", staller{})
 	o := quick(ep)
 	o.Drain = 100 * time.Millisecond
