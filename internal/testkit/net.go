@@ -86,7 +86,13 @@ func TCPPair(t testing.TB) (dialed, accepted *net.TCPConn) {
 // reading, waits for the test's context: t.Context().Done().
 func Serve(t testing.TB, handle func(c net.Conn)) net.Addr {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	return ServeAt(t, "127.0.0.1:0", handle)
+}
+
+// ServeAt is Serve on address, a loopback host and port 0 ("[::1]:0").
+func ServeAt(t testing.TB, address string, handle func(c net.Conn)) net.Addr {
+	t.Helper()
+	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		t.Fatal(err)
 	}
