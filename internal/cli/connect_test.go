@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // connectOpts returns ConnectOptions for ep reading in, with the defaults of
 // the command's flags.
-func connectOpts(ep string, in io.Reader) (*ConnectOptions, *syncBuffer, *syncBuffer) {
-	out, errOut := new(syncBuffer), new(syncBuffer)
+func connectOpts(ep string, in io.Reader) (*ConnectOptions, *testkit.Buffer, *testkit.Buffer) {
+	out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 	return &ConnectOptions{
 		IO:             IOStreams{In: in, Out: out, ErrOut: errOut},
 		Endpoint:       ep,
@@ -47,12 +49,12 @@ func TestConnectStream(t *testing.T) {
 	for _, scheme := range []string{"tcp", "unix", "unixpacket"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			if scheme == "unixpacket" && !unixpacketOK() {
+			if scheme == "unixpacket" && !testkit.HasUnix("unixpacket") {
 				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
 			}
 			addr := "127.0.0.1:0"
 			if scheme != "tcp" {
-				addr = sockPath(t, "s.sock")
+				addr = testkit.SockPath(t, "s.sock")
 			}
 			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
 			opts, out, errOut := connectOpts(s.endpoint(0), strings.NewReader(input))
@@ -85,24 +87,6 @@ func TestConnectLarge(t *testing.T) {
 	}
 }
 
-// eofReader is a reader that closes eof when it returns io.EOF.
-type eofReader struct {
-	r   io.Reader
-	eof chan struct{}
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err == io.EOF {
-		select {
-		case <-e.eof:
-		default:
-			close(e.eof)
-		}
-	}
-	return n, err
-}
-
 // TestConnectHalfClose checks the half-close policy against a server that
 // reads the input, watches for a FIN, then answers and closes: by default
 // connect sends FIN at the end of input; with NoShutdown it does not, and
@@ -121,7 +105,7 @@ func TestConnectHalfClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := &eofReader{r: strings.NewReader(input), eof: make(chan struct{})}
+			in := testkit.NotifyEOF(strings.NewReader(input))
 			type result struct {
 				got []byte
 				fin bool
@@ -140,7 +124,7 @@ func TestConnectHalfClose(t *testing.T) {
 				// never. Waiting a short while is the only way to see
 				// that it does not come.
 				select {
-				case <-in.eof:
+				case <-in.EOF():
 				case <-stop:
 					return
 				}
@@ -191,7 +175,7 @@ func TestConnectIdleTimeout(t *testing.T) {
 	start := time.Now()
 	err := runConnectBounded(t, context.Background(), opts)
 	msg := errorOf(t, err, ExitConnect)
-	mustContain(t, "error", msg, "timed out")
+	testkit.MustContain(t, "error", msg, "timed out")
 	if d := time.Since(start); d < opts.IdleTimeout {
 		t.Errorf("returned after %s, before the idle timeout of %s", d, opts.IdleTimeout)
 	}
@@ -208,15 +192,15 @@ func TestConnectInteractive(t *testing.T) {
 	opts.IO.InTTY = true
 	done := make(chan error, 1)
 	go func() { done <- runConnect(context.Background(), opts) }()
-	out.waitFor(t, "> ")
+	out.WaitFor(t, "> ")
 	if _, err := io.WriteString(pw, "hello\n"); err != nil {
 		t.Fatal(err)
 	}
-	got := out.waitFor(t, "hello\n")
+	got := out.WaitFor(t, "hello\n")
 	if p, h := strings.Index(got, "> "), strings.Index(got, "hello\n"); p > h {
 		t.Errorf("the echo came before the first prompt: %q", got)
 	}
-	if !strings.HasSuffix(out.waitFor(t, "hello\n> "), "> ") {
+	if !strings.HasSuffix(out.WaitFor(t, "hello\n> "), "> ") {
 		t.Errorf("no prompt after the echoed line: %q", out)
 	}
 	pw.Close() // Ctrl-D
@@ -228,7 +212,7 @@ func TestConnectInteractive(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("runConnect did not return after Ctrl-D")
 	}
-	mustContain(t, "stderr", errOut.String(), "connected to "+s.endpoint(0), "Ctrl-D sends FIN", "Ctrl-C quits")
+	testkit.MustContain(t, "stderr", errOut.String(), "connected to "+s.endpoint(0), "Ctrl-D sends FIN", "Ctrl-C quits")
 }
 
 // TestConnectDatagrams checks that on udp and unixgram each input line is
@@ -240,7 +224,7 @@ func TestConnectDatagrams(t *testing.T) {
 			t.Parallel()
 			addr := "127.0.0.1:0"
 			if scheme == "unixgram" {
-				addr = sockPath(t, "g.sock")
+				addr = testkit.SockPath(t, "g.sock")
 			}
 			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
 			const input = "a\nbb\nccc\n"
@@ -254,7 +238,7 @@ func TestConnectDatagrams(t *testing.T) {
 			if err := s.stop(t); err != nil {
 				t.Fatal(err)
 			}
-			mustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
+			testkit.MustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
 		})
 	}
 }
@@ -274,7 +258,7 @@ func TestConnectCancel(t *testing.T) {
 	if _, err := io.WriteString(pw, "x\n"); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "x\n")
+	out.WaitFor(t, "x\n")
 	cancel()
 	select {
 	case err := <-done:

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // TestSend checks the message forms of send against an echo server over a
@@ -65,7 +67,7 @@ func TestSendCountDatagrams(t *testing.T) {
 			t.Parallel()
 			addr := "127.0.0.1:0"
 			if scheme == "unixgram" {
-				addr = sockPath(t, "g.sock")
+				addr = testkit.SockPath(t, "g.sock")
 			}
 			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
 			opts, out, _ := sendOpts(s.endpoint(0), "ping")
@@ -79,7 +81,7 @@ func TestSendCountDatagrams(t *testing.T) {
 			if err := s.stop(t); err != nil {
 				t.Fatal(err)
 			}
-			mustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
+			testkit.MustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
 		})
 	}
 }
@@ -134,10 +136,10 @@ func TestSendWithoutVerboseIsQuiet(t *testing.T) {
 // TestSendBadCount checks that --count below 1 is a usage error.
 func TestSendBadCount(t *testing.T) {
 	t.Parallel()
-	opts, _, _ := sendOpts("tcp://127.0.0.1:9", "x")
+	opts, _, _ := sendOpts(refused(t), "x")
 	opts.Count = 0
 	msg := errorOf(t, runSend(context.Background(), opts), ExitUsage)
-	mustContain(t, "error", msg, "--count")
+	testkit.MustContain(t, "error", msg, "--count")
 }
 
 // TestSendCancel checks that cancelling the context (the first Ctrl-C)

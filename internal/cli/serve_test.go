@@ -8,10 +8,12 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -34,7 +36,7 @@ var serveKinds = []struct {
 
 func loopback4(*testing.T) string  { return "127.0.0.1:0" }
 func loopback6(*testing.T) string  { return "[::1]:0" }
-func unixPath(t *testing.T) string { return sockPath(t, "s.sock") }
+func unixPath(t *testing.T) string { return testkit.SockPath(t, "s.sock") }
 
 // TestServeKinds serves echo on each kind of endpoint, sends one message,
 // and checks the banner, the echo, the summary and the socket file cleanup.
@@ -43,10 +45,10 @@ func TestServeKinds(t *testing.T) {
 	for _, tt := range serveKinds {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.ipv6 && !hasIPv6() {
+			if tt.ipv6 && !testkit.HasIPv6() {
 				t.Skip("no IPv6 on loopback: cannot listen on [::1]")
 			}
-			if tt.scheme == "unixpacket" && !unixpacketOK() {
+			if tt.scheme == "unixpacket" && !testkit.HasUnix("unixpacket") {
 				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
 			}
 			addr := tt.addr(t)
@@ -58,7 +60,7 @@ func TestServeKinds(t *testing.T) {
 				try = strings.TrimPrefix(ep, "tcp://")
 			}
 			banner := s.out.String()
-			mustContain(t, "banner", banner,
+			testkit.MustContain(t, "banner", banner,
 				"sockit serve: echo service, "+string(engine.DefaultBackend)+" engine\n",
 				"  listening on "+ep+"\n",
 				"try:  sockit send "+try+" hello\n",
@@ -125,7 +127,7 @@ func TestServeManyEndpoints(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatalf("runServe after cancel = %v, want nil", err)
 	}
-	mustContain(t, "output", s.out.String(), summary)
+	testkit.MustContain(t, "output", s.out.String(), summary)
 }
 
 // TestServeServices checks discard (RFC 863), chargen (RFC 864) and daytime
@@ -156,12 +158,12 @@ func TestServeServices(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://127.0.0.1:0"}, Service: tt.service})
-			mustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
+			testkit.MustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
 			tt.check(t, s.endpoint(0))
 			if err := s.stop(t); err != nil {
 				t.Fatalf("runServe after cancel = %v, want nil", err)
 			}
-			mustContain(t, "output", s.out.String(), tt.summary)
+			testkit.MustContain(t, "output", s.out.String(), tt.summary)
 		})
 	}
 }
@@ -179,7 +181,7 @@ func checkDiscardPacket(t *testing.T, ep string) {
 	opts, out, _ := sendOpts(ep, "hello")
 	opts.Timeout = 200 * time.Millisecond
 	msg := errorOf(t, runSend(context.Background(), opts), ExitConnect)
-	mustContain(t, "error", msg, "timed out")
+	testkit.MustContain(t, "error", msg, "timed out")
 	if out.Len() != 0 {
 		t.Errorf("discard answered %q, want nothing", out)
 	}
@@ -279,7 +281,7 @@ func TestServeVerbose(t *testing.T) {
 	}
 	// The client is done when it reads the server's FIN; the server's side
 	// closes just after.
-	s.errOut.waitFor(t, "closed conn")
+	s.errOut.WaitFor(t, "closed conn")
 	if err := s.stop(t); err != nil {
 		t.Fatalf("runServe after cancel = %v, want nil", err)
 	}
@@ -361,10 +363,10 @@ func TestServeGrace(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatalf("runServe after cancel = %v, want nil", err)
 	}
-	mustContain(t, "stderr", s.errOut.String(),
+	testkit.MustContain(t, "stderr", s.errOut.String(),
 		"shutting down: 1 connection open, waiting up to 100ms",
 		"closed the connections still open after 100ms")
-	mustContain(t, "output", s.out.String(), "served 1 connection, 0 datagrams; bytes in 1, bytes out 1")
+	testkit.MustContain(t, "output", s.out.String(), "served 1 connection, 0 datagrams; bytes in 1, bytes out 1")
 	// The client sees the server's close.
 	if b := readAll(t, c); len(b) != 0 {
 		t.Errorf("after shutdown read %q, want EOF", b)
@@ -378,7 +380,7 @@ func TestServeNoGraceNothingOpen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()            // stop as soon as it listens
 	for i := range 20 { // the false claim came from a random select
-		out, errOut := new(syncBuffer), new(syncBuffer)
+		out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 		opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo"}
 		if err := runServe(ctx, opts); err != nil {
 			t.Fatalf("run %d: runServe = %v, want nil", i, err)
@@ -409,14 +411,14 @@ func TestServeHardStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.cancel()
-	s.errOut.waitFor(t, "Ctrl-C again to stop now")
+	s.errOut.WaitFor(t, "Ctrl-C again to stop now")
 	stopHard()
 	err = s.stop(t)
 	errorOf(t, err, ExitInterrupted)
 	if !errors.Is(err, errInterrupted) {
 		t.Errorf("err = %v, want errInterrupted", err)
 	}
-	mustContain(t, "output", s.out.String(), "served 1 connection")
+	testkit.MustContain(t, "output", s.out.String(), "served 1 connection")
 }
 
 // TestServeBadOptions checks the options runServe refuses before it
@@ -440,12 +442,12 @@ func TestServeBadOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out, errOut := new(syncBuffer), new(syncBuffer)
+			out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 			opts := tt.opts
 			opts.IO = IOStreams{Out: out, ErrOut: errOut}
 			opts.Ready = func([]net.Addr) { t.Error("Ready called for options that cannot serve") }
 			msg := errorOf(t, runServe(context.Background(), &opts), ExitUsage)
-			mustContain(t, "error", msg, tt.wants...)
+			testkit.MustContain(t, "error", msg, tt.wants...)
 			if out.String() != "" {
 				t.Errorf("printed a banner for options that cannot serve:\n%s", out)
 			}
@@ -462,9 +464,9 @@ func TestServeListenFailureClosesOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	first := sockPath(t, "first.sock")
+	first := testkit.SockPath(t, "first.sock")
 	opts := &ServeOptions{
-		IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+		IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 		Endpoints: []string{"unix://" + first, "tcp://" + held.Addr().String()},
 		Service:   "echo",
 	}
@@ -492,7 +494,7 @@ func TestServeEngines(t *testing.T) {
 			probe.Close()
 			eps, summary := everyKind(t)
 			s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
-			mustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
+			testkit.MustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
 			for i := range eps {
 				if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
 					t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
@@ -501,7 +503,81 @@ func TestServeEngines(t *testing.T) {
 			if err := s.stop(t); err != nil {
 				t.Fatalf("runServe after cancel = %v, want nil", err)
 			}
-			mustContain(t, "output", s.out.String(), summary)
+			testkit.MustContain(t, "output", s.out.String(), summary)
+		})
+	}
+}
+
+// Only a backend name that does not exist is a usage error (exit 2): other
+// NewServer failures, such as epoll_create1 failing with EMFILE, pass
+// through unchanged with their own exit code.
+func TestServeNewServerErrors(t *testing.T) {
+	t.Parallel()
+	emfile := os.NewSyscallError("epoll_create1", syscall.EMFILE)
+	tests := []struct {
+		name        string
+		engine      string
+		newErr      error // what NewServer fails with
+		wantCode    int
+		wantIs      error
+		wantCreated bool // NewServer is called
+	}{
+		{name: "unknown engine", engine: "kqueue", wantCode: ExitUsage, wantCreated: false},
+		{name: "EMFILE on epoll", engine: string(engine.BackendEpoll), newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
+		{name: "EMFILE on the default", engine: "", newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			created := false
+			opts := &ServeOptions{
+				IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
+				Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo", Engine: tt.engine,
+				Ready: func([]net.Addr) { t.Error("Ready called, but NewServer fails") },
+				newServer: func(*engine.Config) (*engine.Server, error) {
+					created = true
+					return nil, tt.newErr
+				},
+			}
+			err := runServe(context.Background(), opts)
+			if got := ExitCode(err); got != tt.wantCode {
+				t.Errorf("runServe = %v: exit code %d, want %d", err, got, tt.wantCode)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("errors.Is(%v, %v) = false; want NewServer's error passed through", err, tt.wantIs)
+			}
+			if created != tt.wantCreated {
+				t.Errorf("NewServer called = %v, want %v", created, tt.wantCreated)
+			}
+		})
+	}
+}
+
+// With --grace 0 and nothing open, no backend makes serve claim it closed
+// connections.
+func TestServeNoGraceNothingOpenEachEngine(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []engine.Backend{engine.BackendStd, engine.BackendEpoll} {
+		t.Run(string(backend), func(t *testing.T) {
+			t.Parallel()
+			probe, err := engine.NewServer(&engine.Config{Backend: backend})
+			if err != nil {
+				t.Skipf("no %s backend here: %v", backend, err)
+			}
+			probe.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // stop as soon as it listens
+			for i := range 20 {
+				out, errOut := new(testkit.Buffer), new(testkit.Buffer)
+				opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"},
+					Service: "echo", Engine: string(backend), Loops: 1}
+				if err := runServe(ctx, opts); err != nil {
+					t.Fatalf("run %d: runServe = %v, want nil", i, err)
+				}
+				if got := errOut.String(); got != "shutting down\n" {
+					t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
+				}
+			}
 		})
 	}
 }

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -181,7 +180,7 @@ func TestWatchTable(t *testing.T) {
 	if err := runWatch(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "watch table", out.String(), "STATE", "SEND-Q", "RECV-Q", "IN STATE", "LISTEN", "FIN_WAIT_2",
+	testkit.MustContain(t, "watch table", out.String(), "STATE", "SEND-Q", "RECV-Q", "IN STATE", "LISTEN", "FIN_WAIT_2",
 		"CLOSE_WAIT", "TIME_WAIT", "s left)", "6 sockets: 1 LISTEN, 2 ESTABLISHED, 1 FIN_WAIT_2, 1 TIME_WAIT, 1 CLOSE_WAIT")
 }
 
@@ -200,9 +199,9 @@ func TestWatchAndTraceBadTargets(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		err := runWatch(context.Background(), &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
-		mustContain(t, "watch error", errorOf(t, err, ExitUsage), tc.want)
+		testkit.MustContain(t, "watch error", errorOf(t, err, ExitUsage), tc.want)
 		err = runTrace(context.Background(), &TraceOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
-		mustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
+		testkit.MustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
 	}
 }
 
@@ -266,7 +265,7 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 	}
 	defer s.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	empty := ":" + reservePort(t)
+	empty := ":" + emptyPort(t)
 
 	for _, tc := range []struct {
 		args  []string
@@ -288,29 +287,18 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", tc.args, err, errOut)
 		}
-		mustContain(t, strings.Join(tc.args, " "), out.String(), tc.wants...)
+		testkit.MustContain(t, strings.Join(tc.args, " "), out.String(), tc.wants...)
 		if strings.Contains(out.String(), "\x1b") {
 			t.Errorf("%v: escape codes in output that is not a terminal:\n%q", tc.args, out.String())
 		}
 	}
 }
 
-// reservePort returns a port nothing listens or connects on, and that stays
-// so until the test ends: a socket is bound to it, without SO_REUSEADDR, and
-// neither listens nor connects, which sock_diag (like ss -tan) does not show.
-func reservePort(t *testing.T) string {
+// emptyPort returns a port nothing listens or connects on, and that stays
+// so until the test ends: a socket is bound to it and neither listens nor
+// connects (testkit.Refused), which sock_diag (like ss -tan) does not show.
+func emptyPort(t *testing.T) string {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
+	_, port, _ := net.SplitHostPort(testkit.Refused(t))
+	return port
 }
