@@ -20,39 +20,21 @@ import (
 )
 
 func TestDialEcho(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "tcp4", nw: tcp4},
-		{name: "tcp6", nw: tcp6},
-		{name: "unix", nw: unixStream},
-		{name: "unixpacket", nw: unixPacket},
-		{name: "udp", nw: udp4},
-		{name: "unixgram", nw: unixgram},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && (tt.nw.scheme == "unixpacket" || tt.nw.scheme == "unixgram") {
-				t.Skipf("%s sockets do not exist on windows", tt.nw.scheme)
-			}
-			_, ep := serveEcho(t, tt.nw)
-			c := dial(t, ep, client.Options{})
-			if got := c.Endpoint(); got != ep {
-				t.Errorf("Endpoint() = %v, want %v", got, ep)
-			}
-			msg := []byte("hello over " + tt.name + "\n")
-			var out bytes.Buffer
-			if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
-				t.Fatalf("Send = %v", err)
-			}
-			if !bytes.Equal(out.Bytes(), msg) {
-				t.Errorf("echo = %q, want %q", out.Bytes(), msg)
-			}
-		})
-	}
+	forNetworks(t, []network{tcp4, tcp6, unixStream, unixPacket, udp4, unixgram}, func(t *testing.T, nw network) {
+		_, ep := serveEcho(t, nw)
+		c := dial(t, ep, client.Options{})
+		if got := c.Endpoint(); got != ep {
+			t.Errorf("Endpoint() = %v, want %v", got, ep)
+		}
+		msg := []byte("hello over " + nw.scheme + "\n")
+		var out bytes.Buffer
+		if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil {
+			t.Fatalf("Send = %v", err)
+		}
+		if !bytes.Equal(out.Bytes(), msg) {
+			t.Errorf("echo = %q, want %q", out.Bytes(), msg)
+		}
+	})
 }
 
 func TestDialRefused(t *testing.T) {
@@ -160,91 +142,80 @@ type step struct {
 }
 
 func TestObserverSendSteps(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "tcp4", nw: tcp4},
-		{name: "unix", nw: unixStream},
-	}
-	want := []step{
-		{Step: sockit.StepSocket},
-		{Step: sockit.StepConnect},
-		{Step: sockit.StepConnected},
-		{Step: sockit.StepWrite},
-		{Step: sockit.StepShutdown},
-		{Step: sockit.StepRead},
-		{Step: sockit.StepRead, EOF: true},
-		{Step: sockit.StepClose},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && tt.nw.scheme == "unix" {
-				t.Skip("Unix socket half-close is not reliable on windows")
-			}
-			_, ep := serveEcho(t, tt.nw)
-			rec := &testkit.Recorder{}
-			c, err := client.Dial(testkit.Context(t), ep, client.Options{Observer: rec})
-			if err != nil {
-				t.Fatalf("Dial = %v", err)
-			}
-			msg := []byte("observe me")
-			var out bytes.Buffer
-			err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
-			if cerr := c.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				t.Fatalf("Send, Close = %v", err)
-			}
+	forNetworks(t, []network{tcp4, unixStream}, func(t *testing.T, nw network) {
+		want := []step{
+			{Step: sockit.StepSocket},
+			{Step: sockit.StepConnect},
+			{Step: sockit.StepConnected},
+			{Step: sockit.StepWrite},
+			{Step: sockit.StepShutdown},
+			{Step: sockit.StepRead},
+			{Step: sockit.StepRead, EOF: true},
+			{Step: sockit.StepClose},
+		}
+		if runtime.GOOS == "windows" && nw.scheme == "unix" {
+			t.Skip("Unix socket half-close is not reliable on windows")
+		}
+		_, ep := serveEcho(t, nw)
+		rec := &testkit.Recorder{}
+		c, err := client.Dial(testkit.Context(t), ep, client.Options{Observer: rec})
+		if err != nil {
+			t.Fatalf("Dial = %v", err)
+		}
+		msg := []byte("observe me")
+		var out bytes.Buffer
+		err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout})
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("Send, Close = %v", err)
+		}
 
-			evs := rec.Events()
-			var got []step
-			for _, e := range evs {
-				s := step{Step: e.Step, EOF: e.Step == sockit.StepRead && e.N == 0}
-				// The echo may come back in several reads; compare one.
-				if len(got) > 0 && s == got[len(got)-1] && s.Step == sockit.StepRead && !s.EOF {
-					continue
+		evs := rec.Events()
+		var got []step
+		for _, e := range evs {
+			s := step{Step: e.Step, EOF: e.Step == sockit.StepRead && e.N == 0}
+			// The echo may come back in several reads; compare one.
+			if len(got) > 0 && s == got[len(got)-1] && s.Step == sockit.StepRead && !s.EOF {
+				continue
+			}
+			got = append(got, s)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("steps:\n got %v\nwant %v\nevents: %v", got, want, evs)
+		}
+		fd := evs[0].FD
+		if runtime.GOOS != "windows" && fd < 0 {
+			t.Errorf("socket event has fd %d, want a descriptor", fd)
+		}
+		var written, read int
+		for _, e := range evs {
+			if e.FD != fd {
+				t.Errorf("event %v has fd %d, want the socket's fd %d", e, e.FD, fd)
+			}
+			if e.Err != nil {
+				t.Errorf("event %v has error %v", e, e.Err)
+			}
+			switch e.Step {
+			case sockit.StepWrite:
+				written += e.N
+			case sockit.StepRead:
+				read += e.N
+			case sockit.StepConnected:
+				if e.Peer == nil || e.Peer.String() != ep.Addr {
+					t.Errorf("connected event peer = %v, want %s", e.Peer, ep.Addr)
 				}
-				got = append(got, s)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("steps:\n got %v\nwant %v\nevents: %v", got, want, evs)
-			}
-			fd := evs[0].FD
-			if runtime.GOOS != "windows" && fd < 0 {
-				t.Errorf("socket event has fd %d, want a descriptor", fd)
-			}
-			var written, read int
-			for _, e := range evs {
-				if e.FD != fd {
-					t.Errorf("event %v has fd %d, want the socket's fd %d", e, e.FD, fd)
-				}
-				if e.Err != nil {
-					t.Errorf("event %v has error %v", e, e.Err)
-				}
-				switch e.Step {
-				case sockit.StepWrite:
-					written += e.N
-				case sockit.StepRead:
-					read += e.N
-				case sockit.StepConnected:
-					if e.Peer == nil || e.Peer.String() != ep.Addr {
-						t.Errorf("connected event peer = %v, want %s", e.Peer, ep.Addr)
-					}
-				case sockit.StepShutdown:
-					if e.Detail != "SHUT_WR" {
-						t.Errorf("shutdown detail = %q, want SHUT_WR", e.Detail)
-					}
+			case sockit.StepShutdown:
+				if e.Detail != "SHUT_WR" {
+					t.Errorf("shutdown detail = %q, want SHUT_WR", e.Detail)
 				}
 			}
-			if written != len(msg) || read != len(msg) {
-				t.Errorf("observed %d bytes written and %d read, want %d each", written, read, len(msg))
-			}
-		})
-	}
+		}
+		if written != len(msg) || read != len(msg) {
+			t.Errorf("observed %d bytes written and %d read, want %d each", written, read, len(msg))
+		}
+	})
 }
 
 // Dial opens sockets only: a layered endpoint is refused with a named
@@ -304,7 +275,7 @@ func TestDialLinger(t *testing.T) {
 					return
 				}
 				defer sc.Close()
-				sc.SetDeadline(time.Now().Add(testTimeout))
+				sc.SetDeadline(time.Now().Add(testkit.Timeout))
 				got, err := io.ReadAll(sc)
 				done <- result{got: got, err: err}
 			}()

@@ -14,10 +14,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-// testTimeout bounds every wait in these tests, so that a bug fails a test
-// instead of hanging the binary.
-const testTimeout = testkit.Timeout
-
 // network is one kind of endpoint the tests run against.
 type network struct{ scheme string }
 
@@ -70,4 +66,16 @@ func silentTCP(t *testing.T) endpoint.Endpoint {
 func silentUDP(t *testing.T) endpoint.Endpoint {
 	t.Helper()
 	return endpoint.Endpoint{Scheme: "udp", Addr: testkit.QuietUDP(t)}
+}
+
+// forNetworks runs f as a parallel subtest per network, named after its
+// scheme; t runs in parallel too.
+func forNetworks(t *testing.T, nws []network, f func(t *testing.T, nw network)) {
+	t.Parallel()
+	for _, nw := range nws {
+		t.Run(nw.scheme, func(t *testing.T) {
+			t.Parallel()
+			f(t, nw)
+		})
+	}
 }

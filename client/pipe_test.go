@@ -38,52 +38,39 @@ func startPipe(ctx context.Context, c *client.Conn, in io.Reader, out io.Writer,
 }
 
 func TestPipeCopiesAndHalfCloses(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "tcp4", nw: tcp4},
-		{name: "tcp6", nw: tcp6},
-		{name: "unix", nw: unixStream},
-		{name: "unixpacket", nw: unixPacket},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && strings.HasPrefix(tt.nw.scheme, "unix") {
-				t.Skipf("%s half-close is not available on windows", tt.nw.scheme)
-			}
-			_, ep := serveEcho(t, tt.nw)
-			rec := &testkit.Recorder{}
-			c := dial(t, ep, client.Options{Observer: rec})
-			pr, pw := input(t)
-			var out testkit.Buffer
-			done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{})
+	forNetworks(t, []network{tcp4, tcp6, unixStream, unixPacket}, func(t *testing.T, nw network) {
+		if runtime.GOOS == "windows" && strings.HasPrefix(nw.scheme, "unix") {
+			t.Skipf("%s half-close is not available on windows", nw.scheme)
+		}
+		_, ep := serveEcho(t, nw)
+		rec := &testkit.Recorder{}
+		c := dial(t, ep, client.Options{Observer: rec})
+		pr, pw := input(t)
+		var out testkit.Buffer
+		done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{})
 
-			const chunk, chunks = 4 << 10, 64
-			in := testkit.Pattern(chunk*chunks, 1)
-			go func() { // ends at the last chunk, or when cleanup closes pr
-				for i := 0; i < chunks; i++ {
-					if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
-						return
-					}
+		const chunk, chunks = 4 << 10, 64
+		in := testkit.Pattern(chunk*chunks, 1)
+		go func() { // ends at the last chunk, or when cleanup closes pr
+			for i := 0; i < chunks; i++ {
+				if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
+					return
 				}
-				pw.Close()
-			}()
-			// The echo server half-closes only after our FIN, so Pipe
-			// returning nil shows that the FIN was sent.
-			if err := testkit.Receive(t, done, "Pipe"); err != nil {
-				t.Fatalf("Pipe = %v", err)
 			}
-			if got := out.String(); got != string(in) {
-				t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
-			}
-			if !rec.Has(sockit.StepShutdown) {
-				t.Errorf("no shutdown step observed; events: %v", rec.Events())
-			}
-		})
-	}
+			pw.Close()
+		}()
+		// The echo server half-closes only after our FIN, so Pipe
+		// returning nil shows that the FIN was sent.
+		if err := testkit.Receive(t, done, "Pipe"); err != nil {
+			t.Fatalf("Pipe = %v", err)
+		}
+		if got := out.String(); got != string(in) {
+			t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
+		}
+		if !rec.Has(sockit.StepShutdown) {
+			t.Errorf("no shutdown step observed; events: %v", rec.Events())
+		}
+	})
 }
 
 // TestPipeHalfClosePolicy checks on the server's side whether Pipe sends FIN
@@ -96,7 +83,7 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 		wantFIN    bool
 		wait       time.Duration // how long the server waits for a FIN
 	}{
-		{name: "default sends FIN", noShutdown: false, wantFIN: true, wait: testTimeout},
+		{name: "default sends FIN", noShutdown: false, wantFIN: true, wait: testkit.Timeout},
 		// A FIN sent by mistake follows the input's EOF within
 		// microseconds; waiting longer only slows the test.
 		{name: "NoShutdown keeps open", noShutdown: true, wantFIN: false, wait: 300 * time.Millisecond},
@@ -112,7 +99,7 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 				// Echo msg, wait until Pipe has seen its input end, then
 				// look for a FIN; close either way, which ends Pipe.
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(testTimeout))
+				c.SetDeadline(time.Now().Add(testkit.Timeout))
 				buf := make([]byte, len(msg))
 				if _, err := io.ReadFull(c, buf); err != nil {
 					return
@@ -120,7 +107,7 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 				c.Write(buf)
 				select {
 				case <-in.EOF():
-				case <-time.After(testTimeout):
+				case <-time.After(testkit.Timeout):
 					return
 				}
 				c.SetReadDeadline(time.Now().Add(tt.wait))
@@ -215,48 +202,34 @@ func TestPipeInteractive(t *testing.T) {
 }
 
 func TestPipeDatagram(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "udp", nw: udp4},
-		{name: "unixgram", nw: unixgram},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && tt.nw.scheme == "unixgram" {
-				t.Skip("unixgram sockets do not exist on windows")
-			}
-			srv, ep := serveEcho(t, tt.nw)
-			c := dial(t, ep, client.Options{})
-			pr, pw := input(t)
-			var out testkit.Buffer
-			const wait = 200 * time.Millisecond
-			start := time.Now()
-			done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
-			// One write holding four lines, the last without a newline:
-			// Pipe must still send one datagram per line.
-			const lines = "one\ntwo\nthree\nfour"
-			if _, err := pw.Write([]byte(lines)); err != nil {
-				t.Fatal(err)
-			}
-			pw.Close()
-			if err := testkit.Receive(t, done, "Pipe"); err != nil {
-				t.Fatalf("Pipe = %v", err)
-			}
-			if d := time.Since(start); d < wait {
-				t.Errorf("Pipe returned %v after it started, before ReplyWait %v", d, wait)
-			}
-			if got := out.String(); got != lines {
-				t.Errorf("replies = %q, want %q", got, lines)
-			}
-			if got := srv.Stats().PacketsIn; got != 4 {
-				t.Errorf("server received %d datagrams, want 4 (one per line)", got)
-			}
-		})
-	}
+	forNetworks(t, []network{udp4, unixgram}, func(t *testing.T, nw network) {
+		srv, ep := serveEcho(t, nw)
+		c := dial(t, ep, client.Options{})
+		pr, pw := input(t)
+		var out testkit.Buffer
+		const wait = 200 * time.Millisecond
+		start := time.Now()
+		done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
+		// One write holding four lines, the last without a newline:
+		// Pipe must still send one datagram per line.
+		const lines = "one\ntwo\nthree\nfour"
+		if _, err := pw.Write([]byte(lines)); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		if err := testkit.Receive(t, done, "Pipe"); err != nil {
+			t.Fatalf("Pipe = %v", err)
+		}
+		if d := time.Since(start); d < wait {
+			t.Errorf("Pipe returned %v after it started, before ReplyWait %v", d, wait)
+		}
+		if got := out.String(); got != lines {
+			t.Errorf("replies = %q, want %q", got, lines)
+		}
+		if got := srv.Stats().PacketsIn; got != 4 {
+			t.Errorf("server received %d datagrams, want 4 (one per line)", got)
+		}
+	})
 }
 
 // TestPipeCancel cancels the context as soon as Pipe has sent its first
@@ -320,7 +293,7 @@ func TestPipeInputErrorEndsInput(t *testing.T) {
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
 	var out testkit.Buffer
-	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: testTimeout})
+	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: testkit.Timeout})
 	errInput := errors.New("input failed")
 	pw.Write([]byte("sent before the failure"))
 	pw.CloseWithError(errInput)
@@ -344,7 +317,7 @@ func TestPipeReset(t *testing.T) {
 	const rounds = 20
 	resets := make(chan error, rounds)
 	ep := tcpServer(t, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(testTimeout))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		_, err := io.ReadFull(c, make([]byte, 64<<10))
 		if err == nil {
 			err = c.(*net.TCPConn).SetLinger(0) // per socket(7): close sends RST

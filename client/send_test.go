@@ -38,7 +38,7 @@ func TestSendStreamCount(t *testing.T) {
 			_, ep := serveEcho(t, tt.nw)
 			c := dial(t, ep, client.Options{})
 			var out bytes.Buffer
-			err := client.Send(testkit.Context(t), c, []byte(tt.msg), &out, client.SendOptions{Count: tt.count, Timeout: testTimeout})
+			err := client.Send(testkit.Context(t), c, []byte(tt.msg), &out, client.SendOptions{Count: tt.count, Timeout: testkit.Timeout})
 			if err != nil {
 				t.Fatalf("Send = %v", err)
 			}
@@ -64,14 +64,11 @@ func TestSendDatagramCount(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if runtime.GOOS == "windows" && tt.nw.scheme == "unixgram" {
-				t.Skip("unixgram sockets do not exist on windows")
-			}
 			srv, ep := serveEcho(t, tt.nw)
 			c := dial(t, ep, client.Options{})
 			msg := []byte("datagram\n")
 			var out bytes.Buffer
-			err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Count: tt.count, Timeout: testTimeout})
+			err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Count: tt.count, Timeout: testkit.Timeout})
 			if err != nil {
 				t.Fatalf("Send = %v", err)
 			}

@@ -26,7 +26,7 @@ func BenchmarkEcho(b *testing.B) {
 					b.ReportAllocs()
 					for i := 0; b.Loop(); i++ {
 						if i%4096 == 0 { // keep any -benchtime inside the deadline
-							if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+							if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 								b.Fatal(err)
 							}
 						}

@@ -103,7 +103,7 @@ func TestCloseLingerBoundsStageDeadlines(t *testing.T) {
 				if sockit.KindOf(err) != sockit.KindTimeout {
 					t.Errorf("OnClose after Linger ran out: %v (kind %v), want a %v error", err, sockit.KindOf(err), sockit.KindTimeout)
 				}
-				if took := time.Since(start); took > ioTimeout/2 {
+				if took := time.Since(start); took > testkit.Timeout/2 {
 					t.Errorf("Close took %v to give up; Linger is %v", took, linger)
 				}
 			})

@@ -354,7 +354,7 @@ func packetClient(t *testing.T, k sockKind) net.PacketConn {
 		t.Fatalf("client socket: %v", err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	if err := pc.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := pc.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 		t.Fatal(err)
 	}
 	return pc

@@ -398,7 +398,7 @@ func TestContractShutdown(t *testing.T) {
 			if err := testkit.RoundTrip(c, []byte("before")); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- srv.Shutdown(ctx) }()
@@ -426,7 +426,7 @@ func TestContractShutdown(t *testing.T) {
 			if err := testkit.Receive(t, done, "Shutdown's return"); err != nil {
 				t.Errorf("Shutdown after the last connection finished: %v, want nil", err)
 			}
-			if d, err := net.DialTimeout("tcp4", addr.String(), ioTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
+			if d, err := net.DialTimeout("tcp4", addr.String(), testkit.Timeout); !errors.Is(err, syscall.ECONNREFUSED) {
 				if err == nil {
 					d.Close()
 				}
@@ -830,7 +830,7 @@ func TestUnixPeerCloseDeliversAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := pattern(1<<20, 9)
-		c.SetDeadline(time.Now().Add(ioTimeout))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		if _, err := c.Write(want); err != nil {
 			t.Fatal(err)
 		}

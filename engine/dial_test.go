@@ -116,7 +116,7 @@ func TestStatsAcceptedNotDialed(t *testing.T) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})
 		d := testkit.NewSender([]byte("hello"))
-		if err := srv.Dial(ep("tcp4", addr.String()), d, engine.DialOptions{Timeout: ioTimeout}); err != nil {
+		if err := srv.Dial(ep("tcp4", addr.String()), d, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
 		if err := testkit.Receive(t, d.Done(), "OnClose of the dialed connection"); err != nil {

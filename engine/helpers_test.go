@@ -19,9 +19,6 @@ import (
 // too are in internal/testkit.
 
 const (
-	// ioTimeout bounds every blocking step of a test: each connection gets
-	// it as a deadline, and every wait for a condition gives up after it.
-	ioTimeout = testkit.Timeout
 	// bufSize is the read and write size of the streaming tests and the
 	// server's read buffer: large, so that 64 MiB passes quickly under -race.
 	bufSize = 256 << 10
@@ -49,13 +46,13 @@ func listen(t testing.TB, srv *engine.Server, network, addr string, h engine.Han
 	return a
 }
 
-// dialConn connects to a with ioTimeout as the connection's deadline.
+// dialConn connects to a with testkit.Timeout as the connection's deadline.
 func dialConn(a net.Addr) (net.Conn, error) {
-	c, err := net.DialTimeout(a.Network(), a.String(), ioTimeout)
+	c, err := net.DialTimeout(a.Network(), a.String(), testkit.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 		c.Close()
 		return nil, err
 	}

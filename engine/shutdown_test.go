@@ -123,7 +123,7 @@ func TestPacketWriteAfterShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(ioTimeout))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		c.Write([]byte("x"))
 		pc := testkit.Receive(t, pcs, "the datagram socket")
 		srv.Close()

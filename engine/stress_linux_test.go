@@ -76,7 +76,7 @@ func testSlowReader(t *testing.T, b engine.Backend) {
 	probe := &pendingPeak{}
 	c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", probe))
 	start := time.Now()
-	if err := c.SetDeadline(start.Add(total/rate*time.Second + ioTimeout)); err != nil {
+	if err := c.SetDeadline(start.Add(total/rate*time.Second + testkit.Timeout)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -373,7 +373,7 @@ func sourceAddrs(t *testing.T, conns int) []net.IP {
 // binding the address does not take a port for itself.
 func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 	d := net.Dialer{
-		Timeout:   ioTimeout,
+		Timeout:   testkit.Timeout,
 		LocalAddr: &net.TCPAddr{IP: src},
 		Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
@@ -387,7 +387,7 @@ func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 		c.Close()
 		return nil, err
 	}

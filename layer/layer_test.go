@@ -28,7 +28,7 @@ import (
 // what comes back until the server's end of data.
 func sendEcho(t *testing.T, ep endpoint.Endpoint, cfg layer.ClientConfig, msg []byte) []byte {
 	t.Helper()
-	c, err := layer.Dial(testkit.Context(t), ep, cfg, client.Options{ConnectTimeout: testTimeout})
+	c, err := layer.Dial(testkit.Context(t), ep, cfg, client.Options{ConnectTimeout: testkit.Timeout})
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", ep, err)
 	}
@@ -37,7 +37,7 @@ func sendEcho(t *testing.T, ep endpoint.Endpoint, cfg layer.ClientConfig, msg []
 		t.Errorf("Endpoint() = %v, want %v", c.Endpoint(), ep)
 	}
 	var out bytes.Buffer
-	if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
+	if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil {
 		t.Fatalf("Send over %s = %v", ep, err)
 	}
 	return out.Bytes()
@@ -80,7 +80,7 @@ func TestEngineDial(t *testing.T) {
 			ep := blockingServer(t, ls, endpointFor(scheme), testkit.Echo)
 			sc := testkit.NewSender(testkit.Pattern(100<<10, 1))
 			cfg := layer.ClientConfig{TLS: testkit.ClientTLS()}
-			if err := cfg.Dial(srv, ep, sc, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := cfg.Dial(srv, ep, sc, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Dial(%s) = %v", ep, err)
 			}
 			if err := testkit.Receive(t, sc.Done(), scheme+" OnClose"); err != nil {
@@ -149,7 +149,7 @@ func upgradedPair(ls *layer.Server, cfg layer.ClientConfig, scheme string) (dial
 	}
 	defer ln.Close()
 	ep := endpointFor(scheme).WithAddr(ln.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	type result struct {
 		c   net.Conn
@@ -296,7 +296,7 @@ func TestNarration(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
+		err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout})
 		c.Close()
 		if err != nil || !bytes.Equal(out.Bytes(), msg) {
 			t.Fatalf("%s: Send = %v, %q", scheme, err, out.Bytes())
@@ -357,7 +357,7 @@ func TestPreamble(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(testTimeout))
+		nc.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(nc)
 		line, _ := br.ReadString('\n')
 		lines <- line
@@ -375,7 +375,7 @@ func TestPreamble(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = client.Send(testkit.Context(t), c, []byte("after it"), &out, client.SendOptions{Timeout: testTimeout})
+	err = client.Send(testkit.Context(t), c, []byte("after it"), &out, client.SendOptions{Timeout: testkit.Timeout})
 	if want := "HELLO " + c.LocalAddr().String() + " " + c.RemoteAddr().String() + "\n"; <-lines != want {
 		t.Errorf("the server read a different preamble, want %q", want)
 	}

@@ -14,9 +14,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-// testTimeout bounds every wait of these tests.
-const testTimeout = testkit.Timeout
-
 // schemes are the endpoints' kinds the tests run over: one without layers
 // and each layered one.
 var schemes = []string{"tcp", "tls", "ws", "wss"}

@@ -34,9 +34,9 @@ func TestRelayLayers(t *testing.T) {
 			c := dialLayered(t, from)
 			msg := testkit.Pattern(1<<20, 1)
 			var out bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
-			if err := client.Send(ctx, c, msg, &out, client.SendOptions{Timeout: ioLimit}); err != nil {
+			if err := client.Send(ctx, c, msg, &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Send = %v", err)
 			}
 			if !bytes.Equal(out.Bytes(), msg) {
@@ -48,7 +48,7 @@ func TestRelayLayers(t *testing.T) {
 				if rep.Err != nil || rep.Up != int64(len(msg)) || rep.Down != int64(len(msg)) {
 					t.Errorf("report %+v, want %d bytes each way and no error", rep, len(msg))
 				}
-			case <-time.After(ioLimit):
+			case <-time.After(testkit.Timeout):
 				t.Fatal("no report")
 			}
 		})
@@ -132,7 +132,7 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(ioLimit))
+		nc.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(nc)
 		h, err := proxyproto.Read(br)
 		if err != nil {
@@ -153,9 +153,9 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 	from := startLayered(t, "tcp", ep, relay.Options{ProxyProtocol: 2})
 	c := dialLayered(t, from)
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
-	if err := client.Send(ctx, c, []byte("through"), &out, client.SendOptions{Timeout: ioLimit}); err != nil || out.String() != "through" {
+	if err := client.Send(ctx, c, []byte("through"), &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil || out.String() != "through" {
 		t.Errorf("Send = %v, %q", err, out.String())
 	}
 	select {
@@ -163,7 +163,7 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 		if p.String() != c.LocalAddr().String() {
 			t.Errorf("the target saw %v, want the client %v", p, c.LocalAddr())
 		}
-	case <-time.After(ioLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the target never read the header")
 	}
 	c.Close()

@@ -17,8 +17,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-const ioLimit = testkit.Timeout
-
 // target runs h on a fresh endpoint of network and returns the endpoint.
 func target(t *testing.T, network string, h any) endpoint.Endpoint {
 	t.Helper()
@@ -40,7 +38,7 @@ func serveRelay(t *testing.T, o relay.Options) *relay.Relay {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(ioLimit):
+		case <-time.After(testkit.Timeout):
 			t.Error("relay did not stop")
 		}
 	})
@@ -124,7 +122,7 @@ func startLayered(t *testing.T, scheme string, to endpoint.Endpoint, o relay.Opt
 // dialLayered connects to ep through its layers.
 func dialLayered(t *testing.T, ep endpoint.Endpoint) *client.Conn {
 	t.Helper()
-	c, err := layer.Dial(testkit.Context(t), ep, layer.ClientConfig{TLS: testkit.ClientTLS()}, client.Options{ConnectTimeout: ioLimit})
+	c, err := layer.Dial(testkit.Context(t), ep, layer.ClientConfig{TLS: testkit.ClientTLS()}, client.Options{ConnectTimeout: testkit.Timeout})
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", ep, err)
 	}

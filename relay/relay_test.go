@@ -56,7 +56,7 @@ func TestRelayKeepsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioLimit))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	for _, m := range []string{"one", "two two", "three three three"} {
 		if _, err := c.Write([]byte(m)); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func TestRelayPassesResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioLimit))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	c.Write([]byte("x"))
 	_, err = io.ReadAll(c)
 	if !errors.Is(err, syscall.ECONNRESET) {
@@ -98,7 +98,7 @@ func TestRelayTargetRefused(t *testing.T) {
 	c, err := net.Dial("tcp", from.Addr)
 	if err == nil {
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(ioLimit))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		_, err = io.ReadAll(c)
 	}
 	// The reset can even beat connect(2)'s return to this goroutine.
@@ -110,7 +110,7 @@ func TestRelayTargetRefused(t *testing.T) {
 		if !errors.Is(rep.Err, syscall.ECONNREFUSED) {
 			t.Errorf("report error %v, want connection refused", rep.Err)
 		}
-	case <-time.After(ioLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("no report")
 	}
 	if st := r.Stats(); st.Failed != 1 {
@@ -141,7 +141,7 @@ func TestRelayDatagrams(t *testing.T) {
 					for k := 0; k < 5; k++ {
 						msg := bytes.Repeat([]byte{byte('a' + i)}, 100+k)
 						c.Write(msg)
-						c.SetReadDeadline(time.Now().Add(ioLimit))
+						c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 						n, err := c.Read(buf)
 						if err != nil || !bytes.Equal(buf[:n], msg) {
 							t.Errorf("client %d: got %q, %v", i, buf[:n], err)
@@ -186,12 +186,12 @@ func TestRelayProxyProtocol(t *testing.T) {
 		var st proxy.Stats
 		to := target(t, "tcp", proxy.Accept(peerSeen{peers}, nil, &st))
 		_, from := start(t, "tcp", to, relay.Options{ProxyProtocol: v})
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}, Timeout: ioLimit}
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}, Timeout: testkit.Timeout}
 		c, err := d.Dial("tcp", from.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.SetDeadline(time.Now().Add(ioLimit))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		c.Write([]byte("after the header"))
 		c.(*net.TCPConn).CloseWrite()
 		got, err := io.ReadAll(c)
@@ -204,7 +204,7 @@ func TestRelayProxyProtocol(t *testing.T) {
 			if p.(*net.TCPAddr).IP.String() != "127.0.0.3" || p.String() != c.LocalAddr().String() {
 				t.Errorf("v%d: server saw %v, want the client %v", v, p, c.LocalAddr())
 			}
-		case <-time.After(ioLimit):
+		case <-time.After(testkit.Timeout):
 			t.Fatalf("v%d: server never opened the connection", v)
 		}
 		if st.Headers.Load() != 1 {

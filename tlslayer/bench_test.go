@@ -49,7 +49,7 @@ func benchEcho(b *testing.B, dial func(*testing.B, string) net.Conn, h engine.Ha
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				if i%4096 == 0 { // keep any -benchtime inside the deadline
-					if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+					if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 						b.Fatal(err)
 					}
 				}

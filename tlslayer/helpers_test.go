@@ -12,10 +12,6 @@ import (
 	"github.com/sockit/sockit/tlslayer"
 )
 
-// ioTimeout bounds every blocking step of a test: each connection gets it
-// as a deadline, and every wait for a condition gives up after it.
-const ioTimeout = testkit.Timeout
-
 func newServer(t testing.TB, b engine.Backend) *engine.Server {
 	t.Helper()
 	return testkit.NewServer(t, &engine.Config{Backend: b})
@@ -27,29 +23,29 @@ func serve(t testing.TB, srv *engine.Server, h engine.Handler) string {
 	return testkit.Listen(t, srv, endpoint.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"}, h).Addr
 }
 
-// dialTLS connects with crypto/tls, ioTimeout as the deadline.
+// dialTLS connects with crypto/tls, testkit.Timeout as the deadline.
 func dialTLS(t testing.TB, addr string, cfg *tls.Config) *tls.Conn {
 	t.Helper()
-	d := &net.Dialer{Timeout: ioTimeout}
+	d := &net.Dialer{Timeout: testkit.Timeout}
 	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
 	if err != nil {
 		t.Fatalf("tls.Dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(ioTimeout))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	return c
 }
 
-// dialRaw connects with plain TCP, ioTimeout as the deadline.
+// dialRaw connects with plain TCP, testkit.Timeout as the deadline.
 func dialRaw(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
 	return testkit.Dial(t, "tcp", addr).(*net.TCPConn)
 }
 
-// testOpts are the layer's options for tests: counters, and ioTimeout for
+// testOpts are the layer's options for tests: counters, and testkit.Timeout for
 // the handshake, which many parallel handshakes under -race can take.
 func testOpts(ctr *tlslayer.Counters) tlslayer.Options {
-	return tlslayer.Options{Counters: ctr, HandshakeTimeout: ioTimeout}
+	return tlslayer.Options{Counters: ctr, HandshakeTimeout: testkit.Timeout}
 }
 
 // tlsSender is a testkit.Sender that also reports the TLS state of its

@@ -121,7 +121,7 @@ func TestClientOnEngine(t *testing.T) {
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&sctr)))
 		d := newTLSSender(testkit.Pattern(1<<20, 3))
 		h := tlslayer.Client(d, testkit.ClientTLS(), testOpts(&cctr))
-		if err := srv.Dial(endpoint.MustParse("tcp://"+a), h, engine.DialOptions{Timeout: ioTimeout}); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+a), h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
 		if err := testkit.Receive(t, d.Done(), "OnClose of the dialed connection"); err != nil {
@@ -147,7 +147,7 @@ func TestClientDialRefused(t *testing.T) {
 		addr := testkit.Refused(t)
 		srv := newServer(t, b)
 		d := testkit.NewSender([]byte("x"))
-		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), tlslayer.Client(d, testkit.ClientTLS(), testOpts(nil)), engine.DialOptions{Timeout: ioTimeout}); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+addr), tlslayer.Client(d, testkit.ClientTLS(), testOpts(nil)), engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
 		err := testkit.Receive(t, d.Done(), "OnClose")
@@ -212,7 +212,7 @@ func TestWrongCA(t *testing.T) {
 		srv := newServer(t, b)
 		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
 
-		_, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", a, testkit.Trusting(testkit.OtherCert()))
+		_, err := tls.DialWithDialer(&net.Dialer{Timeout: testkit.Timeout}, "tcp", a, testkit.Trusting(testkit.OtherCert()))
 		var cve *tls.CertificateVerificationError
 		if !errors.As(err, &cve) {
 			t.Fatalf("tls.Dial with the wrong CA = %v, want a CertificateVerificationError", err)
@@ -229,7 +229,7 @@ func TestWrongCA(t *testing.T) {
 		// The engine's client side says the same, in OnClose.
 		d := testkit.NewSender([]byte("x"))
 		h := tlslayer.Client(d, testkit.Trusting(testkit.OtherCert()), testOpts(nil))
-		if err := srv.Dial(endpoint.MustParse("tcp://"+a), h, engine.DialOptions{Timeout: ioTimeout}); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+a), h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
 		err = testkit.Receive(t, d.Done(), "OnClose of the client")
@@ -261,10 +261,10 @@ func TestHandshakeTimeout(t *testing.T) {
 		a := serve(t, srv, tlslayer.Server(inner, testkit.ServerTLS(), tlslayer.Options{HandshakeTimeout: timeout, Counters: &ctr}))
 		start := time.Now()
 		var got []byte
-		c, err := net.DialTimeout("tcp", a, ioTimeout)
+		c, err := net.DialTimeout("tcp", a, testkit.Timeout)
 		if err == nil { // else a test machine so busy that the reset came before connect(2) returned
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
+			c.SetDeadline(time.Now().Add(testkit.Timeout))
 			got, err = testkit.ReadAll(c, 1<<10)
 		}
 		if el := time.Since(start); !errors.Is(err, syscall.ECONNRESET) || len(got) != 0 || el < timeout {
@@ -443,7 +443,7 @@ func TestHandshakeErrorTimeout(t *testing.T) {
 		srv := newServer(t, b)
 		d := testkit.NewSender([]byte("x"))
 		h := tlslayer.Client(d, testkit.ClientTLS(), tlslayer.Options{HandshakeTimeout: 100 * time.Millisecond})
-		if err := srv.Dial(endpoint.MustParse("tcp://"+silent.String()), h, engine.DialOptions{Timeout: ioTimeout}); err != nil {
+		if err := srv.Dial(endpoint.MustParse("tcp://"+silent.String()), h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
 		err := testkit.Receive(t, d.Done(), "OnClose")
@@ -456,12 +456,12 @@ func TestHandshakeErrorTimeout(t *testing.T) {
 
 // echoOnce sends msg over TLS, half-closes, and checks the echo.
 func echoOnce(a string, cfg *tls.Config, msg []byte) error {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", a, cfg)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: testkit.Timeout}, "tcp", a, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioTimeout))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	if _, err := c.Write(msg); err != nil {
 		return err
 	}

@@ -39,9 +39,9 @@ func TestRecord(t *testing.T) {
 		return cfg
 	}
 	var c tlslayer.Counters
-	handshake(&c, ioTimeout, func(nc net.Conn) { tls.Client(nc, trusting(testkit.Cert())).Handshake() })
-	handshake(&c, ioTimeout, func(nc net.Conn) { tls.Client(nc, trusting(testkit.OtherCert())).Handshake() })
-	handshake(&c, ioTimeout, func(nc net.Conn) { io.WriteString(nc, "GET / HTTP/1.0\r\n\r\n") })
+	handshake(&c, testkit.Timeout, func(nc net.Conn) { tls.Client(nc, trusting(testkit.Cert())).Handshake() })
+	handshake(&c, testkit.Timeout, func(nc net.Conn) { tls.Client(nc, trusting(testkit.OtherCert())).Handshake() })
+	handshake(&c, testkit.Timeout, func(nc net.Conn) { io.WriteString(nc, "GET / HTTP/1.0\r\n\r\n") })
 	handshake(&c, 50*time.Millisecond, func(nc net.Conn) { io.Copy(io.Discard, nc) })
 	st := c.Stats()
 	want := tlslayer.Stats{Handshakes: 1, Failed: 3, BadCertificate: 1, NotTLS: 1, Timeout: 1}

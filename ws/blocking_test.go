@@ -32,7 +32,7 @@ func blockingPair(t *testing.T, copts ws.ClientOptions, sopts ws.ServerOptions) 
 
 // upgradePair runs Dial on nc and Accept on ns at once.
 func upgradePair(nc, ns net.Conn, copts ws.ClientOptions, sopts ws.ServerOptions) (client, server *ws.BlockingConn, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	var serr error
 	var wg sync.WaitGroup
@@ -120,7 +120,7 @@ func TestAcceptRefuses(t *testing.T) {
 		answer, _ := io.ReadAll(nc)
 		return string(answer), err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 
 	answer, err := accept(t, ctx, upgradeRequest("/nope"))
@@ -144,7 +144,7 @@ func TestAcceptPipelined(t *testing.T) {
 	t.Parallel()
 	nc, ns := testkit.TCPPair(t)
 	io.WriteString(nc, upgradeRequest("/")+string(frame(fin|opText, true, []byte("early"))))
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	server, err := ws.Accept(ctx, ns, ws.ServerOptions{})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestBlockingPong(t *testing.T) {
 	nc, ns := testkit.TCPPair(t)
 	rc := &rawClient{t: t, c: nc}
 	io.WriteString(nc, upgradeRequest("/"))
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	server, err := ws.Accept(ctx, ns, ws.ServerOptions{})
 	if err != nil {
@@ -188,7 +188,7 @@ func TestDial(t *testing.T) {
 			c.WriteMessage(op, data)
 		}
 		_, addr := serve(t, b, rec, ws.ServerOptions{Path: "/ws", Subprotocols: []string{"chat"}})
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 
 		t.Run("echo", func(t *testing.T) {

@@ -80,7 +80,7 @@ func TestEngineClient(t *testing.T) {
 		s := newSender(msgs...)
 		cl := ws.NewClient(s, ws.ClientOptions{Path: "/echo", Subprotocols: []string{"x", "echo.v1"}})
 		srv := newEngine(t, b)
-		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
 		ev := testkit.Receive(t, s.closes, "the client's OnClose")
@@ -116,7 +116,7 @@ func TestEngineClientMany(t *testing.T) {
 		for i := range n {
 			s := newSender([]byte(fmt.Sprint("client ", i)), testkit.Pattern(i*100, uint64(i)))
 			senders = append(senders, s)
-			if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
 		}
@@ -147,7 +147,7 @@ func fakeServer(t *testing.T, accept string, extra []byte) (addr string, rest <-
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(testTimeout))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(c)
 		req, err := http.ReadRequest(br)
 		if err != nil {
@@ -184,7 +184,7 @@ func TestEngineClientRejects(t *testing.T) {
 			addr, rest := fakeServer(t, "", frame(fin|opText, true, []byte("masked")))
 			s := newSender([]byte("x"))
 			cl := ws.NewClient(s, ws.ClientOptions{})
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
 			ev := testkit.Receive(t, s.closes, "OnClose")
@@ -207,7 +207,7 @@ func TestEngineClientRejects(t *testing.T) {
 			addr, _ := fakeServer(t, "bm90IHRoZSByaWdodCBrZXk=", nil)
 			s := newSender()
 			cl := ws.NewClient(s, ws.ClientOptions{})
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
 			ev := testkit.Receive(t, s.closes, "OnClose")
@@ -227,7 +227,7 @@ func TestEngineClientRejects(t *testing.T) {
 		t.Run("refused", func(t *testing.T) {
 			addr := testkit.Refused(t)
 			s := newSender()
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
 			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {

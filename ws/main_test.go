@@ -22,10 +22,6 @@ import (
 // behind.
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-// testTimeout bounds every wait, so that a bug fails a test instead of
-// hanging the binary.
-const testTimeout = testkit.Timeout
-
 // newEngine starts an engine server on backend b, closed when the test
 // ends.
 func newEngine(t *testing.T, b engine.Backend) *engine.Server {
@@ -42,7 +38,7 @@ func serve(t *testing.T, b engine.Backend, h ws.MessageHandler, opts ws.ServerOp
 	return wsrv, testkit.Listen(t, srv, endpoint.Endpoint{Scheme: "tcp4", Addr: "127.0.0.1:0"}, wsrv).Addr
 }
 
-// dialTCP connects to addr with a deadline of testTimeout on all I/O.
+// dialTCP connects to addr with a deadline of testkit.Timeout on all I/O.
 func dialTCP(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	return testkit.Dial(t, "tcp4", addr)

@@ -30,7 +30,7 @@ func serveStream(t *testing.T, b engine.Backend, h engine.Handler, sopts ws.Stre
 // dialBlocking upgrades a fresh connection to addr.
 func dialBlocking(t *testing.T, addr string) *ws.BlockingConn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	c, err := ws.Dial(ctx, dialTCP(t, addr), "/", ws.ClientOptions{})
 	if err != nil {
@@ -141,7 +141,7 @@ func TestStreamServerChargen(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		addr := serveStream(t, b, service.Chargen{}, ws.StreamOptions{TextIfUTF8: true})
 		nc := dialTCP(t, addr)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		c, err := ws.Dial(ctx, nc, "/", ws.ClientOptions{})
 		if err != nil {
@@ -191,7 +191,7 @@ func TestStreamClient(t *testing.T) {
 		var st ws.Counters
 		sc := testkit.NewSender(testkit.Pattern(100<<10, 9))
 		h := ws.NewStreamClient(sc, ws.ClientOptions{Path: "/echo", Counters: &st}, ws.StreamOptions{})
-		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, h, engine.DialOptions{Timeout: testTimeout}); err != nil {
+		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
 		if err := testkit.Receive(t, sc.Done(), "OnClose"); err != nil {
@@ -206,7 +206,7 @@ func TestStreamClient(t *testing.T) {
 
 		closedAddr := testkit.Refused(t)
 		failed := testkit.NewSender(nil)
-		srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: closedAddr}, ws.NewStreamClient(failed, ws.ClientOptions{}, ws.StreamOptions{}), engine.DialOptions{Timeout: testTimeout})
+		srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: closedAddr}, ws.NewStreamClient(failed, ws.ClientOptions{}, ws.StreamOptions{}), engine.DialOptions{Timeout: testkit.Timeout})
 		if err := testkit.Receive(t, failed.Done(), "OnClose of a failed dial"); err == nil || failed.Opened() {
 			t.Errorf("a refused dial: OnClose(%v), opened %v; want an error without OnOpen", err, failed.Opened())
 		}

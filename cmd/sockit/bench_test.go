@@ -214,8 +214,8 @@ func TestBenchProcsSIGTERM(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		select {
 		case <-loaded:
-		case <-time.After(waitLimit):
-			t.Fatalf("%d of 4 connections loaded after %v\n%s", i, waitLimit, p.Stderr)
+		case <-time.After(testkit.Timeout):
+			t.Fatalf("%d of 4 connections loaded after %v\n%s", i, testkit.Timeout, p.Stderr)
 		}
 	}
 	p.Cmd.Process.Signal(syscall.SIGTERM)

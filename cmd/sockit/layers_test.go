@@ -191,7 +191,7 @@ func TestLayersServe(t *testing.T) {
 		for _, args := range [][]string{{wsEP}, {wssEP, "--ca", caFile}, {tlsEP, "--insecure"}} {
 			in := "first line\nsecond line\n"
 			c := startIn(t, strings.NewReader(in), append([]string{"connect"}, args...)...)
-			if code := c.Wait(t, waitLimit); code != 0 || c.Stdout.String() != in {
+			if code := c.Wait(t, testkit.Timeout); code != 0 || c.Stdout.String() != in {
 				t.Errorf("sockit connect %q with %q piped in: exit %d, printed %q; want exit 0 and the same lines\nstderr:\n%s",
 					args, in, code, c.Stdout, c.Stderr)
 			}
@@ -273,7 +273,7 @@ func TestLayersServe(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Wait(t, waitLimit); code != 0 {
+	if code := p.Wait(t, testkit.Timeout); code != 0 {
 		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.Stderr)
 	}
 	out := p.Stdout.String()
@@ -325,7 +325,7 @@ func TestLayersMaxMessage(t *testing.T) {
 	}
 
 	p.Cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.Wait(t, waitLimit); code != 0 {
+	if code := p.Wait(t, testkit.Timeout); code != 0 {
 		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.Stderr)
 	}
 	testkit.MustContain(t, "output", p.Stdout.String(), "3 connections closed for protocol errors (1009 message too big: 3)")
@@ -352,12 +352,12 @@ func TestLayersHandshakeTimeout(t *testing.T) {
 				args = append(args, "hi")
 			}
 			c := startIn(t, strings.NewReader("hi\n"), args...)
-			code := c.Wait(t, waitLimit)
+			code := c.Wait(t, testkit.Timeout)
 			if code != 3 || c.Stderr.String() != tt.want {
 				t.Errorf("sockit %q: exit %d, stderr %q; want exit 3 and %q", args, code, c.Stderr, tt.want)
 			}
 		}
 	}
 	p.Cmd.Process.Signal(syscall.SIGTERM)
-	p.Wait(t, waitLimit)
+	p.Wait(t, testkit.Timeout)
 }

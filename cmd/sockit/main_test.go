@@ -19,9 +19,6 @@ import (
 // none.
 var bin, skipReason string
 
-// waitLimit bounds every wait for something that should happen at once.
-const waitLimit = testkit.Timeout
-
 // TestMain builds the sockit binary the tests run, and fails the package
 // if a test leaves a goroutine or a descriptor behind.
 func TestMain(m *testing.M) { os.Exit(buildAndRun(m)) }
@@ -68,7 +65,7 @@ func startIn(t *testing.T, stdin io.Reader, args ...string) *testkit.Proc {
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	p := start(t, args...)
-	code = p.Wait(t, waitLimit)
+	code = p.Wait(t, testkit.Timeout)
 	return code, p.Stdout.String(), p.Stderr.String()
 }
 

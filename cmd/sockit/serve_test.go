@@ -75,7 +75,7 @@ func openConn(t *testing.T, ep string) *net.TCPConn {
 	if _, err := c.Write([]byte("ping\n")); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	got := make([]byte, 5)
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping\n" {
 		t.Fatalf("echo round trip: %q, %v", got, err)
@@ -101,7 +101,7 @@ func TestServeSIGINTGrace(t *testing.T) {
 		t.Fatalf("exited before its open connection finished:\n%s", p.Stderr)
 	}
 	// The listener is closed: new connections are refused.
-	if c2, err := net.DialTimeout("tcp", strings.TrimPrefix(eps[0], "tcp://"), waitLimit); err == nil {
+	if c2, err := net.DialTimeout("tcp", strings.TrimPrefix(eps[0], "tcp://"), testkit.Timeout); err == nil {
 		c2.Close()
 		t.Errorf("still accepts connections after SIGINT")
 	}
@@ -112,7 +112,7 @@ func TestServeSIGINTGrace(t *testing.T) {
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	rest, err := io.ReadAll(c)
 	if err != nil || string(rest) != "last words\n" {
 		t.Errorf("after SIGINT the echo sent %q, %v; want %q then EOF", rest, err, "last words\n")
@@ -145,7 +145,7 @@ func TestServeSecondSIGINT(t *testing.T) {
 	}
 	testkit.MustContain(t, "output", p.Stderr.String(), "sockit: interrupted")
 	// The server closed the connection on its way out.
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
 		t.Errorf("after the hard stop the client read %q, %v; want EOF or a reset", b, err)
 	}

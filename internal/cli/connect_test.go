@@ -22,12 +22,12 @@ func connectOpts(ep string, in io.Reader) (*ConnectOptions, *testkit.Buffer, *te
 		IO:             IOStreams{In: in, Out: out, ErrOut: errOut},
 		Endpoint:       ep,
 		ReplyWait:      time.Second,
-		ConnectTimeout: waitLimit,
+		ConnectTimeout: testkit.Timeout,
 	}, out, errOut
 }
 
 // runConnectBounded runs runConnect and fails the test if it does not
-// return within waitLimit.
+// return within testkit.Timeout.
 func runConnectBounded(t *testing.T, ctx context.Context, opts *ConnectOptions) error {
 	t.Helper()
 	done := make(chan error, 1)
@@ -35,8 +35,8 @@ func runConnectBounded(t *testing.T, ctx context.Context, opts *ConnectOptions) 
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(waitLimit):
-		t.Fatalf("runConnect(%s) did not return within %s", opts.Endpoint, waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("runConnect(%s) did not return within %s", opts.Endpoint, testkit.Timeout)
 		return nil
 	}
 }
@@ -116,7 +116,7 @@ func TestConnectHalfClose(t *testing.T) {
 				var r result
 				defer func() { res <- r }()
 				r.got = make([]byte, len(input))
-				c.SetReadDeadline(time.Now().Add(waitLimit))
+				c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 				if _, r.err = io.ReadFull(c, r.got); r.err != nil {
 					return
 				}
@@ -209,7 +209,7 @@ func TestConnectInteractive(t *testing.T) {
 		if err != nil {
 			t.Fatalf("runConnect after Ctrl-D = %v, want nil", err)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runConnect did not return after Ctrl-D")
 	}
 	testkit.MustContain(t, "stderr", errOut.String(), "connected to "+s.endpoint(0), "Ctrl-D sends FIN", "Ctrl-C quits")
@@ -263,7 +263,7 @@ func TestConnectCancel(t *testing.T) {
 	select {
 	case err := <-done:
 		errorOf(t, err, ExitInterrupted)
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runConnect did not return after its context was cancelled")
 	}
 }

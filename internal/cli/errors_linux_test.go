@@ -78,7 +78,7 @@ func permissionAsNobody(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	out, err := runBounded(t, cmd, waitLimit)
+	out, err := runBounded(t, cmd, testkit.Timeout)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {

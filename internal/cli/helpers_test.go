@@ -19,10 +19,6 @@ import (
 // behind: every server a test starts must be gone when it ends.
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-// waitLimit bounds every wait for something that should happen at once on
-// loopback; it is generous because -race and parallel tests slow things.
-const waitLimit = testkit.Timeout
-
 // server is one runServe running in the background.
 type server struct {
 	opts   *ServeOptions
@@ -53,7 +49,7 @@ func startServe(t *testing.T, opts *ServeOptions) *server {
 	s.cancel = cancel
 	go func() { s.done <- runServe(ctx, opts) }()
 	t.Cleanup(func() { s.stop(t) })
-	timer := time.NewTimer(waitLimit)
+	timer := time.NewTimer(testkit.Timeout)
 	defer timer.Stop()
 	select {
 	case s.addrs = <-ready:
@@ -61,7 +57,7 @@ func startServe(t *testing.T, opts *ServeOptions) *server {
 		s.exited, s.err = true, err
 		t.Fatalf("runServe(%v) returned before listening: %v\nstderr:\n%s", opts.Endpoints, err, s.errOut)
 	case <-timer.C:
-		t.Fatalf("runServe(%v) not listening after %s", opts.Endpoints, waitLimit)
+		t.Fatalf("runServe(%v) not listening after %s", opts.Endpoints, testkit.Timeout)
 	}
 	return s
 }
@@ -74,13 +70,13 @@ func (s *server) stop(t *testing.T) error {
 		return s.err
 	}
 	s.cancel()
-	timer := time.NewTimer(waitLimit)
+	timer := time.NewTimer(testkit.Timeout)
 	defer timer.Stop()
 	select {
 	case s.err = <-s.done:
 		s.exited = true
 	case <-timer.C:
-		t.Fatalf("runServe did not return %s after its context was cancelled", waitLimit)
+		t.Fatalf("runServe did not return %s after its context was cancelled", testkit.Timeout)
 	}
 	return s.err
 }
@@ -133,8 +129,8 @@ func sendOpts(ep string, msg ...string) (*SendOptions, *bytes.Buffer, *bytes.Buf
 		Endpoint:       ep,
 		Message:        msg,
 		Count:          1,
-		Timeout:        waitLimit,
-		ConnectTimeout: waitLimit,
+		Timeout:        testkit.Timeout,
+		ConnectTimeout: testkit.Timeout,
 	}, out, errOut
 }
 
@@ -161,10 +157,10 @@ func errorOf(t *testing.T, err error, want int) string {
 	return "sockit: " + describe(err)
 }
 
-// readAll reads r to EOF within waitLimit.
+// readAll reads r to EOF within testkit.Timeout.
 func readAll(t *testing.T, c net.Conn) []byte {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	b, err := io.ReadAll(c)
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatalf("read: %v (after %q)", err, b)

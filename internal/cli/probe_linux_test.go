@@ -17,7 +17,7 @@ import (
 func probeOpts(ep string) (*ProbeOptions, *bytes.Buffer) {
 	out := new(bytes.Buffer)
 	return &ProbeOptions{IO: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: out}, Endpoint: ep,
-		Wait: probeWait, ConnectTimeout: waitLimit}, out
+		Wait: probeWait, ConnectTimeout: testkit.Timeout}, out
 }
 
 // probeWait bounds each wait of a probe in the tests: loopback peers answer
@@ -56,7 +56,7 @@ func testProbeEcho(t *testing.T) {
 
 func testProbeCloseOnEOF(t *testing.T) {
 	eof := rawServer(t, func(c *net.TCPConn, stop <-chan struct{}) {
-		c.SetDeadline(time.Now().Add(waitLimit))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		io.Copy(io.Discard, c)
 	})
 	opts, out := probeOpts(eof)

@@ -258,7 +258,7 @@ func TestRelaySignals(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			killer := time.AfterFunc(waitLimit, func() { cmd.Process.Kill() })
+			killer := time.AfterFunc(testkit.Timeout, func() { cmd.Process.Kill() })
 			lines := bufio.NewScanner(stdout)
 			expect := func(want string) {
 				t.Helper()
@@ -282,7 +282,7 @@ func TestRelaySignals(t *testing.T) {
 			io.Copy(io.Discard, stdout)
 			err = cmd.Wait()
 			if !killer.Stop() {
-				t.Fatalf("the child still ran %v after the third %v, and was killed", waitLimit, tt.sig)
+				t.Fatalf("the child still ran %v after the third %v, and was killed", testkit.Timeout, tt.sig)
 			}
 			// A process killed by a signal has no exit code: -1.
 			if code := cmd.ProcessState.ExitCode(); code != -1 {

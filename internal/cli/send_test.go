@@ -162,7 +162,7 @@ func TestSendCancel(t *testing.T) {
 	case <-gotEOF:
 	case err := <-done:
 		t.Fatalf("runSend returned %v before the server read the message", err)
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the server did not get the message and FIN")
 	}
 	cancel()
@@ -172,7 +172,7 @@ func TestSendCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runSend did not return after its context was cancelled")
 	}
 }

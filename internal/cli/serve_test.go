@@ -197,7 +197,7 @@ func checkChargenStream(t *testing.T, ep string) {
 	defer c.Close()
 	const n = 95*74 + 1000
 	got := make([]byte, n)
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if _, err := io.ReadFull(c, got); err != nil {
 		t.Fatalf("reading %d bytes of chargen: %v", n, err)
 	}
@@ -356,7 +356,7 @@ func TestServeGrace(t *testing.T) {
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestServeHardStop(t *testing.T) {
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}

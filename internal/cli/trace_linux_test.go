@@ -41,8 +41,8 @@ func runTraceInBackground(t *testing.T, opts *TraceOptions) (out, errOut *testki
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("runTrace returned before tracing: %v\n%s", err, errOut)
-	case <-time.After(waitLimit):
-		t.Fatalf("runTrace not tracing after %s", waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("runTrace not tracing after %s", testkit.Timeout)
 	}
 	return out, errOut
 }
@@ -157,12 +157,12 @@ func TestTraceStopsWhenOutputFails(t *testing.T) {
 			t.Fatalf("runTrace returned before tracing: %v", err)
 		}
 		// A connection that lasts, so that even polling sees it.
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		timer := time.NewTimer(waitLimit)
+		timer := time.NewTimer(testkit.Timeout)
 		select {
 		case err := <-done:
 			timer.Stop()
@@ -173,7 +173,7 @@ func TestTraceStopsWhenOutputFails(t *testing.T) {
 				testkit.MustContain(t, "error", errorOf(t, err, ExitError), tc.want)
 			}
 		case <-timer.C:
-			t.Fatalf("%v: runTrace still running %s after its output failed", tc.err, waitLimit)
+			t.Fatalf("%v: runTrace still running %s after its output failed", tc.err, testkit.Timeout)
 		}
 	}
 }
@@ -248,13 +248,13 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 		r.Close()
 		// A connection that lasts, so that even polling sees it: trace
 		// writes about it and finds the pipe closed.
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 	}
-	timer := time.NewTimer(waitLimit)
+	timer := time.NewTimer(testkit.Timeout)
 	defer timer.Stop()
 	select {
 	case err := <-done:
@@ -263,7 +263,7 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 			t.Errorf("sockit trace ended with %v, want exit 0\nstderr:\n%s", err, errOut)
 		}
 	case <-timer.C:
-		t.Fatalf("sockit trace still running %s later\nstderr:\n%s", waitLimit, errOut)
+		t.Fatalf("sockit trace still running %s later\nstderr:\n%s", testkit.Timeout, errOut)
 	}
 	for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
 		left, _ := filepath.Glob(filepath.Join(root, "instances", "sockit-"+strconv.Itoa(cmd.Process.Pid)+"-*"))

@@ -29,7 +29,7 @@ func holdStates(t *testing.T, host string) (string, func(local, remote string) b
 	t.Cleanup(func() { ln.Close() })
 	ours := map[string]bool{ln.Addr().String() + " *:*": true}
 	pair := func() (net.Conn, net.Conn) {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ var heldStates = []string{"CLOSE_WAIT", "ESTABLISHED", "ESTABLISHED", "FIN_WAIT_
 func waitSettled(t *testing.T, port string, keep func(local, remote string) bool, want []string) {
 	t.Helper()
 	p, _ := strconv.Atoi(port)
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(testkit.Timeout)
 	for backoff := 100 * time.Microsecond; ; backoff = min(2*backoff, 20*time.Millisecond) {
 		socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(p)})
 		if err != nil {
@@ -79,7 +79,7 @@ func waitSettled(t *testing.T, port string, keep func(local, remote string) bool
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("port %s: states %v after %s, want %v", port, got, waitLimit, want)
+			t.Fatalf("port %s: states %v after %s, want %v", port, got, testkit.Timeout, want)
 		}
 		time.Sleep(backoff) // polling the kernel's state with a deadline
 	}
@@ -254,7 +254,7 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		app, out, errOut := newTestApp()
 		cmd := NewRootCmd(app)
 		cmd.SetArgs(tc.args)
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		err := cmd.ExecuteContext(ctx) // returns at once: not a terminal
 		cancel()
 		if err != nil {

@@ -21,9 +21,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-// ioLimit bounds every wait of these tests.
-const ioLimit = testkit.Timeout
-
 // A write the deadline cuts short reports a timeout with all of p taken;
 // writes after the deadline take nothing; once the deadline is lifted the
 // tail goes out first, and the peer reads every byte in order.
@@ -50,7 +47,7 @@ func TestTailSurvivesDeadline(t *testing.T) {
 
 	got := make(chan []byte, 1)
 	go func() {
-		b.SetReadDeadline(time.Now().Add(ioLimit))
+		b.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		all, _ := io.ReadAll(b)
 		got <- all
 	}()
@@ -107,7 +104,7 @@ func TestTLSStackConn(t *testing.T) {
 		rw1, rw2 := resume.New(raw1), resume.New(raw2)
 		t1 := tls.Client(rw1, &tls.Config{InsecureSkipVerify: true})
 		t2 := tls.Server(rw2, &tls.Config{Certificates: []tls.Certificate{cert}})
-		ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		var wg sync.WaitGroup
 		var err2 error
