@@ -49,14 +49,7 @@ func TestConnectStream(t *testing.T) {
 	for _, scheme := range []string{"tcp", "unix", "unixpacket"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			if scheme == "unixpacket" && !testkit.HasUnix("unixpacket") {
-				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
-			}
-			addr := "127.0.0.1:0"
-			if scheme != "tcp" {
-				addr = testkit.SockPath(t, "s.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme) // skips where the kind is missing
 			opts, out, errOut := connectOpts(s.endpoint(0), strings.NewReader(input))
 			if err := runConnectBounded(t, context.Background(), opts); err != nil {
 				t.Fatalf("runConnect = %v\nstderr:\n%s", err, errOut)
@@ -222,11 +215,7 @@ func TestConnectDatagrams(t *testing.T) {
 	for _, scheme := range []string{"udp", "unixgram"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			addr := "127.0.0.1:0"
-			if scheme == "unixgram" {
-				addr = testkit.SockPath(t, "g.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme)
 			const input = "a\nbb\nccc\n"
 			opts, out, _ := connectOpts(s.endpoint(0), strings.NewReader(input))
 			if err := runConnectBounded(t, context.Background(), opts); err != nil {
@@ -235,10 +224,7 @@ func TestConnectDatagrams(t *testing.T) {
 			if got := out.String(); got != input {
 				t.Errorf("printed %q, want %q", got, input)
 			}
-			if err := s.stop(t); err != nil {
-				t.Fatal(err)
-			}
-			testkit.MustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
+			s.stopWith(t, "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
 		})
 	}
 }

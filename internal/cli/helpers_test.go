@@ -81,6 +81,36 @@ func (s *server) stop(t *testing.T) error {
 	return s.err
 }
 
+// echoEach sends hello to each endpoint the server listens on and checks
+// the echo, then stops the server and checks that its output holds
+// summary.
+func (s *server) echoEach(t *testing.T, summary string) {
+	t.Helper()
+	for i := range s.addrs {
+		if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
+			t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
+		}
+	}
+	s.stopWith(t, summary)
+}
+
+// stopWith stops the server, which must return nil, and checks that its
+// output holds want (its summary).
+func (s *server) stopWith(t *testing.T, want string) {
+	t.Helper()
+	if err := s.stop(t); err != nil {
+		t.Fatalf("runServe after cancel = %v, want nil", err)
+	}
+	testkit.MustContain(t, "output", s.out.String(), want)
+}
+
+// serveKind serves echo on a fresh endpoint of scheme (see
+// testkit.Loopback, which skips where the machine lacks the kind).
+func serveKind(t *testing.T, scheme string) *server {
+	t.Helper()
+	return startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + testkit.Loopback(t, scheme)}})
+}
+
 // endpoint returns the i'th bound address as an endpoint a client dials.
 func (s *server) endpoint(i int) string {
 	scheme, _, _ := strings.Cut(s.opts.Endpoints[i], "://")

@@ -65,11 +65,7 @@ func TestSendCountDatagrams(t *testing.T) {
 	for _, scheme := range []string{"udp", "unixgram"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			addr := "127.0.0.1:0"
-			if scheme == "unixgram" {
-				addr = testkit.SockPath(t, "g.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme)
 			opts, out, _ := sendOpts(s.endpoint(0), "ping")
 			opts.Count = 3
 			if err := runSend(context.Background(), opts); err != nil {
@@ -78,10 +74,7 @@ func TestSendCountDatagrams(t *testing.T) {
 			if got, want := out.String(), "ping\nping\nping\n"; got != want {
 				t.Errorf("printed %q, want %q", got, want)
 			}
-			if err := s.stop(t); err != nil {
-				t.Fatal(err)
-			}
-			testkit.MustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
+			s.stopWith(t, "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
 		})
 	}
 }

@@ -19,39 +19,26 @@ import (
 
 // serveKinds are the endpoints a server can listen on, one of each kind.
 var serveKinds = []struct {
-	name   string
 	scheme string
-	addr   func(t *testing.T) string
 	packet bool
-	ipv6   bool
 }{
-	{name: "tcp", scheme: "tcp", addr: loopback4},
-	{name: "udp", scheme: "udp", addr: loopback4, packet: true},
-	{name: "tcp6", scheme: "tcp6", addr: loopback6, ipv6: true},
-	{name: "udp6", scheme: "udp6", addr: loopback6, packet: true, ipv6: true},
-	{name: "unix", scheme: "unix", addr: unixPath},
-	{name: "unixgram", scheme: "unixgram", addr: unixPath, packet: true},
-	{name: "unixpacket", scheme: "unixpacket", addr: unixPath},
+	{scheme: "tcp"},
+	{scheme: "udp", packet: true},
+	{scheme: "tcp6"},
+	{scheme: "udp6", packet: true},
+	{scheme: "unix"},
+	{scheme: "unixgram", packet: true},
+	{scheme: "unixpacket"},
 }
-
-func loopback4(*testing.T) string  { return "127.0.0.1:0" }
-func loopback6(*testing.T) string  { return "[::1]:0" }
-func unixPath(t *testing.T) string { return testkit.SockPath(t, "s.sock") }
 
 // TestServeKinds serves echo on each kind of endpoint, sends one message,
 // and checks the banner, the echo, the summary and the socket file cleanup.
 func TestServeKinds(t *testing.T) {
 	t.Parallel()
 	for _, tt := range serveKinds {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.scheme, func(t *testing.T) {
 			t.Parallel()
-			if tt.ipv6 && !testkit.HasIPv6() {
-				t.Skip("no IPv6 on loopback: cannot listen on [::1]")
-			}
-			if tt.scheme == "unixpacket" && !testkit.HasUnix("unixpacket") {
-				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
-			}
-			addr := tt.addr(t)
+			addr := testkit.Loopback(t, tt.scheme) // skips where the kind is missing
 			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://" + addr}})
 			ep := s.endpoint(0)
 
@@ -119,15 +106,7 @@ func TestServeManyEndpoints(t *testing.T) {
 	if n := strings.Count(banner, "  listening on "); n != len(eps) {
 		t.Errorf("banner has %d listening lines, want %d:\n%s", n, len(eps), banner)
 	}
-	for i := range eps {
-		if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
-			t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
-		}
-	}
-	if err := s.stop(t); err != nil {
-		t.Fatalf("runServe after cancel = %v, want nil", err)
-	}
-	testkit.MustContain(t, "output", s.out.String(), summary)
+	s.echoEach(t, summary)
 }
 
 // TestServeServices checks discard (RFC 863), chargen (RFC 864) and daytime
@@ -160,10 +139,7 @@ func TestServeServices(t *testing.T) {
 			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://127.0.0.1:0"}, Service: tt.service})
 			testkit.MustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
 			tt.check(t, s.endpoint(0))
-			if err := s.stop(t); err != nil {
-				t.Fatalf("runServe after cancel = %v, want nil", err)
-			}
-			testkit.MustContain(t, "output", s.out.String(), tt.summary)
+			s.stopWith(t, tt.summary)
 		})
 	}
 }
@@ -373,24 +349,6 @@ func TestServeGrace(t *testing.T) {
 	}
 }
 
-// TestServeNoGraceNothingOpen stops servers with --grace 0 and no
-// connections: the shutdown must not claim it closed open connections.
-func TestServeNoGraceNothingOpen(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()            // stop as soon as it listens
-	for i := range 20 { // the false claim came from a random select
-		out, errOut := new(testkit.Buffer), new(testkit.Buffer)
-		opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo"}
-		if err := runServe(ctx, opts); err != nil {
-			t.Fatalf("run %d: runServe = %v, want nil", i, err)
-		}
-		if got := errOut.String(); got != "shutting down\n" {
-			t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
-		}
-	}
-}
-
 // TestServeHardStop checks that cancelling Hard (the second Ctrl-C) during
 // the grace period stops at once with errInterrupted, exit 130.
 func TestServeHardStop(t *testing.T) {
@@ -481,31 +439,14 @@ func TestServeListenFailureClosesOthers(t *testing.T) {
 }
 
 // TestServeEngines runs echo on every kind of endpoint with each engine
-// backend that --engine offers on this platform.
+// backend that --engine offers on this platform (testkit.Backends).
 func TestServeEngines(t *testing.T) {
-	t.Parallel()
-	for _, backend := range []engine.Backend{engine.BackendStd, engine.BackendEpoll} {
-		t.Run(string(backend), func(t *testing.T) {
-			t.Parallel()
-			probe, err := engine.NewServer(&engine.Config{Backend: backend})
-			if err != nil {
-				t.Skipf("no %s backend here: %v", backend, err)
-			}
-			probe.Close()
-			eps, summary := everyKind(t)
-			s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
-			testkit.MustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
-			for i := range eps {
-				if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
-					t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
-				}
-			}
-			if err := s.stop(t); err != nil {
-				t.Fatalf("runServe after cancel = %v, want nil", err)
-			}
-			testkit.MustContain(t, "output", s.out.String(), summary)
-		})
-	}
+	testkit.ForBackends(t, func(t *testing.T, backend engine.Backend) {
+		eps, summary := everyKind(t)
+		s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
+		testkit.MustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
+		s.echoEach(t, summary)
+	})
 }
 
 // Only a backend name that does not exist is a usage error (exit 2): other
@@ -553,24 +494,24 @@ func TestServeNewServerErrors(t *testing.T) {
 	}
 }
 
-// With --grace 0 and nothing open, no backend makes serve claim it closed
-// connections.
-func TestServeNoGraceNothingOpenEachEngine(t *testing.T) {
+// TestServeNoGraceNothingOpen stops servers with --grace 0 and no
+// connections: the shutdown must not claim it closed open connections, with
+// the default engine or any backend.
+func TestServeNoGraceNothingOpen(t *testing.T) {
 	t.Parallel()
-	for _, backend := range []engine.Backend{engine.BackendStd, engine.BackendEpoll} {
-		t.Run(string(backend), func(t *testing.T) {
+	for _, backend := range append([]engine.Backend{""}, testkit.Backends()...) {
+		name, loops := string(backend), 1
+		if backend == "" {
+			name, loops = "default", 0
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			probe, err := engine.NewServer(&engine.Config{Backend: backend})
-			if err != nil {
-				t.Skipf("no %s backend here: %v", backend, err)
-			}
-			probe.Close()
 			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // stop as soon as it listens
-			for i := range 20 {
+			cancel()            // stop as soon as it listens
+			for i := range 20 { // the false claim came from a random select
 				out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 				opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"},
-					Service: "echo", Engine: string(backend), Loops: 1}
+					Service: "echo", Engine: string(backend), Loops: loops}
 				if err := runServe(ctx, opts); err != nil {
 					t.Fatalf("run %d: runServe = %v, want nil", i, err)
 				}
