@@ -201,17 +201,8 @@ func TestWrapTimeout(t *testing.T) {
 
 func TestWrapReset(t *testing.T) {
 	t.Parallel()
-	ln := listenTCP(t)
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	// The handshake is done by the kernel, so Accept returns at once.
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := testkit.Connect(t, listenTCP(t))
 	// SO_LINGER with a zero timeout makes close(2) send RST instead of FIN, per tcp(7).
 	if err := s.(*net.TCPConn).SetLinger(0); err != nil {
 		t.Fatal(err)
@@ -228,7 +219,7 @@ func TestWrapReset(t *testing.T) {
 		t.Fatalf("Read = %d, nil; want connection reset", n)
 	}
 	addr := c.RemoteAddr().String()
-	err = sockit.Wrap("read", "tcp", addr, raw)
+	err := sockit.Wrap("read", "tcp", addr, raw)
 	checkError(t, raw, err, wantError{
 		kind:    sockit.KindReset,
 		syscall: "read",

@@ -59,16 +59,7 @@ func TestTracePollingSaysWhatIsMissed(t *testing.T) {
 	out, errOut := runTraceInBackground(t, &TraceOptions{Target: ln.Addr().String(), isRoot: func() bool { return false }})
 	testkit.MustContain(t, "notice", errOut.String(), "polling sock_diag every 10ms", "not root", "no segments are shown", "Run as root")
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, _ := testkit.Connect(t, ln)
 	c.(*net.TCPConn).CloseWrite() // client FIN_WAIT_2, server CLOSE_WAIT: both last
 	out.WaitFor(t, "→ FIN_WAIT_2")
 	text := out.WaitFor(t, "→ CLOSE_WAIT")

@@ -29,15 +29,7 @@ func holdStates(t *testing.T, host string) (string, func(local, remote string) b
 	t.Cleanup(func() { ln.Close() })
 	ours := map[string]bool{ln.Addr().String() + " *:*": true}
 	pair := func() (net.Conn, net.Conn) {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(); s.Close() })
+		c, s := testkit.Connect(t, ln)
 		ours[c.LocalAddr().String()+" "+s.LocalAddr().String()] = true
 		ours[s.LocalAddr().String()+" "+c.LocalAddr().String()] = true
 		return c, s
@@ -254,16 +246,7 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	testkit.Connect(t, ln)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	empty := ":" + emptyPort(t)
 

@@ -242,3 +242,17 @@ func (Endless) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Connect dials ln, a listener of the test's own, and accepts the
+// connection: it returns both ends, closed when the test ends. The dialed
+// end has Timeout as its deadline, as with Dial.
+func Connect(t testing.TB, ln net.Listener) (dialed, accepted net.Conn) {
+	t.Helper()
+	dialed = Dial(t, ln.Addr().Network(), ln.Addr().String())
+	accepted, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("accept on %s: %v", ln.Addr(), err)
+	}
+	t.Cleanup(func() { accepted.Close() })
+	return dialed, accepted
+}
