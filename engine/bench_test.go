@@ -1,10 +1,8 @@
 package engine_test
 
 import (
-	"io"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/testkit"
@@ -21,22 +19,7 @@ func BenchmarkEcho(b *testing.B) {
 				b.Run(strconv.Itoa(size), func(b *testing.B) {
 					srv := newServer(b, be, engine.Config{})
 					c := dial(b, listen(b, srv, "tcp4", "127.0.0.1:0", service.Echo{}))
-					msg, got := noise[:size], make([]byte, size)
-					b.SetBytes(int64(size))
-					b.ReportAllocs()
-					for i := 0; b.Loop(); i++ {
-						if i%4096 == 0 { // keep any -benchtime inside the deadline
-							if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
-								b.Fatal(err)
-							}
-						}
-						if _, err := c.Write(msg); err != nil {
-							b.Fatalf("write: %v", err)
-						}
-						if _, err := io.ReadFull(c, got); err != nil {
-							b.Fatalf("read: %v", err)
-						}
-					}
+					testkit.RoundTrips(b, c, noise[:size])
 				})
 			}
 		})

@@ -2,11 +2,9 @@ package tlslayer_test
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/testkit"
@@ -44,22 +42,7 @@ func benchEcho(b *testing.B, dial func(*testing.B, string) net.Conn, h engine.Ha
 					b.Fatal(err)
 				}
 			}
-			msg, got := testkit.Pattern(size, 0), make([]byte, size)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				if i%4096 == 0 { // keep any -benchtime inside the deadline
-					if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if _, err := c.Write(msg); err != nil {
-					b.Fatalf("write: %v", err)
-				}
-				if _, err := io.ReadFull(c, got); err != nil {
-					b.Fatalf("read: %v", err)
-				}
-			}
+			testkit.RoundTrips(b, c, testkit.Pattern(size, 0))
 		})
 	}
 }
