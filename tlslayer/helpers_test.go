@@ -9,6 +9,7 @@ import (
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/testkit"
+	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/tlslayer"
 )
 
@@ -21,6 +22,14 @@ func newServer(t testing.TB, b engine.Backend) *engine.Server {
 func serve(t testing.TB, srv *engine.Server, h engine.Handler) string {
 	t.Helper()
 	return testkit.Listen(t, srv, endpoint.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:0"}, h).Addr
+}
+
+// serveEcho serves service.Echo under the TLS layer with testOpts(ctr) on
+// backend b, and returns the server and the address.
+func serveEcho(t testing.TB, b engine.Backend, ctr *tlslayer.Counters) (*engine.Server, string) {
+	t.Helper()
+	srv := newServer(t, b)
+	return srv, serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(ctr)))
 }
 
 // dialTLS connects with crypto/tls, testkit.Timeout as the deadline.

@@ -25,8 +25,7 @@ import (
 func TestEchoSmall(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
+		_, a := serveEcho(t, b, &ctr)
 		c := dialTLS(t, a, testkit.ClientTLS())
 		got := make([]byte, 64)
 		for i := range 100 {
@@ -52,8 +51,7 @@ func TestEchoSmall(t *testing.T) {
 // answers with close_notify and FIN after the last byte.
 func TestEchoLarge(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(nil)))
+		_, a := serveEcho(t, b, nil)
 		c := dialTLS(t, a, testkit.ClientTLS())
 		const size = 16 << 20
 		msg := testkit.Pattern(size, 1)
@@ -87,8 +85,7 @@ func TestEchoLarge(t *testing.T) {
 // server's close_notify and FIN: the four-way teardown, over TLS.
 func TestHalfClose(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(nil)))
+		_, a := serveEcho(t, b, nil)
 		c := dialTLS(t, a, testkit.ClientTLS())
 		msg := []byte("all of this comes back before the FIN")
 		if _, err := c.Write(msg); err != nil {
@@ -117,8 +114,7 @@ func TestHalfClose(t *testing.T) {
 func TestClientOnEngine(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var sctr, cctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&sctr)))
+		srv, a := serveEcho(t, b, &sctr)
 		d := newTLSSender(testkit.Pattern(1<<20, 3))
 		h := tlslayer.Client(d, testkit.ClientTLS(), testOpts(&cctr))
 		if err := srv.Dial(endpoint.MustParse("tcp://"+a), h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
@@ -164,8 +160,7 @@ func TestClientDialRefused(t *testing.T) {
 func TestGarbage(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
+		_, a := serveEcho(t, b, &ctr)
 
 		c := dialRaw(t, a)
 		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
@@ -209,8 +204,7 @@ func TestGarbage(t *testing.T) {
 func TestWrongCA(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
+		srv, a := serveEcho(t, b, &ctr)
 
 		_, err := tls.DialWithDialer(&net.Dialer{Timeout: testkit.Timeout}, "tcp", a, testkit.Trusting(testkit.OtherCert()))
 		var cve *tls.CertificateVerificationError
@@ -286,8 +280,7 @@ func TestManyClients(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const clients = 200
 		var ctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
+		_, a := serveEcho(t, b, &ctr)
 		cfg := testkit.ClientTLS()
 		errs := make(chan error, clients)
 		for i := range clients {
@@ -426,8 +419,7 @@ func TestPartialConsume(t *testing.T) {
 func TestResetDuringHandshake(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		var ctr tlslayer.Counters
-		srv := newServer(t, b)
-		a := serve(t, srv, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), testOpts(&ctr)))
+		_, a := serveEcho(t, b, &ctr)
 		c := dialRaw(t, a)
 		c.Write([]byte{0x16, 0x03, 0x01}) // the start of a record
 		c.SetLinger(0)

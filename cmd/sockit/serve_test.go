@@ -67,18 +67,9 @@ func TestServeSIGTERM(t *testing.T) {
 // server has accepted the connection.
 func openConn(t *testing.T, ep string) *net.TCPConn {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping\n" {
-		t.Fatalf("echo round trip: %q, %v", got, err)
+	c := testkit.Dial(t, "tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err := testkit.RoundTrip(c, []byte("ping\n")); err != nil {
+		t.Fatalf("echo round trip: %v", err)
 	}
 	return c.(*net.TCPConn)
 }

@@ -323,17 +323,9 @@ func TestServeQuiet(t *testing.T) {
 func TestServeGrace(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: 100 * time.Millisecond})
-	c, err := net.Dial("tcp", s.addrs[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testkit.Dial(t, "tcp", s.addrs[0].String())
 	// An echo round trip proves the server accepted the connection.
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+	if err := testkit.RoundTrip(c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.stop(t); err != nil {
@@ -356,22 +348,15 @@ func TestServeHardStop(t *testing.T) {
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
 	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: time.Hour, Hard: hard})
-	c, err := net.Dial("tcp", s.addrs[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+	c := testkit.Dial(t, "tcp", s.addrs[0].String())
+	// An echo round trip proves the server accepted the connection.
+	if err := testkit.RoundTrip(c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	s.cancel()
 	s.errOut.WaitFor(t, "Ctrl-C again to stop now")
 	stopHard()
-	err = s.stop(t)
+	err := s.stop(t)
 	errorOf(t, err, ExitInterrupted)
 	if !errors.Is(err, errInterrupted) {
 		t.Errorf("err = %v, want errInterrupted", err)
