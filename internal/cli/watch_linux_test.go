@@ -277,11 +277,24 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 	}
 }
 
-// emptyPort returns a port nothing listens or connects on, and that stays
-// so until the test ends: a socket is bound to it and neither listens nor
-// connects (testkit.Refused), which sock_diag (like ss -tan) does not show.
+// emptyPort returns a port no TCP socket uses, and that stays so until
+// the test ends: a socket is bound to it and neither listens nor connects
+// (testkit.Refused), which sock_diag (like ss -tan) does not show. A port
+// another test's server had may still have a connection to it in
+// TIME_WAIT (for 60s, per tcp(7)); such a port is passed over.
 func emptyPort(t *testing.T) string {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(testkit.Refused(t))
-	return port
+	for range 100 {
+		_, port, _ := net.SplitHostPort(testkit.Refused(t))
+		p, _ := strconv.Atoi(port)
+		socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(socks) == 0 {
+			return port
+		}
+	}
+	t.Fatal("100 ports held in a row all had sockets in TIME_WAIT")
+	return ""
 }
