@@ -23,6 +23,7 @@ import (
 // to 127.0.0.1 has no route. No packet leaves the machine. Needs root
 // (CAP_SYS_ADMIN) for unshare(CLONE_NEWNET).
 func TestNoRoute(t *testing.T) {
+	t.Parallel()
 	testkit.NeedRoot(t, "unshare(CLONE_NEWNET), a network namespace of its own")
 	errc := make(chan error, 1)
 	go func() {

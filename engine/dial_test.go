@@ -157,6 +157,7 @@ func TestDialSource(t *testing.T) {
 
 // Source is for TCP only.
 func TestDialSourceRefusedForUnix(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, engine.BackendStd, engine.Config{})
 	err := srv.Dial(ep("unix", testkit.SockPath(t, "x.sock")), testkit.NewSender(nil), engine.DialOptions{Source: netip.MustParseAddr("127.0.0.2")})
 	if err == nil {

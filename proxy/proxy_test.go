@@ -25,6 +25,7 @@ var (
 // headerLen finds the end of a header however little of it has come, and
 // refuses what cannot be one.
 func TestHeaderLen(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int{1, 2} {
 		h, err := Header(v, src, dst)
 		if err != nil {
