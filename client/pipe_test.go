@@ -207,7 +207,9 @@ func TestPipeDatagram(t *testing.T) {
 		c := dial(t, ep, client.Options{})
 		pr, pw := input(t)
 		var out testkit.Buffer
-		const wait = 200 * time.Millisecond
+		// Long enough for the echoes on a machine loaded by -race and
+		// parallel tests; the test checks Pipe waits no less.
+		const wait = time.Second
 		start := time.Now()
 		done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
 		// One write holding four lines, the last without a newline:
