@@ -115,9 +115,12 @@ func TestUpgrade(t *testing.T) {
 // over TLS.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	short := func(endpoint.Endpoint) ws.ServerOptions { return ws.ServerOptions{CloseTimeout: time.Second} }
+	// A WebSocket Close waits for the peer's close frame: long enough for
+	// nettest's megabyte to drain first under -race, short enough for the
+	// Close its CloseTimeout test leaves unanswered.
+	short := func(endpoint.Endpoint) ws.ServerOptions { return ws.ServerOptions{CloseTimeout: 5 * time.Second} }
 	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS(), WebSocket: short})
-	cfg := layer.ClientConfig{TLS: testkit.ClientTLS(), WebSocket: ws.ClientOptions{CloseTimeout: time.Second}}
+	cfg := layer.ClientConfig{TLS: testkit.ClientTLS(), WebSocket: ws.ClientOptions{CloseTimeout: 5 * time.Second}}
 	for _, scheme := range []string{"tls", "ws", "wss"} {
 		for _, dialed := range []bool{true, false} {
 			name := scheme + "/dialed"

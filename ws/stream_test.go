@@ -142,8 +142,11 @@ func TestStreamOpcodes(t *testing.T) {
 // the conn under test.
 func TestStreamConn(t *testing.T) {
 	t.Parallel()
-	opts := ws.ClientOptions{CloseTimeout: time.Second}
-	sopts := ws.ServerOptions{CloseTimeout: time.Second}
+	// Close waits for the peer's close frame: long enough for nettest's
+	// megabyte to drain first under -race, short enough for the Close its
+	// CloseTimeout test leaves unanswered.
+	opts := ws.ClientOptions{CloseTimeout: 5 * time.Second}
+	sopts := ws.ServerOptions{CloseTimeout: 5 * time.Second}
 	for _, clientFirst := range []bool{true, false} {
 		name := "client"
 		if !clientFirst {
