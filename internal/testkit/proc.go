@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// RaceEnabled reports whether this test binary was built with -race, so
+// raceEnabled reports whether this test binary was built with -race, so
 // that what it builds to run is built the same way.
-func RaceEnabled() bool {
+func raceEnabled() bool {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -38,7 +38,7 @@ func BuildSockit(dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "sockit")
 	args := []string{"build", "-o", bin}
-	if RaceEnabled() {
+	if raceEnabled() {
 		args = append(args, "-race")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

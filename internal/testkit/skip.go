@@ -25,9 +25,6 @@ var ipv6Missing = sync.OnceValue(func() string {
 	return ""
 })
 
-// HasIPv6 reports whether TCP and UDP sockets can bind [::1].
-func HasIPv6() bool { return ipv6Missing() == "" }
-
 // NeedIPv6 skips the test where IPv6 loopback is not available.
 func NeedIPv6(t testing.TB) {
 	t.Helper()
