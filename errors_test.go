@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // Compile-time check that *sockit.Error is a net.Error.
@@ -98,18 +98,6 @@ func listenTCP(t *testing.T) net.Listener {
 	return ln
 }
 
-// shortSocketPath returns a Unix socket path that fits in sun_path; t.TempDir
-// paths carry the test name and can be too long.
-func shortSocketPath(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "s.sock")
-}
-
 func TestWrapAddrInUse(t *testing.T) {
 	t.Parallel()
 	ln := listenTCP(t)
@@ -132,7 +120,7 @@ func TestWrapAddrInUse(t *testing.T) {
 
 func TestWrapAddrInUseUnix(t *testing.T) {
 	t.Parallel()
-	path := shortSocketPath(t)
+	path := testkit.SockPath(t, "s.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -154,55 +142,35 @@ func TestWrapAddrInUseUnix(t *testing.T) {
 	})
 }
 
+// A connect that nothing answers: a TCP port held by a socket that never
+// listens, and a Unix socket file nobody listens on.
 func TestWrapRefused(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		network string
+		addr    func(t *testing.T) string
+	}{
+		{network: "tcp", addr: func(t *testing.T) string { return testkit.Refused(t) }},
+		{network: "unix", addr: func(t *testing.T) string { return testkit.StaleSocket(t, "s.sock") }},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			t.Parallel()
+			addr := tc.addr(t)
+			c, raw := net.DialTimeout(tc.network, addr, 10*time.Second)
+			if raw == nil {
+				c.Close()
+				t.Fatalf("dial %s %s succeeded, want connection refused", tc.network, addr)
+			}
+			err := sockit.Wrap("connect", tc.network, addr, raw)
+			checkError(t, raw, err, wantError{
+				kind:    sockit.KindRefused,
+				syscall: "connect",
+				errno:   syscall.ECONNREFUSED,
+				msg:     "connect " + tc.network + " " + addr + ": connection refused (nothing listens there)",
+				hint:    "nothing listens there",
+			})
+		})
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, raw := net.DialTimeout("tcp", addr, 10*time.Second)
-	if raw == nil {
-		c.Close()
-		t.Skipf("dial %s succeeded: another process took the port between Close and Dial", addr)
-	}
-	err = sockit.Wrap("connect", "tcp", addr, raw)
-	checkError(t, raw, err, wantError{
-		kind:    sockit.KindRefused,
-		syscall: "connect",
-		errno:   syscall.ECONNREFUSED,
-		msg:     "connect tcp " + addr + ": connection refused (nothing listens there)",
-		hint:    "nothing listens there",
-	})
-}
-
-func TestWrapRefusedUnix(t *testing.T) {
-	t.Parallel()
-	path := shortSocketPath(t)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false) // leave a socket file nobody listens on
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, raw := net.DialTimeout("unix", path, 10*time.Second)
-	if raw == nil {
-		c.Close()
-		t.Fatalf("dial unix %s succeeded, want connection refused", path)
-	}
-	err = sockit.Wrap("connect", "unix", path, raw)
-	checkError(t, raw, err, wantError{
-		kind:    sockit.KindRefused,
-		syscall: "connect",
-		errno:   syscall.ECONNREFUSED,
-		msg:     "connect unix " + path + ": connection refused (nothing listens there)",
-		hint:    "nothing listens there",
-	})
 }
 
 func TestWrapTimeout(t *testing.T) {
@@ -233,17 +201,8 @@ func TestWrapTimeout(t *testing.T) {
 
 func TestWrapReset(t *testing.T) {
 	t.Parallel()
-	ln := listenTCP(t)
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	// The handshake is done by the kernel, so Accept returns at once.
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := testkit.Connect(t, listenTCP(t))
 	// SO_LINGER with a zero timeout makes close(2) send RST instead of FIN, per tcp(7).
 	if err := s.(*net.TCPConn).SetLinger(0); err != nil {
 		t.Fatal(err)
@@ -260,7 +219,7 @@ func TestWrapReset(t *testing.T) {
 		t.Fatalf("Read = %d, nil; want connection reset", n)
 	}
 	addr := c.RemoteAddr().String()
-	err = sockit.Wrap("read", "tcp", addr, raw)
+	err := sockit.Wrap("read", "tcp", addr, raw)
 	checkError(t, raw, err, wantError{
 		kind:    sockit.KindReset,
 		syscall: "read",

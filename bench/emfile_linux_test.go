@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -41,8 +41,7 @@ func helperMain() int {
 // kind; the connections that did open are measured and the run ends.
 func TestEMFILECounted(t *testing.T) {
 	ep, _ := server(t, "tcp", service.Echo{})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+ep.String())
+	cmd := testkit.HelperCommand("^$", helperEnv+"="+ep.String())
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("helper: %v", err)

@@ -11,48 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/bench"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
-
-// chromium finds a headless browser, or skips.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium here (Debian package chromium); CI installs it to render the HTML report")
-	return ""
-}
 
 // The HTML report, opened in a real headless Chromium, draws its charts:
 // the script ran, the latency curve has a point per percentile and the
 // throughput chart a bar per second. A screenshot is saved (to
 // $SOCKIT_ARTIFACTS when set) for a person to look at.
 func TestHTMLReportInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := testkit.Chromium(t)
 	ep, _ := server(t, "tcp", service.Echo{})
 	o := quick(ep)
 	o.Duration = 1500 * time.Millisecond
 	res := run(t, o)
-	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
-	f, err := os.Create(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.WriteHTML(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile")}
-	dom, err := exec.CommandContext(ctx, browser, append(args, "--dump-dom", "file://"+page)...).Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
-	}
+	dom, page, chromium := openReport(t, browser, res)
 	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) {
 		t.Fatal("the report's script did not finish drawing")
 	}
@@ -68,12 +42,12 @@ func TestHTMLReportInChromium(t *testing.T) {
 		t.Errorf("throughput chart has %d bars, want one per second of the run (%d)", bars, len(res.Series))
 	}
 
-	shot := filepath.Join(dir, "report.png")
+	shot := filepath.Join(filepath.Dir(page), "report.png")
 	if out := os.Getenv("SOCKIT_ARTIFACTS"); out != "" {
 		os.MkdirAll(out, 0o755)
 		shot = filepath.Join(out, "bench-report.png")
 	}
-	if err := exec.CommandContext(ctx, browser, append(args, "--screenshot="+shot, "--window-size=1000,1300", "file://"+page)...).Run(); err != nil {
+	if err := chromium("--screenshot="+shot, "--window-size=1000,1300", "file://"+page).Run(); err != nil {
 		t.Fatalf("chromium --screenshot: %v", err)
 	}
 	png, err := os.ReadFile(shot)
@@ -86,7 +60,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 // A run in which no echo came back still draws: the latency chart says
 // why it is empty, and the script finishes.
 func TestHTMLReportWithoutLatencies(t *testing.T) {
-	browser := chromium(t)
+	browser := testkit.Chromium(t)
 	ep, _ := server(t, "tcp", staller{})
 	o := quick(ep)
 	o.Drain = 100 * time.Millisecond
@@ -94,8 +68,19 @@ func TestHTMLReportWithoutLatencies(t *testing.T) {
 	if res.Latency.Count != 0 {
 		t.Fatalf("%d latencies from a server that reads nothing", res.Latency.Count)
 	}
+	dom, _, _ := openReport(t, browser, res)
+	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) || !bytes.Contains(dom, []byte("no message due in the measured window came back")) {
+		t.Errorf("the empty latency chart is not explained, or the script did not finish:\n%s", dom)
+	}
+}
+
+// openReport writes res's HTML report to a file, opens it in headless
+// Chromium and returns the DOM once the page's script has run, the page's
+// path, and the browser's command line with its options, for more.
+func openReport(t *testing.T, browser string, res *bench.Result) (dom []byte, page string, chromium func(args ...string) *exec.Cmd) {
+	t.Helper()
 	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
+	page = filepath.Join(dir, "report.html")
 	var b bytes.Buffer
 	if err := res.WriteHTML(&b); err != nil {
 		t.Fatal(err)
@@ -104,13 +89,14 @@ func TestHTMLReportWithoutLatencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile")}
-	dom, err := exec.CommandContext(ctx, browser, append(args, "--dump-dom", "file://"+page)...).Output()
+	t.Cleanup(cancel)
+	chromium = func(args ...string) *exec.Cmd {
+		opts := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile")}
+		return exec.CommandContext(ctx, browser, append(opts, args...)...)
+	}
+	dom, err := chromium("--dump-dom", "file://"+page).Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
-	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) || !bytes.Contains(dom, []byte("no message due in the measured window came back")) {
-		t.Errorf("the empty latency chart is not explained, or the script did not finish:\n%s", dom)
-	}
+	return dom, page, chromium
 }

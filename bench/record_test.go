@@ -8,6 +8,7 @@ import (
 // A latency beyond the histogram's range counts as its highest value
 // rather than vanishing; a negative one (a clock step) as zero.
 func TestRecordClamps(t *testing.T) {
+	t.Parallel()
 	h := newHist()
 	for _, v := range []int64{int64(2 * time.Hour), -5, int64(time.Millisecond)} {
 		record(h, v)

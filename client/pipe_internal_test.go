@@ -9,6 +9,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // writeFirst is a net.Conn on which a failed write happens before the
@@ -44,16 +45,6 @@ func (w *writeFirst) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// endless is an input that always has more to send.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'r'
-	}
-	return len(p), nil
-}
-
 func TestPipeResetTakenByWrite(t *testing.T) {
 	t.Parallel()
 	nc := peer(t, "tcp4", func(c net.Conn) {
@@ -65,7 +56,9 @@ func TestPipeResetTakenByWrite(t *testing.T) {
 	wf := &writeFirst{Conn: nc, wFailed: make(chan struct{}), rDone: make(chan struct{})}
 	c := newConn(wf, endpoint.Endpoint{Scheme: "tcp4", Addr: nc.RemoteAddr().String()}, nil, "")
 	done := make(chan error, 1)
-	go func() { done <- Pipe(t.Context(), c, io.LimitReader(endless{}, 1<<30), io.Discard, PipeOptions{}) }()
+	go func() {
+		done <- Pipe(t.Context(), c, io.LimitReader(testkit.Endless{}, 1<<30), io.Discard, PipeOptions{})
+	}()
 	select {
 	case err := <-done:
 		if k := sockit.KindOf(err); k != sockit.KindReset {

@@ -8,13 +8,13 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // input is an io.Pipe the test writes Pipe's input into. Both ends are
@@ -37,89 +37,40 @@ func startPipe(ctx context.Context, c *client.Conn, in io.Reader, out io.Writer,
 	return done
 }
 
-// pattern returns n bytes that differ from one offset to the next, so that
-// lost, repeated or reordered chunks show.
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i/251)
-	}
-	return b
-}
-
-// eofSignal wraps Pipe's input and closes eof once it has returned io.EOF.
-type eofSignal struct {
-	r    io.Reader
-	once sync.Once
-	eof  chan struct{}
-}
-
-func newEOFSignal(r io.Reader) *eofSignal { return &eofSignal{r: r, eof: make(chan struct{})} }
-
-func (e *eofSignal) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err == io.EOF {
-		e.once.Do(func() { close(e.eof) })
-	}
-	return n, err
-}
-
-func hasStep(evs []sockit.Event, s sockit.Step) bool {
-	for _, e := range evs {
-		if e.Step == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestPipeCopiesAndHalfCloses(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "tcp4", nw: tcp4},
-		{name: "tcp6", nw: tcp6},
-		{name: "unix", nw: unixStream},
-		{name: "unixpacket", nw: unixPacket},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && strings.HasPrefix(tt.nw.scheme, "unix") {
-				t.Skipf("%s half-close is not available on windows", tt.nw.scheme)
-			}
-			_, ep := serveEcho(t, tt.nw)
-			rec := &recorder{}
-			c := dial(t, ep, client.Options{Observer: rec})
-			pr, pw := input(t)
-			var out syncBuffer
-			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{})
+	forNetworks(t, []network{tcp4, tcp6, unixStream, unixPacket}, func(t *testing.T, nw network) {
+		if runtime.GOOS == "windows" && strings.HasPrefix(nw.scheme, "unix") {
+			t.Skipf("%s half-close is not available on windows", nw.scheme)
+		}
+		_, ep := serveEcho(t, nw)
+		rec := &testkit.Recorder{}
+		c := dial(t, ep, client.Options{Observer: rec})
+		pr, pw := input(t)
+		var out testkit.Buffer
+		done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{})
 
-			const chunk, chunks = 4 << 10, 64
-			in := pattern(chunk * chunks)
-			go func() { // ends at the last chunk, or when cleanup closes pr
-				for i := 0; i < chunks; i++ {
-					if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
-						return
-					}
+		const chunk, chunks = 4 << 10, 64
+		in := testkit.Pattern(chunk*chunks, 1)
+		go func() { // ends at the last chunk, or when cleanup closes pr
+			for i := 0; i < chunks; i++ {
+				if _, err := pw.Write(in[i*chunk : (i+1)*chunk]); err != nil {
+					return
 				}
-				pw.Close()
-			}()
-			// The echo server half-closes only after our FIN, so Pipe
-			// returning nil shows that the FIN was sent.
-			if err := result(t, done, "Pipe"); err != nil {
-				t.Fatalf("Pipe = %v", err)
 			}
-			if got := out.String(); got != string(in) {
-				t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
-			}
-			if !hasStep(rec.events(), sockit.StepShutdown) {
-				t.Errorf("no shutdown step observed; events: %v", rec.events())
-			}
-		})
-	}
+			pw.Close()
+		}()
+		// The echo server half-closes only after our FIN, so Pipe
+		// returning nil shows that the FIN was sent.
+		if err := testkit.Receive(t, done, "Pipe"); err != nil {
+			t.Fatalf("Pipe = %v", err)
+		}
+		if got := out.String(); got != string(in) {
+			t.Errorf("Pipe output is %d bytes, want the %d input bytes back unchanged", len(got), len(in))
+		}
+		if !rec.Has(sockit.StepShutdown) {
+			t.Errorf("no shutdown step observed; events: %v", rec.Events())
+		}
+	})
 }
 
 // TestPipeHalfClosePolicy checks on the server's side whether Pipe sends FIN
@@ -132,7 +83,7 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 		wantFIN    bool
 		wait       time.Duration // how long the server waits for a FIN
 	}{
-		{name: "default sends FIN", noShutdown: false, wantFIN: true, wait: testTimeout},
+		{name: "default sends FIN", noShutdown: false, wantFIN: true, wait: testkit.Timeout},
 		// A FIN sent by mistake follows the input's EOF within
 		// microseconds; waiting longer only slows the test.
 		{name: "NoShutdown keeps open", noShutdown: true, wantFIN: false, wait: 300 * time.Millisecond},
@@ -142,37 +93,37 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 			t.Parallel()
 			const msg = "ping"
 			pr, pw := input(t)
-			in := newEOFSignal(pr)
+			in := testkit.NotifyEOF(pr)
 			sawFIN := make(chan bool, 1)
-			ep := tcpHolder(t, func(c net.Conn) {
+			ep := tcpServer(t, func(c net.Conn) {
 				// Echo msg, wait until Pipe has seen its input end, then
 				// look for a FIN; close either way, which ends Pipe.
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(testTimeout))
+				c.SetDeadline(time.Now().Add(testkit.Timeout))
 				buf := make([]byte, len(msg))
 				if _, err := io.ReadFull(c, buf); err != nil {
 					return
 				}
 				c.Write(buf)
 				select {
-				case <-in.eof:
-				case <-time.After(testTimeout):
+				case <-in.EOF():
+				case <-time.After(testkit.Timeout):
 					return
 				}
 				c.SetReadDeadline(time.Now().Add(tt.wait))
 				n, err := c.Read(buf)
 				sawFIN <- n == 0 && err == io.EOF
 			})
-			rec := &recorder{}
+			rec := &testkit.Recorder{}
 			c := dial(t, ep, client.Options{Observer: rec})
-			var out syncBuffer
-			done := startPipe(testContext(t), c, in, &out, client.PipeOptions{NoShutdown: tt.noShutdown})
+			var out testkit.Buffer
+			done := startPipe(testkit.Context(t), c, in, &out, client.PipeOptions{NoShutdown: tt.noShutdown})
 			if _, err := pw.Write([]byte(msg)); err != nil {
 				t.Fatal(err)
 			}
 			pw.Close()
 
-			if err := result(t, done, "Pipe"); err != nil {
+			if err := testkit.Receive(t, done, "Pipe"); err != nil {
 				t.Fatalf("Pipe = %v", err)
 			}
 			select {
@@ -186,8 +137,8 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 			if got := out.String(); got != msg {
 				t.Errorf("Pipe output = %q, want %q", got, msg)
 			}
-			if got := hasStep(rec.events(), sockit.StepShutdown); got != tt.wantFIN {
-				t.Errorf("shutdown step observed = %v, want %v; events: %v", got, tt.wantFIN, rec.events())
+			if got := rec.Has(sockit.StepShutdown); got != tt.wantFIN {
+				t.Errorf("shutdown step observed = %v, want %v; events: %v", got, tt.wantFIN, rec.Events())
 			}
 		})
 	}
@@ -195,12 +146,12 @@ func TestPipeHalfClosePolicy(t *testing.T) {
 
 func TestPipeIdleTimeout(t *testing.T) {
 	t.Parallel()
-	ep := tcpHolder(t, nil)
+	ep := silentTCP(t)
 	c := dial(t, ep, client.Options{})
 	pr, _ := input(t) // never written: nothing moves either way
 	const idle = 100 * time.Millisecond
 	start := time.Now()
-	err := result(t, startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{IdleTimeout: idle}), "Pipe")
+	err := testkit.Receive(t, startPipe(testkit.Context(t), c, pr, io.Discard, client.PipeOptions{IdleTimeout: idle}), "Pipe")
 	if err == nil {
 		t.Fatal("Pipe = nil, want an idle timeout")
 	}
@@ -224,14 +175,14 @@ func TestPipeInteractive(t *testing.T) {
 	_, ep := serveEcho(t, tcp4)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	var out syncBuffer
+	var out testkit.Buffer
 	const prompt = "sockit> "
-	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{Interactive: true, Prompt: prompt})
+	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{Interactive: true, Prompt: prompt})
 	if _, err := pw.Write([]byte("hi there\n")); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
-	if err := result(t, done, "Pipe"); err != nil {
+	if err := testkit.Receive(t, done, "Pipe"); err != nil {
 		t.Fatalf("Pipe = %v", err)
 	}
 	// The prompt before the line and the one after it are written by the
@@ -251,48 +202,36 @@ func TestPipeInteractive(t *testing.T) {
 }
 
 func TestPipeDatagram(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		nw   network
-	}{
-		{name: "udp", nw: udp4},
-		{name: "unixgram", nw: unixgram},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if runtime.GOOS == "windows" && tt.nw.scheme == "unixgram" {
-				t.Skip("unixgram sockets do not exist on windows")
-			}
-			srv, ep := serveEcho(t, tt.nw)
-			c := dial(t, ep, client.Options{})
-			pr, pw := input(t)
-			var out syncBuffer
-			const wait = 200 * time.Millisecond
-			start := time.Now()
-			done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
-			// One write holding four lines, the last without a newline:
-			// Pipe must still send one datagram per line.
-			const lines = "one\ntwo\nthree\nfour"
-			if _, err := pw.Write([]byte(lines)); err != nil {
-				t.Fatal(err)
-			}
-			pw.Close()
-			if err := result(t, done, "Pipe"); err != nil {
-				t.Fatalf("Pipe = %v", err)
-			}
-			if d := time.Since(start); d < wait {
-				t.Errorf("Pipe returned %v after it started, before ReplyWait %v", d, wait)
-			}
-			if got := out.String(); got != lines {
-				t.Errorf("replies = %q, want %q", got, lines)
-			}
-			if got := srv.Stats().PacketsIn; got != 4 {
-				t.Errorf("server received %d datagrams, want 4 (one per line)", got)
-			}
-		})
-	}
+	forNetworks(t, []network{udp4, unixgram}, func(t *testing.T, nw network) {
+		srv, ep := serveEcho(t, nw)
+		c := dial(t, ep, client.Options{})
+		pr, pw := input(t)
+		var out testkit.Buffer
+		// Long enough for the echoes on a machine loaded by -race and
+		// parallel tests; the test checks Pipe waits no less.
+		const wait = time.Second
+		start := time.Now()
+		done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: wait})
+		// One write holding four lines, the last without a newline:
+		// Pipe must still send one datagram per line.
+		const lines = "one\ntwo\nthree\nfour"
+		if _, err := pw.Write([]byte(lines)); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		if err := testkit.Receive(t, done, "Pipe"); err != nil {
+			t.Fatalf("Pipe = %v", err)
+		}
+		if d := time.Since(start); d < wait {
+			t.Errorf("Pipe returned %v after it started, before ReplyWait %v", d, wait)
+		}
+		if got := out.String(); got != lines {
+			t.Errorf("replies = %q, want %q", got, lines)
+		}
+		if got := srv.Stats().PacketsIn; got != 4 {
+			t.Errorf("server received %d datagrams, want 4 (one per line)", got)
+		}
+	})
 }
 
 // TestPipeCancel cancels the context as soon as Pipe has sent its first
@@ -304,15 +243,15 @@ func TestPipeCancel(t *testing.T) {
 		ep   func(t *testing.T) endpoint.Endpoint
 		o    client.PipeOptions
 	}{
-		{name: "tcp", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }},
-		{name: "tcp with idle timeout", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{IdleTimeout: time.Hour}},
-		{name: "tcp interactive", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, o: client.PipeOptions{Interactive: true, Prompt: "> "}},
-		{name: "udp", ep: udpHolder, o: client.PipeOptions{ReplyWait: time.Hour}},
+		{name: "tcp", ep: silentTCP},
+		{name: "tcp with idle timeout", ep: silentTCP, o: client.PipeOptions{IdleTimeout: time.Hour}},
+		{name: "tcp interactive", ep: silentTCP, o: client.PipeOptions{Interactive: true, Prompt: "> "}},
+		{name: "udp", ep: silentUDP, o: client.PipeOptions{ReplyWait: time.Hour}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithCancel(testContext(t))
+			ctx, cancel := context.WithCancel(testkit.Context(t))
 			defer cancel()
 			obs := sockit.ObserverFunc(func(e sockit.Event) {
 				if e.Step == sockit.StepWrite {
@@ -325,7 +264,7 @@ func TestPipeCancel(t *testing.T) {
 			if _, err := pw.Write([]byte("x\n")); err != nil {
 				t.Fatal(err)
 			}
-			if err := result(t, done, "Pipe"); !errors.Is(err, context.Canceled) {
+			if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, context.Canceled) {
 				t.Errorf("Pipe = %v, want context.Canceled", err)
 			}
 		})
@@ -336,13 +275,13 @@ func TestPipeCancel(t *testing.T) {
 // even when the peer stays silent.
 func TestPipeInputError(t *testing.T) {
 	t.Parallel()
-	ep := tcpHolder(t, nil)
+	ep := silentTCP(t)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	done := startPipe(testContext(t), c, pr, io.Discard, client.PipeOptions{})
+	done := startPipe(testkit.Context(t), c, pr, io.Discard, client.PipeOptions{})
 	errInput := errors.New("input failed")
 	pw.CloseWithError(errInput)
-	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+	if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, errInput) {
 		t.Errorf("Pipe = %v, want %v", err, errInput)
 	}
 }
@@ -355,27 +294,17 @@ func TestPipeInputErrorEndsInput(t *testing.T) {
 	_, ep := serveEcho(t, tcp4)
 	c := dial(t, ep, client.Options{})
 	pr, pw := input(t)
-	var out syncBuffer
-	done := startPipe(testContext(t), c, pr, &out, client.PipeOptions{ReplyWait: testTimeout})
+	var out testkit.Buffer
+	done := startPipe(testkit.Context(t), c, pr, &out, client.PipeOptions{ReplyWait: testkit.Timeout})
 	errInput := errors.New("input failed")
 	pw.Write([]byte("sent before the failure"))
 	pw.CloseWithError(errInput)
-	if err := result(t, done, "Pipe"); !errors.Is(err, errInput) {
+	if err := testkit.Receive(t, done, "Pipe"); !errors.Is(err, errInput) {
 		t.Errorf("Pipe = %v, want %v", err, errInput)
 	}
 	if got := out.String(); got != "sent before the failure" {
 		t.Errorf("Pipe printed %q, want the echo of what was sent", got)
 	}
-}
-
-// endless is an input that always has more to send.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'r'
-	}
-	return len(p), nil
 }
 
 // TestPipeReset has the server reset the connection while Pipe is still
@@ -389,8 +318,8 @@ func TestPipeReset(t *testing.T) {
 	}
 	const rounds = 20
 	resets := make(chan error, rounds)
-	ep := tcpHolder(t, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(testTimeout))
+	ep := tcpServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		_, err := io.ReadFull(c, make([]byte, 64<<10))
 		if err == nil {
 			err = c.(*net.TCPConn).SetLinger(0) // per socket(7): close sends RST
@@ -399,7 +328,7 @@ func TestPipeReset(t *testing.T) {
 	})
 	for i := 0; i < rounds; i++ {
 		c := dial(t, ep, client.Options{})
-		err := result(t, startPipe(testContext(t), c, io.LimitReader(endless{}, 1<<30), io.Discard, client.PipeOptions{}), "Pipe")
+		err := testkit.Receive(t, startPipe(testkit.Context(t), c, io.LimitReader(testkit.Endless{}, 1<<30), io.Discard, client.PipeOptions{}), "Pipe")
 		if rerr := <-resets; rerr != nil {
 			t.Fatalf("server: %v", rerr)
 		}

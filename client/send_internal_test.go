@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // deadlineSpy is a net.Conn that tells when a deadline in the past was set
@@ -85,43 +86,11 @@ func TestSendCancelBeforeReadDeadline(t *testing.T) {
 // goroutine) and otherwise holds it open in silence.
 func peer(t *testing.T, network string, serve func(net.Conn)) net.Conn {
 	t.Helper()
-	var addr string
 	if network == "udp4" {
-		pc, err := net.ListenPacket(network, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		addr = pc.LocalAddr().String()
-	} else {
-		ln, err := net.Listen(network, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			if serve != nil {
-				serve(c)
-			}
-			accepted <- c
-		}()
-		t.Cleanup(func() {
-			ln.Close()
-			if c, ok := <-accepted; ok {
-				c.Close()
-			}
-		})
-		addr = ln.Addr().String()
+		return testkit.Dial(t, network, testkit.QuietUDP(t))
 	}
-	nc, err := net.DialTimeout(network, addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	if serve == nil {
+		serve = testkit.Hold
 	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
+	return testkit.Dial(t, network, testkit.Serve(t, serve).String())
 }

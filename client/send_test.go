@@ -12,6 +12,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 func TestSendStreamCount(t *testing.T) {
@@ -37,7 +38,7 @@ func TestSendStreamCount(t *testing.T) {
 			_, ep := serveEcho(t, tt.nw)
 			c := dial(t, ep, client.Options{})
 			var out bytes.Buffer
-			err := client.Send(testContext(t), c, []byte(tt.msg), &out, client.SendOptions{Count: tt.count, Timeout: testTimeout})
+			err := client.Send(testkit.Context(t), c, []byte(tt.msg), &out, client.SendOptions{Count: tt.count, Timeout: testkit.Timeout})
 			if err != nil {
 				t.Fatalf("Send = %v", err)
 			}
@@ -63,14 +64,11 @@ func TestSendDatagramCount(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if runtime.GOOS == "windows" && tt.nw.scheme == "unixgram" {
-				t.Skip("unixgram sockets do not exist on windows")
-			}
 			srv, ep := serveEcho(t, tt.nw)
 			c := dial(t, ep, client.Options{})
 			msg := []byte("datagram\n")
 			var out bytes.Buffer
-			err := client.Send(testContext(t), c, msg, &out, client.SendOptions{Count: tt.count, Timeout: testTimeout})
+			err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Count: tt.count, Timeout: testkit.Timeout})
 			if err != nil {
 				t.Fatalf("Send = %v", err)
 			}
@@ -91,8 +89,8 @@ func TestSendTimeout(t *testing.T) {
 		name string
 		ep   func(t *testing.T) endpoint.Endpoint
 	}{
-		{name: "tcp server never answers", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }},
-		{name: "udp server never answers", ep: udpHolder},
+		{name: "tcp server never answers", ep: silentTCP},
+		{name: "udp server never answers", ep: silentUDP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +99,7 @@ func TestSendTimeout(t *testing.T) {
 			const timeout = 100 * time.Millisecond
 			start := time.Now()
 			var out bytes.Buffer
-			err := client.Send(testContext(t), c, []byte("anyone?"), &out, client.SendOptions{Timeout: timeout})
+			err := client.Send(testkit.Context(t), c, []byte("anyone?"), &out, client.SendOptions{Timeout: timeout})
 			if err == nil {
 				t.Fatalf("Send = nil, want a timeout (reply %q)", out.Bytes())
 			}
@@ -136,15 +134,15 @@ func TestSendCancel(t *testing.T) {
 		timeout time.Duration
 		trigger sockit.Step // cancel when the client reports this step
 	}{
-		{name: "tcp no timeout", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, trigger: sockit.StepShutdown},
-		{name: "tcp long timeout", ep: func(t *testing.T) endpoint.Endpoint { return tcpHolder(t, nil) }, timeout: time.Hour, trigger: sockit.StepShutdown},
-		{name: "udp default timeout", ep: udpHolder, trigger: sockit.StepWrite},
-		{name: "udp long timeout", ep: udpHolder, timeout: time.Hour, trigger: sockit.StepWrite},
+		{name: "tcp no timeout", ep: silentTCP, trigger: sockit.StepShutdown},
+		{name: "tcp long timeout", ep: silentTCP, timeout: time.Hour, trigger: sockit.StepShutdown},
+		{name: "udp default timeout", ep: silentUDP, trigger: sockit.StepWrite},
+		{name: "udp long timeout", ep: silentUDP, timeout: time.Hour, trigger: sockit.StepWrite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithCancel(testContext(t))
+			ctx, cancel := context.WithCancel(testkit.Context(t))
 			defer cancel()
 			// The observer runs on Send's goroutine: cancelling there
 			// happens just before Send starts waiting for the reply.

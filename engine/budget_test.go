@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -23,7 +23,7 @@ import (
 // its echoes meanwhile; and once the stalled clients read, every byte
 // they sent comes back.
 func TestBudgetBoundsStalledReaders(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const (
 			clients = 24
 			each    = 2 << 20 // bytes each client sends
@@ -112,11 +112,11 @@ func TestBudgetBoundsStalledReaders(t *testing.T) {
 		}
 
 		// A client that reads is served meanwhile.
-		fresh, err := net.DialTimeout("tcp4", addr.String(), ioTimeout)
+		fresh, err := net.DialTimeout("tcp4", addr.String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fresh.SetDeadline(time.Now().Add(ioTimeout))
+		fresh.SetDeadline(time.Now().Add(testkit.Timeout))
 		for i := 0; i < 10; i++ {
 			msg := []byte("ping over a full budget")
 			if _, err := fresh.Write(msg); err != nil {
@@ -149,7 +149,7 @@ func TestBudgetBoundsStalledReaders(t *testing.T) {
 		}
 		wg.Wait()
 		for i := 0; i < clients+1; i++ {
-			if err := receive(t, errs, "OnClose"); err != nil {
+			if err := testkit.Receive(t, errs, "OnClose"); err != nil {
 				t.Errorf("a connection ended with %v", err)
 			}
 		}

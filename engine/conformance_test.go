@@ -6,29 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
-)
-
-const (
-	// ioTimeout bounds every blocking step of a test: each connection gets
-	// it as a deadline, and every wait for a condition gives up after it.
-	ioTimeout = 30 * time.Second
-	// bufSize is the read and write size of the streaming tests and the
-	// server's read buffer: large, so that 64 MiB passes quickly under -race.
-	bufSize = 256 << 10
 )
 
 // sockKind is one kind of socket the suite runs against.
@@ -54,90 +42,21 @@ func (k sockKind) chunk() int {
 func streamKinds() []sockKind {
 	return []sockKind{
 		{name: "tcp4", network: "tcp4", listenAt: func(*testing.T) string { return "127.0.0.1:0" }},
-		{name: "tcp6", network: "tcp6", listenAt: func(t *testing.T) string { needIPv6(t, "tcp6"); return "[::1]:0" }},
-		{name: "unix", network: "unix", listenAt: func(t *testing.T) string { return sockPath(t, "s") }},
+		{name: "tcp6", network: "tcp6", listenAt: func(t *testing.T) string { testkit.NeedIPv6(t); return "[::1]:0" }},
+		{name: "unix", network: "unix", listenAt: func(t *testing.T) string { return testkit.SockPath(t, "s") }},
 		{name: "unix-abstract", network: "unix", listenAt: abstractName},
 		// A unixpacket message must fit the server's read buffer and the
 		// sender's SO_SNDBUF (212992 bytes by default on Linux, per unix(7)).
-		{name: "unixpacket", network: "unixpacket", listenAt: func(t *testing.T) string { needUnix(t, "unixpacket"); return sockPath(t, "s") }, message: 64 << 10},
+		{name: "unixpacket", network: "unixpacket", listenAt: func(t *testing.T) string { testkit.NeedUnix(t, "unixpacket"); return testkit.SockPath(t, "s") }, message: 64 << 10},
 	}
 }
 
 func packetKinds() []sockKind {
 	return []sockKind{
 		{name: "udp4", network: "udp4", listenAt: func(*testing.T) string { return "127.0.0.1:0" }},
-		{name: "udp6", network: "udp6", listenAt: func(t *testing.T) string { needIPv6(t, "udp6"); return "[::1]:0" }},
-		{name: "unixgram", network: "unixgram", listenAt: func(t *testing.T) string { needUnix(t, "unixgram"); return sockPath(t, "s") }},
+		{name: "udp6", network: "udp6", listenAt: func(t *testing.T) string { testkit.NeedIPv6(t); return "[::1]:0" }},
+		{name: "unixgram", network: "unixgram", listenAt: func(t *testing.T) string { testkit.NeedUnix(t, "unixgram"); return testkit.SockPath(t, "s") }},
 	}
-}
-
-// ipv6 says, per network, why IPv6 loopback cannot be used ("" if it can).
-var ipv6 = sync.OnceValue(func() map[string]string {
-	why := map[string]string{}
-	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
-		why["tcp6"] = err.Error()
-	} else {
-		ln.Close()
-	}
-	if pc, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
-		why["udp6"] = err.Error()
-	} else {
-		pc.Close()
-	}
-	return why
-})
-
-func needIPv6(t *testing.T, network string) {
-	t.Helper()
-	if why := ipv6()[network]; why != "" {
-		t.Skipf("IPv6 loopback is not available: %s", why)
-	}
-}
-
-// unixTypes says, per network, why this system lacks that kind of Unix
-// socket ("" if it has it): darwin has no unixpacket, windows only unix.
-var unixTypes = sync.OnceValue(func() map[string]string {
-	why := map[string]string{}
-	dir, err := os.MkdirTemp("", "sockit")
-	if err != nil {
-		why["unixpacket"], why["unixgram"] = err.Error(), err.Error()
-		return why
-	}
-	defer os.RemoveAll(dir)
-	if ln, err := net.Listen("unixpacket", filepath.Join(dir, "p")); err != nil {
-		why["unixpacket"] = err.Error()
-	} else {
-		ln.Close()
-	}
-	if pc, err := net.ListenPacket("unixgram", filepath.Join(dir, "g")); err != nil {
-		why["unixgram"] = err.Error()
-	} else {
-		pc.Close()
-	}
-	return why
-})
-
-func needUnix(t *testing.T, network string) {
-	t.Helper()
-	if why := unixTypes()[network]; why != "" {
-		t.Skipf("%s sockets are not available here: %s", network, why)
-	}
-}
-
-// sockPath returns a fresh Unix socket path in a directory the test
-// removes. It stays well inside the 107 bytes a sockaddr_un holds.
-func sockPath(t *testing.T, name string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if len(p) <= 100 {
-		return p
-	}
-	dir, err := os.MkdirTemp("", "sockit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, name)
 }
 
 var abstractSeq atomic.Int64
@@ -150,137 +69,6 @@ func abstractName(t *testing.T) string {
 	}
 	return fmt.Sprintf("@sockit-test-%d-%d", os.Getpid(), abstractSeq.Add(1))
 }
-
-// newServer makes a server on backend b with cfg and closes it when the
-// test ends.
-func newServer(t testing.TB, b engine.Backend, cfg engine.Config) *engine.Server {
-	t.Helper()
-	cfg.Backend = b
-	srv, err := engine.NewServer(&cfg)
-	if err != nil {
-		t.Fatalf("NewServer(backend %s): %v", b, err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil && !errors.Is(err, engine.ErrServerClosed) {
-			t.Errorf("server Close: %v", err)
-		}
-	})
-	return srv
-}
-
-func ep(network, addr string) endpoint.Endpoint {
-	return endpoint.Endpoint{Scheme: network, Addr: addr}
-}
-
-func listen(t testing.TB, srv *engine.Server, network, addr string, h engine.Handler) net.Addr {
-	t.Helper()
-	a, err := srv.Listen(ep(network, addr), h)
-	if err != nil {
-		t.Fatalf("Listen(%s://%s): %v", network, addr, err)
-	}
-	return a
-}
-
-func listenPacket(t testing.TB, srv *engine.Server, network, addr string, h engine.PacketHandler) net.Addr {
-	t.Helper()
-	a, err := srv.ListenPacket(ep(network, addr), h)
-	if err != nil {
-		t.Fatalf("ListenPacket(%s://%s): %v", network, addr, err)
-	}
-	return a
-}
-
-// dialConn connects to a with ioTimeout as the connection's deadline.
-func dialConn(a net.Addr) (net.Conn, error) {
-	c, err := net.DialTimeout(a.Network(), a.String(), ioTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// dial is dialConn for the test's goroutine; the test closes the connection
-// when it ends.
-func dial(t testing.TB, a net.Addr) net.Conn {
-	t.Helper()
-	c, err := dialConn(a)
-	if err != nil {
-		t.Fatalf("dial %s %s: %v", a.Network(), a, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func closeWrite(c net.Conn) error {
-	cw, ok := c.(interface{ CloseWrite() error })
-	if !ok {
-		return fmt.Errorf("%T cannot half-close", c)
-	}
-	return cw.CloseWrite()
-}
-
-// roundTrip writes msg and reads back as many bytes, which must equal it.
-func roundTrip(c net.Conn, msg []byte) error {
-	if _, err := c.Write(msg); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("read: %w", err)
-	}
-	if !bytes.Equal(got, msg) {
-		return fmt.Errorf("echo differs: sent %q, got %q", truncate(msg), truncate(got))
-	}
-	return nil
-}
-
-func truncate(p []byte) []byte {
-	if len(p) > 40 {
-		return p[:40]
-	}
-	return p
-}
-
-// readEOF reads until EOF and fails the test unless nothing came before it.
-func readEOF(t testing.TB, c net.Conn) {
-	t.Helper()
-	var buf [64]byte
-	n, err := c.Read(buf[:])
-	if n != 0 || err != io.EOF {
-		t.Fatalf("read after the last byte = %d, %v; want 0, EOF", n, err)
-	}
-}
-
-// waitFor polls cond until it holds, and fails the test if that takes
-// longer than ioTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(ioTimeout)
-	for backoff := time.Millisecond; !cond(); backoff = min(2*backoff, 50*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting for %s", ioTimeout, what)
-		}
-		time.Sleep(backoff) // polling a condition with a deadline, not a fixed wait
-	}
-}
-
-// waitIdle waits until the server has no open connection.
-func waitIdle(t testing.TB, srv *engine.Server) {
-	t.Helper()
-	waitFor(t, "no active connections", func() bool { return srv.Stats().Active == 0 })
-}
-
-// noise is random bytes that streams are cut from, so that a byte lost,
-// repeated or moved changes the stream's SHA-256.
-var noise = func() []byte {
-	b := make([]byte, 2*bufSize)
-	rand.NewChaCha8([32]byte{'s', 'o', 'c', 'k', 'i', 't'}).Read(b)
-	return b
-}()
 
 // echoStream writes total bytes to c in writes of chunk bytes from another
 // goroutine, then half-closes, while it reads the echo on the calling
@@ -355,7 +143,14 @@ var streamCases = []struct {
 	{name: "roundtrip", run: testRoundTrip},
 	{name: "all-bytes", run: testAllByteValues},
 	{name: "stream-64MiB", run: func(t *testing.T, e streamEnv) {
-		echoStream(t, dial(t, e.addr), 64<<20, e.kind.chunk())
+		c := dial(t, e.addr)
+		// 64 MiB through the echo can take most of a minute under -race
+		// on two cores busy with the other tests: the deadline only
+		// bounds a hang.
+		if err := c.SetDeadline(time.Now().Add(3 * testkit.Timeout)); err != nil {
+			t.Fatal(err)
+		}
+		echoStream(t, c, 64<<20, e.kind.chunk())
 	}},
 	{name: "half-close-8MiB", run: testHalfClose},
 	{name: "1000-conns", run: testManyConns},
@@ -367,7 +162,7 @@ var streamCases = []struct {
 // backend is done when it passes this suite unchanged.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range enginetest.Backends() {
+	for _, b := range testkit.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			for _, k := range streamKinds() {
@@ -398,10 +193,10 @@ func TestConformance(t *testing.T) {
 func testRoundTrip(t *testing.T, e streamEnv) {
 	c := dial(t, e.addr)
 	msg := []byte("hello, sockit")
-	if err := roundTrip(c, msg); err != nil {
+	if err := testkit.RoundTrip(c, msg); err != nil {
 		t.Fatal(err)
 	}
-	if err := roundTrip(c, []byte("and again")); err != nil {
+	if err := testkit.RoundTrip(c, []byte("and again")); err != nil {
 		t.Fatal(err)
 	}
 	if err := closeWrite(c); err != nil {
@@ -424,7 +219,7 @@ func testAllByteValues(t *testing.T, e streamEnv) {
 	for i := range 256 {
 		msg = append(msg, byte(255-i))
 	}
-	if err := roundTrip(dial(t, e.addr), msg); err != nil {
+	if err := testkit.RoundTrip(dial(t, e.addr), msg); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -463,7 +258,7 @@ func testManyConns(t *testing.T, e streamEnv) {
 					continue
 				}
 				cs[i] = c
-				errs[i] = roundTrip(c, fmt.Appendf(nil, "conn %d of %d", i, conns))
+				errs[i] = testkit.RoundTrip(c, fmt.Appendf(nil, "conn %d of %d", i, conns))
 			}
 		})
 	}
@@ -511,7 +306,7 @@ func testPeerReset(t *testing.T, e streamEnv) {
 	c.Close()
 	waitIdle(t, e.srv)
 
-	if err := roundTrip(dial(t, e.addr), []byte("still serving?")); err != nil {
+	if err := testkit.RoundTrip(dial(t, e.addr), []byte("still serving?")); err != nil {
 		t.Fatalf("after a peer reset: %v", err)
 	}
 	if st := e.srv.Stats(); st.Accepted != 2 {
@@ -556,7 +351,7 @@ func packetClient(t *testing.T, k sockKind) net.PacketConn {
 	var err error
 	switch k.network {
 	case "unixgram":
-		pc, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath(t, "c"), Net: "unixgram"})
+		pc, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: testkit.SockPath(t, "c"), Net: "unixgram"})
 	case "udp6":
 		pc, err = net.ListenPacket(k.network, "[::1]:0")
 	default:
@@ -566,7 +361,7 @@ func packetClient(t *testing.T, k sockKind) net.PacketConn {
 		t.Fatalf("client socket: %v", err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	if err := pc.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := pc.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 		t.Fatal(err)
 	}
 	return pc
@@ -623,7 +418,7 @@ func testDatagrams(t *testing.T, srv *engine.Server, addr net.Addr, k sockKind) 
 	}
 	// Counters move just after the system call the client has seen the
 	// result of.
-	waitFor(t, fmt.Sprintf("%d datagrams counted out", packets), func() bool { return srv.Stats().PacketsOut == uint64(packets) })
+	testkit.Eventually(t, fmt.Sprintf("%d datagrams counted out", packets), func() bool { return srv.Stats().PacketsOut == uint64(packets) })
 	st := srv.Stats()
 	if st.PacketsIn != uint64(packets) || st.BytesIn != uint64(total) || st.BytesOut != uint64(total) {
 		t.Errorf("Stats = %+v; want PacketsIn %d, BytesIn and BytesOut %d", st, packets, total)

@@ -16,115 +16,13 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
-// The tests here check each of the engine's contracts (DESIGN.md, the
-// engine package doc) on real loopback sockets, for every backend.
-
-// funcs is a Handler built from functions; each nil one does what
-// service.Echo does.
-type funcs struct {
-	open      func(c engine.Conn)
-	data      func(c engine.Conn, in []byte) int
-	peerClose func(c engine.Conn)
-}
-
-func (h funcs) OnOpen(c engine.Conn) {
-	if h.open != nil {
-		h.open(c)
-	}
-}
-
-func (h funcs) OnData(c engine.Conn, in []byte) int {
-	if h.data != nil {
-		return h.data(c, in)
-	}
-	return service.Echo{}.OnData(c, in)
-}
-
-func (h funcs) OnPeerClose(c engine.Conn) {
-	if h.peerClose != nil {
-		h.peerClose(c)
-		return
-	}
-	c.CloseWrite()
-}
-
-func (funcs) OnClose(engine.Conn, error) {}
-
-// closeWatch wraps a Handler and reports each OnClose error on errs.
-type closeWatch struct {
-	engine.Handler
-	errs chan error
-}
-
-func watchClose(h engine.Handler) closeWatch {
-	return closeWatch{Handler: h, errs: make(chan error, 16)}
-}
-
-func (w closeWatch) OnClose(c engine.Conn, err error) {
-	w.Handler.OnClose(c, err)
-	w.errs <- err
-}
-
-// next returns the error of the next OnClose.
-func (w closeWatch) next(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-w.errs:
-		return err
-	case <-time.After(ioTimeout):
-		t.Fatalf("OnClose not called within %v", ioTimeout)
-		return nil
-	}
-}
-
-// receive returns the next value on ch, failing the test after ioTimeout.
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(ioTimeout):
-		t.Fatalf("no %s within %v", what, ioTimeout)
-		var zero T
-		return zero
-	}
-}
-
-// readAll reads c until EOF, at most limit bytes; the connection's
-// deadline bounds it in time.
-func readAll(c net.Conn, limit int) ([]byte, error) {
-	var out []byte
-	buf := make([]byte, bufSize)
-	for len(out) <= limit {
-		n, err := c.Read(buf)
-		out = append(out, buf[:n]...)
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, fmt.Errorf("more than %d bytes", limit)
-}
-
-// pattern returns n bytes cut from noise, different for each seed.
-func pattern(n, seed int) []byte {
-	out := make([]byte, 0, n)
-	for i := seed; len(out) < n; i++ {
-		start := i * 4099 % (len(noise) - bufSize)
-		out = append(out, noise[start:start+min(bufSize, n-len(out))]...)
-	}
-	return out
-}
-
 // Contract 1: half-close is first class.
 func TestContractHalfClose(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("echo", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
@@ -137,7 +35,7 @@ func TestContractHalfClose(t *testing.T) {
 			if err := closeWrite(c); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readAll(c, len(msg))
+			got, err := testkit.ReadAll(c, len(msg))
 			if err != nil || !bytes.Equal(got, msg) {
 				t.Fatalf("after half-close: read %d bytes, %v; want the %d bytes sent, then EOF", len(got), err, len(msg))
 			}
@@ -149,7 +47,7 @@ func TestContractHalfClose(t *testing.T) {
 		t.Run("write-after-peer-FIN", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
-			h := funcs{peerClose: func(c engine.Conn) {
+			h := testkit.Funcs{PeerClose: func(c engine.Conn) {
 				c.Write([]byte(" and goodbye"))
 				c.CloseWrite()
 			}}
@@ -160,7 +58,7 @@ func TestContractHalfClose(t *testing.T) {
 			if err := closeWrite(c); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readAll(c, 100)
+			got, err := testkit.ReadAll(c, 100)
 			if want := "hello and goodbye"; err != nil || string(got) != want {
 				t.Fatalf("read %q, %v; want %q, then EOF", got, err, want)
 			}
@@ -170,20 +68,20 @@ func TestContractHalfClose(t *testing.T) {
 
 // Contract 2: no byte lost. Close flushes and does not reset.
 func TestContractCloseFlushes(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const size = 4 << 20 // = the default MaxPending
 		msg := pattern(size, 2)
 		t.Run("close-after-write", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
-			h := watchClose(funcs{open: func(c engine.Conn) {
+			h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
 				if _, err := c.Write(msg); err != nil {
 					t.Errorf("Write %d bytes: %v", len(msg), err)
 				}
 				c.Close()
 			}})
 			c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-			got, err := readAll(c, size)
+			got, err := testkit.ReadAll(c, size)
 			if err != nil || !bytes.Equal(got, msg) {
 				t.Fatalf("read %d bytes, %v; want the %d bytes written before Close, then EOF", len(got), err, size)
 			}
@@ -198,7 +96,7 @@ func TestContractCloseFlushes(t *testing.T) {
 			// At the first input the handler writes 4 MiB and closes, with
 			// most of the client's 1 MiB not yet read: closing must drain
 			// it rather than let close(2) answer it with RST.
-			h := watchClose(funcs{data: func(c engine.Conn, in []byte) int {
+			h := watchClose(testkit.Funcs{Data: func(c engine.Conn, in []byte) int {
 				c.Write(msg)
 				c.Close()
 				return len(in)
@@ -209,13 +107,13 @@ func TestContractCloseFlushes(t *testing.T) {
 				_, err := c.Write(pattern(1<<20, 3))
 				wrote <- err
 			}()
-			got, err := readAll(c, size)
+			got, err := testkit.ReadAll(c, size)
 			if err != nil || !bytes.Equal(got, msg) {
 				c.Close()
 				<-wrote
 				t.Fatalf("read %d bytes, %v; want the %d bytes written before Close, then EOF (an RST means unread input was not drained)", len(got), err, size)
 			}
-			if err := receive(t, wrote, "end of the client's write"); err != nil {
+			if err := testkit.Receive(t, wrote, "end of the client's write"); err != nil {
 				t.Fatalf("client write: %v (the server reset the connection)", err)
 			}
 			c.Close()
@@ -228,9 +126,9 @@ func TestContractCloseFlushes(t *testing.T) {
 
 // Contract 2: Abort resets on purpose.
 func TestContractAbort(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
-		h := watchClose(funcs{data: func(c engine.Conn, in []byte) int {
+		h := watchClose(testkit.Funcs{Data: func(c engine.Conn, in []byte) int {
 			c.Write(in) // dropped: Abort discards pending output
 			c.Abort()
 			return len(in)
@@ -239,7 +137,7 @@ func TestContractAbort(t *testing.T) {
 		if _, err := c.Write([]byte("reset me")); err != nil {
 			t.Fatal(err)
 		}
-		got, err := readAll(c, 100)
+		got, err := testkit.ReadAll(c, 100)
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("read after Abort: %q, %v; want ECONNRESET", got, err)
 		}
@@ -251,11 +149,11 @@ func TestContractAbort(t *testing.T) {
 
 // A peer's reset ends the connection with an error that says so.
 func TestContractPeerReset(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		h := watchClose(service.Echo{})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-		if err := roundTrip(c, []byte("hello")); err != nil {
+		if err := testkit.RoundTrip(c, []byte("hello")); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.(*net.TCPConn).SetLinger(0); err != nil {
@@ -297,7 +195,7 @@ func (p *pendingProbe) peaks() (atInput, afterOut int) {
 // Contract 3: bounded memory. A client that writes 64 MiB and reads
 // nothing for a while stalls the echo's reading, not its memory.
 func TestContractBackpressure(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		cfg := engine.Config{
 			HighWatermark: 256 << 10, LowWatermark: 128 << 10, MaxPending: 1 << 20,
 			ReadBuffer: 64 << 10, SendBuf: 64 << 10, RecvBuf: 64 << 10, // small kernel buffers fill soon
@@ -335,7 +233,7 @@ func TestContractBackpressure(t *testing.T) {
 		// BytesOut is loaded after BytesIn, so in - out never overstates
 		// what the server holds.
 		var held uint64
-		waitFor(t, "pending output above the high watermark", func() bool {
+		testkit.Eventually(t, "pending output above the high watermark", func() bool {
 			st := srv.Stats()
 			held = max(held, st.BytesIn-min(st.BytesOut, st.BytesIn))
 			_, after := probe.peaks()
@@ -361,7 +259,7 @@ func TestContractBackpressure(t *testing.T) {
 		if rerr != io.EOF {
 			c.Close()
 		}
-		w := receive(t, sent, "end of the client's writes")
+		w := testkit.Receive(t, sent, "end of the client's writes")
 		if w.err != nil || rerr != io.EOF || got != total || !bytes.Equal(h.Sum(nil), w.sum) {
 			t.Fatalf("write: %v; read %d of %d bytes, then %v; SHA-256 equal: %v", w.err, got, total, rerr, bytes.Equal(h.Sum(nil), w.sum))
 		}
@@ -377,7 +275,7 @@ func TestContractBackpressure(t *testing.T) {
 
 // Contract 3: Write refuses to queue beyond MaxPending.
 func TestContractOutputFull(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		cfg := engine.Config{HighWatermark: 256 << 10, MaxPending: 1 << 20, SendBuf: 64 << 10}
 		srv := newServer(t, b, cfg)
 		type result struct {
@@ -388,7 +286,7 @@ func TestContractOutputFull(t *testing.T) {
 			sum                    []byte
 		}
 		done := make(chan result, 1)
-		h := watchClose(funcs{open: func(c engine.Conn) {
+		h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
 			var r result
 			_, r.oversize = c.Write(make([]byte, cfg.MaxPending+1))
 			r.pendingAfterOversize = c.Pending()
@@ -413,7 +311,7 @@ func TestContractOutputFull(t *testing.T) {
 		if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
 			t.Fatal(err)
 		}
-		r := receive(t, done, "result from OnOpen")
+		r := testkit.Receive(t, done, "result from OnOpen")
 		if !errors.Is(r.oversize, engine.ErrOutputFull) || r.pendingAfterOversize != 0 {
 			t.Errorf("Write of MaxPending+1 bytes: %v, then Pending %d; want ErrOutputFull and nothing queued", r.oversize, r.pendingAfterOversize)
 		}
@@ -427,7 +325,7 @@ func TestContractOutputFull(t *testing.T) {
 			t.Errorf("Write after Close: %v, want ErrClosed", r.closed)
 		}
 		// Everything Write accepted arrives: no byte lost.
-		got, err := readAll(c, r.written)
+		got, err := testkit.ReadAll(c, r.written)
 		if sum := sha256.Sum256(got); err != nil || len(got) != r.written || !bytes.Equal(sum[:], r.sum) {
 			t.Fatalf("read %d bytes, %v; want the %d bytes Write accepted, then EOF", len(got), err, r.written)
 		}
@@ -440,22 +338,22 @@ func TestContractOutputFull(t *testing.T) {
 
 // Write and AsyncWrite fail with ErrClosed once output is shut.
 func TestContractWriteAfterCloseWrite(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		conns := make(chan engine.Conn, 1)
 		errs := make(chan error, 1)
-		h := watchClose(funcs{open: func(c engine.Conn) {
+		h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
 			c.CloseWrite()
 			_, err := c.Write([]byte("late"))
 			errs <- err
 			conns <- c
 		}})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-		if err := receive(t, errs, "Write result"); !errors.Is(err, engine.ErrClosed) {
+		if err := testkit.Receive(t, errs, "Write result"); !errors.Is(err, engine.ErrClosed) {
 			t.Errorf("Write after CloseWrite: %v, want ErrClosed", err)
 		}
 		readEOF(t, c)
-		sc := receive(t, conns, "server conn")
+		sc := testkit.Receive(t, conns, "server conn")
 		if err := sc.AsyncWrite([]byte("late")); !errors.Is(err, engine.ErrClosed) {
 			t.Errorf("AsyncWrite after CloseWrite: %v, want ErrClosed", err)
 		}
@@ -468,13 +366,13 @@ func TestContractWriteAfterCloseWrite(t *testing.T) {
 
 // Contract 7: the idle timeout closes a connection without input.
 func TestContractIdleTimeout(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const idle = 200 * time.Millisecond
 		srv := newServer(t, b, engine.Config{IdleTimeout: idle})
 		h := watchClose(service.Echo{})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
 		last := time.Now() // the server's last input comes after this
-		if err := roundTrip(c, []byte("still here")); err != nil {
+		if err := testkit.RoundTrip(c, []byte("still here")); err != nil {
 			t.Fatal(err)
 		}
 		readEOF(t, c)
@@ -490,17 +388,17 @@ func TestContractIdleTimeout(t *testing.T) {
 
 // Contract 5: graceful shutdown.
 func TestContractShutdown(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("waits", func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, b, engine.Config{})
 			h := watchClose(service.Echo{})
 			addr := listen(t, srv, "tcp4", "127.0.0.1:0", h)
 			c := dial(t, addr)
-			if err := roundTrip(c, []byte("before")); err != nil {
+			if err := testkit.RoundTrip(c, []byte("before")); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- srv.Shutdown(ctx) }()
@@ -508,7 +406,7 @@ func TestContractShutdown(t *testing.T) {
 			// Listen refuses once Shutdown has begun. Until then it fails
 			// too, binding an address of TEST-NET-1 (RFC 5737), which is
 			// on no machine.
-			waitFor(t, "Shutdown to begin", func() bool {
+			testkit.Eventually(t, "Shutdown to begin", func() bool {
 				_, err := srv.Listen(ep("tcp4", "192.0.2.1:0"), h)
 				return errors.Is(err, engine.ErrServerClosed)
 			})
@@ -517,7 +415,7 @@ func TestContractShutdown(t *testing.T) {
 				t.Fatalf("Shutdown returned %v while a connection was open", err)
 			default:
 			}
-			if err := roundTrip(c, []byte("during shutdown")); err != nil {
+			if err := testkit.RoundTrip(c, []byte("during shutdown")); err != nil {
 				t.Fatalf("an open connection during Shutdown: %v", err)
 			}
 			if err := closeWrite(c); err != nil {
@@ -525,10 +423,10 @@ func TestContractShutdown(t *testing.T) {
 			}
 			readEOF(t, c)
 			c.Close()
-			if err := receive(t, done, "Shutdown's return"); err != nil {
+			if err := testkit.Receive(t, done, "Shutdown's return"); err != nil {
 				t.Errorf("Shutdown after the last connection finished: %v, want nil", err)
 			}
-			if d, err := net.DialTimeout("tcp4", addr.String(), ioTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
+			if d, err := net.DialTimeout("tcp4", addr.String(), testkit.Timeout); !errors.Is(err, syscall.ECONNREFUSED) {
 				if err == nil {
 					d.Close()
 				}
@@ -543,7 +441,7 @@ func TestContractShutdown(t *testing.T) {
 			srv := newServer(t, b, engine.Config{})
 			h := watchClose(service.Echo{})
 			c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-			if err := roundTrip(c, []byte("then silence")); err != nil {
+			if err := testkit.RoundTrip(c, []byte("then silence")); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -579,24 +477,12 @@ func TestContractShutdown(t *testing.T) {
 	})
 }
 
-// staleSocket leaves a socket file at path that no one listens on, as a
-// crashed server does.
-func staleSocket(t *testing.T, path string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-}
-
 // Unix socket files: never delete what is not ours to delete.
 func TestContractUnixPath(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("not-a-socket", func(t *testing.T) {
 			t.Parallel()
-			path := sockPath(t, "s")
+			path := testkit.SockPath(t, "s")
 			if err := os.WriteFile(path, []byte("precious"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -613,8 +499,7 @@ func TestContractUnixPath(t *testing.T) {
 		})
 		t.Run("stale-without-unlink", func(t *testing.T) {
 			t.Parallel()
-			path := sockPath(t, "s")
-			staleSocket(t, path)
+			path := testkit.StaleSocket(t, "s")
 			srv := newServer(t, b, engine.Config{})
 			_, err := srv.Listen(ep("unix", path), service.Echo{})
 			if sockit.KindOf(err) != sockit.KindAddrInUse {
@@ -623,18 +508,17 @@ func TestContractUnixPath(t *testing.T) {
 		})
 		t.Run("stale-with-unlink", func(t *testing.T) {
 			t.Parallel()
-			path := sockPath(t, "s")
-			staleSocket(t, path)
+			path := testkit.StaleSocket(t, "s")
 			srv := newServer(t, b, engine.Config{Unlink: true})
 			addr := listen(t, srv, "unix", path, service.Echo{})
-			if err := roundTrip(dial(t, addr), []byte("replaced")); err != nil {
+			if err := testkit.RoundTrip(dial(t, addr), []byte("replaced")); err != nil {
 				t.Fatal(err)
 			}
 		})
 		t.Run("live-never-replaced", func(t *testing.T) {
 			t.Parallel()
 			for _, network := range []string{"unix", "unixpacket"} {
-				path := sockPath(t, "s")
+				path := testkit.SockPath(t, "s")
 				live := newServer(t, b, engine.Config{})
 				addr := listen(t, live, "unix", path, service.Echo{})
 				before, err := os.Lstat(path)
@@ -648,14 +532,14 @@ func TestContractUnixPath(t *testing.T) {
 				if after, err := os.Lstat(path); err != nil || !os.SameFile(before, after) {
 					t.Errorf("Listen %s with Unlink: the live server's socket file is gone or replaced (%v)", network, err)
 				}
-				if err := roundTrip(dial(t, addr), []byte("still mine")); err != nil {
+				if err := testkit.RoundTrip(dial(t, addr), []byte("still mine")); err != nil {
 					t.Errorf("the live server after Listen %s with Unlink: %v", network, err)
 				}
 			}
 		})
 		t.Run("shutdown-removes-own-file", func(t *testing.T) {
 			t.Parallel()
-			path := sockPath(t, "s")
+			path := testkit.SockPath(t, "s")
 			srv := newServer(t, b, engine.Config{})
 			listen(t, srv, "unix", path, service.Echo{})
 			if _, err := os.Lstat(path); err != nil {
@@ -670,7 +554,7 @@ func TestContractUnixPath(t *testing.T) {
 		})
 		t.Run("shutdown-keeps-other-file", func(t *testing.T) {
 			t.Parallel()
-			path := sockPath(t, "s")
+			path := testkit.SockPath(t, "s")
 			srv := newServer(t, b, engine.Config{})
 			listen(t, srv, "unix", path, service.Echo{})
 			if err := os.Remove(path); err != nil {
@@ -691,7 +575,7 @@ func TestContractUnixPath(t *testing.T) {
 
 // Listening twice on one TCP port fails with KindAddrInUse.
 func TestContractAddrInUse(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})
 		other := newServer(t, b, engine.Config{})
@@ -704,28 +588,10 @@ func TestContractAddrInUse(t *testing.T) {
 	})
 }
 
-// eventLog is a goroutine-safe Observer that keeps every event.
-type eventLog struct {
-	mu     sync.Mutex
-	events []sockit.Event
-}
-
-func (l *eventLog) Observe(e sockit.Event) {
-	l.mu.Lock()
-	l.events = append(l.events, e)
-	l.mu.Unlock()
-}
-
-func (l *eventLog) all() []sockit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]sockit.Event(nil), l.events...)
-}
-
 // Contract 10: an Observer sees each socket step of one echo, in order.
 func TestContractObserver(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		var log eventLog
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		var log testkit.Recorder
 		srv := newServer(t, b, engine.Config{Observer: &log})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{}))
 		msg := []byte("hello, observer")
@@ -735,14 +601,14 @@ func TestContractObserver(t *testing.T) {
 		if err := closeWrite(c); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readAll(c, 100); err != nil || !bytes.Equal(got, msg) {
+		if got, err := testkit.ReadAll(c, 100); err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("read %q, %v; want %q, then EOF", got, err, msg)
 		}
 		c.Close()
 		if err := srv.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		events := log.all()
+		events := log.Events()
 
 		// The listener's steps come first.
 		at := 0
@@ -789,32 +655,15 @@ func TestContractObserver(t *testing.T) {
 	})
 }
 
-func indexEvent(events []sockit.Event, from int, match func(sockit.Event) bool) int {
-	for i := from; i < len(events); i++ {
-		if match(events[i]) {
-			return i
-		}
-	}
-	return -1
-}
-
-func narrate(events []sockit.Event) string {
-	var b bytes.Buffer
-	for i, e := range events {
-		fmt.Fprintf(&b, "\t%d: fd %d %v\n", i, e.FD, e)
-	}
-	return b.String()
-}
-
 // Stats count every byte the client sent and received.
 func TestContractStats(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{}))
 		var sent int
 		for i := range 10 {
 			msg := pattern(1000*(i+1), i)
-			if err := roundTrip(c, msg); err != nil {
+			if err := testkit.RoundTrip(c, msg); err != nil {
 				t.Fatal(err)
 			}
 			sent += len(msg)
@@ -834,9 +683,9 @@ func TestContractStats(t *testing.T) {
 
 // Contract 3: input a handler leaves unconsumed is bounded by MaxInput.
 func TestContractMaxInput(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{MaxInput: 64 << 10, ReadBuffer: 16 << 10})
-		h := watchClose(funcs{data: func(engine.Conn, []byte) int { return 0 }}) // never consumes
+		h := watchClose(testkit.Funcs{Data: func(engine.Conn, []byte) int { return 0 }}) // never consumes
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
 		wrote := make(chan error, 1)
 		go func() {
@@ -853,9 +702,9 @@ func TestContractMaxInput(t *testing.T) {
 
 // Contract 2: with a negative Linger, Close resets like Abort.
 func TestContractNegativeLinger(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{Linger: -1})
-		h := funcs{data: func(c engine.Conn, in []byte) int {
+		h := testkit.Funcs{Data: func(c engine.Conn, in []byte) int {
 			c.Close()
 			return len(in)
 		}}
@@ -863,7 +712,7 @@ func TestContractNegativeLinger(t *testing.T) {
 		if _, err := c.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readAll(c, 100); !errors.Is(err, syscall.ECONNRESET) {
+		if got, err := testkit.ReadAll(c, 100); !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("read after Close with Linger < 0: %q, %v; want ECONNRESET", got, err)
 		}
 	})
@@ -871,9 +720,9 @@ func TestContractNegativeLinger(t *testing.T) {
 
 // Contract 7: WriteTimeout ends a connection whose output is stuck.
 func TestContractWriteTimeout(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{WriteTimeout: 200 * time.Millisecond, SendBuf: 64 << 10})
-		h := watchClose(funcs{open: func(c engine.Conn) {
+		h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
 			c.Write(pattern(4<<20, 5)) // far more than the kernel holds for a client that reads nothing
 		}})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
@@ -889,12 +738,12 @@ func TestContractWriteTimeout(t *testing.T) {
 // Contract 4: other goroutines reach a connection through AsyncWrite and
 // Close; every message arrives whole, each goroutine's in order.
 func TestContractAsync(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newServer(t, b, engine.Config{})
 		conns := make(chan engine.Conn, 1)
-		h := watchClose(funcs{open: func(c engine.Conn) { conns <- c }})
+		h := watchClose(testkit.Funcs{Open: func(c engine.Conn) { conns <- c }})
 		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-		sc := receive(t, conns, "server conn")
+		sc := testkit.Receive(t, conns, "server conn")
 
 		const writers, msgs, size = 4, 100, 1024
 		errs := make(chan error, writers)
@@ -915,7 +764,7 @@ func TestContractAsync(t *testing.T) {
 			wg.Wait()
 			sc.Close()
 		}()
-		got, err := readAll(c, writers*msgs*size)
+		got, err := testkit.ReadAll(c, writers*msgs*size)
 		if err != nil || len(got) != writers*msgs*size {
 			t.Fatalf("read %d bytes, %v; want %d, then EOF", len(got), err, writers*msgs*size)
 		}
@@ -936,6 +785,102 @@ func TestContractAsync(t *testing.T) {
 		c.Close()
 		if err := h.next(t); err != nil {
 			t.Errorf("OnClose: %v, want nil", err)
+		}
+	})
+}
+
+// collector is a Handler that keeps everything it reads, notes the peer's
+// FIN, and reports the OnClose error.
+type collector struct {
+	got      chan []byte
+	finSeen  chan struct{}
+	closeErr chan error
+	buf      []byte
+}
+
+func newCollector() *collector {
+	return &collector{got: make(chan []byte, 1), finSeen: make(chan struct{}, 1), closeErr: make(chan error, 1)}
+}
+
+func (h *collector) OnOpen(engine.Conn) {}
+
+func (h *collector) OnData(_ engine.Conn, in []byte) int {
+	h.buf = append(h.buf, in...)
+	return len(in)
+}
+
+func (h *collector) OnPeerClose(c engine.Conn) {
+	h.finSeen <- struct{}{}
+	h.got <- h.buf
+	c.Close()
+}
+
+func (h *collector) OnClose(_ engine.Conn, err error) { h.closeErr <- err }
+
+// A Unix peer that writes and then close(2)s (not shutdown) still delivers
+// every byte, then EOF, and the close is orderly. (On Linux the reader sees
+// EPOLLHUP at once, with data still queued.)
+func TestUnixPeerCloseDeliversAll(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{})
+		h := newCollector()
+		addr := listen(t, srv, "unix", testkit.SockPath(t, "c"), h)
+		c, err := net.Dial("unix", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := pattern(1<<20, 9)
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
+		if _, err := c.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		got := testkit.Receive(t, h.got, "the data and the peer's FIN")
+		if !bytes.Equal(got, want) {
+			t.Errorf("server read %d bytes of %d before EOF", len(got), len(want))
+		}
+		if err := testkit.Receive(t, h.closeErr, "OnClose"); err != nil {
+			t.Errorf("OnClose(%v), want nil after an orderly close", err)
+		}
+	})
+}
+
+// AsyncWrite beyond MaxPending is refused with ErrOutputFull and the
+// connection stays usable.
+func TestAsyncWriteOutputFull(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		const maxPending = 256 << 10
+		srv := newServer(t, b, engine.Config{HighWatermark: 64 << 10, MaxPending: maxPending, SendBuf: 32 << 10})
+		conns := make(chan engine.Conn, 1)
+		addr := listen(t, srv, "tcp4", "127.0.0.1:0", testkit.Funcs{Open: func(c engine.Conn) { conns <- c }})
+		c := dial(t, addr)
+		c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		sc := testkit.Receive(t, conns, "server conn")
+		chunk := make([]byte, 32<<10)
+		var full bool
+		for i := 0; i < 1000 && !full; i++ { // the client reads nothing: output must fill up
+			err := sc.AsyncWrite(chunk)
+			switch {
+			case errors.Is(err, engine.ErrOutputFull):
+				full = true
+			case err != nil:
+				t.Fatalf("AsyncWrite %d: %v", i, err)
+			}
+		}
+		if !full {
+			t.Fatalf("1000 AsyncWrites of 32 KiB never met ErrOutputFull (MaxPending %d)", maxPending)
+		}
+		// Still open: what was accepted arrives, then more goes through.
+		if err := sc.AsyncWrite([]byte("end")); err != nil && !errors.Is(err, engine.ErrOutputFull) {
+			t.Fatalf("AsyncWrite after ErrOutputFull: %v", err)
+		}
+		sc.CloseWrite()
+		got, err := testkit.ReadAll(c, 64<<20)
+		if err != nil {
+			t.Fatalf("reading what was accepted: %v after %d bytes", err, len(got))
+		}
+		if len(got) < maxPending/2 {
+			t.Errorf("read %d bytes, want at least the %d that fit", len(got), maxPending/2)
 		}
 	})
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // resumeWithin bounds, per backend, how long a connection waiting in the
@@ -31,7 +31,7 @@ var resumeWithin = map[engine.Backend]time.Duration{
 // descriptors free up. The server runs in a helper process whose soft
 // RLIMIT_NOFILE is nofile.
 func TestAcceptEMFILE(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const (
 			nofile = 64
 			conns  = 100 // well beyond nofile: the rest wait in the backlog
@@ -86,7 +86,7 @@ func TestAcceptEMFILE(t *testing.T) {
 		var sent atomic.Uint64
 		trip := func(i int) error {
 			msg := fmt.Appendf(nil, "connection %d of %d", i, conns)
-			if err := roundTrip(cs[i], msg); err != nil {
+			if err := testkit.RoundTrip(cs[i], msg); err != nil {
 				return fmt.Errorf("connection %d (accepted before the window: %v): %w", i, i < accepted, err)
 			}
 			sent.Add(uint64(len(msg)))

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -30,7 +30,7 @@ func (g *goaway) OnShutdown(c engine.Conn) {
 // its other callbacks, and the connections it closes end within the grace:
 // none has to be cut.
 func TestShutdownHandler(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv, err := engine.NewServer(&engine.Config{Backend: b})
 		if err != nil {
 			t.Fatal(err)
@@ -50,12 +50,12 @@ func TestShutdownHandler(t *testing.T) {
 			}
 			cs = append(cs, c)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- srv.Shutdown(ctx) }()
 		for i, c := range cs {
-			c.SetReadDeadline(time.Now().Add(ioTimeout))
+			c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 			got, err := io.ReadAll(c) // the goodbye, then the server's FIN
 			if err != nil || string(got) != "bye\n" {
 				t.Errorf("connection %d read %q, %v; want the goodbye and EOF", i, got, err)

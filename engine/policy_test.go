@@ -10,6 +10,7 @@ import (
 )
 
 func TestCausePrecedence(t *testing.T) {
+	t.Parallel()
 	reset := errors.New("reset")
 	late := errors.New("late")
 	for _, tc := range []struct {
@@ -33,6 +34,7 @@ func TestCausePrecedence(t *testing.T) {
 }
 
 func TestLeftoverInput(t *testing.T) {
+	t.Parallel()
 	data := []byte("abcdef")
 	for _, tc := range []struct {
 		k     int
@@ -80,6 +82,7 @@ func TestLeftoverInput(t *testing.T) {
 }
 
 func TestBackpressureHysteresis(t *testing.T) {
+	t.Parallel()
 	cfg := (&Config{HighWatermark: 100, LowWatermark: 40}).withDefaults()
 	paused := false
 	for _, step := range []struct {
@@ -138,6 +141,7 @@ func TestBudgetLevels(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
+	t.Parallel()
 	const s = int64(time.Second)
 	cfg := (&Config{IdleTimeout: 10 * time.Second, WriteTimeout: 3 * time.Second}).withDefaults()
 	d := cfg.deadlines(stOpen, 100*s, 105*s, true, 0)
@@ -170,6 +174,7 @@ func TestDeadlines(t *testing.T) {
 }
 
 func TestTimeoutError(t *testing.T) {
+	t.Parallel()
 	err := timeoutError(opWrite)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, syscall.ETIMEDOUT) {
 		t.Fatalf("%v is not both a deadline and ETIMEDOUT", err)
@@ -181,6 +186,7 @@ func TestTimeoutError(t *testing.T) {
 }
 
 func TestAcceptBackoff(t *testing.T) {
+	t.Parallel()
 	var b acceptBackoff
 	now := int64(10 * time.Second)
 	var waits []time.Duration
@@ -208,6 +214,7 @@ func TestAcceptBackoff(t *testing.T) {
 }
 
 func TestOutq(t *testing.T) {
+	t.Parallel()
 	var b budget
 	q := outq{budget: &b}
 	join := func(v [][]byte) string {
@@ -270,6 +277,7 @@ func TestOutq(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	l := newLifecycle()
 	for i := 0; i < 2; i++ {
 		if !l.admit() {

@@ -9,6 +9,7 @@ var liveStates = []connState{stConnecting, stOpen, stFlushing, stHalfClosed, stP
 
 // The rules every row of the table keeps, whatever its details.
 func TestStateTableInvariants(t *testing.T) {
+	t.Parallel()
 	for _, s := range liveStates {
 		for ev, want := range map[event]connState{evAbort: stReset, evFail: stDone, evClosed: stClosed} {
 			got := s
@@ -59,6 +60,7 @@ func TestStateTableInvariants(t *testing.T) {
 
 // What each state lets the backend do agrees with itself.
 func TestStateQueries(t *testing.T) {
+	t.Parallel()
 	for s := stConnecting; s < numStates; s++ {
 		switch {
 		case s.discards() && !s.reads():
@@ -81,6 +83,7 @@ func TestStateQueries(t *testing.T) {
 // Every state can be reached from a new connection, and every state can
 // reach closed: there is no trap in the table.
 func TestStateTableReach(t *testing.T) {
+	t.Parallel()
 	reach := func(from connState) map[connState]bool {
 		seen := map[connState]bool{from: true}
 		for todo := []connState{from}; len(todo) > 0; {
@@ -108,6 +111,7 @@ func TestStateTableReach(t *testing.T) {
 
 // The lifecycles the package doc promises, event by event.
 func TestStateScenarios(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		from   connState

@@ -20,7 +20,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -51,7 +51,7 @@ func TestStressSlowReader(t *testing.T) {
 		t.Skip("reads 64 MiB at 1 MiB/s on each backend, about 64 s: skipped in -short mode")
 	}
 	t.Parallel()
-	for _, b := range enginetest.Backends() {
+	for _, b := range testkit.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			testSlowReader(t, b)
@@ -76,7 +76,7 @@ func testSlowReader(t *testing.T, b engine.Backend) {
 	probe := &pendingPeak{}
 	c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", probe))
 	start := time.Now()
-	if err := c.SetDeadline(start.Add(total/rate*time.Second + ioTimeout)); err != nil {
+	if err := c.SetDeadline(start.Add(total/rate*time.Second + testkit.Timeout)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,7 +129,7 @@ func testSlowReader(t *testing.T, b engine.Backend) {
 	if rerr != nil {
 		c.Close() // unblock the writer
 	}
-	w := receive(t, sent, "end of the client's writes")
+	w := testkit.Receive(t, sent, "end of the client's writes")
 	elapsed := time.Since(start)
 	if w.err != nil || rerr != nil {
 		t.Fatalf("write: %v; read %d of %d bytes, then %v", w.err, got, total, rerr)
@@ -173,7 +173,7 @@ func (h *closeLog) all() []error {
 // connection (SO_LINGER 0, then close) while the echo is under way. The
 // server must drop each one, report the reset, and go on serving.
 func TestStressResetMidWrite(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const clients, size = 200, 1 << 20
 		// A small send buffer and high watermark: the server has output
 		// pending and reading paused when most of the resets arrive.
@@ -194,7 +194,7 @@ func TestStressResetMidWrite(t *testing.T) {
 		waitIdle(t, srv)
 
 		c := dial(t, addr)
-		if err := roundTrip(c, []byte("still serving?")); err != nil {
+		if err := testkit.RoundTrip(c, []byte("still serving?")); err != nil {
 			t.Fatalf("after %d resets: %v", clients, err)
 		}
 		if st := srv.Stats(); st.Accepted != clients+1 || st.Active != 1 {
@@ -314,7 +314,7 @@ func TestStressConcurrent10k(t *testing.T) {
 				}
 				cs[i] = c
 				msg := fmt.Appendf(nil, "connection %d of %d", i, conns)
-				if errs[i] = roundTrip(c, msg); errs[i] == nil {
+				if errs[i] = testkit.RoundTrip(c, msg); errs[i] == nil {
 					sent.Add(uint64(len(msg)))
 				}
 			}
@@ -373,7 +373,7 @@ func sourceAddrs(t *testing.T, conns int) []net.IP {
 // binding the address does not take a port for itself.
 func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 	d := net.Dialer{
-		Timeout:   ioTimeout,
+		Timeout:   testkit.Timeout,
 		LocalAddr: &net.TCPAddr{IP: src},
 		Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
@@ -387,7 +387,7 @@ func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -398,7 +398,7 @@ func dialFrom(src net.IP, addr net.Addr) (net.Conn, error) {
 // afterwards no server socket may sit in CLOSE_WAIT (the peer's FIN seen,
 // our close never made) and no connection may be left open.
 func TestStressChurn(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const conns, workers = 5000, 50
 		srv := newServer(t, b, engine.Config{})
 		addr := listen(t, srv, "tcp4", "127.0.0.1:0", service.Echo{})
@@ -417,7 +417,7 @@ func TestStressChurn(t *testing.T) {
 						continue
 					}
 					msg := fmt.Appendf(nil, "churn %d of %d", i, conns)
-					if errs[i] = roundTrip(c, msg); errs[i] == nil {
+					if errs[i] = testkit.RoundTrip(c, msg); errs[i] == nil {
 						sent.Add(uint64(len(msg)))
 					}
 					c.Close()
@@ -429,7 +429,7 @@ func TestStressChurn(t *testing.T) {
 			t.Fatalf("churning %d connections: %v", conns, err)
 		}
 		waitIdle(t, srv)
-		waitFor(t, fmt.Sprintf("no socket in CLOSE_WAIT on the server's port %d", port), func() bool {
+		testkit.Eventually(t, fmt.Sprintf("no socket in CLOSE_WAIT on the server's port %d", port), func() bool {
 			n, err := closeWaitOn(port)
 			if err != nil {
 				t.Fatalf("reading TCP states: %v", err)

@@ -24,6 +24,7 @@ func (f *fakeTimed) fire(now int64) int64 {
 // The heap fires in deadline order, moves an entry up when its deadline
 // comes earlier, removes entries at once, and re-arms what fire asks for.
 func TestTimerHeap(t *testing.T) {
+	t.Parallel()
 	var h timerHeap
 	r := rand.New(rand.NewPCG(1, 2))
 	items := make([]*fakeTimed, 200)

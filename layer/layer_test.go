@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
@@ -29,7 +28,7 @@ import (
 // what comes back until the server's end of data.
 func sendEcho(t *testing.T, ep endpoint.Endpoint, cfg layer.ClientConfig, msg []byte) []byte {
 	t.Helper()
-	c, err := layer.Dial(testContext(t), ep, cfg, client.Options{ConnectTimeout: testTimeout})
+	c, err := layer.Dial(testkit.Context(t), ep, cfg, client.Options{ConnectTimeout: testkit.Timeout})
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", ep, err)
 	}
@@ -38,7 +37,7 @@ func sendEcho(t *testing.T, ep endpoint.Endpoint, cfg layer.ClientConfig, msg []
 		t.Errorf("Endpoint() = %v, want %v", c.Endpoint(), ep)
 	}
 	var out bytes.Buffer
-	if err := client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout}); err != nil {
+	if err := client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil {
 		t.Fatalf("Send over %s = %v", ep, err)
 	}
 	return out.Bytes()
@@ -48,18 +47,18 @@ func sendEcho(t *testing.T, ep endpoint.Endpoint, cfg layer.ClientConfig, msg []
 // a stream handler (service.Echo) over each, and WebSocket's whole
 // messages (ws.Echo) instead.
 func TestEngineServe(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		for _, messages := range []ws.MessageHandler{nil, ws.Echo{}} {
 			srv := newEngine(t, b)
-			ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS(), Messages: messages})
+			ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS(), Messages: messages})
 			for _, scheme := range schemes {
 				ep := endpointFor(scheme)
 				addr, err := ls.Listen(srv, ep, service.Echo{})
 				if err != nil {
 					t.Fatalf("Listen(%s) = %v", ep, err)
 				}
-				msg := pattern(200 << 10)
-				if got := sendEcho(t, ep.WithAddr(addr), layer.ClientConfig{TLS: clientTLS()}, msg); !bytes.Equal(got, msg) {
+				msg := testkit.Pattern(200<<10, 1)
+				if got := sendEcho(t, ep.WithAddr(addr), layer.ClientConfig{TLS: testkit.ClientTLS()}, msg); !bytes.Equal(got, msg) {
 					t.Errorf("%s (messages %T): %d bytes back, want the %d sent", scheme, messages, len(got), len(msg))
 				}
 			}
@@ -71,54 +70,25 @@ func TestEngineServe(t *testing.T) {
 	})
 }
 
-// streamClient sends its message on open, half-closes, and collects the
-// answer until the server's end of data.
-type streamClient struct {
-	msg    []byte
-	mu     sync.Mutex
-	got    []byte
-	closed chan error
-}
-
-func (s *streamClient) OnOpen(c engine.Conn) {
-	c.Write(s.msg)
-	c.CloseWrite()
-}
-func (s *streamClient) OnData(c engine.Conn, in []byte) int {
-	s.mu.Lock()
-	s.got = append(s.got, in...)
-	s.mu.Unlock()
-	return len(in)
-}
-func (s *streamClient) OnPeerClose(c engine.Conn)        { c.Close() }
-func (s *streamClient) OnClose(_ engine.Conn, err error) { s.closed <- err }
-
 // Every scheme dialed on the engine, against a blocking server that
 // upgrades each socket it accepts.
 func TestEngineDial(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newEngine(t, b)
-		ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS()})
+		ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS()})
 		for _, scheme := range schemes {
-			ep := blockingServer(t, ls, endpointFor(scheme), echo)
-			sc := &streamClient{msg: pattern(100 << 10), closed: make(chan error, 1)}
-			cfg := layer.ClientConfig{TLS: clientTLS()}
-			if err := cfg.Dial(srv, ep, sc, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			ep := blockingServer(t, ls, endpointFor(scheme), testkit.Echo)
+			sc := testkit.NewSender(testkit.Pattern(100<<10, 1))
+			cfg := layer.ClientConfig{TLS: testkit.ClientTLS()}
+			if err := cfg.Dial(srv, ep, sc, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Dial(%s) = %v", ep, err)
 			}
-			select {
-			case err := <-sc.closed:
-				if err != nil {
-					t.Errorf("%s: OnClose(%v), want a clean close", scheme, err)
-				}
-			case <-time.After(testTimeout):
-				t.Fatalf("%s: the connection did not end", scheme)
+			if err := testkit.Receive(t, sc.Done(), scheme+" OnClose"); err != nil {
+				t.Errorf("%s: OnClose(%v), want a clean close", scheme, err)
 			}
-			sc.mu.Lock()
-			if !bytes.Equal(sc.got, sc.msg) {
-				t.Errorf("%s: %d bytes back, want the %d sent", scheme, len(sc.got), len(sc.msg))
+			if got := sc.Reply(); !bytes.Equal(got, sc.Msg) {
+				t.Errorf("%s: %d bytes back, want the %d sent", scheme, len(got), len(sc.Msg))
 			}
-			sc.mu.Unlock()
 		}
 	})
 }
@@ -127,11 +97,11 @@ func TestEngineDial(t *testing.T) {
 // half-close of each stack carries the answer back.
 func TestUpgrade(t *testing.T) {
 	t.Parallel()
-	ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS()})
+	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS()})
 	for _, scheme := range schemes {
-		ep := blockingServer(t, ls, endpointFor(scheme), echo)
-		msg := pattern(300 << 10)
-		if got := sendEcho(t, ep, layer.ClientConfig{TLS: clientTLS()}, msg); !bytes.Equal(got, msg) {
+		ep := blockingServer(t, ls, endpointFor(scheme), testkit.Echo)
+		msg := testkit.Pattern(300<<10, 1)
+		if got := sendEcho(t, ep, layer.ClientConfig{TLS: testkit.ClientTLS()}, msg); !bytes.Equal(got, msg) {
 			t.Errorf("%s: %d bytes back, want the %d sent", scheme, len(got), len(msg))
 		}
 	}
@@ -145,9 +115,12 @@ func TestUpgrade(t *testing.T) {
 // over TLS.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	short := func(endpoint.Endpoint) ws.ServerOptions { return ws.ServerOptions{CloseTimeout: time.Second} }
-	ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS(), WebSocket: short})
-	cfg := layer.ClientConfig{TLS: clientTLS(), WebSocket: ws.ClientOptions{CloseTimeout: time.Second}}
+	// A WebSocket Close waits for the peer's close frame: long enough for
+	// nettest's megabyte to drain first under -race, short enough for the
+	// Close its CloseTimeout test leaves unanswered.
+	short := func(endpoint.Endpoint) ws.ServerOptions { return ws.ServerOptions{CloseTimeout: 5 * time.Second} }
+	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS(), WebSocket: short})
+	cfg := layer.ClientConfig{TLS: testkit.ClientTLS(), WebSocket: ws.ClientOptions{CloseTimeout: 5 * time.Second}}
 	for _, scheme := range []string{"tls", "ws", "wss"} {
 		for _, dialed := range []bool{true, false} {
 			name := scheme + "/dialed"
@@ -164,7 +137,7 @@ func TestConformance(t *testing.T) {
 					if !dialed {
 						c1, c2 = c2, c1
 					}
-					return c1, c2, func() { closeBoth(c1, c2) }, nil
+					return c1, c2, func() { testkit.CloseBoth(c1, c2) }, nil
 				})
 			})
 		}
@@ -179,7 +152,7 @@ func upgradedPair(ls *layer.Server, cfg layer.ClientConfig, scheme string) (dial
 	}
 	defer ln.Close()
 	ep := endpointFor(scheme).WithAddr(ln.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	type result struct {
 		c   net.Conn
@@ -210,16 +183,6 @@ func upgradedPair(ls *layer.Server, cfg layer.ClientConfig, scheme string) (dial
 	return c, r.c, nil
 }
 
-// closeBoth closes a and b at once: a WebSocket Close waits for the
-// other's close frame.
-func closeBoth(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.Close() }()
-	b.Close()
-	wg.Wait()
-}
-
 // A server without a certificate refuses tls:// and wss:// with a named
 // error, everywhere: never plaintext in their place.
 func TestNoCertificate(t *testing.T) {
@@ -248,7 +211,7 @@ func TestNoCertificate(t *testing.T) {
 			if want && addr != nil {
 				t.Errorf("Listen %s without a certificate bound %v", scheme, addr)
 			}
-			nc, peer, err := rawPair()
+			nc, peer, err := testkit.Pipe("tcp")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,31 +236,7 @@ func TestNoCertificate(t *testing.T) {
 // that sends half a handshake.
 func TestHandshakeTimeout(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
+	silent := testkit.Serve(t, testkit.Hold) // accepts and never answers
 	for _, tt := range []struct {
 		scheme, op, what string
 	}{
@@ -305,9 +244,9 @@ func TestHandshakeTimeout(t *testing.T) {
 		{scheme: "wss", op: "tls", what: "no TLS handshake within 200ms"},
 		{scheme: "ws", op: "websocket", what: "no answer to the WebSocket upgrade request within 200ms"},
 	} {
-		ep := endpointFor(tt.scheme).WithAddr(ln.Addr())
+		ep := endpointFor(tt.scheme).WithAddr(silent)
 		start := time.Now()
-		c, err := layer.Dial(testContext(t), ep, layer.ClientConfig{TLS: clientTLS()}, client.Options{ConnectTimeout: 200 * time.Millisecond})
+		c, err := layer.Dial(testkit.Context(t), ep, layer.ClientConfig{TLS: testkit.ClientTLS()}, client.Options{ConnectTimeout: 200 * time.Millisecond})
 		if c != nil {
 			c.Close()
 		}
@@ -321,19 +260,19 @@ func TestHandshakeTimeout(t *testing.T) {
 		}
 	}
 
-	ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS(), HandshakeTimeout: 200 * time.Millisecond})
+	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS(), HandshakeTimeout: 200 * time.Millisecond})
 	for _, tt := range []struct {
 		scheme, half string
 	}{
 		{scheme: "tls", half: "\x16\x03\x01\x00\xff"}, // a record header, then nothing
 		{scheme: "ws", half: "GET /stream HTTP/1.1\r\nHost: x\r\n"},
 	} {
-		nc, peer, err := rawPair()
+		nc, peer, err := testkit.Pipe("tcp")
 		if err != nil {
 			t.Fatal(err)
 		}
 		io.WriteString(peer, tt.half)
-		_, err = ls.Upgrade(testContext(t), nc, endpointFor(tt.scheme))
+		_, err = ls.Upgrade(testkit.Context(t), nc, endpointFor(tt.scheme))
 		var te *layer.TimeoutError
 		if !errors.As(err, &te) || sockit.KindOf(err) != sockit.KindTimeout {
 			t.Errorf("Upgrade(%s) of half a handshake = %v, want a timeout", tt.scheme, err)
@@ -346,39 +285,21 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 }
 
-// recorder keeps the events it observes.
-type recorder struct {
-	mu  sync.Mutex
-	evs []sockit.Event
-}
-
-func (r *recorder) Observe(e sockit.Event) {
-	r.mu.Lock()
-	r.evs = append(r.evs, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) events() []sockit.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]sockit.Event(nil), r.evs...)
-}
-
 // The narration is of the socket: the bytes it writes are TLS records and
 // WebSocket frames, more than the message; the handshakes are told.
 func TestNarration(t *testing.T) {
 	t.Parallel()
-	ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS()})
+	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS()})
 	msg := []byte("a message of forty bytes, said in clear\n")
 	for _, scheme := range []string{"tls", "ws", "wss"} {
-		ep := blockingServer(t, ls, endpointFor(scheme), echo)
-		rec := &recorder{}
-		c, err := layer.Dial(testContext(t), ep, layer.ClientConfig{TLS: clientTLS()}, client.Options{Observer: rec})
+		ep := blockingServer(t, ls, endpointFor(scheme), testkit.Echo)
+		rec := &testkit.Recorder{}
+		c, err := layer.Dial(testkit.Context(t), ep, layer.ClientConfig{TLS: testkit.ClientTLS()}, client.Options{Observer: rec})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		err = client.Send(testContext(t), c, msg, &out, client.SendOptions{Timeout: testTimeout})
+		err = client.Send(testkit.Context(t), c, msg, &out, client.SendOptions{Timeout: testkit.Timeout})
 		c.Close()
 		if err != nil || !bytes.Equal(out.Bytes(), msg) {
 			t.Fatalf("%s: Send = %v, %q", scheme, err, out.Bytes())
@@ -386,7 +307,7 @@ func TestNarration(t *testing.T) {
 		var written int
 		var told []string
 		closes := 0
-		for _, e := range rec.events() {
+		for _, e := range rec.Events() {
 			switch e.Step {
 			case sockit.StepWrite:
 				written += e.N
@@ -425,7 +346,7 @@ func TestNarration(t *testing.T) {
 // server reads before its TLS handshake.
 func TestPreamble(t *testing.T) {
 	t.Parallel()
-	ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS()})
+	ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -439,25 +360,25 @@ func TestPreamble(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(testTimeout))
+		nc.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(nc)
 		line, _ := br.ReadString('\n')
 		lines <- line
-		c, err := ls.Upgrade(context.Background(), bufferedConn{nc, br}, ep)
+		c, err := ls.Upgrade(context.Background(), testkit.BufferedConn{Conn: nc, R: br}, ep)
 		if err == nil {
-			echo(c)
+			testkit.Echo(c)
 			c.Close()
 		}
 	}()
-	cfg := layer.ClientConfig{TLS: clientTLS(), Preamble: func(local, remote net.Addr) ([]byte, error) {
+	cfg := layer.ClientConfig{TLS: testkit.ClientTLS(), Preamble: func(local, remote net.Addr) ([]byte, error) {
 		return []byte("HELLO " + local.String() + " " + remote.String() + "\n"), nil
 	}}
-	c, err := layer.Dial(testContext(t), ep, cfg, client.Options{})
+	c, err := layer.Dial(testkit.Context(t), ep, cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = client.Send(testContext(t), c, []byte("after it"), &out, client.SendOptions{Timeout: testTimeout})
+	err = client.Send(testkit.Context(t), c, []byte("after it"), &out, client.SendOptions{Timeout: testkit.Timeout})
 	if want := "HELLO " + c.LocalAddr().String() + " " + c.RemoteAddr().String() + "\n"; <-lines != want {
 		t.Errorf("the server read a different preamble, want %q", want)
 	}
@@ -467,19 +388,11 @@ func TestPreamble(t *testing.T) {
 	}
 }
 
-// bufferedConn reads through r, which buffers what it read of Conn.
-type bufferedConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
-
 // The packages under layer open sockets only: given a layered endpoint,
 // they refuse it with endpoint.ErrLayered, never speak plaintext in its
 // place.
 func TestLowerPackagesRefuse(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newEngine(t, b)
 		for _, scheme := range []string{"tls", "ws", "wss"} {
 			ep := endpointFor(scheme)
@@ -498,7 +411,7 @@ func TestLowerPackagesRefuse(t *testing.T) {
 			_, err = srv.ListenPacket(ep, service.Echo{})
 			refused("engine ListenPacket", "listen", err)
 			refused("engine Dial", "connect", srv.Dial(ep, service.Echo{}, engine.DialOptions{}))
-			c, err := client.Dial(testContext(t), ep, client.Options{})
+			c, err := client.Dial(testkit.Context(t), ep, client.Options{})
 			refused("client.Dial", "connect", err)
 			if c != nil {
 				c.Close()

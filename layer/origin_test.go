@@ -11,7 +11,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/service"
 )
@@ -20,12 +20,12 @@ import (
 // ws:// endpoint at addr and returns the status of the answer.
 func upgradeStatus(t *testing.T, addr, path, origin string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	c, err := net.DialTimeout("tcp", addr, testkit.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 	if origin != "" {
@@ -42,7 +42,7 @@ func upgradeStatus(t *testing.T, addr, path, origin string) int {
 // ws:// endpoints admit their own origin and clients without one; other
 // origins only through AllowOrigins, on the engine and in Upgrade alike.
 func TestAllowOrigins(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		for _, tt := range []struct {
 			name  string
 			allow []string
@@ -58,7 +58,7 @@ func TestAllowOrigins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			blocking := blockingServer(t, ls, endpointFor("ws"), echo)
+			blocking := blockingServer(t, ls, endpointFor("ws"), testkit.Echo)
 			refused := uint64(0)
 			for origin, want := range tt.want {
 				for _, at := range []string{addr.String(), blocking.Addr} {

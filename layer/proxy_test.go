@@ -9,7 +9,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
@@ -30,10 +30,10 @@ func (p peerEcho) OnOpen(c engine.Conn) { p.peers <- c.RemoteAddr() }
 // send-proxy): every scheme serves the client the header names.
 func TestProxyUnderLayers(t *testing.T) {
 	client := netAddr("192.0.2.44:5555")
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		for _, messages := range []ws.MessageHandler{nil, ws.Echo{}} {
 			srv := newEngine(t, b)
-			ls := layer.NewServer(layer.ServerConfig{TLS: serverTLS(), Messages: messages, Proxy: &proxy.Options{}})
+			ls := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS(), Messages: messages, Proxy: &proxy.Options{}})
 			h := peerEcho{peers: make(chan net.Addr, len(schemes))}
 			preamble := func(_, remote net.Addr) ([]byte, error) { return proxy.Header(2, client, remote) }
 			for _, scheme := range schemes {
@@ -42,8 +42,8 @@ func TestProxyUnderLayers(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Listen(%s) = %v", ep, err)
 				}
-				msg := pattern(10 << 10)
-				got := sendEcho(t, ep.WithAddr(addr), layer.ClientConfig{TLS: clientTLS(), Preamble: preamble}, msg)
+				msg := testkit.Pattern(10<<10, 1)
+				got := sendEcho(t, ep.WithAddr(addr), layer.ClientConfig{TLS: testkit.ClientTLS(), Preamble: preamble}, msg)
 				if !bytes.Equal(got, msg) {
 					t.Errorf("%s (messages %T) behind a PROXY header: %d bytes back, want the %d sent", scheme, messages, len(got), len(msg))
 				}
@@ -68,7 +68,7 @@ func TestProxyNotInUpgrade(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	_, err := ls.Upgrade(testContext(t), b, endpoint.MustParse("tcp://127.0.0.1:1"))
+	_, err := ls.Upgrade(testkit.Context(t), b, endpoint.MustParse("tcp://127.0.0.1:1"))
 	var oe *sockit.OptionError
 	if !errors.As(err, &oe) || oe.Owner != "layer.ServerConfig" || oe.Fields[0] != "Proxy" {
 		t.Errorf("Upgrade = %v, want an OptionError for layer.ServerConfig.Proxy", err)

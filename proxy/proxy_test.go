@@ -7,16 +7,15 @@ import (
 	"net"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/pires/go-proxyproto"
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 var (
 	src = &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000}
@@ -26,6 +25,7 @@ var (
 // headerLen finds the end of a header however little of it has come, and
 // refuses what cannot be one.
 func TestHeaderLen(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int{1, 2} {
 		h, err := Header(v, src, dst)
 		if err != nil {
@@ -73,22 +73,12 @@ func (s seen) OnClose(engine.Conn, error) {}
 // handler sees the client it names and the data after it; a connection
 // without a header is reset and counted.
 func TestAcceptOnEngine(t *testing.T) {
-	for _, b := range []engine.Backend{engine.BackendStd, engine.DefaultBackend} {
-		srv, err := engine.NewServer(&engine.Config{Backend: b, Loops: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := testkit.NewServer(t, &engine.Config{Backend: b, Loops: 1})
 		s := seen{peers: make(chan net.Addr, 4), data: make(chan []byte, 64)}
 		var counters Counters
-		a, err := srv.Listen(endpoint.MustParse("tcp://127.0.0.1:0"), Accept(s, Options{Counters: &counters}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := net.Dial("tcp", a.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		ep := testkit.Listen(t, srv, endpoint.MustParse("tcp://127.0.0.1:0"), Accept(s, Options{Counters: &counters}))
+		c := testkit.Dial(t, "tcp", ep.Addr)
 		h, _ := Header(1, src, dst)
 		for i := range h {
 			c.Write(h[i : i+1])
@@ -98,25 +88,21 @@ func TestAcceptOnEngine(t *testing.T) {
 		got, err := io.ReadAll(c)
 		c.Close()
 		if err != nil || string(got) != "hello" {
-			t.Errorf("%s: echo %q, %v", b, got, err)
+			t.Errorf("echo %q, %v", got, err)
 		}
-		if p := <-s.peers; p.String() != src.String() {
-			t.Errorf("%s: handler saw %v, want %v", b, p, src)
+		if p := testkit.Receive(t, s.peers, "the handler's OnOpen"); p.String() != src.String() {
+			t.Errorf("handler saw %v, want %v", p, src)
 		}
 
-		bad, err := net.Dial("tcp", a.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		bad.SetDeadline(time.Now().Add(10 * time.Second))
+		bad := testkit.Dial(t, "tcp", ep.Addr)
 		bad.Write([]byte("no header here\r\n"))
 		if _, err := io.ReadAll(bad); err == nil {
-			t.Errorf("%s: a connection without a header ended cleanly; want a reset", b)
+			t.Errorf("a connection without a header ended cleanly; want a reset")
 		}
 		bad.Close()
 		srv.Close()
 		if st := counters.Stats(); st.Headers != 1 || st.Rejected != 1 {
-			t.Errorf("%s: stats %d headers, %d rejected; want 1 and 1", b, st.Headers, st.Rejected)
+			t.Errorf("stats %d headers, %d rejected; want 1 and 1", st.Headers, st.Rejected)
 		}
-	}
+	})
 }

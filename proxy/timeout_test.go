@@ -11,7 +11,7 @@ import (
 	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tlslayer"
 )
 
@@ -49,7 +49,7 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 // HeaderTimeout has passed, and counted as timed out; they never reach
 // the inner handler.
 func TestHeaderTimeout(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const timeout, conns = 200 * time.Millisecond, 20
 		var counters Counters
 		s := seen{peers: make(chan net.Addr, conns), data: make(chan []byte, conns)}
@@ -95,7 +95,7 @@ func TestHeaderTimeout(t *testing.T) {
 // A header that arrives in time cancels the bound: the connection then
 // lives as long as the inner handler wants.
 func TestHeaderInTimeKeepsConnection(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		const timeout = 100 * time.Millisecond
 		var counters Counters
 		s := seen{peers: make(chan net.Addr, 1), data: make(chan []byte, 4)}
@@ -164,7 +164,7 @@ func (ticker) OnDrain(c engine.Conn) {
 // Once the header is read, the inner handler's timers, Wake and OnDrain
 // reach it as on a bare connection.
 func TestAcceptPassesTimersWakesAndDrains(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		addr := listen(t, b, Accept(ticker{}, Options{HeaderTimeout: time.Minute}))
 		c := dial(t, addr)
 		h, _ := Header(2, src, dst)
@@ -185,7 +185,7 @@ func TestTLSUnderHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		s := seen{peers: make(chan net.Addr, 1), data: make(chan []byte, 4)}
 		var counters Counters
 		addr := listen(t, b, Accept(tlslayer.Server(s, cfg, tlslayer.Options{}), Options{Counters: &counters}))

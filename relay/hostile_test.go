@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/relay"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
@@ -34,8 +35,8 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(ioLimit):
-		t.Fatalf("no %s within %v", what, ioLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("no %s within %v", what, testkit.Timeout)
 		var zero T
 		return zero
 	}
@@ -50,12 +51,12 @@ func TestRelayIdleStream(t *testing.T) {
 	to := target(t, "tcp", tgt)
 	reps, onConn := reports(1)
 	r, from := start(t, "tcp", to, relay.Options{IdleTimeout: idle, OnConn: onConn})
-	c, err := net.DialTimeout("tcp", from.Addr, ioLimit)
+	c, err := net.DialTimeout("tcp", from.Addr, testkit.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioLimit))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	lastTraffic := time.Now() // the relay's last traffic is at or after this
 	c.Write([]byte("hi"))
 	buf := make([]byte, 2)
@@ -120,12 +121,12 @@ func TestRelayIdleEitherWay(t *testing.T) {
 	const idle, tick, count = 250 * time.Millisecond, 50 * time.Millisecond, 12
 	to := target(t, "tcp", slowTarget{tick: tick, count: count})
 	_, from := start(t, "tcp", to, relay.Options{IdleTimeout: idle})
-	c, err := net.DialTimeout("tcp", from.Addr, ioLimit)
+	c, err := net.DialTimeout("tcp", from.Addr, testkit.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioLimit))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	start := time.Now()
 	got, err := io.ReadAll(c)
 	if len(got) != count {
@@ -173,13 +174,13 @@ func TestRelayMaxSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs = append(cs, c)
-		c.SetDeadline(time.Now().Add(ioLimit))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		c.Write([]byte("hello"))
 		n, err := c.Read(buf)
 		if err != nil || string(buf[:n]) != "hello" {
 			t.Fatalf("client %d: %q, %v; want the echo", i, buf[:n], err)
 		}
-		for deadline := time.Now().Add(ioLimit); r.Stats().Active > maxSessions; {
+		for deadline := time.Now().Add(testkit.Timeout); r.Stats().Active > maxSessions; {
 			if time.Now().After(deadline) {
 				t.Fatalf("client %d: %d sessions alive, want at most %d", i, r.Stats().Active, maxSessions)
 			}
@@ -226,9 +227,9 @@ func TestRelaySessionsShareBuffers(t *testing.T) {
 		cs = append(cs, c)
 		c.Write([]byte("x"))
 		// One at a time, so that none is dropped on a busy machine.
-		for deadline := time.Now().Add(ioLimit); r.Stats().Active <= int64(i); {
+		for deadline := time.Now().Add(testkit.Timeout); r.Stats().Active <= int64(i); {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d sessions after %v, want %d", r.Stats().Active, ioLimit, i+1)
+				t.Fatalf("%d sessions after %v, want %d", r.Stats().Active, testkit.Timeout, i+1)
 			}
 			runtime.Gosched()
 		}

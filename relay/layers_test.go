@@ -4,109 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pires/go-proxyproto"
 
-	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
-	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/relay"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
 )
 
-var relayCert = sync.OnceValue(func() tls.Certificate {
-	c, err := certs.SelfSigned(nil)
-	if err != nil {
-		panic(err)
-	}
-	return c
-})
-
-func serverTLS() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{relayCert()}} }
-
-func clientTLS() *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(relayCert().Leaf)
-	return &tls.Config{RootCAs: pool}
-}
-
-// layered is a fresh loopback endpoint of scheme.
-func layered(scheme string) endpoint.Endpoint {
-	ep := endpoint.Endpoint{Scheme: scheme, Addr: "127.0.0.1:0"}
-	if ep.IsWebSocket() {
-		ep.Path = "/r"
-	}
-	return ep
-}
-
-// layeredTarget serves h on a fresh endpoint of scheme, with its layers.
-func layeredTarget(t *testing.T, scheme string, h engine.Handler) endpoint.Endpoint {
-	t.Helper()
-	srv, err := engine.NewServer(&engine.Config{Loops: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ep := layered(scheme)
-	addr, err := layer.NewServer(layer.ServerConfig{TLS: serverTLS()}).Listen(srv, ep, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep.WithAddr(addr)
-}
-
-// startLayered runs a relay from a fresh endpoint of scheme to to, with
-// the tests' certificate on both sides.
-func startLayered(t *testing.T, scheme string, to endpoint.Endpoint, o relay.Options) endpoint.Endpoint {
-	t.Helper()
-	o.From, o.To = layered(scheme), to
-	o.Listen.TLS = serverTLS()
-	o.Target.TLS = clientTLS()
-	r, err := relay.Listen(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, context.Background()) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(ioLimit):
-			t.Error("relay did not stop")
-		}
-	})
-	return o.From.WithAddr(r.Addr())
-}
-
-// dialLayered connects to ep through its layers.
-func dialLayered(t *testing.T, ep endpoint.Endpoint) *client.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
-	defer cancel()
-	c, err := layer.Dial(ctx, ep, layer.ClientConfig{TLS: clientTLS()}, client.Options{ConnectTimeout: ioLimit})
-	if err != nil {
-		t.Fatalf("Dial(%s) = %v", ep, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Layered sides of every kind, both ways: a MiB each way, intact, with
 // the client's end of data carried through to the server and back.
 func TestRelayLayers(t *testing.T) {
+	t.Parallel()
 	for _, pair := range [][2]string{{"tls", "tcp"}, {"tcp", "ws"}, {"ws", "tcp"}, {"tls", "wss"}, {"wss", "tls"}, {"ws", "ws"}} {
 		t.Run(pair[0]+"→"+pair[1], func(t *testing.T) {
 			t.Parallel()
@@ -114,11 +32,11 @@ func TestRelayLayers(t *testing.T) {
 			reports := make(chan relay.Report, 1)
 			from := startLayered(t, pair[0], to, relay.Options{OnConn: func(rep relay.Report) { reports <- rep }})
 			c := dialLayered(t, from)
-			msg := pattern(1 << 20)
+			msg := testkit.Pattern(1<<20, 1)
 			var out bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
-			if err := client.Send(ctx, c, msg, &out, client.SendOptions{Timeout: ioLimit}); err != nil {
+			if err := client.Send(ctx, c, msg, &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Send = %v", err)
 			}
 			if !bytes.Equal(out.Bytes(), msg) {
@@ -130,7 +48,7 @@ func TestRelayLayers(t *testing.T) {
 				if rep.Err != nil || rep.Up != int64(len(msg)) || rep.Down != int64(len(msg)) {
 					t.Errorf("report %+v, want %d bytes each way and no error", rep, len(msg))
 				}
-			case <-time.After(ioLimit):
+			case <-time.After(testkit.Timeout):
 				t.Fatal("no report")
 			}
 		})
@@ -140,8 +58,9 @@ func TestRelayLayers(t *testing.T) {
 // Listening on tls:// or wss:// needs a certificate: without one, Listen
 // refuses, rather than serve plaintext.
 func TestRelayNoCertificate(t *testing.T) {
+	t.Parallel()
 	for _, scheme := range []string{"tls", "wss"} {
-		r, err := relay.Listen(context.Background(), relay.Options{From: layered(scheme), To: endpoint.MustParse("tcp://127.0.0.1:9")})
+		r, err := relay.Listen(context.Background(), relay.Options{From: layered(scheme), To: endpoint.Endpoint{Scheme: "tcp", Addr: testkit.Refused(t)}})
 		if !errors.Is(err, layer.ErrNoCertificate) {
 			t.Errorf("Listen(%s) without a certificate = %v, want layer.ErrNoCertificate", scheme, err)
 		}
@@ -168,15 +87,7 @@ func readClose(t *testing.T, c *ws.BlockingConn) *ws.CloseError {
 
 func dialWS(t *testing.T, ep endpoint.Endpoint) *ws.BlockingConn {
 	t.Helper()
-	nc, err := net.Dial("tcp", ep.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(ioLimit))
-	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
-	defer cancel()
-	c, err := ws.Dial(ctx, nc, ep.Path, ws.ClientOptions{})
+	c, err := ws.Dial(testkit.Context(t), testkit.Dial(t, "tcp", ep.Addr), ep.Path, ws.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,16 +97,15 @@ func dialWS(t *testing.T, ep endpoint.Endpoint) *ws.BlockingConn {
 // A WebSocket client learns why its target is gone: 1011 when it cannot
 // be reached, 1001 when it fails.
 func TestRelayWebSocketTargetErrors(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := endpoint.Endpoint{Scheme: "tcp", Addr: ln.Addr().String()}
-	ln.Close()
+	t.Parallel()
+	dead := endpoint.Endpoint{Scheme: "tcp", Addr: testkit.Refused(t)}
 	c := dialWS(t, startLayered(t, "ws", dead, relay.Options{}))
 	if ce := readClose(t, c); ce.Code != ws.CloseInternalError || ce.Reason != "the relay's target is unreachable" {
 		t.Errorf("target unreachable: close %v %q, want 1011", ce.Code, ce.Reason)
 	}
 	c.Close(ws.CloseNormal, "")
 
-	c = dialWS(t, startLayered(t, "ws", target(t, "tcp", resetter{}), relay.Options{}))
+	c = dialWS(t, startLayered(t, "ws", target(t, "tcp", testkit.Resetter{}), relay.Options{}))
 	c.WriteMessage(ws.OpBinary, []byte("x"))
 	if ce := readClose(t, c); ce.Code != ws.CloseGoingAway || ce.Reason != "the target failed" {
 		t.Errorf("target reset: close %v %q, want 1001", ce.Code, ce.Reason)
@@ -206,6 +116,7 @@ func TestRelayWebSocketTargetErrors(t *testing.T) {
 // The PROXY protocol header goes on the target's socket before TLS, as a
 // TLS server that takes one expects it.
 func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +132,7 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(ioLimit))
+		nc.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(nc)
 		h, err := proxyproto.Read(br)
 		if err != nil {
@@ -229,7 +140,7 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 			return
 		}
 		peers <- h.SourceAddr
-		c, err := layer.NewServer(layer.ServerConfig{TLS: serverTLS()}).Upgrade(context.Background(), bufferedConn{nc, br}, ep)
+		c, err := layer.NewServer(layer.ServerConfig{TLS: testkit.ServerTLS()}).Upgrade(context.Background(), testkit.BufferedConn{Conn: nc, R: br}, ep)
 		if err != nil {
 			t.Errorf("TLS after the header: %v", err)
 			return
@@ -242,9 +153,9 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 	from := startLayered(t, "tcp", ep, relay.Options{ProxyProtocol: 2})
 	c := dialLayered(t, from)
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
-	if err := client.Send(ctx, c, []byte("through"), &out, client.SendOptions{Timeout: ioLimit}); err != nil || out.String() != "through" {
+	if err := client.Send(ctx, c, []byte("through"), &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil || out.String() != "through" {
 		t.Errorf("Send = %v, %q", err, out.String())
 	}
 	select {
@@ -252,17 +163,9 @@ func TestRelayProxyProtocolBeforeTLS(t *testing.T) {
 		if p.String() != c.LocalAddr().String() {
 			t.Errorf("the target saw %v, want the client %v", p, c.LocalAddr())
 		}
-	case <-time.After(ioLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the target never read the header")
 	}
 	c.Close()
 	<-served
 }
-
-// bufferedConn reads through r, which buffers what it read of Conn.
-type bufferedConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -130,7 +131,7 @@ func TestChargenTCPAfterHalfClose(t *testing.T) {
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, h.peerClosed, "the server's OnPeerClose")
+	testkit.Receive(t, h.peerClosed, "the server's OnPeerClose")
 	// Whatever the server had sent by now is at most sent; what we read
 	// beyond that (plus what its writer may hold, well under the margin)
 	// it wrote after our FIN.
@@ -155,7 +156,7 @@ func TestChargenTCPClientCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	err := wait(t, h.closed, "the server's OnClose")
+	err := testkit.Receive(t, h.closed, "the server's OnClose")
 	t.Logf("the server saw the connection end with: %v", err)
 
 	c2 := dialTCP(t, addr)

@@ -10,6 +10,7 @@ import (
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/spoof"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -31,7 +32,7 @@ func needSpoof(t *testing.T) {
 // the engine server and the bound address.
 func guardedUDP(t *testing.T, at string, g *service.Guard, h engine.PacketHandler) (*engine.Server, netip.AddrPort) {
 	t.Helper()
-	srv := newServer(t)
+	srv := testkit.NewServer(t, nil)
 	a, err := srv.ListenPacket(endpoint.Endpoint{Scheme: "udp4", Addr: at}, g.Wrap(h))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func control(t *testing.T, dst netip.AddrPort) {
 	if err := spoof.UDP4(c.LocalAddr().(*net.UDPAddr).AddrPort(), loopback(dst), []byte("control")); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(testTimeout))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	buf := make([]byte, 64)
 	n, err := c.Read(buf)
 	if err != nil || string(buf[:n]) != "control" {
@@ -71,13 +72,13 @@ func control(t *testing.T, dst netip.AddrPort) {
 }
 
 // eventually polls cond until it holds, failing the test after
-// testTimeout: a server counts a datagram sent after the kernel took it,
+// testkit.Timeout: a server counts a datagram sent after the kernel took it,
 // which may be after its answer arrived.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(testTimeout); !cond(); {
+	for deadline := time.Now().Add(testkit.Timeout); !cond(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", testTimeout, what)
+			t.Fatalf("after %v: %s", testkit.Timeout, what)
 		}
 		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
@@ -163,10 +164,10 @@ func TestGuardBreaksChargenEchoLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	answered := func() uint64 { return cg.Stats().Answered + eg.Stats().Answered }
-	deadline := start.Add(testTimeout)
+	deadline := start.Add(testkit.Timeout)
 	for cg.Stats().RateLimited+eg.Stats().RateLimited == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v the loop still runs: %d answers, none refused", testTimeout, answered())
+			t.Fatalf("after %v the loop still runs: %d answers, none refused", testkit.Timeout, answered())
 		}
 		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
@@ -187,7 +188,7 @@ func TestGuardBreaksChargenEchoLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	c.WriteTo([]byte("any"), net.UDPAddrFromAddrPort(chargen))
 	if _, _, err := c.ReadFrom(make([]byte, 600)); err != nil {
 		t.Fatalf("chargen's answer to a control datagram: %v", err)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -43,7 +43,7 @@ func TestEchoTCP(t *testing.T) {
 				wrote <- err
 			}()
 			got, err := io.ReadAll(c) // until the server's FIN
-			if werr := wait(t, wrote, "write and half-close"); werr != nil {
+			if werr := testkit.Receive(t, wrote, "write and half-close"); werr != nil {
 				t.Fatalf("write, CloseWrite: %v", werr)
 			}
 			if err != nil {
@@ -127,7 +127,7 @@ func TestDiscardUDP(t *testing.T) {
 			if _, err := c.Write([]byte("drop me")); err != nil {
 				t.Fatal(err)
 			}
-			wait(t, h.done, "OnPacket")
+			testkit.Receive(t, h.done, "OnPacket")
 			// A reply on loopback is in our receive queue once sendto(2)
 			// has returned, so a short read deadline only bounds the
 			// wait for a datagram that is not there.
@@ -146,11 +146,8 @@ func TestDiscardUDP(t *testing.T) {
 			}
 			// The server counts a datagram out after sendmmsg(2) returns, which
 			// can be a moment after the reply is already in our queue.
-			st := srv.Stats()
-			for deadline := time.Now().Add(5 * time.Second); st.PacketsOut < wantOut && time.Now().Before(deadline); st = srv.Stats() {
-				runtime.Gosched()
-			}
-			if st.PacketsIn != 1 || st.PacketsOut != wantOut {
+			testkit.Eventually(t, "the datagrams out counted", func() bool { return srv.Stats().PacketsOut >= wantOut })
+			if st := srv.Stats(); st.PacketsIn != 1 || st.PacketsOut != wantOut {
 				t.Errorf("server stats: %d datagrams in, %d out; want 1 in, %d out", st.PacketsIn, st.PacketsOut, wantOut)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -308,21 +309,10 @@ func TestFilter(t *testing.T) {
 // ss -tan does not show it either (Linux 6.6 can, on request).
 func TestSnapshotLeavesOutBoundSockets(t *testing.T) {
 	t.Parallel()
-	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16()}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bound := netip.MustParseAddrPort(testkit.Refused6(t)) // bound, never listening
 	// On ::1 only: a TIME_WAIT of another test on 127.0.0.1 may share the
 	// port number.
-	socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(sa.(*unix.SockaddrInet6).Port), Addr: netip.IPv6Loopback()})
+	socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: bound.Port(), Addr: netip.IPv6Loopback()})
 	if err != nil || len(socks) != 0 {
 		t.Errorf("Snapshot of a bound port = %+v, %v; want nothing", socks, err)
 	}

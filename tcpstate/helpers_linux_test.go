@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -42,18 +43,8 @@ func listen(t *testing.T, host string, control func(fd int) error) *net.TCPListe
 // connect returns both ends of a new connection to ln.
 func connect(t *testing.T, ln *net.TCPListener) (client, server *net.TCPConn) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetDeadline(time.Now().Add(waitLimit))
-	s, err := ln.AcceptTCP()
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s
+	c, s := testkit.Connect(t, ln)
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 func ends(c net.Conn) (local, remote netip.AddrPort) {

@@ -4,9 +4,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // TestMain fails the package if a test leaves goroutines or descriptors
 // behind: tracefs pipes, packet sockets and netlink sockets included.
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -16,23 +17,11 @@ import (
 // until the test ends, and returns the listener's address.
 func serveTest(t *testing.T, host string, handle func(*net.TCPConn)) string {
 	t.Helper()
-	ln := listen(t, host, nil)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.AcceptTCP()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(waitLimit))
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testkit.ServeAt(t, net.JoinHostPort(host, "0"), func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitLimit))
+		handle(c.(*net.TCPConn))
+	}).String()
 }
 
 // echo answers every byte and half-closes after the client's FIN, as
@@ -141,10 +130,7 @@ func TestProbeFindsPeerThatClosesFirst(t *testing.T) {
 
 func TestProbeRefused(t *testing.T) {
 	t.Parallel()
-	ln := listen(t, "127.0.0.1", nil)
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	_, err := tcpstate.Probe(context.Background(), "tcp", addr, tcpstate.ProbeOptions{})
+	_, err := tcpstate.Probe(context.Background(), "tcp", testkit.Refused(t), tcpstate.ProbeOptions{})
 	if sockit.KindOf(err) != sockit.KindRefused {
 		t.Fatalf("Probe(closed port) = %v, want connection refused", err)
 	}

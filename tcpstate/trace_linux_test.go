@@ -12,15 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
-
-func skipUnlessRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the tracepoint (tracefs) and AF_PACKET are for root; CI runs this as root")
-	}
-}
 
 // collector gathers what a tracer reports, for a test to wait on.
 type collector[T any] struct {
@@ -101,7 +95,7 @@ func echoOnce(t *testing.T, ln *net.TCPListener) (client, server net.Conn) {
 
 func TestStateTracerSeesEveryState(t *testing.T) {
 	t.Parallel()
-	skipUnlessRoot(t)
+	testkit.NeedRoot(t, "the tracepoint (tracefs) and AF_PACKET")
 	for _, host := range loopbacks {
 		ln := listen(t, host, nil)
 		tr, err := tcpstate.NewStateTracer(tcpstate.Filter{Port: portOf(ln.Addr())})
@@ -162,7 +156,7 @@ func hasConnect(ts []tcpstate.Transition, server netip.AddrPort) bool {
 
 func TestCaptureSeesHandshakeAndTeardown(t *testing.T) {
 	t.Parallel()
-	skipUnlessRoot(t)
+	testkit.NeedRoot(t, "the tracepoint (tracefs) and AF_PACKET")
 	for _, host := range loopbacks {
 		ln := listen(t, host, nil)
 		cp, err := tcpstate.NewCapture(tcpstate.Filter{Port: portOf(ln.Addr())})

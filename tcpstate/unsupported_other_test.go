@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -18,7 +19,7 @@ func TestUnsupported(t *testing.T) {
 	_, err3 := tcpstate.StateOf(0)
 	_, err4 := tcpstate.NewStateTracer(tcpstate.Filter{})
 	_, err5 := tcpstate.NewCapture(tcpstate.Filter{})
-	_, err6 := tcpstate.Probe(context.Background(), "tcp", "127.0.0.1:1", tcpstate.ProbeOptions{})
+	_, err6 := tcpstate.Probe(context.Background(), "tcp", testkit.Refused(t), tcpstate.ProbeOptions{})
 	_, err7 := tcpstate.NewPoller(tcpstate.Filter{}, 0)
 	for i, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
 		if !errors.Is(err, tcpstate.ErrUnsupported) {

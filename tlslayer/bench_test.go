@@ -2,13 +2,12 @@ package tlslayer_test
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/tlslayer"
 )
@@ -19,17 +18,17 @@ import (
 // of TLS per message. Allocations are the client's and the server's
 // together.
 func BenchmarkEchoTLS(b *testing.B) {
-	benchEcho(b, func(b *testing.B, a net.Addr) net.Conn {
-		return dialTLS(b, a, clientConfig(testCert()))
-	}, tlslayer.Server(service.Echo{}, serverConfig(), tlslayer.Options{}))
+	benchEcho(b, func(b *testing.B, a string) net.Conn {
+		return dialTLS(b, a, testkit.ClientTLS())
+	}, tlslayer.Server(service.Echo{}, testkit.ServerTLS(), tlslayer.Options{}))
 }
 
 // BenchmarkEchoPlain is BenchmarkEchoTLS without TLS.
 func BenchmarkEchoPlain(b *testing.B) {
-	benchEcho(b, func(b *testing.B, a net.Addr) net.Conn { return dialRaw(b, a) }, service.Echo{})
+	benchEcho(b, func(b *testing.B, a string) net.Conn { return dialRaw(b, a) }, service.Echo{})
 }
 
-func benchEcho(b *testing.B, dial func(*testing.B, net.Addr) net.Conn, h engine.Handler) {
+func benchEcho(b *testing.B, dial func(*testing.B, string) net.Conn, h engine.Handler) {
 	for _, size := range []int{64, 16 << 10} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
 			srv, err := engine.NewServer(&engine.Config{Backend: engine.BackendEpoll})
@@ -43,22 +42,7 @@ func benchEcho(b *testing.B, dial func(*testing.B, net.Addr) net.Conn, h engine.
 					b.Fatal(err)
 				}
 			}
-			msg, got := pattern(size, 0), make([]byte, size)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				if i%4096 == 0 { // keep any -benchtime inside the deadline
-					if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if _, err := c.Write(msg); err != nil {
-					b.Fatalf("write: %v", err)
-				}
-				if _, err := io.ReadFull(c, got); err != nil {
-					b.Fatalf("read: %v", err)
-				}
-			}
+			testkit.RoundTrips(b, c, testkit.Pattern(size, 0))
 		})
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // TestMain fails the package if a test leaves a goroutine or a descriptor
 // behind: the handshake goroutines must end with their connections.
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }

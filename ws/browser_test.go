@@ -8,19 +8,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -37,16 +36,7 @@ func TestEchoPageInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	driver, err := exec.LookPath("chromedriver")
-	if err != nil {
-		t.Skip("chromedriver is not installed (Debian: apt-get install -y chromium chromium-driver)")
-	}
-	browser := "/usr/bin/chromium"
-	if _, err := os.Stat(browser); err != nil {
-		if browser, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("chromium is not installed (Debian: apt-get install -y chromium chromium-driver)")
-		}
-	}
+	driver, browser := testkit.ChromeDriver(t), testkit.Chromium(t)
 	dir := os.Getenv("SOCKIT_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -65,12 +55,12 @@ func TestEchoPageInBrowser(t *testing.T) {
 		}
 		return 200, "text/html; charset=utf-8", page
 	}}
-	for _, b := range enginetest.Backends() {
+	for _, b := range testkit.Backends() {
 		t.Run(string(b), func(t *testing.T) {
 			wsrv, addr := serve(t, b, ws.Echo{}, opts)
 			sess.post(t, "/url", map[string]string{"url": "http://" + addr + "/"}, nil)
 			msg, send, logEl := sess.find(t, "#msg"), sess.find(t, "#send"), sess.find(t, "#log")
-			sess.poll(t, "the page to connect", func() bool {
+			testkit.Eventually(t, "the page to connect", func() bool {
 				var enabled bool
 				sess.get(t, "/element/"+send+"/enabled", &enabled)
 				return enabled
@@ -79,13 +69,13 @@ func TestEchoPageInBrowser(t *testing.T) {
 			sess.post(t, "/element/"+send+"/click", map[string]string{}, nil)
 			want := `received 19 bytes: "hello from chromium"`
 			var text string
-			sess.poll(t, "the echo in #log", func() bool {
+			testkit.Eventually(t, "the echo in #log", func() bool {
 				sess.get(t, "/element/"+logEl+"/text", &text)
 				return strings.Contains(text, want)
 			})
 			// Enter sends too (U+E007 is the WebDriver key for Enter).
 			sess.post(t, "/element/"+msg+"/value", map[string]string{"text": "and Enter ✓\uE007"}, nil)
-			sess.poll(t, "the second echo in #log", func() bool {
+			testkit.Eventually(t, "the second echo in #log", func() bool {
 				sess.get(t, "/element/"+logEl+"/text", &text)
 				return strings.Contains(text, `received 13 bytes: "and Enter ✓"`)
 			})
@@ -124,48 +114,37 @@ type webDriver struct {
 	client *http.Client
 }
 
-// startDriver starts chromedriver on a free loopback port, in a process
-// group of its own so that it and the browsers it starts are ended
-// together, by its PID, when the test ends.
+// startDriver starts chromedriver on a port it picks itself (--port=0)
+// and says, in a process group of its own so that it and the browsers it
+// starts are ended together, by its PID, when the test ends.
 func startDriver(t *testing.T, path string) *webDriver {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(path, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd := exec.Command(path, "--port=0", "--allowed-ips=127.0.0.1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromedriver: %v", err)
-	}
-	wd := &webDriver{
-		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		client: &http.Client{Timeout: browserTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
-	}
+	p := testkit.Start(t, cmd)
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group we made: chromedriver and its browsers
-		cmd.Wait()
+		<-p.Exited()
 		if t.Failed() {
-			t.Logf("chromedriver output:\n%s", logs.String())
+			t.Logf("chromedriver output:\n%s%s", p.Stdout, p.Stderr)
 		}
 	})
-	deadline := time.Now().Add(browserTimeout)
-	for {
+	started := p.WaitFor(t, p.Stdout, "was started successfully on port ")
+	m := regexp.MustCompile(`was started successfully on port (\d+)\.`).FindStringSubmatch(started)
+	if m == nil {
+		t.Fatalf("chromedriver did not say which port it listens on:\n%s", started)
+	}
+	wd := &webDriver{
+		base:   "http://127.0.0.1:" + m[1],
+		client: &http.Client{Timeout: browserTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	testkit.Eventually(t, "chromedriver to be ready", func() bool {
 		var status struct {
 			Ready bool `json:"ready"`
 		}
-		if err := wd.do("GET", "/status", nil, &status); err == nil && status.Ready {
-			return wd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chromedriver not ready within %v:\n%s", browserTimeout, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+		return wd.do("GET", "/status", nil, &status) == nil && status.Ready
+	})
+	return wd
 }
 
 // do makes one WebDriver request and decodes the "value" of its answer
@@ -263,16 +242,4 @@ func (s *session) find(t *testing.T, css string) string {
 	}
 	t.Fatalf("no element %s", css)
 	return ""
-}
-
-// poll checks cond until it holds, failing the test after browserTimeout.
-func (s *session) poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(browserTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, browserTimeout)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
 }

@@ -3,7 +3,6 @@ package ws_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -17,7 +16,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -75,16 +74,16 @@ func (s *sender) received() [][]byte {
 // server through a whole session: handshake, messages of every size,
 // closing handshake.
 func TestEngineClient(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{Path: "/echo", Subprotocols: []string{"echo.v1"}})
-		msgs := [][]byte{[]byte("one"), pattern(1000, 1), []byte("three ✓"), pattern(200<<10, 2), nil, {}}
+		msgs := [][]byte{[]byte("one"), testkit.Pattern(1000, 1), []byte("three ✓"), testkit.Pattern(200<<10, 2), nil, {}}
 		s := newSender(msgs...)
 		cl := ws.NewClient(s, ws.ClientOptions{Path: "/echo", Subprotocols: []string{"x", "echo.v1"}})
 		srv := newEngine(t, b)
-		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
-		ev := wait(t, s.closes, "the client's OnClose")
+		ev := testkit.Receive(t, s.closes, "the client's OnClose")
 		if ev.code != ws.CloseNormal || ev.err != nil {
 			t.Errorf("OnClose(%v, %q, %v), want (1000, nil)", ev.code, ev.reason, ev.err)
 		}
@@ -109,20 +108,20 @@ func TestEngineClient(t *testing.T) {
 
 // Many engine-side clients at once, on one engine, each with its session.
 func TestEngineClientMany(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		srv := newEngine(t, b)
 		const n = 50
 		var senders []*sender
 		for i := range n {
-			s := newSender([]byte(fmt.Sprint("client ", i)), pattern(i*100, uint64(i)))
+			s := newSender([]byte(fmt.Sprint("client ", i)), testkit.Pattern(i*100, uint64(i)))
 			senders = append(senders, s)
-			if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
 		}
 		for i, s := range senders {
-			if ev := wait(t, s.closes, "OnClose"); ev.code != ws.CloseNormal || ev.err != nil || len(s.received()) != 2 {
+			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseNormal || ev.err != nil || len(s.received()) != 2 {
 				t.Errorf("client %d: OnClose(%v, %v) after %d echoes", i, ev.code, ev.err, len(s.received()))
 			}
 		}
@@ -148,7 +147,7 @@ func fakeServer(t *testing.T, accept string, extra []byte) (addr string, rest <-
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(testTimeout))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		br := bufio.NewReader(c)
 		req, err := http.ReadRequest(br)
 		if err != nil {
@@ -180,20 +179,20 @@ func unmaskClose(t *testing.T, p []byte) ws.CloseCode {
 // The client fails a connection whose server masks its frames (1002), and
 // refuses a handshake with a wrong accept key, without OnOpen.
 func TestEngineClientRejects(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("masked-server-frame", func(t *testing.T) {
 			addr, rest := fakeServer(t, "", frame(fin|opText, true, []byte("masked")))
 			s := newSender([]byte("x"))
 			cl := ws.NewClient(s, ws.ClientOptions{})
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
-			ev := wait(t, s.closes, "OnClose")
+			ev := testkit.Receive(t, s.closes, "OnClose")
 			var perr *ws.ProtocolError
 			if ev.code != ws.CloseProtocolError || !errors.As(ev.err, &perr) {
 				t.Errorf("OnClose(%v, %v), want (1002, a *ProtocolError)", ev.code, ev.err)
 			}
-			sent := wait(t, rest, "the fake server's report")
+			sent := testkit.Receive(t, rest, "the fake server's report")
 			// The client's message frame (2 header bytes, a 4-byte mask
 			// key, "x"), then its close frame. (Searching for the close
 			// frame's first byte would find it in a random mask key.)
@@ -208,10 +207,10 @@ func TestEngineClientRejects(t *testing.T) {
 			addr, _ := fakeServer(t, "bm90IHRoZSByaWdodCBrZXk=", nil)
 			s := newSender()
 			cl := ws.NewClient(s, ws.ClientOptions{})
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, cl, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
-			ev := wait(t, s.closes, "OnClose")
+			ev := testkit.Receive(t, s.closes, "OnClose")
 			var herr *ws.HandshakeError
 			if ev.code != ws.CloseAbnormal || !errors.As(ev.err, &herr) {
 				t.Errorf("OnClose(%v, %v), want (1006, a *HandshakeError)", ev.code, ev.err)
@@ -226,113 +225,13 @@ func TestEngineClientRejects(t *testing.T) {
 			}
 		})
 		t.Run("refused", func(t *testing.T) {
-			ln, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := testkit.Refused(t)
 			s := newSender()
-			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testTimeout}); err != nil {
+			if err := newEngine(t, b).Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, ws.NewClient(s, ws.ClientOptions{}), engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 				t.Fatal(err)
 			}
-			if ev := wait(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {
+			if ev := testkit.Receive(t, s.closes, "OnClose"); ev.code != ws.CloseAbnormal || sockit.KindOf(ev.err) != sockit.KindRefused {
 				t.Errorf("OnClose(%v, %v), want (1006, a refused connect)", ev.code, ev.err)
-			}
-		})
-	})
-}
-
-// The blocking client: handshake, messages, ping, and a clean close.
-func TestDial(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		rec := newRecorder()
-		rec.onMessage = func(c *ws.Conn, op ws.Opcode, data []byte) {
-			if string(data) == "close me" {
-				c.Close(4000, "as you wish")
-				return
-			}
-			c.WriteMessage(op, data)
-		}
-		_, addr := serve(t, b, rec, ws.ServerOptions{Path: "/ws", Subprotocols: []string{"chat"}})
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-
-		t.Run("echo", func(t *testing.T) {
-			nc := dialTCP(t, addr)
-			c, err := ws.Dial(ctx, nc, "ws://"+addr+"/ws?x=1", ws.ClientOptions{Subprotocols: []string{"chat"}})
-			if err != nil {
-				t.Fatalf("Dial: %v", err)
-			}
-			if c.Subprotocol() != "chat" {
-				t.Errorf("Subprotocol %q, want chat", c.Subprotocol())
-			}
-			if sc := wait(t, rec.opens, "OnOpen"); sc.Path() != "/ws" || sc.Request().RawQuery != "x=1" || sc.Subprotocol() != "chat" {
-				t.Errorf("server side: Path %q, query %q, subprotocol %q", sc.Path(), sc.Request().RawQuery, sc.Subprotocol())
-			}
-			if err := c.WriteMessage(ws.OpPing, []byte("ping")); err != nil {
-				t.Fatal(err)
-			}
-			for i, m := range [][]byte{[]byte("hello"), pattern(100<<10, 7), nil} {
-				op := ws.OpText
-				if i == 1 {
-					op = ws.OpBinary
-				}
-				if err := c.WriteMessage(op, m); err != nil {
-					t.Fatalf("WriteMessage: %v", err)
-				}
-				gotOp, got, err := c.ReadMessage() // the pong is skipped
-				if err != nil || gotOp != op || !bytes.Equal(got, m) {
-					t.Fatalf("ReadMessage: %v, %d bytes, %v; want %v, %d bytes", gotOp, len(got), err, op, len(m))
-				}
-			}
-			if err := c.Close(ws.CloseNormal, "bye"); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseNormal || ev.reason != "bye" || ev.err != nil {
-				t.Errorf("server OnClose(%v, %q, %v), want (1000, bye, nil)", ev.code, ev.reason, ev.err)
-			}
-		})
-		t.Run("server-closes", func(t *testing.T) {
-			c, err := ws.Dial(ctx, dialTCP(t, addr), "/ws", ws.ClientOptions{})
-			if err != nil {
-				t.Fatalf("Dial: %v", err)
-			}
-			wait(t, rec.opens, "OnOpen")
-			c.WriteMessage(ws.OpText, []byte("close me"))
-			_, _, err = c.ReadMessage()
-			var ce *ws.CloseError
-			if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "as you wish" {
-				t.Fatalf("ReadMessage: %v, want a *CloseError 4000", err)
-			}
-			if err := c.WriteMessage(ws.OpText, []byte("late")); !errors.Is(err, ws.ErrCloseSent) {
-				t.Errorf("WriteMessage after the close: %v, want ErrCloseSent", err)
-			}
-			if err := c.Close(ws.CloseNormal, ""); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != 4000 || ev.err != nil {
-				t.Errorf("server OnClose(%v, %v), want (4000, nil)", ev.code, ev.err)
-			}
-		})
-		t.Run("not-found", func(t *testing.T) {
-			_, err := ws.Dial(ctx, dialTCP(t, addr), "127.0.0.1/nope", ws.ClientOptions{})
-			var herr *ws.HandshakeError
-			if !errors.As(err, &herr) || herr.Status != 404 {
-				t.Errorf("Dial to a wrong path: %v, want a *HandshakeError with 404", err)
-			}
-		})
-		t.Run("context-ends", func(t *testing.T) {
-			ln, err := net.Listen("tcp4", "127.0.0.1:0") // accepts, never answers
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-			defer cancel()
-			_, err = ws.Dial(ctx, dialTCP(t, ln.Addr().String()), "/", ws.ClientOptions{})
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("Dial with a context that ends: %v, want context.DeadlineExceeded", err)
 			}
 		})
 	})

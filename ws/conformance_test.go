@@ -19,7 +19,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 	cases := confCases()
 	tl := &tally{passed: map[string]map[string]int{}}
 	t.Cleanup(func() { t.Log("\n" + tl.summary(cases)) })
-	for _, b := range enginetest.Backends() {
+	for _, b := range testkit.Backends() {
 		t.Run("server-engine-"+string(b), func(t *testing.T) {
 			t.Parallel()
 			runSide(t, engineServerSide(t, b), cases, tl)
@@ -73,7 +73,7 @@ func TestConformance(t *testing.T) {
 		t.Parallel()
 		runSide(t, blockingClientSide(t), cases, tl)
 	})
-	for _, b := range enginetest.Backends() {
+	for _, b := range testkit.Backends() {
 		t.Run("client-engine-"+string(b), func(t *testing.T) {
 			t.Parallel()
 			runSide(t, engineClientSide(t, b), cases, tl)

@@ -10,6 +10,7 @@ import (
 // maskBytes agrees with the byte-at-a-time definition at every key
 // position and length.
 func TestMaskBytes(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{0x12, 0x34, 0x56, 0x78}
 	for pos := range 4 {
 		for n := range 40 {
@@ -28,6 +29,7 @@ func TestMaskBytes(t *testing.T) {
 // utf8Prefix accepts what utf8.Valid accepts, and an incomplete rune at
 // the end only when it is a valid start.
 func TestUTF8Prefix(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		n    int
@@ -54,6 +56,7 @@ func TestUTF8Prefix(t *testing.T) {
 
 // acceptKey matches the example of RFC 6455, 1.3.
 func TestAcceptKey(t *testing.T) {
+	t.Parallel()
 	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Errorf("acceptKey = %q", got)
 	}
@@ -65,6 +68,7 @@ func TestAcceptKey(t *testing.T) {
 // A close payload longer than a control frame allows is cut at a rune
 // boundary.
 func TestClosePayload(t *testing.T) {
+	t.Parallel()
 	p := closePayload(CloseNormal, string(bytes.Repeat([]byte("€"), 60)))
 	if len(p) > maxControl || !utf8.Valid(p[2:]) {
 		t.Errorf("closePayload: %d bytes, valid UTF-8 %v", len(p), utf8.Valid(p[2:]))
@@ -120,6 +124,7 @@ func max1(k, n int) int { return min(max(k, 1), n) }
 
 // Frames read the same in any split, and the reader's verdicts hold.
 func TestFrameReaderSplits(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{1, 2, 3, 4}
 	var wire []byte
 	wire = appendFrame(wire, false, OpText, []byte("frag "), true, key)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -63,7 +63,7 @@ func TestHandshake(t *testing.T) {
 			return 200, "text/plain", []byte("hello page")
 		},
 	}
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, opts)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestHandshake(t *testing.T) {
 // A request arriving one byte at a time is upgraded, and frames sent in
 // the same write as the request's end are read.
 func TestHandshakeSplit(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := &rawClient{t: t, c: dialTCP(t, addr)}
 		rc.br = bufio.NewReader(rc.c)

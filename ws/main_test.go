@@ -11,36 +11,22 @@ import (
 	"net/http"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
 // TestMain fails the package if a test leaves a goroutine or a descriptor
 // behind.
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
-
-// testTimeout bounds every wait, so that a bug fails a test instead of
-// hanging the binary.
-const testTimeout = 10 * time.Second
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // newEngine starts an engine server on backend b, closed when the test
 // ends.
 func newEngine(t *testing.T, b engine.Backend) *engine.Server {
 	t.Helper()
-	srv, err := engine.NewServer(&engine.Config{Backend: b, Loops: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("engine server Close: %v", err)
-		}
-	})
-	return srv
+	return testkit.NewServer(t, &engine.Config{Backend: b, Loops: 2})
 }
 
 // serve listens on a loopback TCP port with a ws.Server for h and returns
@@ -49,23 +35,13 @@ func serve(t *testing.T, b engine.Backend, h ws.MessageHandler, opts ws.ServerOp
 	t.Helper()
 	srv := newEngine(t, b)
 	wsrv := ws.NewServer(h, opts)
-	addr, err := srv.Listen(endpoint.Endpoint{Scheme: "tcp4", Addr: "127.0.0.1:0"}, wsrv)
-	if err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	return wsrv, addr.String()
+	return wsrv, testkit.Listen(t, srv, endpoint.Endpoint{Scheme: "tcp4", Addr: "127.0.0.1:0"}, wsrv).Addr
 }
 
-// dialTCP connects to addr with a deadline of testTimeout on all I/O.
+// dialTCP connects to addr with a deadline of testkit.Timeout on all I/O.
 func dialTCP(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp4", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(testTimeout))
-	return c
+	return testkit.Dial(t, "tcp4", addr)
 }
 
 // rawClient is a WebSocket client written apart from the package, for
@@ -271,27 +247,4 @@ func (r *recorder) OnMessage(c *ws.Conn, op ws.Opcode, data []byte) {
 }
 func (r *recorder) OnClose(_ *ws.Conn, code ws.CloseCode, reason string, err error) {
 	r.closes <- closeEvent{code, reason, err}
-}
-
-// wait receives from ch, failing the test after testTimeout.
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(testTimeout):
-		t.Fatalf("%s did not happen within %v", what, testTimeout)
-		var zero T
-		return zero
-	}
-}
-
-// pattern returns n bytes that differ with seed.
-func pattern(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
 }

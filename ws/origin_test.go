@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -96,7 +96,7 @@ func TestAllowOrigins(t *testing.T) {
 // 403, and counts it; a same-origin page and a client without Origin get
 // their upgrade.
 func TestServerRefusesOtherOrigins(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		for _, tt := range []struct {
 			origin string

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
 // Text and binary messages come back with their opcode, empty ones too.
 func TestEcho(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		for _, m := range []struct {
@@ -26,8 +26,8 @@ func TestEcho(t *testing.T) {
 			{opBin, []byte{0, 1, 2, 0xFF}},
 			{opText, nil},
 			{opBin, nil},
-			{opBin, pattern(300, 1)},   // 16-bit length
-			{opBin, pattern(70000, 2)}, // 64-bit length
+			{opBin, testkit.Pattern(300, 1)},   // 16-bit length
+			{opBin, testkit.Pattern(70000, 2)}, // 64-bit length
 		} {
 			rc.send(fin|m.op, m.data)
 			rc.expect(fin|m.op, m.data)
@@ -45,7 +45,7 @@ func TestEcho(t *testing.T) {
 // between them answered at once, and UTF-8 split across fragments
 // accepted.
 func TestFragmented(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		msg := []byte("fragments: €uro") // '€' is 3 bytes; split inside it
@@ -59,7 +59,7 @@ func TestFragmented(t *testing.T) {
 		rc.send(fin|opCont, msg[cut:])
 		rc.expect(fin|opText, msg)
 
-		big := pattern(200<<10, 3)
+		big := testkit.Pattern(200<<10, 3)
 		for i := 0; i < len(big); i += 50 << 10 {
 			b0 := byte(opCont)
 			if i == 0 {
@@ -76,12 +76,12 @@ func TestFragmented(t *testing.T) {
 
 // Pings are answered with pongs carrying the same payload.
 func TestPingPong(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		rc.send(fin|opPing, nil)
 		rc.expect(fin|opPong, nil)
-		payload := pattern(125, 4)
+		payload := testkit.Pattern(125, 4)
 		rc.send(fin|opPing, payload)
 		rc.expect(fin|opPong, payload)
 		if n := wsrv.Stats().Pings; n != 2 {
@@ -93,14 +93,14 @@ func TestPingPong(t *testing.T) {
 // The closing handshake, begun by either side, ends with the codes on both
 // sides, and the server closing TCP.
 func TestCloseHandshake(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		t.Run("client-first", func(t *testing.T) {
 			rec := newRecorder()
 			_, addr := serve(t, b, rec, ws.ServerOptions{})
 			rc := dialWS(t, addr, "/")
 			rc.send(fin|opClose, closePayload(4001, "done here"))
 			rc.expectClose(4001)
-			ev := wait(t, rec.closes, "OnClose")
+			ev := testkit.Receive(t, rec.closes, "OnClose")
 			if ev.code != 4001 || ev.reason != "done here" || ev.err != nil {
 				t.Errorf("OnClose(%v, %q, %v), want (4001, \"done here\", nil)", ev.code, ev.reason, ev.err)
 			}
@@ -112,7 +112,7 @@ func TestCloseHandshake(t *testing.T) {
 			rc.send(fin|opClose, nil)
 			rc.expect(fin|opClose, nil)
 			rc.expectEOF()
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseNoStatus || ev.err != nil {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseNoStatus || ev.err != nil {
 				t.Errorf("OnClose(%v, %v), want (1005, nil)", ev.code, ev.err)
 			}
 		})
@@ -134,7 +134,7 @@ func TestCloseHandshake(t *testing.T) {
 			rc.expect(fin|opClose, closePayload(ws.CloseGoingAway, "going"))
 			rc.send(fin|opClose, closePayload(ws.CloseGoingAway, ""))
 			rc.expectEOF()
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseGoingAway || ev.err != nil {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseGoingAway || ev.err != nil {
 				t.Errorf("OnClose(%v, %v), want (1001, nil)", ev.code, ev.err)
 			}
 		})
@@ -142,7 +142,7 @@ func TestCloseHandshake(t *testing.T) {
 			rec := newRecorder()
 			_, addr := serve(t, b, rec, ws.ServerOptions{})
 			rc := dialWS(t, addr, "/")
-			c := wait(t, rec.opens, "OnOpen")
+			c := testkit.Receive(t, rec.opens, "OnOpen")
 			if err := c.AsyncWriteMessage(ws.OpText, []byte("async")); err != nil {
 				t.Fatalf("AsyncWriteMessage: %v", err)
 			}
@@ -153,7 +153,7 @@ func TestCloseHandshake(t *testing.T) {
 			rc.expect(fin|opClose, closePayload(ws.CloseNormal, ""))
 			rc.send(fin|opClose, closePayload(ws.CloseNormal, ""))
 			rc.expectEOF()
-			wait(t, rec.closes, "OnClose")
+			testkit.Receive(t, rec.closes, "OnClose")
 		})
 		t.Run("close-timeout", func(t *testing.T) {
 			rec := newRecorder()
@@ -163,7 +163,7 @@ func TestCloseHandshake(t *testing.T) {
 			rc.send(fin|opText, []byte("close please"))
 			rc.expect(fin|opClose, closePayload(ws.CloseNormal, "")) // and never answer
 			rc.expectEOF()
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseAbnormal || !errors.Is(ev.err, ws.ErrCloseTimeout) {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseAbnormal || !errors.Is(ev.err, ws.ErrCloseTimeout) {
 				t.Errorf("OnClose(%v, %v), want (1006, ErrCloseTimeout)", ev.code, ev.err)
 			}
 		})
@@ -172,7 +172,7 @@ func TestCloseHandshake(t *testing.T) {
 			_, addr := serve(t, b, rec, ws.ServerOptions{})
 			rc := dialWS(t, addr, "/")
 			rc.c.Close()
-			if ev := wait(t, rec.closes, "OnClose"); ev.code != ws.CloseAbnormal || ev.err == nil {
+			if ev := testkit.Receive(t, rec.closes, "OnClose"); ev.code != ws.CloseAbnormal || ev.err == nil {
 				t.Errorf("OnClose(%v, %v), want (1006, an error)", ev.code, ev.err)
 			}
 		})
@@ -193,7 +193,7 @@ func TestBadInput(t *testing.T) {
 		{name: "rsv3", frames: [][]byte{frame(fin|0x10|opBin, true, nil)}, code: ws.CloseProtocolError},
 		{name: "opcode-3", frames: [][]byte{frame(fin|0x3, true, nil)}, code: ws.CloseProtocolError},
 		{name: "opcode-0xB", frames: [][]byte{frame(fin|0xB, true, nil)}, code: ws.CloseProtocolError},
-		{name: "ping-126-bytes", frames: [][]byte{frame(fin|opPing, true, pattern(126, 1))}, code: ws.CloseProtocolError},
+		{name: "ping-126-bytes", frames: [][]byte{frame(fin|opPing, true, testkit.Pattern(126, 1))}, code: ws.CloseProtocolError},
 		{name: "fragmented-ping", frames: [][]byte{frame(opPing, true, nil)}, code: ws.CloseProtocolError},
 		{name: "lone-continuation", frames: [][]byte{frame(fin|opCont, true, []byte("x"))}, code: ws.CloseProtocolError},
 		{name: "text-inside-fragmented", frames: [][]byte{frame(opText, true, []byte("a")), frame(fin|opText, true, []byte("b"))}, code: ws.CloseProtocolError},
@@ -203,28 +203,28 @@ func TestBadInput(t *testing.T) {
 		{name: "invalid-utf8-across-fragments", frames: [][]byte{frame(opText, true, []byte("ok \xe2\x82")), frame(fin|opCont, true, []byte("\x28"))}, code: ws.CloseInvalidPayload},
 		{name: "invalid-utf8-first-fragment", frames: [][]byte{frame(opText, true, []byte("\xc0\xaf"))}, code: ws.CloseInvalidPayload},
 		{name: "utf8-cut-at-end", frames: [][]byte{frame(opText, true, []byte("ok \xe2\x82")), frame(fin|opCont, true, nil)}, code: ws.CloseInvalidPayload},
-		{name: "frame-too-big", frames: [][]byte{frame(fin|opBin, true, pattern(max+1, 1))}, code: ws.CloseMessageTooBig},
+		{name: "frame-too-big", frames: [][]byte{frame(fin|opBin, true, testkit.Pattern(max+1, 1))}, code: ws.CloseMessageTooBig},
 		{name: "header-too-big", frames: [][]byte{{fin | opBin, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4}}, code: ws.CloseMessageTooBig},
-		{name: "message-too-big", frames: [][]byte{frame(opBin, true, pattern(max/2, 1)), frame(fin|opCont, true, pattern(max/2+1, 2))}, code: ws.CloseMessageTooBig},
+		{name: "message-too-big", frames: [][]byte{frame(opBin, true, testkit.Pattern(max/2, 1)), frame(fin|opCont, true, testkit.Pattern(max/2+1, 2))}, code: ws.CloseMessageTooBig},
 		{name: "close-1-byte", frames: [][]byte{frame(fin|opClose, true, []byte{3})}, code: ws.CloseProtocolError},
 		{name: "close-code-1005", frames: [][]byte{frame(fin|opClose, true, closePayload(1005, ""))}, code: ws.CloseProtocolError},
 		{name: "close-code-999", frames: [][]byte{frame(fin|opClose, true, closePayload(999, ""))}, code: ws.CloseProtocolError},
 		{name: "close-code-5000", frames: [][]byte{frame(fin|opClose, true, closePayload(5000, ""))}, code: ws.CloseProtocolError},
 		{name: "close-reason-utf8", frames: [][]byte{frame(fin|opClose, true, closePayload(1000, "\xff"))}, code: ws.CloseInvalidPayload},
 	}
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		rec := newRecorder()
 		wsrv, addr := serve(t, b, rec, ws.ServerOptions{MaxMessage: max})
 		want := map[ws.CloseCode]uint64{}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				rc := dialWS(t, addr, "/")
-				wait(t, rec.opens, "OnOpen")
+				testkit.Receive(t, rec.opens, "OnOpen")
 				for _, f := range tt.frames {
 					rc.write(f)
 				}
 				rc.expectClose(tt.code)
-				ev := wait(t, rec.closes, "OnClose")
+				ev := testkit.Receive(t, rec.closes, "OnClose")
 				var perr *ws.ProtocolError
 				if ev.code != tt.code || !errors.As(ev.err, &perr) || perr.Code != tt.code {
 					t.Errorf("OnClose(%v, %v), want (%v, a *ProtocolError)", ev.code, ev.err, tt.code)
@@ -233,12 +233,12 @@ func TestBadInput(t *testing.T) {
 
 				// The server still serves another client.
 				ok := dialWS(t, addr, "/")
-				wait(t, rec.opens, "OnOpen")
+				testkit.Receive(t, rec.opens, "OnOpen")
 				ok.send(fin|opText, []byte("still here"))
 				ok.expect(fin|opText, []byte("still here"))
 				ok.send(fin|opClose, closePayload(ws.CloseNormal, ""))
 				ok.expectClose(ws.CloseNormal)
-				wait(t, rec.closes, "OnClose")
+				testkit.Receive(t, rec.closes, "OnClose")
 			})
 		}
 		got := wsrv.Stats().ProtocolErrors
@@ -253,25 +253,25 @@ func TestBadInput(t *testing.T) {
 // A message written one byte per TCP write is read whole, and so is a
 // ping interleaved the same way.
 func TestByteByByte(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		msg := []byte("split into single bytes: ✓")
 		wire := append(frame(opText, true, msg[:10]), frame(fin|opPing, true, []byte("p"))...)
 		wire = append(wire, frame(fin|opCont, true, msg[10:])...)
-		wire = append(wire, frame(fin|opBin, true, pattern(300, 9))...)
+		wire = append(wire, frame(fin|opBin, true, testkit.Pattern(300, 9))...)
 		for i := range wire {
 			rc.write(wire[i : i+1])
 		}
 		rc.expect(fin|opPong, []byte("p"))
 		rc.expect(fin|opText, msg)
-		rc.expect(fin|opBin, pattern(300, 9))
+		rc.expect(fin|opBin, testkit.Pattern(300, 9))
 	})
 }
 
 // A thousand messages written at once come back in order.
 func TestPipelined(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		wsrv, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{})
 		rc := dialWS(t, addr, "/")
 		const count = 1000
@@ -284,7 +284,7 @@ func TestPipelined(t *testing.T) {
 		for i := range count {
 			rc.expect(fin|opText, []byte(strings.Repeat("x", i%200)+"#"))
 		}
-		if err := wait(t, errc, "the pipelined write"); err != nil {
+		if err := testkit.Receive(t, errc, "the pipelined write"); err != nil {
 			t.Fatal(err)
 		}
 		if st := wsrv.Stats(); st.MessagesIn != count || st.MessagesOut != count {
@@ -295,14 +295,14 @@ func TestPipelined(t *testing.T) {
 
 // Messages at the limit pass, whole or in fragments; one byte more fails.
 func TestLargeMessage(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{}) // DefaultMaxMessage
 		rc := dialWS(t, addr, "/")
-		msg := pattern(ws.DefaultMaxMessage, 5)
+		msg := testkit.Pattern(ws.DefaultMaxMessage, 5)
 		errc := make(chan error, 1)
 		go func() { _, err := rc.c.Write(frame(fin|opBin, true, msg)); errc <- err }()
 		rc.expect(fin|opBin, msg)
-		if err := wait(t, errc, "the write"); err != nil {
+		if err := testkit.Receive(t, errc, "the write"); err != nil {
 			t.Fatal(err)
 		}
 		go func() {
@@ -322,10 +322,10 @@ func TestLargeMessage(t *testing.T) {
 			errc <- err
 		}()
 		rc.expect(fin|opBin, msg)
-		if err := wait(t, errc, "the write"); err != nil {
+		if err := testkit.Receive(t, errc, "the write"); err != nil {
 			t.Fatal(err)
 		}
-		rc.write(frame(fin|opBin, true, pattern(ws.DefaultMaxMessage+1, 6)))
+		rc.write(frame(fin|opBin, true, testkit.Pattern(ws.DefaultMaxMessage+1, 6)))
 		rc.expectClose(ws.CloseMessageTooBig)
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -16,7 +16,7 @@ import (
 // (1001, going away) at once, and the close handshake ends within the
 // shutdown's grace: no connection has to be cut.
 func TestShutdownSendsGoingAway(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv, err := engine.NewServer(&engine.Config{Backend: b})
 		if err != nil {
 			t.Fatal(err)
@@ -25,7 +25,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		nc, err := net.Dial("tcp4", addr.String())
 		if err != nil {

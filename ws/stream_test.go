@@ -1,206 +1,18 @@
 package ws_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/nettest"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
-
-// tcpPair returns both ends of a fresh loopback TCP connection, with
-// testTimeout as the deadline of everything; both are closed when the test
-// ends.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client = dialTCP(t, ln.Addr().String())
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { server.Close() })
-	server.SetDeadline(time.Now().Add(testTimeout))
-	return client, server
-}
-
-// blockingPair upgrades a fresh TCP connection with Dial on one end and
-// Accept on the other.
-func blockingPair(t *testing.T, copts ws.ClientOptions, sopts ws.ServerOptions) (client, server *ws.BlockingConn) {
-	t.Helper()
-	nc, ns := tcpPair(t)
-	client, server, err := upgradePair(nc, ns, copts, sopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, server
-}
-
-// upgradePair runs Dial on nc and Accept on ns at once.
-func upgradePair(nc, ns net.Conn, copts ws.ClientOptions, sopts ws.ServerOptions) (client, server *ws.BlockingConn, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	var serr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		server, serr = ws.Accept(ctx, ns, sopts)
-	}()
-	client, err = ws.Dial(ctx, nc, "/ws?room=1", copts)
-	wg.Wait()
-	if err = errors.Join(err, serr); err != nil {
-		return nil, nil, err
-	}
-	return client, server, nil
-}
-
-// The blocking server side: the handshake's choices, and messages both
-// ways.
-func TestAccept(t *testing.T) {
-	t.Parallel()
-	var st ws.Counters
-	client, server := blockingPair(t, ws.ClientOptions{Subprotocols: []string{"x", "chat"}},
-		ws.ServerOptions{Path: "/ws", Subprotocols: []string{"chat"}, Counters: &st})
-	if client.Subprotocol() != "chat" || server.Subprotocol() != "chat" {
-		t.Errorf("subprotocols %q and %q, want chat on both sides", client.Subprotocol(), server.Subprotocol())
-	}
-	if r := server.Request(); r == nil || r.Path != "/ws" || r.RawQuery != "room=1" || r.RemoteAddr == nil {
-		t.Errorf("server Request() = %+v, want /ws?room=1 with the client's address", r)
-	}
-	if client.Request() != nil {
-		t.Errorf("client Request() = %+v, want nil", client.Request())
-	}
-	for i, m := range [][]byte{[]byte("hello"), pattern(100<<10, 3), nil} {
-		if err := client.WriteMessage(ws.OpBinary, m); err != nil {
-			t.Fatal(err)
-		}
-		op, got, err := server.ReadMessage()
-		if err != nil || op != ws.OpBinary || !bytes.Equal(got, m) {
-			t.Fatalf("message %d: server read %v, %d bytes, %v", i, op, len(got), err)
-		}
-		if err := server.WriteMessage(ws.OpText, []byte("back")); err != nil {
-			t.Fatal(err)
-		}
-		if op, got, err := client.ReadMessage(); err != nil || op != ws.OpText || string(got) != "back" {
-			t.Fatalf("message %d: client read %v, %q, %v", i, op, got, err)
-		}
-	}
-	// The client closes; the server's ReadMessage answers, and the client's
-	// Close waits for the server to close TCP first.
-	done := make(chan error, 1)
-	go func() { done <- client.Close(ws.CloseNormal, "bye") }()
-	_, _, err := server.ReadMessage()
-	var ce *ws.CloseError
-	if !errors.As(err, &ce) || ce.Code != ws.CloseNormal || ce.Reason != "bye" {
-		t.Fatalf("server read %v, want the client's close frame", err)
-	}
-	if err := server.Close(ws.CloseNormal, ""); err != nil {
-		t.Errorf("server Close = %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("client Close = %v", err)
-	}
-	if s := st.Stats(); s.Upgrades != 1 || s.MessagesIn != 3 || s.MessagesOut != 3 || s.Closes != 1 {
-		t.Errorf("server counters %+v, want 1 upgrade, 3 messages each way, 1 close", s)
-	}
-}
-
-// Accept refuses what NewServer refuses, answers a plain GET with the
-// page of ServerOptions.HTTP, and gives up when its context ends.
-func TestAcceptRefuses(t *testing.T) {
-	t.Parallel()
-	opts := ws.ServerOptions{Path: "/ws", HTTP: func(r *ws.Request) (int, string, []byte) {
-		if r.Path == "/" {
-			return 200, "text/plain", []byte("a page")
-		}
-		return 0, "", nil
-	}}
-	accept := func(t *testing.T, ctx context.Context, request string) (string, error) {
-		nc, ns := tcpPair(t)
-		if request != "" {
-			io.WriteString(nc, request)
-		}
-		_, err := ws.Accept(ctx, ns, opts)
-		ns.Close()
-		answer, _ := io.ReadAll(nc)
-		return string(answer), err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-
-	answer, err := accept(t, ctx, upgradeRequest("/nope"))
-	var herr *ws.HandshakeError
-	if !errors.As(err, &herr) || herr.Status != 404 || !strings.HasPrefix(answer, "HTTP/1.1 404 ") {
-		t.Errorf("upgrade on another path: %v, answered %.30q; want a 404", err, answer)
-	}
-	answer, err = accept(t, ctx, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if !errors.Is(err, ws.ErrPlainHTTP) || !strings.HasPrefix(answer, "HTTP/1.1 200 ") || !strings.HasSuffix(answer, "a page") {
-		t.Errorf("plain GET: %v, answered %q; want ErrPlainHTTP and the page", err, answer)
-	}
-	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer stop()
-	if _, err := accept(t, short, "GET /ws HTTP/1.1\r\n"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("half a request, then silence: %v, want context.DeadlineExceeded", err)
-	}
-}
-
-// Accept keeps frames that came with the request.
-func TestAcceptPipelined(t *testing.T) {
-	t.Parallel()
-	nc, ns := tcpPair(t)
-	io.WriteString(nc, upgradeRequest("/")+string(frame(fin|opText, true, []byte("early"))))
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	server, err := ws.Accept(ctx, ns, ws.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if op, got, err := server.ReadMessage(); err != nil || op != ws.OpText || string(got) != "early" {
-		t.Errorf("ReadMessage = %v, %q, %v; want the frame sent with the request", op, got, err)
-	}
-}
-
-// A ping is answered while the blocking server reads.
-func TestBlockingPong(t *testing.T) {
-	t.Parallel()
-	nc, ns := tcpPair(t)
-	rc := &rawClient{t: t, c: nc}
-	io.WriteString(nc, upgradeRequest("/"))
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	server, err := ws.Accept(ctx, ns, ws.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.br = bufio.NewReader(nc)
-	if resp, err := http.ReadResponse(rc.br, nil); err != nil || resp.StatusCode != 101 {
-		t.Fatalf("the upgrade's answer: %v, %v; want 101", resp, err)
-	}
-	go server.ReadMessage() // answers the ping; ends when the test closes the conns
-	rc.send(fin|opPing, []byte("are you there"))
-	rc.expect(fin|opPong, []byte("are you there"))
-}
 
 // The stream view, either side: messages in order, a message longer than
 // the buffer over several Reads, the close frame as a half-close.
@@ -330,8 +142,11 @@ func TestStreamOpcodes(t *testing.T) {
 // the conn under test.
 func TestStreamConn(t *testing.T) {
 	t.Parallel()
-	opts := ws.ClientOptions{CloseTimeout: time.Second}
-	sopts := ws.ServerOptions{CloseTimeout: time.Second}
+	// Close waits for the peer's close frame: long enough for nettest's
+	// megabyte to drain first under -race, short enough for the Close its
+	// CloseTimeout test leaves unanswered.
+	opts := ws.ClientOptions{CloseTimeout: 5 * time.Second}
+	sopts := ws.ServerOptions{CloseTimeout: 5 * time.Second}
 	for _, clientFirst := range []bool{true, false} {
 		name := "client"
 		if !clientFirst {
@@ -340,7 +155,7 @@ func TestStreamConn(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-				nc, ns, err := rawPair()
+				nc, ns, err := testkit.Pipe("tcp4")
 				if err != nil {
 					return nil, nil, nil, err
 				}
@@ -354,45 +169,8 @@ func TestStreamConn(t *testing.T) {
 				if !clientFirst {
 					c1, c2 = c2, c1
 				}
-				return c1, c2, func() { closeBoth(c1, c2) }, nil
+				return c1, c2, func() { testkit.CloseBoth(c1, c2) }, nil
 			})
 		})
 	}
-}
-
-// rawPair returns both ends of a fresh loopback TCP connection, for
-// nettest's pipes (which are closed by their stop function).
-func rawPair() (client, server net.Conn, err error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.DialTimeout("tcp4", ln.Addr().String(), testTimeout)
-	server = <-accepted
-	if err != nil || server == nil {
-		if client != nil {
-			client.Close()
-		}
-		if server != nil {
-			server.Close()
-		}
-		return nil, nil, errors.Join(err, errors.New("no connection accepted"))
-	}
-	return client, server, nil
-}
-
-// closeBoth closes a and b at once: each Close waits for the other's close
-// frame.
-func closeBoth(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.Close() }()
-	b.Close()
-	wg.Wait()
 }

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/enginetest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
 )
@@ -31,7 +30,7 @@ func serveStream(t *testing.T, b engine.Backend, h engine.Handler, sopts ws.Stre
 // dialBlocking upgrades a fresh connection to addr.
 func dialBlocking(t *testing.T, addr string) *ws.BlockingConn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	c, err := ws.Dial(ctx, dialTCP(t, addr), "/", ws.ClientOptions{})
 	if err != nil {
@@ -44,13 +43,13 @@ func dialBlocking(t *testing.T, addr string) *ws.BlockingConn {
 // as one message with its opcode, and the client's close frame is its
 // half-close: it answers everything before it, then sends its own.
 func TestStreamServerEcho(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		addr := serveStream(t, b, service.Echo{}, ws.StreamOptions{})
 		c := dialBlocking(t, addr)
 		msgs := []struct {
 			op   ws.Opcode
 			data []byte
-		}{{ws.OpText, []byte("héllo")}, {ws.OpBinary, pattern(200<<10, 1)}, {ws.OpBinary, []byte{0xff}}, {ws.OpText, []byte("last")}}
+		}{{ws.OpText, []byte("héllo")}, {ws.OpBinary, testkit.Pattern(200<<10, 1)}, {ws.OpBinary, []byte{0xff}}, {ws.OpText, []byte("last")}}
 		for _, m := range msgs {
 			if err := c.WriteMessage(m.op, m.data); err != nil {
 				t.Fatal(err)
@@ -81,6 +80,7 @@ func TestStreamServerEcho(t *testing.T) {
 type lines struct{ closed chan error }
 
 func (l lines) OnOpen(engine.Conn) {}
+
 func (l lines) OnData(c engine.Conn, in []byte) int {
 	i := bytes.LastIndexByte(in, '\n')
 	if i < 0 {
@@ -89,7 +89,9 @@ func (l lines) OnData(c engine.Conn, in []byte) int {
 	c.Write(bytes.ToUpper(in[:i+1]))
 	return i + 1
 }
-func (l lines) OnPeerClose(c engine.Conn)        { c.CloseWrite() }
+
+func (l lines) OnPeerClose(c engine.Conn) { c.CloseWrite() }
+
 func (l lines) OnClose(_ engine.Conn, err error) { l.closed <- err }
 
 // What a stream handler leaves unconsumed is offered again in front of the
@@ -97,7 +99,7 @@ func (l lines) OnClose(_ engine.Conn, err error) { l.closed <- err }
 // and the handler hears why. A close code other than a normal one reaches
 // the handler's OnClose.
 func TestStreamServerLeftover(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		h := lines{closed: make(chan error, 2)}
 		addr := serveStream(t, b, h, ws.StreamOptions{MaxInput: 8})
 		c := dialBlocking(t, addr)
@@ -115,7 +117,7 @@ func TestStreamServerLeftover(t *testing.T) {
 		}
 		c.Close(ws.CloseNormal, "")
 		var ce *ws.CloseError
-		if err := wait(t, h.closed, "OnClose"); !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "done" {
+		if err := testkit.Receive(t, h.closed, "OnClose"); !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "done" {
 			t.Errorf("OnClose(%v), want the client's close code 4000", err)
 		}
 
@@ -127,7 +129,7 @@ func TestStreamServerLeftover(t *testing.T) {
 			t.Errorf("past MaxInput: %v, want close 1009", err)
 		}
 		c.Close(ws.CloseNormal, "")
-		if err := wait(t, h.closed, "OnClose"); !errors.Is(err, engine.ErrInputTooLarge) {
+		if err := testkit.Receive(t, h.closed, "OnClose"); !errors.Is(err, engine.ErrInputTooLarge) {
 			t.Errorf("OnClose(%v), want engine.ErrInputTooLarge", err)
 		}
 	})
@@ -136,10 +138,10 @@ func TestStreamServerLeftover(t *testing.T) {
 // A Drainer keeps its OnDrain through the stream view: chargen over
 // WebSocket streams its pattern, as text with TextIfUTF8.
 func TestStreamServerChargen(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		addr := serveStream(t, b, service.Chargen{}, ws.StreamOptions{TextIfUTF8: true})
 		nc := dialTCP(t, addr)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		c, err := ws.Dial(ctx, nc, "/", ws.ClientOptions{})
 		if err != nil {
@@ -165,7 +167,7 @@ func TestStreamServerChargen(t *testing.T) {
 
 // daytime over WebSocket: a message on open, then our close frame.
 func TestStreamServerDaytime(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		at := time.Date(2026, 11, 21, 8, 10, 50, 0, time.UTC)
 		addr := serveStream(t, b, service.Daytime{Now: func() time.Time { return at }}, ws.StreamOptions{TextIfUTF8: true})
 		c := dialBlocking(t, addr)
@@ -180,66 +182,33 @@ func TestStreamServerDaytime(t *testing.T) {
 	})
 }
 
-// streamClient sends its message on open, half-closes, and collects the
-// answer until the server's close frame.
-type streamClient struct {
-	msg    []byte
-	mu     sync.Mutex
-	got    []byte
-	opened bool
-	closed chan error
-}
-
-func (s *streamClient) OnOpen(c engine.Conn) {
-	s.mu.Lock()
-	s.opened = true
-	s.mu.Unlock()
-	c.Write(s.msg)
-	c.CloseWrite()
-}
-func (s *streamClient) OnData(c engine.Conn, in []byte) int {
-	s.mu.Lock()
-	s.got = append(s.got, in...)
-	s.mu.Unlock()
-	return len(in)
-}
-func (s *streamClient) OnPeerClose(c engine.Conn)        { c.Close() }
-func (s *streamClient) OnClose(_ engine.Conn, err error) { s.closed <- err }
-
 // The client side on the engine: a stream handler dials WebSocket, and a
 // dial that fails reaches its OnClose without OnOpen.
 func TestStreamClient(t *testing.T) {
-	enginetest.ForBackends(t, func(t *testing.T, b engine.Backend) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		_, addr := serve(t, b, ws.Echo{}, ws.ServerOptions{Path: "/echo"})
 		srv := newEngine(t, b)
 		var st ws.Counters
-		sc := &streamClient{msg: pattern(100<<10, 9), closed: make(chan error, 1)}
+		sc := testkit.NewSender(testkit.Pattern(100<<10, 9))
 		h := ws.NewStreamClient(sc, ws.ClientOptions{Path: "/echo", Counters: &st}, ws.StreamOptions{})
-		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, h, engine.DialOptions{Timeout: testTimeout}); err != nil {
+		if err := srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: addr}, h, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
 			t.Fatal(err)
 		}
-		if err := wait(t, sc.closed, "OnClose"); err != nil {
+		if err := testkit.Receive(t, sc.Done(), "OnClose"); err != nil {
 			t.Errorf("OnClose(%v), want a clean close", err)
 		}
-		sc.mu.Lock()
-		if !bytes.Equal(sc.got, sc.msg) {
-			t.Errorf("got %d bytes back, want the %d sent", len(sc.got), len(sc.msg))
+		if got := sc.Reply(); !bytes.Equal(got, sc.Msg) {
+			t.Errorf("got %d bytes back, want the %d sent", len(got), len(sc.Msg))
 		}
-		sc.mu.Unlock()
 		if s := st.Stats(); s.Upgrades != 1 || s.MessagesOut != 1 || s.MessagesIn != 1 {
 			t.Errorf("client counters %+v", s)
 		}
 
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		closedAddr := ln.Addr().String()
-		ln.Close()
-		failed := &streamClient{closed: make(chan error, 1)}
-		srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: closedAddr}, ws.NewStreamClient(failed, ws.ClientOptions{}, ws.StreamOptions{}), engine.DialOptions{Timeout: testTimeout})
-		if err := wait(t, failed.closed, "OnClose of a failed dial"); err == nil || failed.opened {
-			t.Errorf("a refused dial: OnClose(%v), opened %v; want an error without OnOpen", err, failed.opened)
+		closedAddr := testkit.Refused(t)
+		failed := testkit.NewSender(nil)
+		srv.Dial(endpoint.Endpoint{Scheme: "tcp4", Addr: closedAddr}, ws.NewStreamClient(failed, ws.ClientOptions{}, ws.StreamOptions{}), engine.DialOptions{Timeout: testkit.Timeout})
+		if err := testkit.Receive(t, failed.Done(), "OnClose of a failed dial"); err == nil || failed.Opened() {
+			t.Errorf("a refused dial: OnClose(%v), opened %v; want an error without OnOpen", err, failed.Opened())
 		}
 	})
 }

@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
-	"github.com/sockit/sockit/internal/leaktest"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // echoServer serves service.Echo on 127.0.0.1:0 on the given backend.
 func echoServer(t *testing.T, be engine.Backend) string {
@@ -31,20 +30,8 @@ func echoServer(t *testing.T, be engine.Backend) string {
 // echoServerConfig serves service.Echo on 127.0.0.1:0 with cfg.
 func echoServerConfig(t *testing.T, cfg *engine.Config) string {
 	t.Helper()
-	srv, err := engine.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ep, err := endpoint.Parse("tcp://127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen(ep, service.Echo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr.String()
+	_, ep := testkit.ServeEngine(t, cfg, "tcp4", service.Echo{})
+	return ep.Addr
 }
 
 // TestLoadCounts runs the generator briefly against an in-process echo
@@ -118,43 +105,20 @@ func TestLoadIdle(t *testing.T) {
 // corrupter echoes, but flips one byte in every 50th message of 64 bytes.
 func corrupter(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return testkit.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 64)
+		for n := 0; ; n++ {
+			if _, err := io.ReadFull(c, buf); err != nil {
 				return
 			}
-			conns = append(conns, c)
-			go func() {
-				buf := make([]byte, 64)
-				for n := 0; ; n++ {
-					if _, err := io.ReadFull(c, buf); err != nil {
-						return
-					}
-					if n%50 == 49 {
-						buf[40] ^= 0xff
-					}
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
+			if n%50 == 49 {
+				buf[40] ^= 0xff
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	}).String()
 }
 
 // TestLoadDetectsCorruption checks that altered echoes are caught.
@@ -233,10 +197,10 @@ func TestLoadChurn(t *testing.T) {
 		name string
 		cfg  engine.Config
 	}{
-		{"epoll", engine.Config{Backend: engine.BackendEpoll}},
-		{"std", engine.Config{Backend: engine.BackendStd}},
-		{"epoll-shared2", engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptShared}},
-		{"epoll-reuseport2", engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptReusePort}},
+		{name: "epoll", cfg: engine.Config{Backend: engine.BackendEpoll}},
+		{name: "std", cfg: engine.Config{Backend: engine.BackendStd}},
+		{name: "epoll-shared2", cfg: engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptShared}},
+		{name: "epoll-reuseport2", cfg: engine.Config{Backend: engine.BackendEpoll, Loops: 2, Accept: engine.AcceptReusePort}},
 	}
 	for _, tt := range configs {
 		for _, spin := range []bool{false, true} {
@@ -269,13 +233,7 @@ func TestLoadChurn(t *testing.T) {
 // TestLoadChurnRefused: a churn run against a port nobody listens on
 // counts failed connections, gives up opening new ones, and ends.
 func TestLoadChurnRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	spec := LoadSpec{Addr: addr, Conns: 4, Size: 64, Window: 1, Churn: true,
+	spec := LoadSpec{Addr: testkit.Refused(t), Conns: 4, Size: 64, Window: 1, Churn: true,
 		Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond, Drain: time.Second}
 	res, err := runLoad(spec, hooks{})
 	if err != nil {

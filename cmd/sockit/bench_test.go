@@ -14,17 +14,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // benchJSON runs `sockit bench args... --json` and decodes its result.
 func benchJSON(t *testing.T, args ...string) (code int, res map[string]any, stderr string) {
 	t.Helper()
 	p := start(t, append(append([]string{"bench"}, args...), "--json")...)
-	code = p.wait(t, 60*time.Second)
-	if err := json.Unmarshal([]byte(p.stdout.String()), &res); err != nil {
-		t.Fatalf("bench %v: output is not JSON (%v):\n%s\nstderr:\n%s", args, err, p.stdout, p.stderr)
+	code = p.Wait(t, 60*time.Second)
+	if err := json.Unmarshal([]byte(p.Stdout.String()), &res); err != nil {
+		t.Fatalf("bench %v: output is not JSON (%v):\n%s\nstderr:\n%s", args, err, p.Stdout, p.Stderr)
 	}
-	return code, res, p.stderr.String()
+	return code, res, p.Stderr.String()
 }
 
 func num(m map[string]any, key string) uint64 {
@@ -38,7 +40,7 @@ var servedRE = regexp.MustCompile(`bytes in (\d+), bytes out (\d+)`)
 // UDP adds up, to the byte, to what the server counted in its own summary.
 func TestBenchTotalsEqualServerCounters(t *testing.T) {
 	needBinary(t)
-	unix := "unix://" + sockPath(t)
+	unix := "unix://" + testkit.SockPath(t, "s.sock")
 	// A closed loop from a few sockets is as fast as a datagram loop
 	// between two services, which serve's per-source rate limit is there
 	// to stop: lifted here, as for any benchmark on a trusted network.
@@ -68,13 +70,13 @@ func TestBenchTotalsEqualServerCounters(t *testing.T) {
 		sent += num(res, "total_sent_bytes")
 		recv += num(res, "total_recv_bytes")
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 10*time.Second); code != 0 {
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("serve exit %d", code)
 	}
-	m := servedRE.FindStringSubmatch(p.stdout.String())
+	m := servedRE.FindStringSubmatch(p.Stdout.String())
 	if m == nil {
-		t.Fatalf("no byte counts in the server's summary:\n%s", p.stdout)
+		t.Fatalf("no byte counts in the server's summary:\n%s", p.Stdout)
 	}
 	in, _ := strconv.ParseUint(m[1], 10, 64)
 	out, _ := strconv.ParseUint(m[2], 10, 64)
@@ -87,28 +89,15 @@ func TestBenchTotalsEqualServerCounters(t *testing.T) {
 // first bad offset and both values in the report.
 func TestBenchCatchesCorruptingServer(t *testing.T) {
 	needBinary(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go corruptEcho(c, 1_000_000)
-		}
-	}()
-	p := start(t, "bench", ln.Addr().String(), "-c", "4", "--depth", "8", "-s", "512", "-d", "1s", "--warmup", "0s")
-	code := p.wait(t, 60*time.Second)
-	out := p.stdout.String()
+	addr := testkit.Serve(t, func(c net.Conn) { corruptEcho(c, 1_000_000) })
+	p := start(t, "bench", addr.String(), "-c", "4", "--depth", "8", "-s", "512", "-d", "1s", "--warmup", "0s")
+	code := p.Wait(t, 60*time.Second)
+	out := p.Stdout.String()
 	if code != 1 {
-		t.Errorf("exit %d, want 1 for a failed verification\n%s\n%s", code, out, p.stderr)
+		t.Errorf("exit %d, want 1 for a failed verification\n%s\n%s", code, out, p.Stderr)
 	}
-	mustContain(t, out, "first mismatch: connection", "of its stream: sent 0x")
-	mustContain(t, p.stderr.String(), "verification failed")
+	testkit.MustContain(t, "output", out, "first mismatch: connection", "of its stream: sent 0x")
+	testkit.MustContain(t, "output", p.Stderr.String(), "verification failed")
 	if !regexp.MustCompile(`[1-9][0-9 ]* mismatched messages`).MatchString(out) {
 		t.Errorf("no mismatch counted:\n%s", out)
 	}
@@ -146,17 +135,11 @@ func corruptEcho(c net.Conn, every int64) {
 // Nothing listening: the run counts the refusals, reports, and exits 3.
 func TestBenchRefused(t *testing.T) {
 	needBinary(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	code, out, stderr := run(t, "bench", addr, "-c", "5", "-d", "200ms")
+	code, out, stderr := run(t, "bench", testkit.Refused(t), "-c", "5", "-d", "200ms")
 	if code != 3 {
 		t.Errorf("exit %d, want 3\n%s\n%s", code, out, stderr)
 	}
-	mustContain(t, out, "connect: connection refused", "0 opened of 5")
+	testkit.MustContain(t, "output", out, "connect: connection refused", "0 opened of 5")
 	if !strings.Contains(stderr, "no connection could be made") {
 		t.Errorf("stderr: %s", stderr)
 	}
@@ -165,12 +148,13 @@ func TestBenchRefused(t *testing.T) {
 // Bad flags are usage errors (exit 2) that name the problem.
 func TestBenchBadFlags(t *testing.T) {
 	needBinary(t)
+	dead := testkit.Refused(t) // refuses, should a usage error get as far as a socket
 	for _, args := range [][]string{
-		{"127.0.0.1:1", "--mode", "mirror"},
-		{"127.0.0.1:1", "--payload", "ones"},
-		{"127.0.0.1:1", "--depth", "0"},
-		{"udp://127.0.0.1:1", "-s", "4"},
-		{"tpc://127.0.0.1:1"},
+		{dead, "--mode", "mirror"},
+		{dead, "--payload", "ones"},
+		{dead, "--depth", "0"},
+		{"udp://" + testkit.QuietUDP(t), "-s", "4"},
+		{"tpc://" + dead},
 	} {
 		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
 		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {
@@ -183,54 +167,27 @@ func TestBenchBadFlags(t *testing.T) {
 // payload file are usage errors; without --size the file sets the size.
 func TestBenchRateAndPayloadFlags(t *testing.T) {
 	needBinary(t)
+	dead := testkit.Refused(t) // refuses, should a usage error get as far as a socket
 	file := filepath.Join(t.TempDir(), "msg")
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"127.0.0.1:1", "--rate", "NaN"},
-		{"127.0.0.1:1", "--rate", "+Inf"},
-		{"127.0.0.1:1", "--connect-rate", "nan"},
-		{"127.0.0.1:1", "--payload", "@" + file, "-s", "64"},
+		{dead, "--rate", "NaN"},
+		{dead, "--rate", "+Inf"},
+		{dead, "--connect-rate", "nan"},
+		{dead, "--payload", "@" + file, "-s", "64"},
 	} {
 		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
 		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {
 			t.Errorf("bench %v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
 		}
 	}
-	ln := echoListener(t, nil)
-	code, res, stderr := benchJSON(t, ln.Addr().String(), "-c", "2", "--payload", "@"+file, "-d", "200ms", "--warmup", "0s")
+	echo := testkit.Serve(t, testkit.Echo)
+	code, res, stderr := benchJSON(t, echo.String(), "-c", "2", "--payload", "@"+file, "-d", "200ms", "--warmup", "0s")
 	if code != 0 || num(res, "size") != 1 || num(res, "messages") == 0 {
 		t.Errorf("a 1-byte payload file: exit %d, size %d, %d messages\n%s", code, num(res, "size"), num(res, "messages"), stderr)
 	}
-}
-
-// echoListener echoes every connection on loopback, half-closing after
-// the client does, and sends each accepted connection to accepted if set.
-func echoListener(t *testing.T, accepted chan<- net.Conn) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if accepted != nil {
-				accepted <- c
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln
 }
 
 // SIGTERM to the parent of a --procs run alone (not its process group,
@@ -242,48 +199,35 @@ func TestBenchProcsSIGTERM(t *testing.T) {
 	// starts only when every connection of the worker is up, so after four
 	// signals both workers count all their connections.
 	loaded := make(chan struct{}, 4)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				n, err := io.ReadFull(c, buf)
-				if err == nil {
-					_, err = c.Write(buf[:n])
-				}
-				if err != nil {
-					return
-				}
-				loaded <- struct{}{}
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
+	addr := testkit.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64)
+		n, err := io.ReadFull(c, buf)
+		if err == nil {
+			_, err = c.Write(buf[:n])
 		}
-	}()
-	p := start(t, "bench", ln.Addr().String(), "-c", "4", "--procs", "2", "-d", "1h", "--warmup", "0s", "--json")
+		if err != nil {
+			return
+		}
+		loaded <- struct{}{}
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	p := start(t, "bench", addr.String(), "-c", "4", "--procs", "2", "-d", "1h", "--warmup", "0s", "--json")
 	for i := 0; i < 4; i++ {
 		select {
 		case <-loaded:
-		case <-time.After(waitLimit):
-			t.Fatalf("%d of 4 connections loaded after %v\n%s", i, waitLimit, p.stderr)
+		case <-time.After(testkit.Timeout):
+			t.Fatalf("%d of 4 connections loaded after %v\n%s", i, testkit.Timeout, p.Stderr)
 		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	code := p.wait(t, 30*time.Second)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	code := p.Wait(t, 30*time.Second)
 	var res map[string]any
-	if err := json.Unmarshal([]byte(p.stdout.String()), &res); err != nil {
-		t.Fatalf("exit %d, output is not JSON (%v):\n%s\nstderr:\n%s", code, err, p.stdout, p.stderr)
+	if err := json.Unmarshal([]byte(p.Stdout.String()), &res); err != nil {
+		t.Fatalf("exit %d, output is not JSON (%v):\n%s\nstderr:\n%s", code, err, p.Stdout, p.Stderr)
 	}
 	if code != 0 || num(res, "procs") != 2 || num(res, "conns_up") != 4 {
-		t.Errorf("exit %d, procs %d, %d connections up\n%s", code, num(res, "procs"), num(res, "conns_up"), p.stderr)
+		t.Errorf("exit %d, procs %d, %d connections up\n%s", code, num(res, "procs"), num(res, "conns_up"), p.Stderr)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/internal/procstat"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -75,11 +76,11 @@ type stallRun struct {
 // stall starts `sockit serve scheme://` with budget, connects n clients
 // that each write 64 KiB at a time and never read, and waits until the
 // server has stopped taking their bytes.
-func stall(t testing.TB, scheme string, n int, budget int64) (*stallRun, *proc) {
+func stall(t testing.TB, scheme string, n int, budget int64) (*stallRun, *testkit.Proc) {
 	p := startTB(t, "serve", scheme+"://127.0.0.1:0", "--max-pending-total", fmt.Sprint(budget),
 		"--watermark", "256KiB", "--sndbuf", "65536", "--rcvbuf", "65536", "--max-message", "65536")
 	addr := addrOf(t, p, scheme)
-	r := &stallRun{pid: p.cmd.Process.Pid, budget: budget, written: make([]atomic.Int64, n)}
+	r := &stallRun{pid: p.Cmd.Process.Pid, budget: budget, written: make([]atomic.Int64, n)}
 	dial := stallDialers[scheme]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -160,7 +161,7 @@ func smallBuffers(c net.Conn) {
 // echoOnce sends a few bytes and reads them back.
 func echoOnce(t testing.TB, c net.Conn) {
 	t.Helper()
-	c.SetDeadline(time.Now().Add(waitLimit))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	defer c.SetDeadline(time.Time{})
 	msg := []byte("hello through a full budget")
 	if _, err := c.Write(msg); err != nil {
@@ -196,7 +197,7 @@ func (r *stallRun) drain(t testing.TB) {
 // read is answered meanwhile; and every byte comes back once they read.
 func TestServeBudgetStalledClients(t *testing.T) {
 	needBinary(t)
-	if raceEnabled() {
+	if testkit.RaceEnabled() {
 		t.Skip("the race detector's shadow memory makes RSS meaningless")
 	}
 	const clients = 300
@@ -223,38 +224,21 @@ func TestServeBudgetStalledClients(t *testing.T) {
 	}
 }
 
-// startTB starts sockit with args for a test or a benchmark, waits for
-// serve's banner, and kills the process when it ends.
-func startTB(tb testing.TB, args ...string) *proc {
+// startTB starts sockit with args for a test or a benchmark and waits for
+// serve's banner; testkit.Start kills it when the test ends.
+func startTB(tb testing.TB, args ...string) *testkit.Proc {
 	tb.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), stdout: new(output), stderr: new(output), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	tb.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	for deadline := time.Now().Add(waitLimit); !strings.Contains(p.stdout.String(), "stop: "); {
-		if time.Now().After(deadline) || !p.running() {
-			tb.Fatalf("no serve banner:\n%s\n%s", p.stdout, p.stderr)
-		}
-		time.Sleep(10 * time.Millisecond) // a poll interval for the banner
-	}
+	p := testkit.Start(tb, exec.Command(bin, args...))
+	p.WaitFor(tb, p.Stdout, "stop: ")
 	return p
 }
 
 // addrOf is the host:port serve listens on.
-func addrOf(tb testing.TB, p *proc, scheme string) string {
+func addrOf(tb testing.TB, p *testkit.Proc, scheme string) string {
 	tb.Helper()
-	m := listeningRE.FindStringSubmatch(p.stdout.String())
+	m := listeningRE.FindStringSubmatch(p.Stdout.String())
 	if m == nil {
-		tb.Fatalf("no listening line:\n%s", p.stdout)
+		tb.Fatalf("no listening line:\n%s", p.Stdout)
 	}
 	addr := strings.TrimPrefix(m[1], scheme+"://")
 	addr, _, _ = strings.Cut(addr, "/")
@@ -268,7 +252,7 @@ func BenchmarkServeStalledClients(b *testing.B) {
 	if bin == "" {
 		b.Skip(skipReason)
 	}
-	if raceEnabled() {
+	if testkit.RaceEnabled() {
 		b.Skip("the race detector's shadow memory makes RSS meaningless")
 	}
 	const clients = 5000

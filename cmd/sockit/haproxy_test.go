@@ -13,36 +13,40 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// freePort returns a TCP port nothing listens on now.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+	"github.com/sockit/sockit/internal/testkit"
+)
 
 // Behind a real HAProxy sending PROXY protocol v2, two `sockit serve
 // --reuseport --proxy-protocol` processes sharing one port see each
 // client's own address, not HAProxy's.
 func TestBehindHAProxy(t *testing.T) {
 	needBinary(t)
+	t.Parallel()
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Skip("no haproxy here (Debian package haproxy); CI installs it")
 	}
-	fe, be := freePort(t), freePort(t)
-	backend := fmt.Sprintf("tcp://127.0.0.1:%d", be)
-	var servers []*proc
-	for i := 0; i < 2; i++ {
-		p, _ := serve(t, backend, "--reuseport", "--proxy-protocol", "-v")
-		servers = append(servers, p)
+	// The first server takes a port, the second shares it (SO_REUSEPORT).
+	first, eps := serve(t, "tcp://127.0.0.1:0", "--reuseport", "--proxy-protocol", "-v")
+	second, _ := serve(t, eps[0], "--reuseport", "--proxy-protocol", "-v")
+	servers := []*testkit.Proc{first, second}
+	backend := strings.TrimPrefix(eps[0], "tcp://")
+	// HAProxy's front end is a socket this test listens on and hands over
+	// ("bind fd@3"): it has its port from the start, and takes no port
+	// another test could have.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer ln.Close()
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`global
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
   maxconn 200
 defaults
   mode tcp
@@ -50,35 +54,17 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend front
-  bind 127.0.0.1:%d
+  bind fd@3
   default_backend sockit
 backend sockit
-  server s1 127.0.0.1:%d send-proxy-v2
-`, fe, be)), 0o600)
-	hp := exec.Command(haproxy, "-db", "-f", cfg)
-	var hlog strings.Builder
-	hp.Stdout, hp.Stderr = &hlog, &hlog
-	if err := hp.Start(); err != nil {
+  server s1 %s send-proxy-v2
+`, backend)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		hp.Process.Kill()
-		hp.Wait()
-	})
-	front := fmt.Sprintf("127.0.0.1:%d", fe)
-	// Wait until HAProxy listens (bounded).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", front)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy did not listen on %s: %v\n%s", front, err, hlog.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the listener to appear
-	}
+	cmd := exec.Command(haproxy, "-db", "-f", cfg)
+	cmd.ExtraFiles = []*os.File{lf} // fd 3 in the child
+	hp := testkit.Start(t, cmd)
+	front := ln.Addr().String()
 
 	// Clients from 127.0.0.21 … 127.0.0.28: each must be seen as itself.
 	var clients []string
@@ -86,7 +72,7 @@ backend sockit
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i))}, Timeout: 5 * time.Second}
 		c, err := d.Dial("tcp", front)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v\nhaproxy:\n%s%s", err, hp.Stdout, hp.Stderr)
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		msg := fmt.Sprintf("hello from 127.0.0.%d", i)
@@ -95,17 +81,17 @@ backend sockit
 		got, err := io.ReadAll(c)
 		c.Close()
 		if err != nil || string(got) != msg {
-			t.Fatalf("through haproxy: %q, %v", got, err)
+			t.Fatalf("through haproxy: %q, %v\nhaproxy:\n%s%s", got, err, hp.Stdout, hp.Stderr)
 		}
 		clients = append(clients, fmt.Sprintf("real client 127.0.0.%d:", i))
 	}
 	var logs string
 	for _, p := range servers {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(t, 10*time.Second); code != 0 {
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.Wait(t, 10*time.Second); code != 0 {
 			t.Errorf("serve exit %d", code)
 		}
-		logs += p.stderr.String()
+		logs += p.Stderr.String()
 	}
 	for _, want := range clients {
 		if !strings.Contains(logs, want) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // Behind a real HAProxy in TCP mode sending PROXY protocol v1
@@ -22,14 +24,27 @@ import (
 // through HAProxy, and sees the client as itself.
 func TestTLSBehindHAProxy(t *testing.T) {
 	needBinary(t)
+	t.Parallel()
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Skip("no haproxy here (Debian package haproxy); CI installs it")
 	}
-	fe, be := freePort(t), freePort(t)
-	p, _ := serve(t, fmt.Sprintf("tls://127.0.0.1:%d", be), "--proxy-protocol", "-v")
+	p, eps := serve(t, "tls://127.0.0.1:0", "--proxy-protocol", "-v")
+	backend := strings.TrimPrefix(eps[0], "tls://")
+	// HAProxy's front end is a socket this test listens on and hands over
+	// ("bind fd@3"), as in TestBehindHAProxy.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`global
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
   maxconn 50
 defaults
   mode tcp
@@ -37,50 +52,39 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend front
-  bind 127.0.0.1:%d
+  bind fd@3
   default_backend sockit
 backend sockit
-  server s1 127.0.0.1:%d send-proxy
-`, fe, be)), 0o600)
-	hp := exec.Command(haproxy, "-db", "-f", cfg)
-	var hlog strings.Builder
-	hp.Stdout, hp.Stderr = &hlog, &hlog
-	if err := hp.Start(); err != nil {
+  server s1 %s send-proxy
+`, backend)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		hp.Process.Kill()
-		hp.Wait()
-	})
-	front := fmt.Sprintf("127.0.0.1:%d", fe)
+	cmd := exec.Command(haproxy, "-db", "-f", cfg)
+	cmd.ExtraFiles = []*os.File{lf} // fd 3 in the child
+	hp := testkit.Start(t, cmd)
+
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 31)}, Timeout: 5 * time.Second}
-	var c net.Conn
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err = d.Dial("tcp", front); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy did not listen on %s: %v\n%s", front, err, hlog.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the listener to appear
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("%v\nhaproxy:\n%s%s", err, hp.Stdout, hp.Stderr)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(testkit.Timeout))
 	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
 	msg := "hello over tls through haproxy"
 	if _, err := tc.Write([]byte(msg)); err != nil {
-		t.Fatalf("TLS through haproxy: %v\nserver:\n%s\nhaproxy:\n%s", err, p.stderr, hlog.String())
+		t.Fatalf("TLS through haproxy: %v\nserver:\n%s\nhaproxy:\n%s%s", err, p.Stderr, hp.Stdout, hp.Stderr)
 	}
 	tc.CloseWrite()
 	got, err := io.ReadAll(tc)
 	tc.Close()
 	if err != nil || string(got) != msg {
-		t.Fatalf("through haproxy: %q, %v\nserver:\n%s", got, err, p.stderr)
+		t.Fatalf("through haproxy: %q, %v\nserver:\n%s", got, err, p.Stderr)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 10*time.Second); code != 0 {
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.Wait(t, testkit.Timeout); code != 0 {
 		t.Errorf("serve exit %d", code)
 	}
-	mustContain(t, p.stderr.String(), "PROXY v1 header: real client 127.0.0.31:")
-	mustContain(t, p.stdout.String(), "PROXY headers: 1 read", "TLS handshakes: 1 completed, 0 failed")
+	testkit.MustContain(t, "narration", p.Stderr.String(), "PROXY v1 header: real client 127.0.0.31:")
+	testkit.MustContain(t, "summary", p.Stdout.String(), "PROXY headers: 1 read", "TLS handshakes: 1 completed, 0 failed")
 }

@@ -19,7 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 var (
@@ -70,13 +71,7 @@ func certFingerprint(t *testing.T, path string) string {
 // rawDial connects to addr with a deadline on everything that follows.
 func rawDial(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, waitLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(waitLimit))
-	return c
+	return testkit.Dial(t, "tcp", addr)
 }
 
 // readToEOF reads r, a connection's reader, until the server closes it; a
@@ -148,7 +143,7 @@ func TestLayersServe(t *testing.T) {
 	t.Parallel()
 	p, eps := serve(t, "tls://127.0.0.1:0", "ws://127.0.0.1:0/echo", "wss://127.0.0.1:0/ws")
 	if len(eps) != 3 {
-		t.Fatalf("banner lists endpoints %q, want 3:\n%s", eps, p.stdout)
+		t.Fatalf("banner lists endpoints %q, want 3:\n%s", eps, p.Stdout)
 	}
 	tlsEP, wsEP, wssEP := eps[0], eps[1], eps[2]
 	for i, want := range []string{`^tls://127\.0\.0\.1:[1-9]\d*$`, `^ws://127\.0\.0\.1:[1-9]\d*/echo$`, `^wss://127\.0\.0\.1:[1-9]\d*/ws$`} {
@@ -156,7 +151,7 @@ func TestLayersServe(t *testing.T) {
 			t.Errorf("endpoint %d is %q, want it to match %s", i, eps[i], want)
 		}
 	}
-	banner := p.stdout.String()
+	banner := p.Stdout.String()
 	fp, ca := fingerprintRE.FindStringSubmatch(banner), caFileRE.FindStringSubmatch(banner)
 	if fp == nil || ca == nil {
 		t.Fatalf("banner lacks the certificate's SHA-256 fingerprint or the --ca file:\n%s", banner)
@@ -165,7 +160,7 @@ func TestLayersServe(t *testing.T) {
 	if got := certFingerprint(t, caFile); got != fp[1] {
 		t.Errorf("the banner's fingerprint %s is not that of the certificate in %s, %s", fp[1], caFile, got)
 	}
-	mustContain(t, banner, "sockit send "+tlsEP+" hello --insecure", "open http://"+hostPort(t, wsEP)+"/echo in a browser")
+	testkit.MustContain(t, "output", banner, "sockit send "+tlsEP+" hello --insecure", "open http://"+hostPort(t, wsEP)+"/echo in a browser")
 
 	t.Run("send", func(t *testing.T) {
 		for _, ep := range eps {
@@ -188,7 +183,7 @@ func TestLayersServe(t *testing.T) {
 			if code != 1 || out != "" {
 				t.Errorf("sockit send %s hello (no --insecure): exit %d, printed %q; want exit 1 and nothing", ep, code, out)
 			}
-			mustContain(t, errOut, "sockit: tls tcp "+hostPort(t, ep)+": ", "certificate signed by unknown authority", "pass --ca FILE, or --insecure")
+			testkit.MustContain(t, "output", errOut, "sockit: tls tcp "+hostPort(t, ep)+": ", "certificate signed by unknown authority", "pass --ca FILE, or --insecure")
 		}
 	})
 
@@ -196,9 +191,9 @@ func TestLayersServe(t *testing.T) {
 		for _, args := range [][]string{{wsEP}, {wssEP, "--ca", caFile}, {tlsEP, "--insecure"}} {
 			in := "first line\nsecond line\n"
 			c := startIn(t, strings.NewReader(in), append([]string{"connect"}, args...)...)
-			if code := c.wait(t, waitLimit); code != 0 || c.stdout.String() != in {
+			if code := c.Wait(t, testkit.Timeout); code != 0 || c.Stdout.String() != in {
 				t.Errorf("sockit connect %q with %q piped in: exit %d, printed %q; want exit 0 and the same lines\nstderr:\n%s",
-					args, in, code, c.stdout, c.stderr)
+					args, in, code, c.Stdout, c.Stderr)
 			}
 		}
 	})
@@ -236,7 +231,7 @@ func TestLayersServe(t *testing.T) {
 			if !strings.Contains(head, fmt.Sprintf("Content-Length: %d", len(body))) {
 				t.Errorf("GET %s: Content-Length does not match the %d-byte body:\n%s", path, len(body), head)
 			}
-			mustContain(t, body, "<!doctype html>", "<title>sockit · WebSocket echo</title>", `const path = "/echo";`)
+			testkit.MustContain(t, "output", body, "<!doctype html>", "<title>sockit · WebSocket echo</title>", `const path = "/echo";`)
 		}
 	})
 
@@ -275,13 +270,13 @@ func TestLayersServe(t *testing.T) {
 		}
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.wait(t, waitLimit); code != 0 {
-		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.stderr)
+	if code := p.Wait(t, testkit.Timeout); code != 0 {
+		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.Stderr)
 	}
-	out := p.stdout.String()
+	out := p.Stdout.String()
 	// The two clients that refused the certificate sent an alert, which
 	// the server reads unless their close reset the connection first.
 	m := tlsSummaryRE.FindStringSubmatch(out)
@@ -290,7 +285,7 @@ func TestLayersServe(t *testing.T) {
 	} else if m[2] != "3" || m[3] != "1" || atoi(t, m[4])+atoi(t, m[5]) != 2 {
 		t.Errorf("TLS summary %q; want 3 failed: 1 not TLS, 2 with a bad certificate or closed by the client", m[0])
 	}
-	mustContain(t, out,
+	testkit.MustContain(t, "output", out,
 		"2 pages served;",
 		"2 connections closed for protocol errors (1002 protocol error: 1, 1007 invalid payload: 1)")
 	if _, err := os.Stat(filepath.Dir(caFile)); !errors.Is(err, os.ErrNotExist) {
@@ -316,7 +311,7 @@ func TestLayersMaxMessage(t *testing.T) {
 		if code != 1 || out != "" {
 			t.Errorf("send 101 bytes to %s: exit %d, printed %q; want exit 1 and nothing", ep, code, out)
 		}
-		mustContain(t, errOut, "1009 message too big", "message longer than 100 bytes")
+		testkit.MustContain(t, "output", errOut, "1009 message too big", "message longer than 100 bytes")
 	}
 	// A frame header that announces too much is refused before its payload.
 	c, br := upgrade(t, hostPort(t, eps[0]), "/echo")
@@ -329,11 +324,11 @@ func TestLayersMaxMessage(t *testing.T) {
 		t.Errorf("serve --max-message 0: exit %d, stderr %q; want a usage error", code, errOut)
 	}
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, waitLimit); code != 0 {
-		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.stderr)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.Wait(t, testkit.Timeout); code != 0 {
+		t.Fatalf("after SIGTERM exit %d\nstderr:\n%s", code, p.Stderr)
 	}
-	mustContain(t, p.stdout.String(), "3 connections closed for protocol errors (1009 message too big: 3)")
+	testkit.MustContain(t, "output", p.Stdout.String(), "3 connections closed for protocol errors (1009 message too big: 3)")
 }
 
 // A server that accepts and never answers: the TLS handshake and the
@@ -357,12 +352,12 @@ func TestLayersHandshakeTimeout(t *testing.T) {
 				args = append(args, "hi")
 			}
 			c := startIn(t, strings.NewReader("hi\n"), args...)
-			code := c.wait(t, waitLimit)
-			if code != 3 || c.stderr.String() != tt.want {
-				t.Errorf("sockit %q: exit %d, stderr %q; want exit 3 and %q", args, code, c.stderr, tt.want)
+			code := c.Wait(t, testkit.Timeout)
+			if code != 3 || c.Stderr.String() != tt.want {
+				t.Errorf("sockit %q: exit %d, stderr %q; want exit 3 and %q", args, code, c.Stderr, tt.want)
 			}
 		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(t, waitLimit)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	p.Wait(t, testkit.Timeout)
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 var relayRE = regexp.MustCompile(`(?m)^sockit relay: (\S+) → `)
@@ -16,10 +18,11 @@ var relayRE = regexp.MustCompile(`(?m)^sockit relay: (\S+) → `)
 // the relay prints each connection's bytes and its totals when stopped.
 func TestRelayBinary(t *testing.T) {
 	needBinary(t)
-	unix := "unix://" + sockPath(t)
+	t.Parallel()
+	unix := "unix://" + testkit.SockPath(t, "s.sock")
 	srv, _ := serve(t, unix)
 	r := start(t, "relay", "tcp://127.0.0.1:0", unix)
-	banner := r.stdout.waitFor(t, r, "stop: ")
+	banner := r.WaitFor(t, r.Stdout, "stop: ")
 	m := relayRE.FindStringSubmatch(banner)
 	if m == nil {
 		t.Fatalf("no listening address in the banner:\n%s", banner)
@@ -28,19 +31,20 @@ func TestRelayBinary(t *testing.T) {
 	if code != 0 || out != "through the relay\n" {
 		t.Fatalf("send: exit %d, %q, %s", code, out, stderr)
 	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	if code := r.wait(t, 10*time.Second); code != 0 {
-		t.Errorf("relay exit %d\n%s", code, r.stderr)
+	r.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.Wait(t, 10*time.Second); code != 0 {
+		t.Errorf("relay exit %d\n%s", code, r.Stderr)
 	}
-	mustContain(t, r.stdout.String(), "18 bytes → "+unix+", 18 bytes back", "relayed 1 connection (0 failed to connect); bytes → 18, bytes back 18")
-	srv.cmd.Process.Signal(syscall.SIGTERM)
-	srv.wait(t, 10*time.Second)
+	testkit.MustContain(t, "output", r.Stdout.String(), "18 bytes → "+unix+", 18 bytes back", "relayed 1 connection (0 failed to connect); bytes → 18, bytes back 18")
+	srv.Cmd.Process.Signal(syscall.SIGTERM)
+	srv.Wait(t, 10*time.Second)
 }
 
 // A stream cannot be relayed to datagrams: a usage error that says why.
 func TestRelayMismatch(t *testing.T) {
 	needBinary(t)
-	code, _, stderr := run(t, "relay", "tcp://127.0.0.1:0", "udp://127.0.0.1:9")
+	t.Parallel()
+	code, _, stderr := run(t, "relay", "tcp://127.0.0.1:0", "udp://"+testkit.QuietUDP(t))
 	if code != 2 || !strings.Contains(stderr, "cannot relay between a stream") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
@@ -49,8 +53,9 @@ func TestRelayMismatch(t *testing.T) {
 // Listening where another server listens: exit 4 and the usual words.
 func TestRelayAddressInUse(t *testing.T) {
 	needBinary(t)
+	t.Parallel()
 	_, eps := serve(t, "tcp://127.0.0.1:0")
-	code, _, stderr := run(t, "relay", eps[0], "tcp://127.0.0.1:9")
+	code, _, stderr := run(t, "relay", eps[0], "tcp://"+testkit.Refused(t))
 	if code != 4 || !strings.Contains(stderr, "address already in use") {
 		t.Errorf("exit %d, stderr %q; want 4 and address already in use", code, stderr)
 	}

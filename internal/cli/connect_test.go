@@ -10,22 +10,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // connectOpts returns ConnectOptions for ep reading in, with the defaults of
 // the command's flags.
-func connectOpts(ep string, in io.Reader) (*ConnectOptions, *syncBuffer, *syncBuffer) {
-	out, errOut := new(syncBuffer), new(syncBuffer)
+func connectOpts(ep string, in io.Reader) (*ConnectOptions, *testkit.Buffer, *testkit.Buffer) {
+	out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 	return &ConnectOptions{
 		IO:             IOStreams{In: in, Out: out, ErrOut: errOut},
 		Endpoint:       ep,
 		ReplyWait:      time.Second,
-		ConnectTimeout: waitLimit,
+		ConnectTimeout: testkit.Timeout,
 	}, out, errOut
 }
 
 // runConnectBounded runs runConnect and fails the test if it does not
-// return within waitLimit.
+// return within testkit.Timeout.
 func runConnectBounded(t *testing.T, ctx context.Context, opts *ConnectOptions) error {
 	t.Helper()
 	done := make(chan error, 1)
@@ -33,8 +35,8 @@ func runConnectBounded(t *testing.T, ctx context.Context, opts *ConnectOptions) 
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(waitLimit):
-		t.Fatalf("runConnect(%s) did not return within %s", opts.Endpoint, waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("runConnect(%s) did not return within %s", opts.Endpoint, testkit.Timeout)
 		return nil
 	}
 }
@@ -47,14 +49,7 @@ func TestConnectStream(t *testing.T) {
 	for _, scheme := range []string{"tcp", "unix", "unixpacket"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			if scheme == "unixpacket" && !unixpacketOK() {
-				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
-			}
-			addr := "127.0.0.1:0"
-			if scheme != "tcp" {
-				addr = sockPath(t, "s.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme) // skips where the kind is missing
 			opts, out, errOut := connectOpts(s.endpoint(0), strings.NewReader(input))
 			if err := runConnectBounded(t, context.Background(), opts); err != nil {
 				t.Fatalf("runConnect = %v\nstderr:\n%s", err, errOut)
@@ -85,24 +80,6 @@ func TestConnectLarge(t *testing.T) {
 	}
 }
 
-// eofReader is a reader that closes eof when it returns io.EOF.
-type eofReader struct {
-	r   io.Reader
-	eof chan struct{}
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err == io.EOF {
-		select {
-		case <-e.eof:
-		default:
-			close(e.eof)
-		}
-	}
-	return n, err
-}
-
 // TestConnectHalfClose checks the half-close policy against a server that
 // reads the input, watches for a FIN, then answers and closes: by default
 // connect sends FIN at the end of input; with NoShutdown it does not, and
@@ -121,7 +98,7 @@ func TestConnectHalfClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := &eofReader{r: strings.NewReader(input), eof: make(chan struct{})}
+			in := testkit.NotifyEOF(strings.NewReader(input))
 			type result struct {
 				got []byte
 				fin bool
@@ -132,7 +109,7 @@ func TestConnectHalfClose(t *testing.T) {
 				var r result
 				defer func() { res <- r }()
 				r.got = make([]byte, len(input))
-				c.SetReadDeadline(time.Now().Add(waitLimit))
+				c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 				if _, r.err = io.ReadFull(c, r.got); r.err != nil {
 					return
 				}
@@ -140,7 +117,7 @@ func TestConnectHalfClose(t *testing.T) {
 				// never. Waiting a short while is the only way to see
 				// that it does not come.
 				select {
-				case <-in.eof:
+				case <-in.EOF():
 				case <-stop:
 					return
 				}
@@ -191,7 +168,7 @@ func TestConnectIdleTimeout(t *testing.T) {
 	start := time.Now()
 	err := runConnectBounded(t, context.Background(), opts)
 	msg := errorOf(t, err, ExitConnect)
-	mustContain(t, "error", msg, "timed out")
+	testkit.MustContain(t, "error", msg, "timed out")
 	if d := time.Since(start); d < opts.IdleTimeout {
 		t.Errorf("returned after %s, before the idle timeout of %s", d, opts.IdleTimeout)
 	}
@@ -208,15 +185,15 @@ func TestConnectInteractive(t *testing.T) {
 	opts.IO.InTTY = true
 	done := make(chan error, 1)
 	go func() { done <- runConnect(context.Background(), opts) }()
-	out.waitFor(t, "> ")
+	out.WaitFor(t, "> ")
 	if _, err := io.WriteString(pw, "hello\n"); err != nil {
 		t.Fatal(err)
 	}
-	got := out.waitFor(t, "hello\n")
+	got := out.WaitFor(t, "hello\n")
 	if p, h := strings.Index(got, "> "), strings.Index(got, "hello\n"); p > h {
 		t.Errorf("the echo came before the first prompt: %q", got)
 	}
-	if !strings.HasSuffix(out.waitFor(t, "hello\n> "), "> ") {
+	if !strings.HasSuffix(out.WaitFor(t, "hello\n> "), "> ") {
 		t.Errorf("no prompt after the echoed line: %q", out)
 	}
 	pw.Close() // Ctrl-D
@@ -225,10 +202,10 @@ func TestConnectInteractive(t *testing.T) {
 		if err != nil {
 			t.Fatalf("runConnect after Ctrl-D = %v, want nil", err)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runConnect did not return after Ctrl-D")
 	}
-	mustContain(t, "stderr", errOut.String(), "connected to "+s.endpoint(0), "Ctrl-D sends FIN", "Ctrl-C quits")
+	testkit.MustContain(t, "stderr", errOut.String(), "connected to "+s.endpoint(0), "Ctrl-D sends FIN", "Ctrl-C quits")
 }
 
 // TestConnectDatagrams checks that on udp and unixgram each input line is
@@ -238,11 +215,7 @@ func TestConnectDatagrams(t *testing.T) {
 	for _, scheme := range []string{"udp", "unixgram"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			addr := "127.0.0.1:0"
-			if scheme == "unixgram" {
-				addr = sockPath(t, "g.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme)
 			const input = "a\nbb\nccc\n"
 			opts, out, _ := connectOpts(s.endpoint(0), strings.NewReader(input))
 			if err := runConnectBounded(t, context.Background(), opts); err != nil {
@@ -251,10 +224,7 @@ func TestConnectDatagrams(t *testing.T) {
 			if got := out.String(); got != input {
 				t.Errorf("printed %q, want %q", got, input)
 			}
-			if err := s.stop(t); err != nil {
-				t.Fatal(err)
-			}
-			mustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
+			s.stopWith(t, "served 0 connections, 3 datagrams; bytes in 9, bytes out 9")
 		})
 	}
 }
@@ -274,12 +244,12 @@ func TestConnectCancel(t *testing.T) {
 	if _, err := io.WriteString(pw, "x\n"); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "x\n")
+	out.WaitFor(t, "x\n")
 	cancel()
 	select {
 	case err := <-done:
 		errorOf(t, err, ExitInterrupted)
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runConnect did not return after its context was cancelled")
 	}
 }

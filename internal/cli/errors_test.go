@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // verbs runs each verb on one endpoint with buffers, for the errors every
@@ -23,7 +24,7 @@ var verbs = []struct {
 }{
 	{name: "serve", run: func(ctx context.Context, ep string) error {
 		return runServe(ctx, &ServeOptions{
-			IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+			IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 			Endpoints: []string{ep}, Service: "echo", Grace: time.Second,
 		})
 	}},
@@ -62,7 +63,7 @@ func TestBadEndpoint(t *testing.T) {
 				t.Parallel()
 				err := v.run(context.Background(), tt.ep)
 				msg := errorOf(t, err, ExitUsage)
-				mustContain(t, "error", msg, tt.wants...)
+				testkit.MustContain(t, "error", msg, tt.wants...)
 				if !errors.Is(err, sockit.ErrBadEndpoint) {
 					t.Errorf("errors.Is(%v, sockit.ErrBadEndpoint) = false", err)
 				}
@@ -95,7 +96,7 @@ func TestAddressInUse(t *testing.T) {
 			return "udp://" + pc.LocalAddr().String(), pc
 		}, wants: []string{"listen udp 127.0.0.1:", "address already in use"}},
 		{name: "unix", listen: func(t *testing.T) (string, io.Closer) {
-			p := sockPath(t, "live.sock")
+			p := testkit.SockPath(t, "live.sock")
 			ln, err := net.Listen("unix", p)
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +110,7 @@ func TestAddressInUse(t *testing.T) {
 			ep, closer := tt.listen(t)
 			defer closer.Close()
 			msg := errorOf(t, verbs[0].run(context.Background(), ep), ExitLocalAddr)
-			mustContain(t, "error", msg, tt.wants...)
+			testkit.MustContain(t, "error", msg, tt.wants...)
 		})
 	}
 }
@@ -118,7 +119,7 @@ func TestAddressInUse(t *testing.T) {
 // socket a live server answers on.
 func TestLiveUnixSocketNotReplaced(t *testing.T) {
 	t.Parallel()
-	p := sockPath(t, "live.sock")
+	p := testkit.SockPath(t, "live.sock")
 	ln, err := net.Listen("unix", p)
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +135,11 @@ func TestLiveUnixSocketNotReplaced(t *testing.T) {
 		}
 	}()
 	opts := &ServeOptions{
-		IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+		IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 		Endpoints: []string{"unix://" + p}, Service: "echo", Unlink: true,
 	}
 	msg := errorOf(t, runServe(context.Background(), opts), ExitLocalAddr)
-	mustContain(t, "error", msg, "live server")
+	testkit.MustContain(t, "error", msg, "live server")
 	if c, err := net.Dial("unix", p); err != nil {
 		t.Errorf("the live server's socket is gone: %v", err)
 	} else {
@@ -150,9 +151,9 @@ func TestLiveUnixSocketNotReplaced(t *testing.T) {
 // without --unlink (exit 4, with the hint) and replaced with it.
 func TestStaleUnixSocket(t *testing.T) {
 	t.Parallel()
-	p := staleSocket(t)
+	p := testkit.StaleSocket(t, "stale.sock")
 	msg := errorOf(t, verbs[0].run(context.Background(), "unix://"+p), ExitLocalAddr)
-	mustContain(t, "error", msg, "address already in use", "--unlink")
+	testkit.MustContain(t, "error", msg, "address already in use", "--unlink")
 
 	s := startServe(t, &ServeOptions{Endpoints: []string{"unix://" + p}, Unlink: true, Verbose: true})
 	if got := send(t, "unix://"+p, "hello"); got != "hello\n" {
@@ -161,7 +162,7 @@ func TestStaleUnixSocket(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "narration", s.errOut.String(), "unlink "+p)
+	testkit.MustContain(t, "narration", s.errOut.String(), "unlink "+p)
 }
 
 // TestNotASocket checks that a Unix path that is a regular file is exit
@@ -172,18 +173,18 @@ func TestNotASocket(t *testing.T) {
 	for _, unlink := range []bool{false, true} {
 		t.Run(fmt.Sprintf("unlink=%v", unlink), func(t *testing.T) {
 			t.Parallel()
-			p := sockPath(t, "data.txt")
+			p := testkit.SockPath(t, "data.txt")
 			const content = "precious data\n"
 			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			for _, scheme := range []string{"unix", "unixgram", "unixpacket"} {
 				opts := &ServeOptions{
-					IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+					IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 					Endpoints: []string{scheme + "://" + p}, Service: "echo", Unlink: unlink,
 				}
 				msg := errorOf(t, runServe(context.Background(), opts), ExitLocalAddr)
-				mustContain(t, "error", msg, "listen "+scheme+" "+p, "not a socket")
+				testkit.MustContain(t, "error", msg, "listen "+scheme+" "+p, "not a socket")
 				if b, err := os.ReadFile(p); err != nil || string(b) != content {
 					t.Fatalf("after serve %s://%s the file holds %q, %v; want it untouched", scheme, p, b, err)
 				}
@@ -199,10 +200,10 @@ func TestRefused(t *testing.T) {
 	for _, v := range verbs[1:] {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			ep := freePort(t)
+			ep := refused(t)
 			err := v.run(context.Background(), ep)
 			msg := errorOf(t, err, ExitConnect)
-			mustContain(t, "error", msg, "connect tcp "+strings.TrimPrefix(ep, "tcp://"), "connection refused", "nothing listens there")
+			testkit.MustContain(t, "error", msg, "connect tcp "+strings.TrimPrefix(ep, "tcp://"), "connection refused", "nothing listens there")
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Errorf("errors.Is(%v, ECONNREFUSED) = false", err)
 			}
@@ -210,24 +211,11 @@ func TestRefused(t *testing.T) {
 	}
 	t.Run("stale unix socket", func(t *testing.T) {
 		t.Parallel()
-		p := staleSocket(t)
+		p := testkit.StaleSocket(t, "stale.sock")
 		err := verbs[1].run(context.Background(), "unix://"+p)
 		msg := errorOf(t, err, ExitConnect)
-		mustContain(t, "error", msg, "connect unix "+p, "connection refused", "nothing listens there")
+		testkit.MustContain(t, "error", msg, "connect unix "+p, "connection refused", "nothing listens there")
 	})
-}
-
-// staleSocket returns the path of a Unix socket file no server uses.
-func staleSocket(t *testing.T) string {
-	t.Helper()
-	p := sockPath(t, "stale.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-	return p
 }
 
 // TestReplyTimeout checks --timeout against a server that reads and never
@@ -242,7 +230,7 @@ func TestReplyTimeout(t *testing.T) {
 	opts.Timeout = 200 * time.Millisecond
 	err := runSend(context.Background(), opts)
 	msg := errorOf(t, err, ExitConnect)
-	mustContain(t, "error", msg, "read tcp "+strings.TrimPrefix(ep, "tcp://"), "timed out")
+	testkit.MustContain(t, "error", msg, "read tcp "+strings.TrimPrefix(ep, "tcp://"), "timed out")
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("errors.Is(%v, os.ErrDeadlineExceeded) = false", err)
 	}
@@ -263,7 +251,7 @@ func TestPeerReset(t *testing.T) {
 	opts, _, _ := sendOpts(ep, "hello")
 	err := runSend(context.Background(), opts)
 	msg := errorOf(t, err, ExitConnect)
-	mustContain(t, "error", msg, "reset")
+	testkit.MustContain(t, "error", msg, "reset")
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("errors.Is(%v, ECONNRESET) = false", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/internal/spoof"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // `sockit serve` leaves forged datagrams unanswered — from its own address
@@ -34,7 +35,7 @@ func TestServeUDPLeavesForgedDatagramsUnanswered(t *testing.T) {
 	if err := spoof.UDP4(c.LocalAddr().(*net.UDPAddr).AddrPort(), at, []byte("control")); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	buf := make([]byte, 64)
 	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "control" {
 		t.Fatalf("control datagram: answer %q, %v", buf[:n], err)
@@ -42,7 +43,7 @@ func TestServeUDPLeavesForgedDatagramsUnanswered(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "summary", s.out.String(),
+	testkit.MustContain(t, "summary", s.out.String(),
 		"served 0 connections, 4 datagrams; bytes in 25, bytes out 7\n",
 		"datagrams left unanswered: 3 (1 from our own address, 1 from a broadcast, multicast or unspecified address, 1 from a service port below 1024, 0 over --udp-rate)\n")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/internal/browsertest"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // connectScript opens a WebSocket to arguments[0] from the page it runs
@@ -49,7 +50,7 @@ func otherOrigin(t *testing.T, ip string) string {
 // relayRun is one runRelay running in the background.
 type relayRun struct {
 	addr   net.Addr
-	out    *syncBuffer
+	out    *testkit.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -58,8 +59,8 @@ type relayRun struct {
 // it listens.
 func startRelay(t *testing.T, opts *RelayOptions) *relayRun {
 	t.Helper()
-	r := &relayRun{out: new(syncBuffer), done: make(chan error, 1)}
-	opts.IO = IOStreams{In: strings.NewReader(""), Out: r.out, ErrOut: new(syncBuffer)}
+	r := &relayRun{out: new(testkit.Buffer), done: make(chan error, 1)}
+	opts.IO = IOStreams{In: strings.NewReader(""), Out: r.out, ErrOut: new(testkit.Buffer)}
 	if opts.Grace == 0 {
 		opts.Grace = time.Second
 	}
@@ -73,8 +74,8 @@ func startRelay(t *testing.T, opts *RelayOptions) *relayRun {
 	case r.addr = <-ready:
 	case err := <-r.done:
 		t.Fatalf("runRelay returned before listening: %v", err)
-	case <-time.After(waitLimit):
-		t.Fatalf("runRelay not listening after %s", waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("runRelay not listening after %s", testkit.Timeout)
 	}
 	return r
 }
@@ -91,8 +92,8 @@ func (r *relayRun) stop(t *testing.T) {
 		if err != nil {
 			t.Errorf("runRelay = %v", err)
 		}
-	case <-time.After(waitLimit):
-		t.Errorf("runRelay did not return %s after its context was cancelled", waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Errorf("runRelay did not return %s after its context was cancelled", testkit.Timeout)
 	}
 }
 
@@ -130,7 +131,7 @@ func TestOriginPolicyInBrowser(t *testing.T) {
 		if err := s.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		mustContain(t, "summary", s.out.String(), "refused, 2 for their Origin)")
+		testkit.MustContain(t, "summary", s.out.String(), "refused, 2 for their Origin)")
 	})
 
 	t.Run("serve --allow-origin", func(t *testing.T) {
@@ -177,7 +178,7 @@ func TestOriginPolicyInBrowser(t *testing.T) {
 			if strings.HasPrefix(tt.want, "closed") {
 				refused = "1 for their Origin"
 			}
-			mustContain(t, "relay summary", r.out.String(), refused)
+			testkit.MustContain(t, "relay summary", r.out.String(), refused)
 		})
 	}
 }

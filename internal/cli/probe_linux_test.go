@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
 func probeOpts(ep string) (*ProbeOptions, *bytes.Buffer) {
 	out := new(bytes.Buffer)
 	return &ProbeOptions{IO: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: out}, Endpoint: ep,
-		Wait: probeWait, ConnectTimeout: waitLimit}, out
+		Wait: probeWait, ConnectTimeout: testkit.Timeout}, out
 }
 
 // probeWait bounds each wait of a probe in the tests: loopback peers answer
@@ -45,7 +46,7 @@ func testProbeEcho(t *testing.T) {
 	if err := runProbe(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "probe of echo", out.String(),
+	testkit.MustContain(t, "probe of echo", out.String(),
 		"1. Half-close: we sent 13 bytes", "✓ the peer drained it and answered after our FIN: 13 bytes back",
 		"our socket: ESTABLISHED → ", "FIN_WAIT_1", "→ TIME_WAIT",
 		"2. Close with unread data", "our kernel sent RST, not FIN", "the peer's socket (on this machine) is gone too",
@@ -55,14 +56,14 @@ func testProbeEcho(t *testing.T) {
 
 func testProbeCloseOnEOF(t *testing.T) {
 	eof := rawServer(t, func(c *net.TCPConn, stop <-chan struct{}) {
-		c.SetDeadline(time.Now().Add(waitLimit))
+		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		io.Copy(io.Discard, c)
 	})
 	opts, out := probeOpts(eof)
 	if err := runProbe(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "probe of close-on-EOF", out.String(), "✗ the peer closed at our FIN without answering",
+	testkit.MustContain(t, "probe of close-on-EOF", out.String(), "✗ the peer closed at our FIN without answering",
 		"2. Close with unread data", "– not tested: the peer did not answer our message")
 }
 
@@ -82,7 +83,7 @@ func TestProbeTimeWaitWords(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		writeTimeWait(&out, &tcpstate.ProbeReport{TimeWait: tc.tw}, time.Second)
-		mustContain(t, "time wait", out.String(), tc.want)
+		testkit.MustContain(t, "time wait", out.String(), tc.want)
 	}
 }
 
@@ -105,11 +106,11 @@ func TestProbeJSON(t *testing.T) {
 
 func TestProbeErrors(t *testing.T) {
 	t.Parallel()
-	opts, _ := probeOpts(freePort(t))
-	mustContain(t, "refused", errorOf(t, runProbe(context.Background(), opts), ExitConnect),
+	opts, _ := probeOpts(refused(t))
+	testkit.MustContain(t, "refused", errorOf(t, runProbe(context.Background(), opts), ExitConnect),
 		"connect tcp 127.0.0.1:", "connection refused (nothing listens there)")
-	opts, _ = probeOpts("udp://127.0.0.1:7")
-	mustContain(t, "udp", errorOf(t, runProbe(context.Background(), opts), ExitUsage), "probe tests how a TCP connection ends")
+	opts, _ = probeOpts("udp://" + testkit.QuietUDP(t))
+	testkit.MustContain(t, "udp", errorOf(t, runProbe(context.Background(), opts), ExitUsage), "probe tests how a TCP connection ends")
 	opts, _ = probeOpts("tpc://x")
 	errorOf(t, runProbe(context.Background(), opts), ExitUsage)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // TestSend checks the message forms of send against an echo server over a
@@ -63,11 +65,7 @@ func TestSendCountDatagrams(t *testing.T) {
 	for _, scheme := range []string{"udp", "unixgram"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			addr := "127.0.0.1:0"
-			if scheme == "unixgram" {
-				addr = sockPath(t, "g.sock")
-			}
-			s := startServe(t, &ServeOptions{Endpoints: []string{scheme + "://" + addr}})
+			s := serveKind(t, scheme)
 			opts, out, _ := sendOpts(s.endpoint(0), "ping")
 			opts.Count = 3
 			if err := runSend(context.Background(), opts); err != nil {
@@ -76,10 +74,7 @@ func TestSendCountDatagrams(t *testing.T) {
 			if got, want := out.String(), "ping\nping\nping\n"; got != want {
 				t.Errorf("printed %q, want %q", got, want)
 			}
-			if err := s.stop(t); err != nil {
-				t.Fatal(err)
-			}
-			mustContain(t, "summary", s.out.String(), "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
+			s.stopWith(t, "served 0 connections, 3 datagrams; bytes in 15, bytes out 15")
 		})
 	}
 }
@@ -151,7 +146,7 @@ func TestSendCancel(t *testing.T) {
 	case <-gotEOF:
 	case err := <-done:
 		t.Fatalf("runSend returned %v before the server read the message", err)
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the server did not get the message and FIN")
 	}
 	cancel()
@@ -161,7 +156,7 @@ func TestSendCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("runSend did not return after its context was cancelled")
 	}
 }

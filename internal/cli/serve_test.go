@@ -8,48 +8,37 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
 // serveKinds are the endpoints a server can listen on, one of each kind.
 var serveKinds = []struct {
-	name   string
 	scheme string
-	addr   func(t *testing.T) string
 	packet bool
-	ipv6   bool
 }{
-	{name: "tcp", scheme: "tcp", addr: loopback4},
-	{name: "udp", scheme: "udp", addr: loopback4, packet: true},
-	{name: "tcp6", scheme: "tcp6", addr: loopback6, ipv6: true},
-	{name: "udp6", scheme: "udp6", addr: loopback6, packet: true, ipv6: true},
-	{name: "unix", scheme: "unix", addr: unixPath},
-	{name: "unixgram", scheme: "unixgram", addr: unixPath, packet: true},
-	{name: "unixpacket", scheme: "unixpacket", addr: unixPath},
+	{scheme: "tcp"},
+	{scheme: "udp", packet: true},
+	{scheme: "tcp6"},
+	{scheme: "udp6", packet: true},
+	{scheme: "unix"},
+	{scheme: "unixgram", packet: true},
+	{scheme: "unixpacket"},
 }
-
-func loopback4(*testing.T) string  { return "127.0.0.1:0" }
-func loopback6(*testing.T) string  { return "[::1]:0" }
-func unixPath(t *testing.T) string { return sockPath(t, "s.sock") }
 
 // TestServeKinds serves echo on each kind of endpoint, sends one message,
 // and checks the banner, the echo, the summary and the socket file cleanup.
 func TestServeKinds(t *testing.T) {
 	t.Parallel()
 	for _, tt := range serveKinds {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.scheme, func(t *testing.T) {
 			t.Parallel()
-			if tt.ipv6 && !hasIPv6() {
-				t.Skip("no IPv6 on loopback: cannot listen on [::1]")
-			}
-			if tt.scheme == "unixpacket" && !unixpacketOK() {
-				t.Skip("no SOCK_SEQPACKET Unix sockets on this system")
-			}
-			addr := tt.addr(t)
+			addr := testkit.Loopback(t, tt.scheme) // skips where the kind is missing
 			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://" + addr}})
 			ep := s.endpoint(0)
 
@@ -58,7 +47,7 @@ func TestServeKinds(t *testing.T) {
 				try = strings.TrimPrefix(ep, "tcp://")
 			}
 			banner := s.out.String()
-			mustContain(t, "banner", banner,
+			testkit.MustContain(t, "banner", banner,
 				"sockit serve: echo service, "+string(engine.DefaultBackend)+" engine\n",
 				"  listening on "+ep+"\n",
 				"try:  sockit send "+try+" hello\n",
@@ -117,15 +106,7 @@ func TestServeManyEndpoints(t *testing.T) {
 	if n := strings.Count(banner, "  listening on "); n != len(eps) {
 		t.Errorf("banner has %d listening lines, want %d:\n%s", n, len(eps), banner)
 	}
-	for i := range eps {
-		if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
-			t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
-		}
-	}
-	if err := s.stop(t); err != nil {
-		t.Fatalf("runServe after cancel = %v, want nil", err)
-	}
-	mustContain(t, "output", s.out.String(), summary)
+	s.echoEach(t, summary)
 }
 
 // TestServeServices checks discard (RFC 863), chargen (RFC 864) and daytime
@@ -156,12 +137,9 @@ func TestServeServices(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := startServe(t, &ServeOptions{Endpoints: []string{tt.scheme + "://127.0.0.1:0"}, Service: tt.service})
-			mustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
+			testkit.MustContain(t, "banner", s.out.String(), "sockit serve: "+tt.service+" service")
 			tt.check(t, s.endpoint(0))
-			if err := s.stop(t); err != nil {
-				t.Fatalf("runServe after cancel = %v, want nil", err)
-			}
-			mustContain(t, "output", s.out.String(), tt.summary)
+			s.stopWith(t, tt.summary)
 		})
 	}
 }
@@ -179,7 +157,7 @@ func checkDiscardPacket(t *testing.T, ep string) {
 	opts, out, _ := sendOpts(ep, "hello")
 	opts.Timeout = 200 * time.Millisecond
 	msg := errorOf(t, runSend(context.Background(), opts), ExitConnect)
-	mustContain(t, "error", msg, "timed out")
+	testkit.MustContain(t, "error", msg, "timed out")
 	if out.Len() != 0 {
 		t.Errorf("discard answered %q, want nothing", out)
 	}
@@ -195,7 +173,7 @@ func checkChargenStream(t *testing.T, ep string) {
 	defer c.Close()
 	const n = 95*74 + 1000
 	got := make([]byte, n)
-	c.SetReadDeadline(time.Now().Add(waitLimit))
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if _, err := io.ReadFull(c, got); err != nil {
 		t.Fatalf("reading %d bytes of chargen: %v", n, err)
 	}
@@ -279,7 +257,7 @@ func TestServeVerbose(t *testing.T) {
 	}
 	// The client is done when it reads the server's FIN; the server's side
 	// closes just after.
-	s.errOut.waitFor(t, "closed conn")
+	s.errOut.WaitFor(t, "closed conn")
 	if err := s.stop(t); err != nil {
 		t.Fatalf("runServe after cancel = %v, want nil", err)
 	}
@@ -345,44 +323,18 @@ func TestServeQuiet(t *testing.T) {
 func TestServeGrace(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: 100 * time.Millisecond})
-	c, err := net.Dial("tcp", s.addrs[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testkit.Dial(t, "tcp", s.addrs[0].String())
 	// An echo round trip proves the server accepted the connection.
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+	if err := testkit.RoundTrip(c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	msg := errorOf(t, s.stop(t), ExitError)
-	mustContain(t, "error", msg, "1 connection still open after --grace 100ms had to be closed")
-	mustContain(t, "stderr", s.errOut.String(), "shutting down: 1 connection open, waiting up to 100ms")
-	mustContain(t, "output", s.out.String(), "served 1 connection, 0 datagrams; bytes in 1, bytes out 1")
+	testkit.MustContain(t, "error", msg, "1 connection still open after --grace 100ms had to be closed")
+	testkit.MustContain(t, "stderr", s.errOut.String(), "shutting down: 1 connection open, waiting up to 100ms")
+	testkit.MustContain(t, "output", s.out.String(), "served 1 connection, 0 datagrams; bytes in 1, bytes out 1")
 	// The client sees the server's close.
 	if b := readAll(t, c); len(b) != 0 {
 		t.Errorf("after shutdown read %q, want EOF", b)
-	}
-}
-
-// TestServeNoGraceNothingOpen stops servers with --grace 0 and no
-// connections: the shutdown must not claim it closed open connections.
-func TestServeNoGraceNothingOpen(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()            // stop as soon as it listens
-	for i := range 20 { // the false claim came from a random select
-		out, errOut := new(syncBuffer), new(syncBuffer)
-		opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo"}
-		if err := runServe(ctx, opts); err != nil {
-			t.Fatalf("run %d: runServe = %v, want nil", i, err)
-		}
-		if got := errOut.String(); got != "shutting down\n" {
-			t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
-		}
 	}
 }
 
@@ -393,27 +345,20 @@ func TestServeHardStop(t *testing.T) {
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
 	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Grace: time.Hour, Hard: hard})
-	c, err := net.Dial("tcp", s.addrs[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(waitLimit))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+	c := testkit.Dial(t, "tcp", s.addrs[0].String())
+	// An echo round trip proves the server accepted the connection.
+	if err := testkit.RoundTrip(c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	s.cancel()
-	s.errOut.waitFor(t, "Ctrl-C again to stop now")
+	s.errOut.WaitFor(t, "Ctrl-C again to stop now")
 	stopHard()
-	err = s.stop(t)
+	err := s.stop(t)
 	errorOf(t, err, ExitInterrupted)
 	if !errors.Is(err, errInterrupted) {
 		t.Errorf("err = %v, want errInterrupted", err)
 	}
-	mustContain(t, "output", s.out.String(), "served 1 connection")
+	testkit.MustContain(t, "output", s.out.String(), "served 1 connection")
 }
 
 // TestServeBadOptions checks the options runServe refuses before it
@@ -437,12 +382,12 @@ func TestServeBadOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out, errOut := new(syncBuffer), new(syncBuffer)
+			out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 			opts := tt.opts
 			opts.IO = IOStreams{Out: out, ErrOut: errOut}
 			opts.Ready = func([]net.Addr) { t.Error("Ready called for options that cannot serve") }
 			msg := errorOf(t, runServe(context.Background(), &opts), ExitUsage)
-			mustContain(t, "error", msg, tt.wants...)
+			testkit.MustContain(t, "error", msg, tt.wants...)
 			if out.String() != "" {
 				t.Errorf("printed a banner for options that cannot serve:\n%s", out)
 			}
@@ -459,9 +404,9 @@ func TestServeListenFailureClosesOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	first := sockPath(t, "first.sock")
+	first := testkit.SockPath(t, "first.sock")
 	opts := &ServeOptions{
-		IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+		IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 		Endpoints: []string{"unix://" + first, "tcp://" + held.Addr().String()},
 		Service:   "echo",
 	}
@@ -476,29 +421,93 @@ func TestServeListenFailureClosesOthers(t *testing.T) {
 }
 
 // TestServeEngines runs echo on every kind of endpoint with each engine
-// backend that --engine offers on this platform.
+// backend that --engine offers on this platform (testkit.Backends).
 func TestServeEngines(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, backend engine.Backend) {
+		eps, summary := everyKind(t)
+		s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
+		testkit.MustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
+		s.echoEach(t, summary)
+	})
+}
+
+// Only a backend name that does not exist is a usage error (exit 2, the
+// engine's OptionError named as the flag): other NewServer failures, such
+// as epoll_create1 failing with EMFILE, pass through unchanged with their
+// own exit code.
+func TestServeNewServerErrors(t *testing.T) {
 	t.Parallel()
-	for _, backend := range []engine.Backend{engine.BackendStd, engine.BackendEpoll} {
-		t.Run(string(backend), func(t *testing.T) {
+	emfile := os.NewSyscallError("epoll_create1", syscall.EMFILE)
+	tests := []struct {
+		name        string
+		engine      string
+		newErr      error // what NewServer fails with
+		wantCode    int
+		wantIs      error
+		wantCreated bool // NewServer is called
+	}{
+		{name: "unknown engine", engine: "kqueue", wantCode: ExitUsage, wantCreated: true},
+		{name: "EMFILE on epoll", engine: string(engine.BackendEpoll), newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
+		{name: "EMFILE on the default", engine: "", newErr: emfile, wantCode: ExitError, wantIs: syscall.EMFILE, wantCreated: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			probe, err := engine.NewServer(&engine.Config{Backend: backend})
-			if err != nil {
-				t.Skipf("no %s backend here: %v", backend, err)
+			created := false
+			opts := &ServeOptions{
+				IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
+				Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "echo", Engine: tt.engine,
+				Ready: func([]net.Addr) { t.Error("Ready called, but NewServer fails") },
+				newServer: func(cfg *engine.Config) (*engine.Server, error) {
+					created = true
+					if tt.newErr == nil { // the real one, which refuses the name
+						return engine.NewServer(cfg)
+					}
+					return nil, tt.newErr
+				},
 			}
-			probe.Close()
-			eps, summary := everyKind(t)
-			s := startServe(t, &ServeOptions{Endpoints: eps, Engine: string(backend)})
-			mustContain(t, "banner", s.out.String(), "echo service, "+string(backend)+" engine")
-			for i := range eps {
-				if got := send(t, s.endpoint(i), "hello"); got != "hello\n" {
-					t.Errorf("send %s hello printed %q, want %q", s.endpoint(i), got, "hello\n")
+			err := runServe(context.Background(), opts)
+			if got := ExitCode(err); got != tt.wantCode {
+				t.Errorf("runServe = %v: exit code %d, want %d", err, got, tt.wantCode)
+			}
+			if tt.newErr == nil && !strings.Contains(describe(err), `--engine "kqueue" is not std or epoll`) {
+				t.Errorf("error %q does not name the flag and the choices", describe(err))
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("errors.Is(%v, %v) = false; want NewServer's error passed through", err, tt.wantIs)
+			}
+			if created != tt.wantCreated {
+				t.Errorf("NewServer called = %v, want %v", created, tt.wantCreated)
+			}
+		})
+	}
+}
+
+// TestServeNoGraceNothingOpen stops servers with --grace 0 and no
+// connections: the shutdown must not claim it closed open connections, with
+// the default engine or any backend.
+func TestServeNoGraceNothingOpen(t *testing.T) {
+	t.Parallel()
+	for _, backend := range append([]engine.Backend{""}, testkit.Backends()...) {
+		name, loops := string(backend), 1
+		if backend == "" {
+			name, loops = "default", 0
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()            // stop as soon as it listens
+			for i := range 20 { // the false claim came from a random select
+				out, errOut := new(testkit.Buffer), new(testkit.Buffer)
+				opts := &ServeOptions{IO: IOStreams{Out: out, ErrOut: errOut}, Endpoints: []string{"tcp://127.0.0.1:0"},
+					Service: "echo", Engine: string(backend), Loops: loops}
+				if err := runServe(ctx, opts); err != nil {
+					t.Fatalf("run %d: runServe = %v, want nil", i, err)
+				}
+				if got := errOut.String(); got != "shutting down\n" {
+					t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
 				}
 			}
-			if err := s.stop(t); err != nil {
-				t.Fatalf("runServe after cancel = %v, want nil", err)
-			}
-			mustContain(t, "output", s.out.String(), summary)
 		})
 	}
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"testing"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // --states: the client that half-closes first sees SYN_SENT → ESTABLISHED,
@@ -20,16 +22,16 @@ func TestStatesNarration(t *testing.T) {
 		if out.String() != "hello\n" {
 			t.Errorf("printed %q", out.String())
 		}
-		mustContain(t, "client narration", errOut.String(),
+		testkit.MustContain(t, "client narration", errOut.String(),
 			"→ 127.0.0.1:", "[state CLOSED → (SYN_SENT) → ESTABLISHED]",
 			"write 6 bytes [state ESTABLISHED]",
 			"shutdown(SHUT_WR) [state ",
 			"read 0: peer sent FIN [state ",
 			"close [state TIME_WAIT]")
-		mustContain(t, "FIN_WAIT_1 on the client", errOut.String(), "FIN_WAIT_1")
-		server := srv.errOut.waitFor(t, "close [state")
-		mustContain(t, engine+" server narration", server,
+		testkit.MustContain(t, "FIN_WAIT_1 on the client", errOut.String(), "FIN_WAIT_1")
+		server := srv.errOut.WaitFor(t, "close [state")
+		testkit.MustContain(t, engine+" server narration", server,
 			"[state LISTEN → (SYN_RECV) → ", "read 0: peer sent FIN [state ", "CLOSE_WAIT]", "LAST_ACK")
-		mustContain(t, "listen", server, "listen backlog=", "[state LISTEN]")
+		testkit.MustContain(t, "listen", server, "listen backlog=", "[state LISTEN]")
 	}
 }

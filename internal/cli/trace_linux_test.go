@@ -7,20 +7,21 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // runTraceInBackground runs runTrace with opts until the test ends and
 // returns once tracing has started.
-func runTraceInBackground(t *testing.T, opts *TraceOptions) (out, errOut *syncBuffer) {
+func runTraceInBackground(t *testing.T, opts *TraceOptions) (out, errOut *testkit.Buffer) {
 	t.Helper()
-	out, errOut = new(syncBuffer), new(syncBuffer)
+	out, errOut = new(testkit.Buffer), new(testkit.Buffer)
 	opts.IO = IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	if opts.Interval == 0 {
 		opts.Interval = 10 * time.Millisecond
@@ -40,8 +41,8 @@ func runTraceInBackground(t *testing.T, opts *TraceOptions) (out, errOut *syncBu
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("runTrace returned before tracing: %v\n%s", err, errOut)
-	case <-time.After(waitLimit):
-		t.Fatalf("runTrace not tracing after %s", waitLimit)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("runTrace not tracing after %s", testkit.Timeout)
 	}
 	return out, errOut
 }
@@ -56,46 +57,35 @@ func TestTracePollingSaysWhatIsMissed(t *testing.T) {
 	}
 	defer ln.Close()
 	out, errOut := runTraceInBackground(t, &TraceOptions{Target: ln.Addr().String(), isRoot: func() bool { return false }})
-	mustContain(t, "notice", errOut.String(), "polling sock_diag every 10ms", "not root", "no segments are shown", "Run as root")
+	testkit.MustContain(t, "notice", errOut.String(), "polling sock_diag every 10ms", "not root", "no segments are shown", "Run as root")
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, _ := testkit.Connect(t, ln)
 	c.(*net.TCPConn).CloseWrite() // client FIN_WAIT_2, server CLOSE_WAIT: both last
-	out.waitFor(t, "→ FIN_WAIT_2")
-	text := out.waitFor(t, "→ CLOSE_WAIT")
-	mustContain(t, "trace", text, "── connection #1: ", c.LocalAddr().String())
+	out.WaitFor(t, "→ FIN_WAIT_2")
+	text := out.WaitFor(t, "→ CLOSE_WAIT")
+	testkit.MustContain(t, "trace", text, "── connection #1: ", c.LocalAddr().String())
 }
 
 // As root, trace shows the handshake and teardown of a sockit send to
 // sockit serve, segment by segment, with TIME_WAIT on the client.
 func TestTraceAsRoot(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for the tracepoint and the packet capture; CI runs this as root")
-	}
+	testkit.NeedRoot(t, "the tracepoint and the packet capture")
 	srv := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
 	port := srv.addrs[0].(*net.TCPAddr).Port
 	for _, asJSON := range []bool{false, true} {
 		out, errOut := runTraceInBackground(t, &TraceOptions{Target: itoaInt(port), JSON: asJSON})
-		mustContain(t, "banner", errOut.String(), "tracepoint sock:inet_sock_set_state", "packet capture")
+		testkit.MustContain(t, "banner", errOut.String(), "tracepoint sock:inet_sock_set_state", "packet capture")
 		send(t, srv.endpoint(0), "hello")
 		if !asJSON {
-			out.waitFor(t, "LAST_ACK → CLOSED")
-			text := out.waitFor(t, "FIN_WAIT_2 → TIME_WAIT")
-			mustContain(t, "trace", text, "── connection #1", "CLOSED → SYN_SENT", " SYN seq=0 win=", "SYN-ACK seq=0 ack=1 ",
+			out.WaitFor(t, "LAST_ACK → CLOSED")
+			text := out.WaitFor(t, "FIN_WAIT_2 → TIME_WAIT")
+			testkit.MustContain(t, "trace", text, "── connection #1", "CLOSED → SYN_SENT", " SYN seq=0 win=", "SYN-ACK seq=0 ack=1 ",
 				"SYN_SENT → ESTABLISHED after", "LISTEN → SYN_RECV", "ESTABLISHED → FIN_WAIT_1", "ESTABLISHED → CLOSE_WAIT",
 				"CLOSE_WAIT → LAST_ACK", "FIN_WAIT_1 → FIN_WAIT_2", "PSH-ACK seq=1 ack=1 win=", "len=6", "FIN-ACK seq=7 ack=")
 			continue
 		}
-		out.waitFor(t, `"to":"TIME_WAIT"`)
+		out.WaitFor(t, `"to":"TIME_WAIT"`)
 		kinds := map[string]int{}
 		sc := bufio.NewScanner(strings.NewReader(out.String()))
 		for sc.Scan() {
@@ -116,9 +106,9 @@ func itoaInt(n int) string { return strconv.Itoa(n) }
 // A port with nothing on it: trace says so, and waits.
 func TestTraceSaysWhenNothingIsOnThePort(t *testing.T) {
 	t.Parallel()
-	port := reservePort(t)
+	port := emptyPort(t)
 	_, errOut := runTraceInBackground(t, &TraceOptions{Target: ":" + port, isRoot: func() bool { return false }})
-	mustContain(t, "notice", errOut.String(), "no TCP socket on port "+port+" yet (nothing listens or connects there)")
+	testkit.MustContain(t, "notice", errOut.String(), "no TCP socket on port "+port+" yet (nothing listens or connects there)")
 }
 
 // failingWriter fails every write with err.
@@ -158,12 +148,12 @@ func TestTraceStopsWhenOutputFails(t *testing.T) {
 			t.Fatalf("runTrace returned before tracing: %v", err)
 		}
 		// A connection that lasts, so that even polling sees it.
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		timer := time.NewTimer(waitLimit)
+		timer := time.NewTimer(testkit.Timeout)
 		select {
 		case err := <-done:
 			timer.Stop()
@@ -171,10 +161,10 @@ func TestTraceStopsWhenOutputFails(t *testing.T) {
 				t.Errorf("%v: runTrace = %v, want nil", tc.err, err)
 			}
 			if tc.want != "" {
-				mustContain(t, "error", errorOf(t, err, ExitError), tc.want)
+				testkit.MustContain(t, "error", errorOf(t, err, ExitError), tc.want)
 			}
 		case <-timer.C:
-			t.Fatalf("%v: runTrace still running %s after its output failed", tc.err, waitLimit)
+			t.Fatalf("%v: runTrace still running %s after its output failed", tc.err, testkit.Timeout)
 		}
 	}
 }
@@ -223,9 +213,8 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	errOut := new(syncBuffer)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTraceHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SOCKIT_TEST_TRACE_ARGS=trace "+port)
+	errOut := new(testkit.Buffer)
+	cmd := testkit.HelperCommand("^TestTraceHelperProcess$", "SOCKIT_TEST_TRACE_ARGS=trace "+port)
 	cmd.Stdout, cmd.Stderr = w, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -240,7 +229,7 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 			<-done
 		}
 	}()
-	errOut.waitFor(t, "Ctrl-C to stop.")
+	errOut.WaitFor(t, "Ctrl-C to stop.")
 	if sig != 0 {
 		go io.Copy(io.Discard, r) // ends when the child does
 		if err := cmd.Process.Signal(sig); err != nil {
@@ -250,13 +239,13 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 		r.Close()
 		// A connection that lasts, so that even polling sees it: trace
 		// writes about it and finds the pipe closed.
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 	}
-	timer := time.NewTimer(waitLimit)
+	timer := time.NewTimer(testkit.Timeout)
 	defer timer.Stop()
 	select {
 	case err := <-done:
@@ -265,7 +254,7 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 			t.Errorf("sockit trace ended with %v, want exit 0\nstderr:\n%s", err, errOut)
 		}
 	case <-timer.C:
-		t.Fatalf("sockit trace still running %s later\nstderr:\n%s", waitLimit, errOut)
+		t.Fatalf("sockit trace still running %s later\nstderr:\n%s", testkit.Timeout, errOut)
 	}
 	for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
 		left, _ := filepath.Glob(filepath.Join(root, "instances", "sockit-"+strconv.Itoa(cmd.Process.Pid)+"-*"))

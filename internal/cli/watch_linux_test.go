@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
 )
 
@@ -30,15 +29,7 @@ func holdStates(t *testing.T, host string) (string, func(local, remote string) b
 	t.Cleanup(func() { ln.Close() })
 	ours := map[string]bool{ln.Addr().String() + " *:*": true}
 	pair := func() (net.Conn, net.Conn) {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(); s.Close() })
+		c, s := testkit.Connect(t, ln)
 		ours[c.LocalAddr().String()+" "+s.LocalAddr().String()] = true
 		ours[s.LocalAddr().String()+" "+c.LocalAddr().String()] = true
 		return c, s
@@ -63,7 +54,7 @@ var heldStates = []string{"CLOSE_WAIT", "ESTABLISHED", "ESTABLISHED", "FIN_WAIT_
 func waitSettled(t *testing.T, port string, keep func(local, remote string) bool, want []string) {
 	t.Helper()
 	p, _ := strconv.Atoi(port)
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(testkit.Timeout)
 	for backoff := 100 * time.Microsecond; ; backoff = min(2*backoff, 20*time.Millisecond) {
 		socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(p)})
 		if err != nil {
@@ -80,7 +71,7 @@ func waitSettled(t *testing.T, port string, keep func(local, remote string) bool
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("port %s: states %v after %s, want %v", port, got, waitLimit, want)
+			t.Fatalf("port %s: states %v after %s, want %v", port, got, testkit.Timeout, want)
 		}
 		time.Sleep(backoff) // polling the kernel's state with a deadline
 	}
@@ -181,7 +172,7 @@ func TestWatchTable(t *testing.T) {
 	if err := runWatch(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "watch table", out.String(), "STATE", "SEND-Q", "RECV-Q", "IN STATE", "LISTEN", "FIN_WAIT_2",
+	testkit.MustContain(t, "watch table", out.String(), "STATE", "SEND-Q", "RECV-Q", "IN STATE", "LISTEN", "FIN_WAIT_2",
 		"CLOSE_WAIT", "TIME_WAIT", "s left)", "6 sockets: 1 LISTEN, 2 ESTABLISHED, 1 FIN_WAIT_2, 1 TIME_WAIT, 1 CLOSE_WAIT")
 }
 
@@ -200,9 +191,9 @@ func TestWatchAndTraceBadTargets(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		err := runWatch(context.Background(), &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
-		mustContain(t, "watch error", errorOf(t, err, ExitUsage), tc.want)
+		testkit.MustContain(t, "watch error", errorOf(t, err, ExitUsage), tc.want)
 		err = runTrace(context.Background(), &TraceOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: tc.target, Interval: time.Second})
-		mustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
+		testkit.MustContain(t, "trace error", errorOf(t, err, ExitUsage), tc.want)
 	}
 }
 
@@ -255,18 +246,9 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), waitLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	testkit.Connect(t, ln)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	empty := ":" + reservePort(t)
+	empty := ":" + emptyPort(t)
 
 	for _, tc := range []struct {
 		args  []string
@@ -282,35 +264,37 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		app, out, errOut := newTestApp()
 		cmd := NewRootCmd(app)
 		cmd.SetArgs(tc.args)
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		err := cmd.ExecuteContext(ctx) // returns at once: not a terminal
 		cancel()
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", tc.args, err, errOut)
 		}
-		mustContain(t, strings.Join(tc.args, " "), out.String(), tc.wants...)
+		testkit.MustContain(t, strings.Join(tc.args, " "), out.String(), tc.wants...)
 		if strings.Contains(out.String(), "\x1b") {
 			t.Errorf("%v: escape codes in output that is not a terminal:\n%q", tc.args, out.String())
 		}
 	}
 }
 
-// reservePort returns a port nothing listens or connects on, and that stays
-// so until the test ends: a socket is bound to it, without SO_REUSEADDR, and
-// neither listens nor connects, which sock_diag (like ss -tan) does not show.
-func reservePort(t *testing.T) string {
+// emptyPort returns a port no TCP socket uses, and that stays so until
+// the test ends: a socket is bound to it and neither listens nor connects
+// (testkit.Refused), which sock_diag (like ss -tan) does not show. A port
+// another test's server had may still have a connection to it in
+// TIME_WAIT (for 60s, per tcp(7)); such a port is passed over.
+func emptyPort(t *testing.T) string {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		_, port, _ := net.SplitHostPort(testkit.Refused(t))
+		p, _ := strconv.Atoi(port)
+		socks, err := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(socks) == 0 {
+			return port
+		}
 	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
+	t.Fatal("100 ports held in a row all had sockets in TIME_WAIT")
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 
 // This process's own figures are there and plausible.
 func TestOwnProcess(t *testing.T) {
+	t.Parallel()
 	if rss, err := RSS(0); err != nil || rss < 1<<20 {
 		t.Errorf("RSS(0) = %d, %v; want at least 1 MiB", rss, err)
 	}

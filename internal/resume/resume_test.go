@@ -15,47 +15,18 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/sockit/sockit/certs"
-	"github.com/sockit/sockit/internal/leaktest"
 	"github.com/sockit/sockit/internal/resume"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
-
-// ioLimit bounds every wait of these tests.
-const ioLimit = 20 * time.Second
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (a, b *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		done <- c
-	}()
-	ca, err := net.DialTimeout("tcp", ln.Addr().String(), ioLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb := <-done
-	if cb == nil {
-		ca.Close()
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { ca.Close(); cb.Close() })
-	return ca.(*net.TCPConn), cb.(*net.TCPConn)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // A write the deadline cuts short reports a timeout with all of p taken;
 // writes after the deadline take nothing; once the deadline is lifted the
 // tail goes out first, and the peer reads every byte in order.
 func TestTailSurvivesDeadline(t *testing.T) {
 	t.Parallel()
-	a, b := tcpPair(t)
+	a, b := testkit.TCPPair(t)
 	a.SetWriteBuffer(4 << 10) // a small send buffer: a big write must block
 	rw := resume.New(a)
 	s := resume.Over(rw, rw)
@@ -76,7 +47,7 @@ func TestTailSurvivesDeadline(t *testing.T) {
 
 	got := make(chan []byte, 1)
 	go func() {
-		b.SetReadDeadline(time.Now().Add(ioLimit))
+		b.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		all, _ := io.ReadAll(b)
 		got <- all
 	}()
@@ -99,7 +70,7 @@ func TestTailSurvivesDeadline(t *testing.T) {
 // Split finds a stack's resumable writer and its unguarded top.
 func TestSplit(t *testing.T) {
 	t.Parallel()
-	a, _ := tcpPair(t)
+	a, _ := testkit.TCPPair(t)
 	rw, top := resume.Split(a)
 	if rw == nil || top != net.Conn(rw) {
 		t.Fatalf("Split(socket) = %v, %v; want a new Conn twice", rw, top)
@@ -126,29 +97,14 @@ func TestTLSStackConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		raw1, raw2, err := testkit.Pipe("tcp")
 		if err != nil {
 			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			accepted <- c
-		}()
-		raw1, err := net.DialTimeout("tcp", ln.Addr().String(), ioLimit)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		raw2 := <-accepted
-		if raw2 == nil {
-			raw1.Close()
-			return nil, nil, nil, errors.New("accept failed")
 		}
 		rw1, rw2 := resume.New(raw1), resume.New(raw2)
 		t1 := tls.Client(rw1, &tls.Config{InsecureSkipVerify: true})
 		t2 := tls.Server(rw2, &tls.Config{Certificates: []tls.Certificate{cert}})
-		ctx, cancel := context.WithTimeout(context.Background(), ioLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		var wg sync.WaitGroup
 		var err2 error

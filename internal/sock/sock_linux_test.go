@@ -10,6 +10,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/internal/sock"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // maxBacklog is the accept queue length the kernel keeps for a listening
@@ -55,14 +56,14 @@ func TestListenBacklogInKernel(t *testing.T) {
 			if tt.backlog > somaxconn {
 				t.Skipf("somaxconn %d caps backlog %d", somaxconn, tt.backlog)
 			}
-			rec := &recorder{}
+			rec := &testkit.Recorder{}
 			o := sock.Options{Backlog: tt.backlog}
-			ln, err := o.Listen(ctx(t), "tcp", "127.0.0.1:0", rec)
+			ln, err := o.Listen(testkit.Context(t), "tcp", "127.0.0.1:0", rec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			evs := rec.events()
+			evs := rec.Events()
 			if last := evs[len(evs)-1]; last.Step != sockit.StepListen || last.N != tt.wantEvent {
 				t.Errorf("last event = %v with N %d, want listen with backlog %d", last.Step, last.N, tt.wantEvent)
 			}
@@ -91,27 +92,27 @@ func TestSocketDetailMatchesKernel(t *testing.T) {
 		{name: "tcp6", network: "tcp6", address: func(*testing.T) string { return "[::1]:0" }},
 		{name: "udp ipv4", network: "udp", address: func(*testing.T) string { return "127.0.0.1:0" }},
 		{name: "udp any", network: "udp", address: func(*testing.T) string { return ":0" }},
-		{name: "unix", network: "unix", address: func(t *testing.T) string { return sockPath(t, "k.sock") }},
-		{name: "unixpacket", network: "unixpacket", address: func(t *testing.T) string { return sockPath(t, "k.sock") }},
-		{name: "unixgram", network: "unixgram", address: func(t *testing.T) string { return sockPath(t, "k.sock") }},
+		{name: "unix", network: "unix", address: func(t *testing.T) string { return testkit.SockPath(t, "k.sock") }},
+		{name: "unixpacket", network: "unixpacket", address: func(t *testing.T) string { return testkit.SockPath(t, "k.sock") }},
+		{name: "unixgram", network: "unixgram", address: func(t *testing.T) string { return testkit.SockPath(t, "k.sock") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			addr := tt.address(t)
-			rec := &recorder{}
+			rec := &testkit.Recorder{}
 			var o sock.Options
 			var c syscall.Conn
 			switch tt.network {
 			case "udp", "unixgram":
-				pc, err := o.ListenPacket(ctx(t), tt.network, addr, rec)
+				pc, err := o.ListenPacket(testkit.Context(t), tt.network, addr, rec)
 				if err != nil {
 					t.Skipf("cannot listen on %s %s here: %v", tt.network, addr, err)
 				}
 				defer pc.Close()
 				c = pc.(syscall.Conn)
 			default:
-				ln, err := o.Listen(ctx(t), tt.network, addr, rec)
+				ln, err := o.Listen(testkit.Context(t), tt.network, addr, rec)
 				if err != nil {
 					t.Skipf("cannot listen on %s %s here: %v", tt.network, addr, err)
 				}
@@ -119,7 +120,7 @@ func TestSocketDetailMatchesKernel(t *testing.T) {
 				c = ln.(syscall.Conn)
 			}
 			want := families[getsockopt(t, c, unix.SOL_SOCKET, unix.SO_DOMAIN)] + ", " + types[getsockopt(t, c, unix.SOL_SOCKET, unix.SO_TYPE)]
-			if got := rec.events()[0].Detail; got != want {
+			if got := rec.Events()[0].Detail; got != want {
 				t.Errorf("socket step says %q, the kernel says %q", got, want)
 			}
 		})
@@ -129,7 +130,7 @@ func TestSocketDetailMatchesKernel(t *testing.T) {
 func TestReusePort(t *testing.T) {
 	t.Parallel()
 	reuse := sock.Options{ReusePort: true}
-	a, err := reuse.Listen(ctx(t), "tcp", "127.0.0.1:0", nil)
+	a, err := reuse.Listen(testkit.Context(t), "tcp", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,14 +142,14 @@ func TestReusePort(t *testing.T) {
 
 	// Without the option on both sockets the kernel refuses the port.
 	var plain sock.Options
-	if ln, err := plain.Listen(ctx(t), "tcp", addr, nil); err == nil {
+	if ln, err := plain.Listen(testkit.Context(t), "tcp", addr, nil); err == nil {
 		ln.Close()
 		t.Fatalf("a listener without SO_REUSEPORT shares %s", addr)
 	} else if k := sockit.KindOf(err); k != sockit.KindAddrInUse {
 		t.Errorf("Listen without SO_REUSEPORT = %v (kind %v), want %v", err, k, sockit.KindAddrInUse)
 	}
 
-	b, err := reuse.Listen(ctx(t), "tcp", addr, nil)
+	b, err := reuse.Listen(testkit.Context(t), "tcp", addr, nil)
 	if err != nil {
 		t.Fatalf("a second listener with SO_REUSEPORT on %s: %v", addr, err)
 	}

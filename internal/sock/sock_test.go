@@ -1,49 +1,20 @@
 package sock_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockit/sockit"
-	"github.com/sockit/sockit/internal/leaktest"
 	"github.com/sockit/sockit/internal/sock"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
-
-// recorder is an Observer that keeps every event.
-type recorder struct {
-	mu  sync.Mutex
-	evs []sockit.Event
-}
-
-func (r *recorder) Observe(e sockit.Event) {
-	r.mu.Lock()
-	r.evs = append(r.evs, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) events() []sockit.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]sockit.Event(nil), r.evs...)
-}
-
-func (r *recorder) steps() []sockit.Step {
-	var s []sockit.Step
-	for _, e := range r.events() {
-		s = append(s, e.Step)
-	}
-	return s
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // checkFDs fails unless every event names fd, which must be a descriptor
 // where the platform has them.
@@ -60,29 +31,6 @@ func checkFDs(t *testing.T, evs []sockit.Event, fd int) {
 			t.Errorf("event %q has error %v", e, e.Err)
 		}
 	}
-}
-
-// sockPath returns a fresh path for a Unix socket file, short enough for
-// sun_path (108 bytes, per unix(7)).
-func sockPath(t *testing.T, name string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if len(p) < 100 {
-		return p
-	}
-	dir, err := os.MkdirTemp("", "sk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, name)
-}
-
-func ctx(t *testing.T) context.Context {
-	t.Helper()
-	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
 }
 
 func TestFamilyType(t *testing.T) {
@@ -137,7 +85,7 @@ func TestListenNarration(t *testing.T) {
 		},
 		{
 			// SO_REUSEPORT does not apply to Unix sockets and is skipped.
-			name: "unix", network: "unix", address: func(t *testing.T) string { return sockPath(t, "l.sock") },
+			name: "unix", network: "unix", address: func(t *testing.T) string { return testkit.SockPath(t, "l.sock") },
 			opts: sock.Options{Backlog: 3, ReusePort: true}, wantSocket: "AF_UNIX, SOCK_STREAM",
 		},
 	}
@@ -147,8 +95,8 @@ func TestListenNarration(t *testing.T) {
 			if runtime.GOOS == "windows" && (tt.opts.ReusePort && tt.network != "unix") {
 				t.Skip("SO_REUSEPORT does not exist on windows")
 			}
-			rec := &recorder{}
-			ln, err := tt.opts.Listen(ctx(t), tt.network, tt.address(t), rec)
+			rec := &testkit.Recorder{}
+			ln, err := tt.opts.Listen(testkit.Context(t), tt.network, tt.address(t), rec)
 			if err != nil {
 				t.Fatalf("Listen = %v", err)
 			}
@@ -159,10 +107,10 @@ func TestListenNarration(t *testing.T) {
 				want = append(want, sockit.StepSetsockopt)
 			}
 			want = append(want, sockit.StepBind, sockit.StepListen)
-			if got := rec.steps(); !slices.Equal(got, want) {
+			if got := rec.Steps(); !slices.Equal(got, want) {
 				t.Fatalf("steps = %v, want %v", got, want)
 			}
-			evs := rec.events()
+			evs := rec.Events()
 			checkFDs(t, evs, sock.FD(ln))
 			if evs[0].Detail != tt.wantSocket {
 				t.Errorf("socket detail = %q, want %q", evs[0].Detail, tt.wantSocket)
@@ -185,18 +133,18 @@ func TestListenNarration(t *testing.T) {
 
 func TestListenPacketNarration(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	o := sock.Options{RecvBuf: 32 << 10}
-	pc, err := o.ListenPacket(ctx(t), "udp", "127.0.0.1:0", rec)
+	pc, err := o.ListenPacket(testkit.Context(t), "udp", "127.0.0.1:0", rec)
 	if err != nil {
 		t.Fatalf("ListenPacket = %v", err)
 	}
 	defer pc.Close()
 	want := []sockit.Step{sockit.StepSocket, sockit.StepSetsockopt, sockit.StepBind}
-	if got := rec.steps(); !slices.Equal(got, want) {
+	if got := rec.Steps(); !slices.Equal(got, want) {
 		t.Fatalf("steps = %v, want %v", got, want)
 	}
-	evs := rec.events()
+	evs := rec.Events()
 	checkFDs(t, evs, sock.FD(pc))
 	if got := evs[0].Detail; got != "AF_INET, SOCK_DGRAM" {
 		t.Errorf("socket detail = %q, want AF_INET, SOCK_DGRAM", got)
@@ -209,13 +157,13 @@ func TestListenPacketNarration(t *testing.T) {
 func TestListenAddrInUse(t *testing.T) {
 	t.Parallel()
 	var o sock.Options
-	ln, err := o.Listen(ctx(t), "tcp", "127.0.0.1:0", nil)
+	ln, err := o.Listen(testkit.Context(t), "tcp", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	ln2, err := o.Listen(ctx(t), "tcp", addr, nil)
+	ln2, err := o.Listen(testkit.Context(t), "tcp", addr, nil)
 	if err == nil {
 		ln2.Close()
 		t.Fatalf("a second Listen on %s succeeded", addr)
@@ -234,42 +182,23 @@ func TestListenAddrInUse(t *testing.T) {
 
 func TestDialerNarration(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	defer func() {
-		ln.Close()
-		for c := range accepted {
-			c.Close()
-		}
-	}()
-
-	rec := &recorder{}
+	peer := testkit.Serve(t, testkit.Hold)
+	rec := &testkit.Recorder{}
 	o := sock.Options{SendBuf: 32 << 10}
 	d := o.Dialer(rec, nil, 5*time.Second)
 	if d.Timeout != 5*time.Second {
 		t.Errorf("Dialer timeout = %v, want 5s", d.Timeout)
 	}
-	c, err := d.DialContext(ctx(t), "tcp", ln.Addr().String())
+	c, err := d.DialContext(testkit.Context(t), "tcp", peer.String())
 	if err != nil {
 		t.Fatalf("Dial = %v", err)
 	}
 	defer c.Close()
 	want := []sockit.Step{sockit.StepSocket, sockit.StepSetsockopt, sockit.StepConnect}
-	if got := rec.steps(); !slices.Equal(got, want) {
+	if got := rec.Steps(); !slices.Equal(got, want) {
 		t.Fatalf("steps = %v, want %v", got, want)
 	}
-	evs := rec.events()
+	evs := rec.Events()
 	checkFDs(t, evs, sock.FD(c))
 	if got := evs[0].Detail; got != "AF_INET, SOCK_STREAM" {
 		t.Errorf("socket detail = %q, want AF_INET, SOCK_STREAM", got)
@@ -277,8 +206,8 @@ func TestDialerNarration(t *testing.T) {
 	if got := evs[1].Detail; got != "SO_SNDBUF=32768" {
 		t.Errorf("setsockopt detail = %q, want SO_SNDBUF=32768", got)
 	}
-	if p := evs[2].Peer; p == nil || p.String() != ln.Addr().String() {
-		t.Errorf("connect peer = %v, want %v", p, ln.Addr())
+	if p := evs[2].Peer; p == nil || p.String() != peer.String() {
+		t.Errorf("connect peer = %v, want %v", p, peer)
 	}
 }
 
@@ -287,25 +216,25 @@ func TestDialerUnixgramLocalAddr(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("unixgram sockets do not exist on windows")
 	}
-	srvPath, cliPath := sockPath(t, "srv.sock"), sockPath(t, "cli.sock")
+	srvPath, cliPath := testkit.SockPath(t, "srv.sock"), testkit.SockPath(t, "cli.sock")
 	pc, err := net.ListenPacket("unixgram", srvPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	var o sock.Options
 	laddr := &net.UnixAddr{Name: cliPath, Net: "unixgram"}
-	c, err := o.Dialer(rec, laddr, 0).DialContext(ctx(t), "unixgram", srvPath)
+	c, err := o.Dialer(rec, laddr, 0).DialContext(testkit.Context(t), "unixgram", srvPath)
 	if err != nil {
 		t.Fatalf("Dial = %v", err)
 	}
 	defer c.Close()
 	want := []sockit.Step{sockit.StepSocket, sockit.StepConnect}
-	if got := rec.steps(); !slices.Equal(got, want) {
+	if got := rec.Steps(); !slices.Equal(got, want) {
 		t.Fatalf("steps = %v, want %v", got, want)
 	}
-	evs := rec.events()
+	evs := rec.Events()
 	checkFDs(t, evs, sock.FD(c))
 	if got := evs[0].Detail; got != "AF_UNIX, SOCK_DGRAM" {
 		t.Errorf("socket detail = %q, want AF_UNIX, SOCK_DGRAM", got)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockit/sockit/internal/sock"
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // getsockopt reads an int option of c's socket.
@@ -64,21 +65,21 @@ func TestBuffersApplied(t *testing.T) {
 		}
 	}
 
-	ln, err := o.Listen(ctx(t), "tcp", "127.0.0.1:0", nil)
+	ln, err := o.Listen(testkit.Context(t), "tcp", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	check(t, "listener", ln.(*net.TCPListener))
 
-	c, err := o.Dialer(nil, nil, 0).DialContext(ctx(t), "tcp", ln.Addr().String())
+	c, err := o.Dialer(nil, nil, 0).DialContext(testkit.Context(t), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	check(t, "dialed conn", c.(*net.TCPConn))
 
-	pc, err := o.ListenPacket(ctx(t), "udp", "127.0.0.1:0", nil)
+	pc, err := o.ListenPacket(testkit.Context(t), "udp", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestTuneConn(t *testing.T) {
 	defer ln.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tt.opts.Dialer(nil, nil, 0).DialContext(ctx(t), "tcp", ln.Addr().String())
+			c, err := tt.opts.Dialer(nil, nil, 0).DialContext(testkit.Context(t), "tcp", ln.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +152,7 @@ func TestTuneConn(t *testing.T) {
 func TestIsSocketFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sockFile := sockPath(t, "s.sock")
+	sockFile := testkit.SockPath(t, "s.sock")
 	ln, err := net.Listen("unix", sockFile)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,4 @@
-// Package enginetest holds what the tests of several packages need to run
-// against every engine backend.
-package enginetest
+package testkit
 
 import (
 	"testing"
@@ -8,9 +6,9 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// Backends lists the backends tests run against: the portable one, and the
-// platform's own where it has one (epoll on Linux). A new backend is added
-// here and must pass every suite unchanged.
+// Backends lists the engine backends tests run against: the portable one,
+// and the platform's own where it has one (epoll on Linux). A new backend
+// is added here and must pass every suite unchanged.
 func Backends() []engine.Backend {
 	b := []engine.Backend{engine.BackendStd}
 	if engine.DefaultBackend != engine.BackendStd {
@@ -19,7 +17,8 @@ func Backends() []engine.Backend {
 	return b
 }
 
-// ForBackends runs f as a parallel subtest per backend, named after it.
+// ForBackends runs f as a parallel subtest per backend, named after it; t
+// runs in parallel too.
 func ForBackends(t *testing.T, f func(t *testing.T, b engine.Backend)) {
 	t.Parallel()
 	for _, b := range Backends() {

@@ -9,12 +9,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
 
 // lowPortHint is what the error for a port below 1024 must advise.
@@ -39,7 +40,7 @@ func TestPermissionLowPort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opts := &ServeOptions{
-		IO:        IOStreams{Out: new(syncBuffer), ErrOut: new(syncBuffer)},
+		IO:        IOStreams{Out: new(testkit.Buffer), ErrOut: new(testkit.Buffer)},
 		Endpoints: []string{"tcp://127.0.0.1:80"}, Service: "echo", Grace: time.Second,
 		Ready: func([]net.Addr) { ready = true; cancel() },
 	}
@@ -48,7 +49,7 @@ func TestPermissionLowPort(t *testing.T) {
 		t.Skip("this process may bind port 80 (CAP_NET_BIND_SERVICE?): cannot test the permission error")
 	}
 	msg := errorOf(t, err, ExitLocalAddr)
-	mustContain(t, "error", msg, "listen tcp 127.0.0.1:80", "permission denied", lowPortHint)
+	testkit.MustContain(t, "error", msg, "listen tcp 127.0.0.1:80", "permission denied", lowPortHint)
 	if !errors.Is(err, os.ErrPermission) {
 		t.Errorf("errors.Is(%v, os.ErrPermission) = false", err)
 	}
@@ -57,10 +58,6 @@ func TestPermissionLowPort(t *testing.T) {
 // permissionAsNobody builds sockit and runs `sockit serve tcp://127.0.0.1:80`
 // as user nobody.
 func permissionAsNobody(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("running as root, and there is no go tool to build sockit to run as nobody: %v", err)
-	}
 	dir, err := os.MkdirTemp("", "sockit-perm-")
 	if err != nil {
 		t.Fatal(err)
@@ -69,17 +66,19 @@ func permissionAsNobody(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil { // nobody must reach the binary
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "sockit")
-	build := exec.Command(goTool, "build", "-o", bin, "github.com/sockit/sockit/cmd/sockit")
-	if out, err := runBounded(t, build, 5*time.Minute); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testkit.BuildSockit(dir)
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Skipf("running as root, and cannot build sockit to run as nobody: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	cmd := exec.Command(bin, "serve", "tcp://127.0.0.1:80")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	out, err := runBounded(t, cmd, waitLimit)
+	out, err := runBounded(t, cmd, testkit.Timeout)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {
@@ -90,7 +89,7 @@ func permissionAsNobody(t *testing.T) {
 	if got := exit.ExitCode(); got != ExitLocalAddr {
 		t.Errorf("sockit serve tcp://127.0.0.1:80 as nobody exited %d, want %d\n%s", got, ExitLocalAddr, out)
 	}
-	mustContain(t, "output", string(out), "sockit: listen tcp 127.0.0.1:80", "permission denied", lowPortHint)
+	testkit.MustContain(t, "output", string(out), "sockit: listen tcp 127.0.0.1:80", "permission denied", lowPortHint)
 }
 
 // runBounded runs cmd, kills it if it is still running after limit, and

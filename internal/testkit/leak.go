@@ -1,13 +1,4 @@
-// Package leaktest fails a test binary that leaves goroutines or open file
-// descriptors behind. Use it from TestMain:
-//
-//	func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
-//
-// It compares the state after all tests with the state before them, so it
-// works with parallel tests. Goroutines and descriptors often take a moment
-// to go after a test ends (a closed socket's goroutine returning), so it
-// re-checks for up to five seconds before it reports.
-package leaktest
+package testkit
 
 import (
 	"fmt"
@@ -20,7 +11,16 @@ import (
 	"time"
 )
 
-// Main runs m and then fails if goroutines or descriptors leaked.
+// Main runs m and then fails the test binary (exit code 1) if goroutines
+// or file descriptors were left behind. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
+//
+// It compares the state after all tests with the state before them, so it
+// works with parallel tests. Goroutines and descriptors often take a moment
+// to go after a test ends (a closed socket's goroutine returning), so it
+// checks again for up to five seconds before it reports. Descriptors are
+// counted where the platform lists them (/proc/self/fd).
 func Main(m *testing.M) int {
 	// Start the runtime's network poller first, so its own epoll and
 	// eventfd descriptors are part of the baseline.
@@ -32,14 +32,14 @@ func Main(m *testing.M) int {
 	if code != 0 {
 		return code
 	}
-	if err := wait(fds, 5*time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "leaktest:", err)
+	if err := waitNoLeaks(fds, 5*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "testkit: leak check:", err)
 		return 1
 	}
 	return 0
 }
 
-func wait(baseFDs []string, limit time.Duration) error {
+func waitNoLeaks(baseFDs []string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
 		gs := leakedGoroutines()
@@ -63,7 +63,7 @@ func leakedGoroutines() []string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if g == "" || strings.Contains(g, "leaktest.leakedGoroutines") || benign(g) {
+		if g == "" || strings.Contains(g, "testkit.leakedGoroutines") || benign(g) {
 			continue
 		}
 		out = append(out, g)

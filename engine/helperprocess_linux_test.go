@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -125,7 +125,7 @@ func runHelper(mode string, in io.Reader, out io.Writer) error {
 			err = fmt.Errorf("unknown command %q", sc.Text())
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	serr := srv.Shutdown(ctx)
 	final := helperFinal{Stats: srv.Stats()}
@@ -147,10 +147,10 @@ func emit(out io.Writer, what string, v any) error {
 // measureWindow waits until accept(2) has failed, then measures the
 // server over d while the failure persists.
 func measureWindow(srv *engine.Server, logs *atomic.Int64, d time.Duration) (helperWindow, error) {
-	deadline := time.Now().Add(ioTimeout)
+	deadline := time.Now().Add(testkit.Timeout)
 	for backoff := time.Millisecond; srv.Stats().AcceptErrors == 0; backoff = min(2*backoff, 50*time.Millisecond) {
 		if time.Now().After(deadline) {
-			return helperWindow{}, fmt.Errorf("accept did not fail within %v (Stats %+v)", ioTimeout, srv.Stats())
+			return helperWindow{}, fmt.Errorf("accept did not fail within %v (Stats %+v)", testkit.Timeout, srv.Stats())
 		}
 		time.Sleep(backoff) // polling a condition with a deadline, not a fixed wait
 	}
@@ -225,31 +225,12 @@ type helper struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string // the child's helperPrefix lines, prefix removed
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	addr   net.Addr
 
 	closeIn sync.Once
 	waited  bool
 	waitErr error
-}
-
-// syncBuffer is a bytes.Buffer safe for the goroutine exec copies the
-// child's stderr with and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startHelper runs the test binary as a helper process in mode (see
@@ -262,7 +243,7 @@ func startHelper(t *testing.T, mode string, limit time.Duration, env ...string) 
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
 	cmd.WaitDelay = 5 * time.Second
-	h := &helper{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &syncBuffer{}}
+	h := &helper{t: t, cmd: cmd, lines: make(chan string, 16), stderr: new(testkit.Buffer)}
 	cmd.Stderr = h.stderr
 	var err error
 	if h.stdin, err = cmd.StdinPipe(); err != nil {
@@ -304,7 +285,7 @@ func startHelper(t *testing.T, mode string, limit time.Duration, env ...string) 
 }
 
 // next returns the child's next line, failing the test if it ends or says
-// nothing within ioTimeout.
+// nothing within testkit.Timeout.
 func (h *helper) next(what string) string {
 	h.t.Helper()
 	select {
@@ -314,8 +295,8 @@ func (h *helper) next(what string) string {
 			h.t.Fatalf("helper process ended before %s: %v\nits stderr:\n%s", what, h.waitErr, h.stderr)
 		}
 		return line
-	case <-time.After(ioTimeout):
-		h.t.Fatalf("helper process said nothing about %s within %v\nits stderr:\n%s", what, ioTimeout, h.stderr)
+	case <-time.After(testkit.Timeout):
+		h.t.Fatalf("helper process said nothing about %s within %v\nits stderr:\n%s", what, testkit.Timeout, h.stderr)
 		return ""
 	}
 }
@@ -347,17 +328,17 @@ func (h *helper) stats() engine.Stats {
 	return st
 }
 
-// waitStats polls the child's stats until cond holds, for up to ioTimeout.
+// waitStats polls the child's stats until cond holds, for up to testkit.Timeout.
 func (h *helper) waitStats(what string, cond func(engine.Stats) bool) engine.Stats {
 	h.t.Helper()
-	deadline := time.Now().Add(ioTimeout)
+	deadline := time.Now().Add(testkit.Timeout)
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
 		st := h.stats()
 		if cond(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("gave up after %v waiting for %s; helper Stats %+v", ioTimeout, what, st)
+			h.t.Fatalf("gave up after %v waiting for %s; helper Stats %+v", testkit.Timeout, what, st)
 		}
 		time.Sleep(backoff) // polling a condition with a deadline, not a fixed wait
 	}

@@ -1,0 +1,49 @@
+package bench_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/sockit/sockit/service"
+)
+
+// The JSON report carries the figures; the HTML report embeds them with
+// the charts' script and nothing fetched from elsewhere.
+func TestReports(t *testing.T) {
+	ep, _ := server(t, "tcp", service.Echo{})
+	res := run(t, quick(ep))
+	var js strings.Builder
+	if err := res.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
+		t.Fatalf("JSON does not parse: %v", err)
+	}
+	for _, k := range []string{"latency", "msgs_per_sec", "verification", "errors", "series", "connect_time", "bench"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var page strings.Builder
+	if err := res.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	h := page.String()
+	for _, want := range []string{`id="latency-chart"`, `id="throughput-chart"`, `"latency_curve"`, "sockit bench tcp://"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %s", want)
+		}
+	}
+	if strings.Contains(h, "http://") && !strings.Contains(h, "http://www.w3.org/2000/svg") || strings.Contains(h, "https://") || strings.Contains(h, " src=") {
+		t.Error("HTML refers to something outside itself")
+	}
+	var text strings.Builder
+	res.WriteText(&text)
+	for _, want := range []string{"p99.9", "msgs/s", "verification", "errors        none"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}

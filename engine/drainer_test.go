@@ -1,0 +1,89 @@
+package engine_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/testkit"
+)
+
+// drainLog is a Drainer that records the order of OnOpen and OnDrain.
+type drainLog struct {
+	testkit.Funcs
+	mu    sync.Mutex
+	calls []string
+	drain chan struct{} // one value per OnDrain
+	errs  chan error
+}
+
+func (d *drainLog) record(call string) {
+	d.mu.Lock()
+	d.calls = append(d.calls, call)
+	d.mu.Unlock()
+}
+
+func (d *drainLog) OnOpen(c engine.Conn) {
+	d.record("open")
+	d.Funcs.OnOpen(c)
+}
+
+func (d *drainLog) OnDrain(engine.Conn) {
+	d.record("drain")
+	select {
+	case d.drain <- struct{}{}:
+	default:
+	}
+}
+
+func (d *drainLog) OnClose(_ engine.Conn, err error) { d.errs <- err }
+
+func (d *drainLog) log() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+// A Drainer's OnDrain comes once after OnOpen, as the Drainer doc says,
+// and never once CloseWrite or Close was asked for.
+func TestDrainerCalls(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		msg := []byte("the last words\n")
+		tests := []struct {
+			name      string
+			open      func(c engine.Conn)
+			wantDrain bool
+		}{
+			{name: "after open", open: nil, wantDrain: true},
+			{name: "not after CloseWrite", open: func(c engine.Conn) { c.Write(msg); c.CloseWrite() }},
+			{name: "not after Close", open: func(c engine.Conn) { c.Write(msg); c.Close() }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				srv := newServer(t, b, engine.Config{})
+				d := &drainLog{Funcs: testkit.Funcs{Open: tt.open}, drain: make(chan struct{}, 1), errs: make(chan error, 1)}
+				c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", d))
+				if tt.wantDrain {
+					testkit.Receive(t, d.drain, "OnDrain after OnOpen")
+				} else if got, err := testkit.ReadAll(c, len(msg)); err != nil || string(got) != string(msg) {
+					t.Fatalf("read %q, %v; want %q, then EOF", got, err, msg)
+				}
+				if err := closeWrite(c); err != nil {
+					t.Fatal(err)
+				}
+				if err := testkit.Receive(t, d.errs, "OnClose"); err != nil {
+					t.Errorf("OnClose: %v, want nil", err)
+				}
+				calls := d.log()
+				if tt.wantDrain && !slices.Equal(calls[:min(2, len(calls))], []string{"open", "drain"}) {
+					t.Errorf("callbacks %v; want OnOpen, then OnDrain", calls)
+				}
+				if !tt.wantDrain && slices.Contains(calls, "drain") {
+					t.Errorf("callbacks %v; want no OnDrain once output was closed", calls)
+				}
+			})
+		}
+	})
+}

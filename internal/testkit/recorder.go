@@ -1,0 +1,48 @@
+package testkit
+
+import (
+	"sync"
+
+	"github.com/sockit/sockit"
+)
+
+// Recorder is a sockit.Observer that keeps every event it is told of. It
+// is safe for the concurrent calls of a server's loops and a client's
+// goroutines. The zero value is ready to use.
+type Recorder struct {
+	mu  sync.Mutex
+	evs []sockit.Event
+}
+
+// Observe records e.
+func (r *Recorder) Observe(e sockit.Event) {
+	r.mu.Lock()
+	r.evs = append(r.evs, e)
+	r.mu.Unlock()
+}
+
+// Events returns a copy of the events recorded so far, in order.
+func (r *Recorder) Events() []sockit.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sockit.Event(nil), r.evs...)
+}
+
+// Steps returns the steps of the events recorded so far, in order.
+func (r *Recorder) Steps() []sockit.Step {
+	var s []sockit.Step
+	for _, e := range r.Events() {
+		s = append(s, e.Step)
+	}
+	return s
+}
+
+// Has reports whether an event of step s was recorded.
+func (r *Recorder) Has(s sockit.Step) bool {
+	for _, e := range r.Events() {
+		if e.Step == s {
+			return true
+		}
+	}
+	return false
+}
