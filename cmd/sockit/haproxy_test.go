@@ -23,48 +23,11 @@ import (
 func TestBehindHAProxy(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("no haproxy here (Debian package haproxy); CI installs it")
-	}
 	// The first server takes a port, the second shares it (SO_REUSEPORT).
 	first, eps := serve(t, "tcp://127.0.0.1:0", "--reuseport", "--proxy-protocol", "-v")
 	second, _ := serve(t, eps[0], "--reuseport", "--proxy-protocol", "-v")
 	servers := []*testkit.Proc{first, second}
-	backend := strings.TrimPrefix(eps[0], "tcp://")
-	// HAProxy's front end is a socket this test listens on and hands over
-	// ("bind fd@3"): it has its port from the start, and takes no port
-	// another test could have.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
-	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
-  maxconn 200
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend front
-  bind fd@3
-  default_backend sockit
-backend sockit
-  server s1 %s send-proxy-v2
-`, backend)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-db", "-f", cfg)
-	cmd.ExtraFiles = []*os.File{lf} // fd 3 in the child
-	hp := testkit.Start(t, cmd)
-	front := ln.Addr().String()
+	front, hp := startHAProxy(t, strings.TrimPrefix(eps[0], "tcp://"), "send-proxy-v2", 200)
 
 	// Clients from 127.0.0.21 … 127.0.0.28: each must be seen as itself.
 	var clients []string
@@ -101,4 +64,47 @@ backend sockit
 	if strings.Contains(logs, "rejected") {
 		t.Errorf("a connection was rejected:\n%s", logs)
 	}
+}
+
+// startHAProxy runs HAProxy in TCP mode in front of backend, sending it a
+// PROXY header (proxyOpt: send-proxy or send-proxy-v2), and returns the
+// address clients connect to. Its front end is a socket this test listens
+// on and hands over ("bind fd@3"): it has its port from the start, and
+// takes no port another test could have. It skips the test without
+// haproxy.
+func startHAProxy(t *testing.T, backend, proxyOpt string, maxconn int) (string, *testkit.Proc) {
+	t.Helper()
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("no haproxy here (Debian package haproxy); CI installs it")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // the child keeps its own copy
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
+  maxconn %d
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend front
+  bind fd@3
+  default_backend sockit
+backend sockit
+  server s1 %s %s
+`, maxconn, backend, proxyOpt)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(haproxy, "-db", "-f", cfg)
+	cmd.ExtraFiles = []*os.File{lf} // fd 3 in the child
+	return ln.Addr().String(), testkit.Start(t, cmd)
 }

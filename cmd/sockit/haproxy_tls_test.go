@@ -4,12 +4,8 @@ package main
 
 import (
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,46 +21,11 @@ import (
 func TestTLSBehindHAProxy(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("no haproxy here (Debian package haproxy); CI installs it")
-	}
 	p, eps := serve(t, "tls://127.0.0.1:0", "--proxy-protocol", "-v")
-	backend := strings.TrimPrefix(eps[0], "tls://")
-	// HAProxy's front end is a socket this test listens on and hands over
-	// ("bind fd@3"), as in TestBehindHAProxy.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
-	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
-  maxconn 50
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend front
-  bind fd@3
-  default_backend sockit
-backend sockit
-  server s1 %s send-proxy
-`, backend)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-db", "-f", cfg)
-	cmd.ExtraFiles = []*os.File{lf} // fd 3 in the child
-	hp := testkit.Start(t, cmd)
+	front, hp := startHAProxy(t, strings.TrimPrefix(eps[0], "tls://"), "send-proxy", 50)
 
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 31)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", ln.Addr().String())
+	c, err := d.Dial("tcp", front)
 	if err != nil {
 		t.Fatalf("%v\nhaproxy:\n%s%s", err, hp.Stdout, hp.Stderr)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockit/sockit/internal/browsertest"
 	"github.com/sockit/sockit/internal/testkit"
 )
 
@@ -106,7 +105,7 @@ func TestOriginPolicyInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	b := browsertest.Start(t)
+	b := testkit.StartBrowser(t)
 	other, other2 := otherOrigin(t, "127.0.0.1"), otherOrigin(t, "127.0.0.2")
 	connect := func(page, ws string) string {
 		t.Helper()
