@@ -42,21 +42,7 @@ func (o ClientOptions) withDefaults() ClientOptions {
 	if o.Path == "" {
 		o.Path = "/"
 	}
-	if o.MaxMessage <= 0 {
-		o.MaxMessage = DefaultMaxMessage
-	}
-	if o.MaxHeader <= 0 {
-		o.MaxHeader = DefaultMaxHeader
-	}
-	if o.HandshakeTimeout == 0 {
-		o.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if o.CloseTimeout <= 0 {
-		o.CloseTimeout = DefaultCloseTimeout
-	}
-	if o.Counters == nil {
-		o.Counters = new(Counters)
-	}
+	limitDefaults(&o.MaxMessage, &o.MaxHeader, &o.HandshakeTimeout, &o.CloseTimeout, &o.Counters)
 	return o
 }
 

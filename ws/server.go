@@ -47,22 +47,28 @@ type ServerOptions struct {
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
-	if o.MaxMessage <= 0 {
-		o.MaxMessage = DefaultMaxMessage
-	}
-	if o.MaxHeader <= 0 {
-		o.MaxHeader = DefaultMaxHeader
-	}
-	if o.HandshakeTimeout == 0 {
-		o.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if o.CloseTimeout <= 0 {
-		o.CloseTimeout = DefaultCloseTimeout
-	}
-	if o.Counters == nil {
-		o.Counters = new(Counters)
-	}
+	limitDefaults(&o.MaxMessage, &o.MaxHeader, &o.HandshakeTimeout, &o.CloseTimeout, &o.Counters)
 	return o
+}
+
+// limitDefaults gives the limits both sides share their defaults, where
+// the options leave them zero.
+func limitDefaults(maxMessage, maxHeader *int, handshake, closing *time.Duration, counters **Counters) {
+	if *maxMessage <= 0 {
+		*maxMessage = DefaultMaxMessage
+	}
+	if *maxHeader <= 0 {
+		*maxHeader = DefaultMaxHeader
+	}
+	if *handshake == 0 {
+		*handshake = DefaultHandshakeTimeout
+	}
+	if *closing <= 0 {
+		*closing = DefaultCloseTimeout
+	}
+	if *counters == nil {
+		*counters = new(Counters)
+	}
 }
 
 // Server is the engine.Handler of a WebSocket server: it answers the
