@@ -91,9 +91,10 @@ Endpoints are scheme://address: tcp, tcp4, tcp6, udp, udp4, udp6 take host:port
 host:7007 or 7007 means TCP.
 
 Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
-(refused, unreachable, unknown host, timeout, reset), 4 cannot use the local
-address (in use, permission, not a socket), 130 interrupted (for serve: by a
-second Ctrl-C, the first one shuts down gracefully and exits 0).`,
+(refused, unreachable, unknown host, timeout, reset; a Unix socket file that is
+missing, not a socket or not writable), 4 cannot use the local address (in use,
+permission, not a socket), 130 interrupted (for serve: by a second Ctrl-C, the
+first one shuts down gracefully and exits 0).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Set here because only cobra's own unknown-command path defaults it.
