@@ -256,6 +256,31 @@ func TestConnectNotASocket(t *testing.T) {
 	}
 }
 
+// TestOtherProtocol checks that tls:// and ws:// to sockit's own plain
+// echo service say what the server sent back (exit code 1), not the
+// protocol parser's own words.
+func TestOtherProtocol(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	addr := s.addrs[0].String()
+	for _, tt := range []struct {
+		ep, want string
+	}{
+		{ep: "tls://" + addr, want: "sockit: tls tcp " + addr + ": the server sent back what we sent, a TLS ClientHello (an echo service?): is it a TLS endpoint?"},
+		{ep: "ws://" + addr + "/", want: "sockit: websocket tcp " + addr + `: websocket handshake: the server sent back what we sent, an HTTP request ("GET / HTTP/1.1") (an echo service?): is it a WebSocket endpoint?`},
+	} {
+		opts, out, _ := sendOpts(tt.ep, "hello")
+		opts.TLS.Insecure = true
+		msg := errorOf(t, runSend(context.Background(), opts), ExitError)
+		if msg != tt.want {
+			t.Errorf("send %s: error mismatch (-want +got):\n-%s\n+%s", tt.ep, tt.want, msg)
+		}
+		if out.Len() != 0 {
+			t.Errorf("send %s printed %q, want nothing", tt.ep, out)
+		}
+	}
+}
+
 // TestReplyTimeout checks --timeout against a server that reads and never
 // answers: exit code 3 and a timeout message.
 func TestReplyTimeout(t *testing.T) {
