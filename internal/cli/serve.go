@@ -151,7 +151,6 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	packetHandler = guard.Wrap(packetHandler)
 	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
@@ -161,6 +160,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
 	newServer := engine.NewServer
 	if opts.newServer != nil {
 		newServer = opts.newServer
@@ -237,8 +237,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	if g := guard.Stats(); g.Unanswered() > 0 {
-		fmt.Fprintf(opts.IO.Out, "datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate)\n",
+		line := fmt.Sprintf("datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate",
 			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
+		if g.Unbound > 0 {
+			line += fmt.Sprintf(", %d from an unbound socket, which has no address to answer", g.Unbound)
+		}
+		fmt.Fprintln(opts.IO.Out, line+")")
 	}
 	if opts.ProxyProtocol {
 		st := layers.Stats().Proxy
