@@ -425,9 +425,9 @@ func TestLowerPackagesRefuse(t *testing.T) {
 
 // A layered endpoint dialed where the server speaks something else: its
 // error says what the server sent, on the blocking client and on the
-// engine alike, instead of the protocol parser's own words.
+// engine alike, instead of the protocol parser's own words. (ForBackends
+// makes it parallel.)
 func TestOtherProtocol(t *testing.T) {
-	t.Parallel()
 	echo := testkit.Serve(t, testkit.Echo)
 	banner := testkit.Serve(t, func(c net.Conn) {
 		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")

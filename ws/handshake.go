@@ -267,7 +267,7 @@ func errorResponse(e *HandshakeError) []byte {
 	var fields []string
 	switch e.Status {
 	case 405:
-		fields = []string{"Allow", "GET"}
+		fields = []string{"Allow", "GET, HEAD"}
 	case 426:
 		fields = []string{"Upgrade", "websocket", "Sec-WebSocket-Version", "13"}
 	}

@@ -174,7 +174,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	fmt.Fprintf(out, "relayed %s (%d failed to connect); bytes → %d, bytes back %d\n", plural(st.Conns, "connection"), st.Failed, st.Up, st.Down)
 	if from.IsWebSocket() {
 		w := st.Layers.WebSocket
-		fmt.Fprintf(out, "WebSocket upgrades: %d, %d refused (%d for their Origin; see --allow-origin)\n", w.Upgrades, w.Rejected, w.OriginRefused)
+		fmt.Fprintf(out, "WebSocket: %s; see --allow-origin\n", upgradeCounts(w))
 	}
 	if st.Idle > 0 || st.Evicted > 0 {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)

@@ -227,12 +227,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	defer cancel()
 	err = srv.Shutdown(graceCtx)
 	st := srv.Stats()
-	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
-		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
 	servedTLS, servedWS := false, false
 	for _, ep := range eps {
 		servedTLS, servedWS = servedTLS || ep.IsTLS(), servedWS || ep.IsWebSocket()
 	}
+	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d%s\n",
+		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut, framingNote(servedTLS, servedWS))
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
