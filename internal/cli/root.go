@@ -123,6 +123,7 @@ first one shuts down gracefully and exits 0).`,
 		return usageErr{err}
 	})
 	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil))
+	registerCompletions(root)
 	return root
 }
 
