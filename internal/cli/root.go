@@ -32,6 +32,10 @@ type IOStreams struct {
 type App struct {
 	IO   IOStreams
 	Hard context.Context
+	// Self is how the user runs sockit again, in the commands a verb
+	// suggests: "sockit", "./sockit", "go run ./cmd/sockit"; "" =
+	// "sockit".
+	Self string
 }
 
 // Main runs sockit with os.Args and returns the process exit code.
@@ -52,6 +56,7 @@ func Main() int {
 			ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		},
 		Hard: hard,
+		Self: selfCommand(),
 	}
 	cmd := NewRootCmd(app)
 	err := cmd.ExecuteContext(soft)

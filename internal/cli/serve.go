@@ -26,6 +26,7 @@ var defaultServeEndpoints = []string{"tcp://127.0.0.1:7007", "udp://127.0.0.1:70
 type ServeOptions struct {
 	IO        IOStreams
 	Hard      context.Context // cancelled by the second interrupt: stop at once
+	Self      string          // how the banner's suggestions run sockit (App.Self); "" = "sockit"
 	Endpoints []string
 	Service   string
 	Engine    string
@@ -88,7 +89,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
   sockit serve tcp://:8080 udp://:8080 unix:///tmp/echo.sock --service echo
   sockit serve tcp6://[::1]:7007 unixpacket:///tmp/p.sock -v`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.IO, opts.Hard = app.IO, app.Hard
+			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
 			opts.States, _ = cmd.Flags().GetBool("states")
@@ -317,15 +318,19 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 			tries = append(tries, "open "+scheme+"://"+strings.TrimPrefix(dialable(ep), ep.Scheme+"://")+" in a browser")
 		}
 	}
+	self := opts.Self
+	if self == "" {
+		self = "sockit"
+	}
 	for _, ep := range eps {
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
-		t := "sockit send " + dialable(ep) + " hello"
+		t := self + " send " + dialable(ep) + " hello"
 		if ep.IsTLS() && certTLS.selfSigned {
 			t += " --insecure"
 		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
-			t = "sockit connect " + dialable(ep) + "   (Ctrl-C to stop)"
+			t = self + " connect " + dialable(ep) + "   (Ctrl-C to stop)"
 		}
 		if len(tries) < 3 {
 			tries = append(tries, t)
