@@ -130,15 +130,15 @@ func framingNote(servedTLS, servedWS bool) string {
 	var layers string
 	switch {
 	case servedTLS && servedWS:
-		layers = "TLS records and WebSocket frames"
+		layers = "TLS and WebSocket"
 	case servedTLS:
-		layers = "TLS records"
+		layers = "TLS"
 	case servedWS:
-		layers = "WebSocket frames"
+		layers = "WebSocket"
 	default:
 		return ""
 	}
-	return " (on the sockets: " + layers + " and handshakes, so in and out differ even for echo)"
+	return " (on the sockets: " + layers + " framing and handshakes included, so in and out differ even for echo)"
 }
 
 // upgradeCounts says how many upgrade requests were taken and refused,

@@ -131,6 +131,6 @@ func TestServeWebSocketSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.MustContain(t, "summary", s.out.String(),
-		" (on the sockets: WebSocket frames and handshakes, so in and out differ even for echo)\n",
+		" (on the sockets: WebSocket framing and handshakes included, so in and out differ even for echo)\n",
 		"WebSocket: 1 upgraded, 0 refused (0 for their Origin); 2 pages served, 1 other HTTP request refused (not a page: a browser's /favicon.ico, say); messages in 1, out 1; 0 connections closed for protocol errors\n")
 }
