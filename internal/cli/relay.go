@@ -176,6 +176,9 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		w := st.Layers.WebSocket
 		fmt.Fprintf(out, "WebSocket: %s; see --allow-origin\n", upgradeCounts(w))
 	}
+	if st.Unbound > 0 {
+		fmt.Fprintf(out, "not relayed: %s from an unbound socket, which has no address an answer could go to\n", plural(st.Unbound, "datagram"))
+	}
 	if st.Idle > 0 || st.Evicted > 0 {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)
 	}
