@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -171,7 +172,8 @@ func isRequestLine(s string) bool {
 }
 
 // isText reports whether b, perhaps cut in the middle of a character, is
-// printable text with the usual white space.
+// printable text with the usual white space (so that quote prints each
+// character as itself).
 func isText(b []byte) bool {
 	for len(b) > 0 {
 		r, size := utf8.DecodeRune(b)
@@ -180,7 +182,7 @@ func isText(b []byte) bool {
 			return true // a character cut by the end of what was kept
 		case r == utf8.RuneError && size <= 1:
 			return false
-		case r < 0x20 && r != '\n' && r != '\r' && r != '\t', r == 0x7f:
+		case r != '\n' && r != '\r' && r != '\t' && !unicode.IsPrint(r):
 			return false
 		}
 		b = b[size:]

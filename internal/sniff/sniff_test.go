@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestOf(t *testing.T) {
@@ -30,6 +31,8 @@ func TestOf(t *testing.T) {
 		{name: "short handshake record", in: "\x16\x03\x01", want: TLSRecord, desc: "TLS"},
 		{name: "binary", in: "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09", want: Binary, desc: "bytes that are neither text nor TLS (00 01 02 03 04 05 06 07 …)"},
 		{name: "control character", in: "ab\x1bc", want: Binary, desc: "bytes that are neither text nor TLS (61 62 1b 63)"},
+		{name: "unprintable character", in: "a\u2028b", want: Binary, desc: "bytes that are neither text nor TLS (61 e2 80 a8 62)"},
+		{name: "printable non-ASCII", in: "caf\u00e9\r\n", want: Text, desc: "plain text (\"caf\u00e9\")"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,4 +125,23 @@ func TestRecorder(t *testing.T) {
 	if string(r.First()) != msg[:Keep] {
 		t.Errorf("First() = %q, want %q", r.First(), msg[:Keep])
 	}
+}
+
+// FuzzDescribe feeds a peer's first bytes, anything at all: the words
+// that quote them are valid UTF-8 and short, whatever came.
+func FuzzDescribe(f *testing.F) {
+	for _, s := range []string{"", "SSH-2.0-x\r\n", "HTTP/1.1 400 Bad Request\r\n", "GET / HTTP/1.1\r\n",
+		"\x16\x03\x01\x02\x00\x01", "\x15\x03\x03\x00\x02", "caf\xc3", "\x00\xff", "\u2028x\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		first := KeepFirst(nil, b)
+		d := Describe(first)
+		if !utf8.ValidString(d) || len(d) > 300 {
+			t.Errorf("Describe(%q) = %q: not UTF-8, or longer than 300 bytes", first, d)
+		}
+		if e := NotHTTP(first); e != nil && (len(first) == 0 || strings.HasPrefix("HTTP/", string(first[:min(len(first), 5)]))) {
+			t.Errorf("NotHTTP(%q) = %v, though it may begin a response", first, e)
+		}
+	})
 }
