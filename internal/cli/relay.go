@@ -119,7 +119,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
-			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
+			line := fmt.Sprintf("%s: %s → %s, %s back", addrName(rep.Client), plural(uint64(rep.Up), "byte"), to, plural(uint64(rep.Down), "byte"))
 			if rep.Err != nil {
 				line += "; " + describe(rep.Err)
 			}
