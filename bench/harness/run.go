@@ -233,23 +233,46 @@ func (e *env) startServer(d serverDef) (*server, error) {
 		return nil, err
 	}
 	s.pid = s.cmd.Process.Pid // taskset execs the server: same process
-	addrc := make(chan string, 1)
+	type said struct {
+		addr string
+		err  error
+	}
+	addrc := make(chan said, 1)
 	go func() {
+		var banner []string // what it said before listening
+		engine, send := "", addrc
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "listening on tcp://"); ok {
-				select {
-				case addrc <- strings.TrimSpace(a):
-				default:
-				}
+			line := sc.Text()
+			if send == nil {
+				continue
 			}
+			if en := engineOf(line); en != "" {
+				engine = en
+			}
+			_, a, ok := strings.Cut(line, "listening on tcp://")
+			if !ok {
+				banner = append(banner, strings.TrimSpace(line))
+				continue
+			}
+			var err error
+			if d.engine != "" && engine != d.engine {
+				err = fmt.Errorf("%s runs on the %q engine, not %q: %s", d.name, engine, d.engine, strings.Join(banner, " "))
+			}
+			send <- said{strings.TrimSpace(a), err}
+			send = nil
 		}
 		io.Copy(io.Discard, out)
 		s.cmd.Wait()
 		close(s.exited)
 	}()
 	select {
-	case s.addr = <-addrc:
+	case got := <-addrc:
+		if got.err != nil {
+			s.stop()
+			return nil, got.err
+		}
+		s.addr = got.addr
 		return s, nil
 	case <-s.exited:
 		return nil, fmt.Errorf("%s exited before listening: %s", d.name, strings.TrimSpace(s.stderr.String()))

@@ -22,6 +22,11 @@ type serverDef struct {
 	note  string // how a multi-loop variant runs, for the report
 	about string // what it is, for the report's list of servers
 	needs string // the program it runs: a key of builders
+	// engine is the backend a sockit server must report in its banner
+	// ("sockit serve: echo service, uring engine"); "" for other servers.
+	// A sockit that falls back to another backend (io_uring missing or
+	// forbidden here) is not the server asked for.
+	engine string
 }
 
 // defaultServers is -servers' default: sockit's backends, the C
@@ -39,13 +44,13 @@ func servers(p programs) map[string]serverDef {
 		return append(append([]string{p["sockit"], "serve"}, args...), "--grace", "1s", "tcp://127.0.0.1:0")
 	}
 	sockit := func(engine string) serverDef {
-		return serverDef{name: engine, needs: "sockit", argv: serve("--engine", engine),
+		return serverDef{name: engine, needs: "sockit", engine: engine, argv: serve("--engine", engine),
 			about: fmt.Sprintf("`sockit serve --engine %s`", engine)}
 	}
 	two := func(accept string) serverDef {
 		name := "epoll-" + accept + "2"
 		note := fmt.Sprintf("`sockit serve --engine epoll --loops 2 --accept %s`, GOMAXPROCS=2, both loops on CPU 0", accept)
-		return serverDef{name: name, procs: 2, needs: "sockit", note: note, about: note,
+		return serverDef{name: name, procs: 2, needs: "sockit", engine: "epoll", note: note, about: note,
 			argv: serve("--engine", "epoll", "--loops", "2", "--accept", accept)}
 	}
 	peer := func(name, about string) serverDef {
@@ -137,8 +142,11 @@ func (e *env) gcc(name string, src []byte, out string, libs ...string) error {
 	if err := os.WriteFile(path, src, 0o644); err != nil {
 		return err
 	}
-	return runBuild("", nil, "gcc", append([]string{"-O2", "-Wall", "-o", out, path}, libs...)...)
+	return runBuild("", nil, "gcc", append(append(slices.Clone(cflags), "-o", out, path), libs...)...)
 }
+
+// cflags are the flags the C servers are built with.
+var cflags = []string{"-O2", "-Wall"}
 
 // goPeer builds the Go peer in bench/peers/NAME, a module of its own, with
 // the versions its go.sum pins (module downloads through GOPROXY).
@@ -256,6 +264,20 @@ func (e *env) startable(order []string) (ok []string, skips []skip) {
 		ok = append(ok, s)
 	}
 	return ok, skips
+}
+
+// engineOf is the backend a sockit banner line names ("sockit serve: echo
+// service, epoll engine" → "epoll"), or "" for any other line.
+func engineOf(line string) string {
+	rest, ok := strings.CutPrefix(line, "sockit serve: ")
+	if !ok || !strings.HasSuffix(rest, " engine") {
+		return ""
+	}
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[len(f)-2]
 }
 
 // oneLine is the first line of s, trimmed, marked "…" when more follows

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,8 +44,18 @@ func TestServers(t *testing.T) {
 	}
 	for _, name := range []string{"epoll", "uring", "std"} {
 		d := m[name]
-		if argv := strings.Join(d.argv, " "); d.procs > 1 || argv != "SOCKIT serve --engine "+name+" --grace 1s tcp://127.0.0.1:0" {
-			t.Errorf("%s: GOMAXPROCS %d, argv %q", name, d.procs, argv)
+		if argv := strings.Join(d.argv, " "); d.procs > 1 || d.engine != name || argv != "SOCKIT serve --engine "+name+" --grace 1s tcp://127.0.0.1:0" {
+			t.Errorf("%s: GOMAXPROCS %d, engine %q, argv %q", name, d.procs, d.engine, argv)
+		}
+	}
+	for _, name := range []string{"epoll-shared2", "epoll-reuseport2"} {
+		if e := m[name].engine; e != "epoll" {
+			t.Errorf("%s: engine %q, want epoll", name, e)
+		}
+	}
+	for _, name := range []string{"c", "c-uring", "gnet", "netpoll"} {
+		if e := m[name].engine; e != "" {
+			t.Errorf("%s: engine %q, want none (not sockit)", name, e)
 		}
 	}
 	for _, name := range []string{"c", "c-uring"} {
@@ -85,11 +96,13 @@ func TestParseServers(t *testing.T) {
 
 // fakeServer, run as this test binary with the arguments "fake-server
 // MODE", stands in for a server under test: "listen" listens on
-// 127.0.0.1:0, says so as the servers do, and exits on SIGTERM; "refuse"
-// fails the way `sockit serve --engine uring` does without that backend.
+// 127.0.0.1:0, says so as the servers do, and exits on SIGTERM; "epoll"
+// and "fallback" do the same after sockit's banner, the second the one
+// of a sockit asked for uring that runs on epoll; "refuse" fails the way
+// `sockit serve --engine uring` does without that backend.
 func fakeServer(mode string) int {
 	switch mode {
-	case "listen":
+	case "listen", "epoll", "fallback":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -98,7 +111,13 @@ func fakeServer(mode string) int {
 		defer ln.Close()
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM)
-		fmt.Printf("listening on tcp://%s\n", ln.Addr())
+		if mode != "listen" {
+			fmt.Println("sockit serve: echo service, epoll engine")
+		}
+		if mode == "fallback" {
+			fmt.Println("  (asked for uring: io_uring is not available: operation not permitted)")
+		}
+		fmt.Printf("  listening on tcp://%s\n", ln.Addr())
 		<-sig
 		return 0
 	case "refuse":
@@ -109,27 +128,54 @@ func fakeServer(mode string) int {
 	return 3
 }
 
-// TestStartable: a server that exits before it listens is skipped with a
+// TestStartable: a server that exits before it listens, or a sockit that
+// runs on another backend than the one asked for, is skipped with a
 // one-line reason; one that listens is kept, and stopped again.
 func TestStartable(t *testing.T) {
-	fake := func(name, mode string) serverDef {
-		return serverDef{name: name, argv: []string{os.Args[0], "fake-server", mode}}
+	fake := func(name, mode, engine string) serverDef {
+		return serverDef{name: name, engine: engine, argv: []string{os.Args[0], "fake-server", mode}}
 	}
 	e := &env{servers: map[string]serverDef{
-		"uring": fake("uring", "refuse"),
-		"epoll": fake("epoll", "listen"),
-		"gnet":  fake("gnet", "listen"),
+		"uring":    fake("uring", "refuse", "uring"),
+		"uring-fb": fake("uring-fb", "fallback", "uring"),
+		"epoll":    fake("epoll", "epoll", "epoll"),
+		"gnet":     fake("gnet", "listen", ""),
 	}}
-	ok, skips := e.startable([]string{"epoll", "uring", "gnet"})
+	ok, skips := e.startable([]string{"epoll", "uring", "uring-fb", "gnet"})
 	if got := strings.Join(ok, ","); got != "epoll,gnet" {
 		t.Errorf("started %s, want epoll,gnet", got)
 	}
-	if len(skips) != 1 || skips[0].Server != "uring" {
-		t.Fatalf("skipped %+v, want uring alone", skips)
+	if len(skips) != 2 || skips[0].Server != "uring" || skips[1].Server != "uring-fb" {
+		t.Fatalf("skipped %+v, want uring and uring-fb", skips)
 	}
-	why := skips[0].Why
-	if !strings.HasPrefix(why, "did not start: uring exited before listening: ") || !strings.Contains(why, `--engine "uring" is not std or epoll …`) || strings.Contains(why, "\n") {
-		t.Errorf("reason %q: want one line that says why", why)
+	tests := []struct {
+		why, prefix, has string
+	}{
+		{why: skips[0].Why, prefix: "did not start: uring exited before listening: ", has: `--engine "uring" is not std or epoll …`},
+		{why: skips[1].Why, prefix: `did not start: uring-fb runs on the "epoll" engine, not "uring": `, has: "(asked for uring: io_uring is not available: operation not permitted)"},
+	}
+	for _, tt := range tests {
+		if !strings.HasPrefix(tt.why, tt.prefix) || !strings.Contains(tt.why, tt.has) || strings.Contains(tt.why, "\n") {
+			t.Errorf("reason %q: want one line that says why", tt.why)
+		}
+	}
+}
+
+// TestEngineOf reads the backend from sockit's banner, and nothing from
+// other lines.
+func TestEngineOf(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{line: "sockit serve: echo service, uring engine", want: "uring"},
+		{line: "sockit serve: discard service, epoll engine", want: "epoll"},
+		{line: "  listening on tcp://127.0.0.1:1", want: ""},
+		{line: "sockit serve: engine", want: ""},
+		{line: "sockit serve:  engine", want: ""},
+		{line: "gnet engine", want: ""},
+	}
+	for _, tt := range tests {
+		if got := engineOf(tt.line); got != tt.want {
+			t.Errorf("engineOf(%q) = %q, want %q", tt.line, got, tt.want)
+		}
 	}
 }
 
@@ -171,10 +217,11 @@ func TestOneLine(t *testing.T) {
 	}
 }
 
-// TestCServers compiles each C yardstick as the harness does, checks a
-// half-close (the echo drains, then the server closes) and runs a short
-// load against it. The io_uring one is skipped where liburing's header is
-// missing or the kernel refuses io_uring (it then exits saying why).
+// TestCServers builds each C yardstick as the harness does (and once
+// more with every warning an error), checks a half-close (the echo
+// drains, then the server closes) and runs a short load against it. The
+// io_uring one is skipped where liburing's header is missing or the
+// kernel refuses io_uring (it then exits saying why).
 func TestCServers(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("gcc not found: cannot build the C yardsticks")
@@ -193,10 +240,14 @@ func TestCServers(t *testing.T) {
 			if tt.header != "" && !hasHeader(tt.header) {
 				t.Skipf("%s not found (Debian: liburing-dev): cannot build %s", tt.header, tt.src)
 			}
-			bin := filepath.Join(t.TempDir(), tt.name)
-			args := append([]string{"-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, tt.src}, tt.libs...)
-			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-				t.Fatalf("gcc: %v\n%s", err, out)
+			dir := t.TempDir()
+			strict := append(append(slices.Clone(cflags), "-Wextra", "-Werror", "-o", filepath.Join(dir, "strict"), tt.src), tt.libs...)
+			if out, err := exec.Command("gcc", strict...).CombinedOutput(); err != nil {
+				t.Fatalf("gcc %s: %v\n%s", strings.Join(strict, " "), err, out)
+			}
+			bin := filepath.Join(dir, tt.name)
+			if err := builders[tt.name](&env{tmp: dir}, bin); err != nil {
+				t.Fatalf("the harness's build: %v", err)
 			}
 			p := testkit.Start(t, exec.Command(bin, "127.0.0.1", "0"))
 			said, ok := p.Stdout.WaitUntil(t, "\n", p.Exited())
@@ -208,16 +259,56 @@ func TestCServers(t *testing.T) {
 				t.Fatalf("%s said %q; stderr: %s", tt.name, said, p.Stderr)
 			}
 			halfClose(t, addr, 3<<20)
-			spec := LoadSpec{Addr: addr, Conns: 4, Size: 100 << 10, Window: 2, Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond,
-				Drain: 5 * time.Second, ServerPID: p.Cmd.Process.Pid}
-			res, err := runLoad(spec, hooks{})
+			shortLoad(t, addr, p.Cmd.Process.Pid)
+		})
+	}
+}
+
+// TestGoPeers builds each Go peer from its own module in bench/peers as
+// the harness does, starts it as the harness does and runs a short load
+// against it. It is skipped where the peer's modules cannot be
+// downloaded (no network and not in the module cache).
+func TestGoPeers(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gnet", "netpoll"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dl := exec.Command("go", "mod", "download")
+			dl.Dir = filepath.Join(root, "bench", "peers", name)
+			dl.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+			if out, err := dl.CombinedOutput(); err != nil {
+				t.Skipf("cannot download %s's modules: %v: %s", name, err, oneLine(string(out)))
+			}
+			e := &env{root: root, tmp: t.TempDir()}
+			skips, err := e.build([]string{name})
+			if err != nil || len(skips) != 0 {
+				t.Fatalf("build: %+v, %v", skips, err)
+			}
+			srv, err := e.startServer(e.servers[name])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Echoed == 0 || res.Echoed != res.Sent || problems(res, 0) != "" {
-				t.Errorf("sent %d, echoed %d: %s", res.Sent, res.Echoed, problems(res, 0))
-			}
+			defer srv.stop()
+			shortLoad(t, srv.addr, srv.pid)
 		})
+	}
+}
+
+// shortLoad runs a short closed-loop load of 100 KiB messages against the
+// echo server at addr (process pid) and checks every echo.
+func shortLoad(t *testing.T, addr string, pid int) {
+	t.Helper()
+	spec := LoadSpec{Addr: addr, Conns: 4, Size: 100 << 10, Window: 2, Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond,
+		Drain: 5 * time.Second, ServerPID: pid}
+	res, err := runLoad(spec, hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Echoed == 0 || res.Echoed != res.Sent || problems(res, 0) != "" {
+		t.Errorf("sent %d, echoed %d: %s", res.Sent, res.Echoed, problems(res, 0))
 	}
 }
 
