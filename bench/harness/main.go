@@ -4,7 +4,7 @@
 // servers, on epoll and on io_uring, and against the Go engines gnet and
 // netpoll, side by side, on one machine:
 //
-//	go run ./bench/harness            # the full run, about 17–25 minutes; writes bench/results.md
+//	go run ./bench/harness            # the full run, about 20–30 minutes; writes bench/results.md
 //	go run ./bench/harness -quick     # a smoke test, about 2 minutes
 //
 // It builds `sockit` once, compiles cecho.c and cecho_uring.c (liburing)
@@ -64,7 +64,7 @@ func run(args []string) int {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1 round, short durations, fewer idle connections (for CI)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per case and server (0 = 3, or 1 with -quick)")
-	fs.StringVar(&o.cases, "cases", "a,b,c,d,e", "cases to run: a, b, c, d, e (see the report)")
+	fs.StringVar(&o.cases, "cases", "a,b,c,d,e,f", "cases to run: a, b, c, d, e, f (see the report)")
 	fs.StringVar(&o.servers, "servers", defaultServers, "servers to compare, in the order they take turns, from epoll, uring, std, c, c-uring, gnet, netpoll, epoll-shared2, epoll-reuseport2; those that cannot be built or started here are skipped with a note")
 	fs.StringVar(&o.out, "out", "", "write the Markdown report here too (default bench/results.md; none with -quick)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every round's raw numbers here as JSON")

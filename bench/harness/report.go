@@ -344,7 +344,8 @@ func (rp *report) targets(w func(string, ...any)) {
 	}
 	cmp("a", "uring", cpuOf, "c", 0.90, "CPU/msg")
 	cmp("b", "uring", cpuOf, "c", 1.0, "CPU/msg")
-	for _, c := range []string{"a", "b", "c"} {
+	cmp("f", "uring", cpuOf, "c", 0.85, "CPU/msg")
+	for _, c := range []string{"a", "b", "f"} {
 		cmp(c, "uring", cpuOf, "c-uring", 1.05, "CPU/msg")
 	}
 	cmp("c", "epoll|uring", cpuOf, "c", 1.05, "CPU/msg")

@@ -47,7 +47,7 @@ func TestReportYardsticks(t *testing.T) {
 	rp := &report{rounds: 1, order: []string{"epoll", "uring", "c", "c-uring", "gnet"}, spin: true,
 		skipped: []skip{{Server: "netpoll", Why: "not built: go build: no network"}}}
 	for _, c := range cases(true) {
-		if c.id == "a" || c.id == "d" {
+		if c.id == "a" || c.id == "d" || c.id == "f" {
 			rp.cases = append(rp.cases, c)
 		}
 	}
@@ -58,6 +58,7 @@ func TestReportYardsticks(t *testing.T) {
 	for _, s := range rp.order {
 		rp.runs = append(rp.runs,
 			&runResult{Case: "a", Server: s, Round: 1, CPUPerMsg: cpu[s], MsgsPerSec: 40000, P50: 50, P99: 100},
+			&runResult{Case: "f", Server: s, Round: 1, CPUPerMsg: cpu[s] * 0.8, MsgsPerSec: 120000, P50: 500, P99: 900},
 			&runResult{Case: "d", Server: s, Round: 1, Conns: 2000, KiBPerConn: cpu[s] / 40})
 	}
 	md := rp.markdown()
@@ -73,6 +74,9 @@ func TestReportYardsticks(t *testing.T) {
 		"| (a) uring CPU/msg ≤ 0.90× c | 0.90× | yes |",
 		"| (a) uring CPU/msg ≤ 1.05× c-uring | 1.12× | **no** |",
 		"| (a) epoll CPU/msg ≤ 1.05× c | 1.20× | **no** |",
+		"| f | uring | 7.20 | 0.90× | 1.12× | 120000 |",
+		"| (f) uring CPU/msg ≤ 0.85× c | 0.90× | **no** |",
+		"| (f) uring CPU/msg ≤ 1.05× c-uring | 1.12× | **no** |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -51,6 +51,7 @@ func cases(quick bool) []caseDef {
 		{id: "c", title: "16 KiB, closed loop, 10 conns × 1 in flight", conns: 10, size: 16 << 10, window: 1, closed: true, loaders: 1},
 		{id: "d", title: fmt.Sprintf("idle: %d conns, one 64 B echo each, then held", idleConns), conns: idleConns, size: 64, window: 1, idle: true, loaders: 2},
 		{id: "e", title: "churn: 64 conns at a time, each connects, echoes one 64 B message and closes (reset), closed loop", conns: 64, size: 64, window: 1, churn: true, loaders: 1},
+		{id: "f", title: "64 B, closed loop, 100 conns × 1 in flight", conns: 100, size: 64, window: 1, closed: true, loaders: 1},
 	}
 }
 
