@@ -80,6 +80,7 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		return err
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	defer log.finish(opts.IO.ErrOut)
 	log.obs = withStates(log.obs, opts.States)
 	var preamble func(local, remote net.Addr) ([]byte, error)
 	if opts.ProxyProtocol != 0 {

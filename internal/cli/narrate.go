@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sockit/sockit"
 )
@@ -15,6 +16,7 @@ import (
 // "15:04:05.000000 message key=value ...", easy to read while learning.
 type lineHandler struct {
 	mu    *sync.Mutex
+	pool  *sync.Pool // the buffers lines are built in; the writer (an eventWriter) copies what it keeps
 	w     io.Writer
 	level slog.Level
 	attrs []slog.Attr
@@ -25,31 +27,34 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	if verbose {
 		level = slog.LevelInfo
 	}
-	return slog.New(&lineHandler{mu: new(sync.Mutex), w: w, level: level})
+	pool := &sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+	return slog.New(&lineHandler{mu: new(sync.Mutex), pool: pool, w: w, level: level})
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Time.Format("15:04:05.000000"))
-	b.WriteByte(' ')
+	bp := h.pool.Get().(*[]byte)
+	defer h.pool.Put(bp)
+	b := r.Time.AppendFormat((*bp)[:0], "15:04:05.000000")
+	b = append(b, ' ')
 	if r.Level >= slog.LevelWarn {
-		b.WriteString(strings.ToLower(r.Level.String()) + ": ")
+		b = append(append(b, strings.ToLower(r.Level.String())...), ": "...)
 	}
-	b.WriteString(r.Message)
+	b = append(b, r.Message...)
 	write := func(a slog.Attr) bool {
-		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		b = append(append(append(append(b, ' '), a.Key...), '='), a.Value.String()...)
 		return true
 	}
 	for _, a := range h.attrs {
 		write(a)
 	}
 	r.Attrs(write)
-	b.WriteByte('\n')
+	b = append(b, '\n')
+	*bp = b
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, b.String())
+	_, err := h.w.Write(b)
 	return err
 }
 
@@ -85,11 +90,17 @@ func (n narrator) Observe(e sockit.Event) {
 	if n.states != nil {
 		msg += n.states.note(e)
 	}
+	level := slog.LevelInfo
 	if e.Err != nil && e.Step != sockit.StepClosed {
-		n.log.Warn(msg)
-		return
+		level = slog.LevelWarn
 	}
-	n.log.Info(msg)
+	// Straight to the handler: Logger.Info would look up its caller's
+	// program counter, a third of a step's cost, for a line that never
+	// shows it.
+	h := n.log.Handler()
+	if h.Enabled(context.Background(), level) {
+		h.Handle(context.Background(), slog.NewRecord(time.Now(), level, msg, 0))
+	}
 }
 
 // withStates adds the --states notes to a narrator; other observers (nil
@@ -102,13 +113,20 @@ func withStates(obs sockit.Observer, states bool) sockit.Observer {
 	return obs
 }
 
-// observerLog pairs the logger of a client verb with its Observer.
+// observerLog pairs the logger of a client verb with its Observer, both
+// writing through one eventWriter.
 type observerLog struct {
 	log *slog.Logger
 	obs sockit.Observer
+	out *eventWriter
 }
 
+// newObserverLog starts the verb's eventWriter on w; finish ends it.
 func newObserverLog(w io.Writer, verbose bool) observerLog {
-	log := newLogger(w, verbose)
-	return observerLog{log: log, obs: observer(log, verbose)}
+	out := newEventWriter(w)
+	log := newLogger(out, verbose)
+	return observerLog{log: log, obs: observer(log, verbose), out: out}
 }
+
+// finish flushes the narration and reports lines dropped on errOut.
+func (l observerLog) finish(errOut io.Writer) { l.out.finish(errOut, "narration") }

@@ -106,7 +106,9 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	narr := newEventWriter(opts.IO.ErrOut)
+	defer narr.finish(opts.IO.ErrOut, "narration")
+	log := newLogger(narr, opts.Verbose)
 	out := opts.IO.Out
 	obs := observer(log, opts.Verbose)
 	idle := opts.IdleTimeout

@@ -118,6 +118,7 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		}
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
+	defer log.finish(opts.IO.ErrOut)
 	log.obs = withStates(log.obs, opts.States)
 	c, err := dialLayers(ctx, ep, opts.TLS, opts.dialOptions(log), nil)
 	if err != nil {

@@ -160,7 +160,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
-	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	narr := newEventWriter(opts.IO.ErrOut)
+	defer narr.finish(opts.IO.ErrOut, "narration")
+	log := newLogger(narr, opts.Verbose)
 	packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
 	newServer := engine.NewServer
 	if opts.newServer != nil {
