@@ -27,8 +27,8 @@ type eventWriter struct {
 	// the lines queued and the lines the writer took, whose difference
 	// when Close gives up on a stuck writer is lost.
 	dropped, queued, written, lost atomic.Uint64
-	closeOnce     sync.Once
-	flushWait     time.Duration // how long Close waits for the writer: eventFlushWait
+	closeOnce                      sync.Once
+	flushWait                      time.Duration // how long Close waits for the writer: eventFlushWait
 }
 
 // Queue bounds: at most eventQueueLines lines wait for the writer (each a
