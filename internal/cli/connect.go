@@ -27,6 +27,9 @@ type ConnectOptions struct {
 	ProxyProtocol  int  // 1 or 2: begin with a PROXY protocol header naming this client
 	TLS            tlsFlags
 	Sock           sockFlags
+	// Events streams NDJSON events to standard error (--json) or a file
+	// (--events FILE): standard output carries the data.
+	Events eventFlags
 }
 
 // NewCmdConnect builds `sockit connect`. runF replaces runConnect in tests.
@@ -71,17 +74,23 @@ printed until --reply-wait after the input ends.`,
 	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "begin with a PROXY protocol header of this version (1 or 2) naming this connection's own addresses, as a load balancer would (to test a server that accepts it)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	opts.Events.register(fs, "standard error (standard output carries the data)")
 	return cmd
 }
 
-func runConnect(ctx context.Context, opts *ConnectOptions) error {
+func runConnect(ctx context.Context, opts *ConnectOptions) (err error) {
 	ep, err := endpoint.Parse(opts.Endpoint)
 	if err != nil {
 		return err
 	}
+	events, err := opts.Events.open("connect", opts.IO, true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = joinErr(err, events.finish(opts.IO.ErrOut, err)) }()
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	defer log.finish(opts.IO.ErrOut)
-	log.obs = withStates(log.obs, opts.States)
+	log.obs = withStates(withEvents(log.obs, events), opts.States)
 	var preamble func(local, remote net.Addr) ([]byte, error)
 	if opts.ProxyProtocol != 0 {
 		if preamble, err = proxy.Preamble(opts.ProxyProtocol); err != nil {

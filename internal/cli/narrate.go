@@ -66,11 +66,13 @@ func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
 
-// narrator turns socket steps into log lines: the -v narration. It is the
-// Observer the library reports to; nothing else in sockit logs.
+// narrator turns socket steps into log lines, the -v narration, and into
+// the objects of the --json stream. It is the Observer the library reports
+// to; nothing else in sockit logs.
 type narrator struct {
-	log    *slog.Logger
-	states *stateNotes // --states; nil costs one comparison per step
+	log    *slog.Logger // nil: no narration, only events
+	states *stateNotes  // --states; nil costs one comparison per step
+	events *jsonEvents  // --json; nil costs one comparison per step
 }
 
 // observer returns the narrator as an Observer, or nil when not verbose so
@@ -82,14 +84,32 @@ func observer(log *slog.Logger, verbose bool) sockit.Observer {
 	return narrator{log: log}
 }
 
+// withEvents adds the --json stream to obs, a narrator or nil.
+func withEvents(obs sockit.Observer, events *jsonEvents) sockit.Observer {
+	if events == nil {
+		return obs
+	}
+	n, _ := obs.(narrator)
+	n.events = events
+	return n
+}
+
 func (n narrator) Observe(e sockit.Event) {
+	var note stateNote
+	if n.states != nil {
+		note = n.states.note(e)
+	}
+	if n.events != nil {
+		n.events.step(e, note)
+	}
+	if n.log == nil {
+		return
+	}
 	msg := e.String()
 	if e.FD >= 0 && e.Step != sockit.StepSocket && e.Step != sockit.StepAccept {
 		msg = "[fd " + strconv.Itoa(e.FD) + "] " + msg
 	}
-	if n.states != nil {
-		msg += n.states.note(e)
-	}
+	msg += note.text()
 	level := slog.LevelInfo
 	if e.Err != nil && e.Step != sockit.StepClosed {
 		level = slog.LevelWarn
@@ -104,7 +124,7 @@ func (n narrator) Observe(e sockit.Event) {
 }
 
 // withStates adds the --states notes to a narrator; other observers (nil
-// when not verbose) are returned as they are.
+// when neither verbose nor streaming events) are returned as they are.
 func withStates(obs sockit.Observer, states bool) sockit.Observer {
 	if n, ok := obs.(narrator); ok && states {
 		n.states = newStateNotes()

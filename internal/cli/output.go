@@ -67,6 +67,26 @@ func (a *eventWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WriteWait queues a copy of p like Write, but waits for room, up to
+// eventFlushWait, rather than dropping it: for the lines a verb writes
+// from its own goroutine (a summary), never from a loop's.
+func (a *eventWriter) WriteWait(p []byte) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.ended {
+		a.w.Write(p)
+		return
+	}
+	t := time.NewTimer(a.flushWait)
+	defer t.Stop()
+	select {
+	case a.q <- append([]byte(nil), p...):
+		a.queued.Add(1)
+	case <-t.C:
+		a.dropped.Add(1)
+	}
+}
+
 // drain writes queued lines every eventTick until stop, batching what is
 // waiting into one write, then writes what is left and returns. It polls
 // rather than waiting on the queue so that a Write never wakes a

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type RelayOptions struct {
 	// CertFile and KeyFile serve a tls:// LISTEN endpoint; without them a
 	// self-signed certificate is made.
 	CertFile, KeyFile string
+	// Events streams NDJSON events (--json, --events FILE); on standard
+	// output they replace the banner and the per-connection lines.
+	Events eventFlags
 	// Ready, if set, is called with the listening address (tests).
 	Ready func(net.Addr)
 }
@@ -84,11 +88,12 @@ nginx, HAProxy) sees the real client's address.`,
 	fs.StringVar(&opts.CertFile, "cert", "", "LISTEN tls://: the certificate (PEM); without it a self-signed one is made")
 	fs.StringVar(&opts.KeyFile, "key", "", "LISTEN tls://: the private key (PEM) of --cert")
 	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "LISTEN ws://, wss://: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only pages of the relay's own origin, and clients that send no Origin")
+	opts.Events.register(fs, "standard output, where they replace the banner, the per-connection lines and the summary")
 	positive(fs, "max-sessions")
 	return cmd
 }
 
-func runRelay(ctx context.Context, opts *RelayOptions) error {
+func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 	from, err := endpoint.Parse(opts.From)
 	if err != nil {
 		return err
@@ -106,11 +111,20 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	if err != nil {
 		return err
 	}
+	events, err := opts.Events.open("relay", opts.IO, false)
+	if err != nil {
+		return err
+	}
+	defer func() { err = joinErr(err, events.finish(opts.IO.ErrOut, err)) }()
+	jsonOut := opts.Events.onStdout(false)
 	narr := newEventWriter(opts.IO.ErrOut)
 	defer narr.finish(opts.IO.ErrOut, "narration")
 	log := newLogger(narr, opts.Verbose)
 	out := opts.IO.Out
-	obs := observer(log, opts.Verbose)
+	if jsonOut {
+		out = io.Discard // the human lines; the events say it all
+	}
+	obs := withEvents(observer(log, opts.Verbose), events)
 	idle := opts.IdleTimeout
 	if idle == 0 {
 		idle = -1 // --idle-timeout 0: never
@@ -121,6 +135,11 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
+			if events != nil {
+				o := relayedObject{eventHead: events.head("relayed"), Client: addrName(rep.Client), Target: to.String(), UpBytes: rep.Up, DownBytes: rep.Down}
+				o.Error, o.ErrorKind = errorFields(rep.Err)
+				events.post(o)
+			}
 			line := fmt.Sprintf("%s: %s → %s, %s back", addrName(rep.Client), plural(uint64(rep.Up), "byte"), to, plural(uint64(rep.Down), "byte"))
 			if rep.Err != nil {
 				line += "; " + describe(rep.Err)
@@ -134,6 +153,9 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	at := from
 	if !from.IsUnix() {
 		at = from.WithAddr(r.Addr())
+	}
+	if jsonOut {
+		events.emit(listeningObject{eventHead: events.head("listening"), Endpoint: at.String(), Net: at.Scheme, Local: r.Addr().String(), Target: to.String()})
 	}
 	fmt.Fprintf(out, "sockit relay: %s → %s%s\n", at, to, allInterfaces(at))
 	for _, line := range certTLS.banner() {
@@ -185,9 +207,40 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)
 	}
 	if hard.Err() != nil {
-		return errInterrupted
+		err = errInterrupted
+	}
+	if jsonOut {
+		o := relaySummary{eventHead: events.head("summary"), Conns: st.Conns, Failed: st.Failed, UpBytes: st.Up, DownBytes: st.Down, Idle: st.Idle, Evicted: st.Evicted, Unbound: st.Unbound}
+		o.Error, o.ErrorKind = errorFields(err)
+		events.summary(o)
 	}
 	return err
+}
+
+// relayedObject is relay's event for each connection (or datagram
+// session) that ended.
+type relayedObject struct {
+	eventHead
+	Client    string `json:"client"`
+	Target    string `json:"target"`
+	UpBytes   int64  `json:"up_bytes"`   // client → target
+	DownBytes int64  `json:"down_bytes"` // target → client
+	Error     string `json:"error,omitempty"`
+	ErrorKind string `json:"error_kind,omitempty"`
+}
+
+// relaySummary is relay's last event, the counters of the whole run.
+type relaySummary struct {
+	eventHead
+	Conns     uint64 `json:"conns"`
+	Failed    uint64 `json:"failed_conns"` // could not connect to the target
+	UpBytes   uint64 `json:"up_bytes"`
+	DownBytes uint64 `json:"down_bytes"`
+	Idle      uint64 `json:"idle_closed"`
+	Evicted   uint64 `json:"evicted"`
+	Unbound   uint64 `json:"unbound_datagrams"`
+	Error     string `json:"error,omitempty"`
+	ErrorKind string `json:"error_kind,omitempty"`
 }
 
 func addrName(a net.Addr) string {

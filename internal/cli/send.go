@@ -29,6 +29,9 @@ type SendOptions struct {
 	States         bool // with Verbose: note the TCP state after each step
 	TLS            tlsFlags
 	Sock           sockFlags
+	// Events streams NDJSON events to standard error (--json) or a file
+	// (--events FILE): standard output carries the data.
+	Events eventFlags
 }
 
 // NewCmdSend builds `sockit send`. runF replaces runSend in tests.
@@ -73,6 +76,7 @@ the reply printed meanwhile, however long it is.`,
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	opts.Events.register(fs, "standard error (standard output carries the data)")
 	positive(fs, "count")
 	return cmd
 }
@@ -105,7 +109,7 @@ func (o *SendOptions) dialOptions(log observerLog) client.Options {
 	}
 }
 
-func runSend(ctx context.Context, opts *SendOptions) error {
+func runSend(ctx context.Context, opts *SendOptions) (err error) {
 	ep, err := endpoint.Parse(opts.Endpoint)
 	if err != nil {
 		return err
@@ -117,9 +121,14 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 			return err
 		}
 	}
+	events, err := opts.Events.open("send", opts.IO, true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = joinErr(err, events.finish(opts.IO.ErrOut, err)) }()
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
 	defer log.finish(opts.IO.ErrOut)
-	log.obs = withStates(log.obs, opts.States)
+	log.obs = withStates(withEvents(log.obs, events), opts.States)
 	c, err := dialLayers(ctx, ep, opts.TLS, opts.dialOptions(log), nil)
 	if err != nil {
 		return err

@@ -65,6 +65,9 @@ type ServeOptions struct {
 	// endpoints admit (layer.ServerConfig.AllowOrigins).
 	AllowOrigins []string
 	Sock         sockFlags
+	// Events streams NDJSON events (--json, --events FILE); on standard
+	// output they replace the banner and the summary.
+	Events eventFlags
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -124,11 +127,12 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
+	opts.Events.register(fs, "standard output, where they replace the banner and the summary")
 	positive(fs, "max-message", "max-pending-total", "watermark", "udp-burst", "proxy-timeout")
 	return cmd
 }
 
-func runServe(ctx context.Context, opts *ServeOptions) error {
+func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 	if len(opts.Endpoints) == 0 {
 		opts.Endpoints = defaultServeEndpoints
 	}
@@ -160,6 +164,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
+	events, err := opts.Events.open("serve", opts.IO, false)
+	if err != nil {
+		return err
+	}
+	defer func() { err = joinErr(err, events.finish(opts.IO.ErrOut, err)) }()
+	jsonOut := opts.Events.onStdout(false)
 	narr := newEventWriter(opts.IO.ErrOut)
 	defer narr.finish(opts.IO.ErrOut, "narration")
 	log := newLogger(narr, opts.Verbose)
@@ -168,7 +178,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
-	obs := withStates(observer(log, opts.Verbose), opts.States)
+	obs := withStates(withEvents(observer(log, opts.Verbose), events), opts.States)
 	layers := newServeLayers(opts, certTLS, obs)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
@@ -210,7 +220,13 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		bound = append(bound, ep)
 	}
-	printBanner(opts, srv, bound, certTLS)
+	if jsonOut {
+		for i, ep := range bound {
+			events.emit(listeningObject{eventHead: events.head("listening"), Endpoint: ep.String(), Net: ep.Scheme, Local: addrs[i].String(), Service: opts.Service, Engine: string(srv.Backend())})
+		}
+	} else {
+		printBanner(opts, srv, bound, certTLS)
+	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
 	}
@@ -234,6 +250,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	for _, ep := range eps {
 		servedTLS, servedWS = servedTLS || ep.IsTLS(), servedWS || ep.IsWebSocket()
 	}
+	if jsonOut {
+		o := serveSummary{eventHead: events.head("summary"), Conns: st.Accepted, Forced: st.Forced, DatagramsIn: st.PacketsIn, DatagramsOut: st.PacketsOut,
+			InBytes: st.BytesIn, OutBytes: st.BytesOut, DatagramsUnanswered: guard.Stats().Unanswered()}
+		err = serveErr(hard, err, st, opts)
+		o.Error, o.ErrorKind = errorFields(err)
+		events.summary(o)
+		return err
+	}
 	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d%s\n",
 		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut, framingNote(servedTLS, servedWS))
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
@@ -252,6 +276,37 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		fmt.Fprintf(opts.IO.Out, "PROXY headers: %d read; %s rejected without a valid one, %d without a whole one within --proxy-timeout\n",
 			st.Headers, plural(st.Rejected, "connection"), st.TimedOut)
 	}
+	return serveErr(hard, err, st, opts)
+}
+
+// listeningObject is serve's (and relay's) "listening" event: one per
+// endpoint, once it listens.
+type listeningObject struct {
+	eventHead
+	Endpoint string `json:"endpoint"`
+	Net      string `json:"net"`
+	Local    string `json:"local"`
+	Service  string `json:"service,omitempty"`
+	Engine   string `json:"engine,omitempty"`
+	Target   string `json:"target,omitempty"` // relay
+}
+
+// serveSummary is serve's last event, the counters of the whole run.
+type serveSummary struct {
+	eventHead
+	Conns               uint64 `json:"conns"`
+	Forced              uint64 `json:"forced_conns"` // closed when --grace ran out
+	DatagramsIn         uint64 `json:"datagrams_in"`
+	DatagramsOut        uint64 `json:"datagrams_out"`
+	DatagramsUnanswered uint64 `json:"datagrams_unanswered"`
+	InBytes             uint64 `json:"in_bytes"`
+	OutBytes            uint64 `json:"out_bytes"`
+	Error               string `json:"error,omitempty"`
+	ErrorKind           string `json:"error_kind,omitempty"`
+}
+
+// serveErr is what serve returns for the error of its Shutdown.
+func serveErr(hard context.Context, err error, st engine.Stats, opts *ServeOptions) error {
 	switch {
 	case err == nil:
 		return nil

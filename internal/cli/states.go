@@ -36,11 +36,44 @@ type sockHistory struct {
 
 func newStateNotes() *stateNotes { return &stateNotes{socks: map[int]*sockHistory{}} }
 
-// note returns " [state …]" for e, or "" when e is not a step on a TCP
-// socket whose state can be read.
-func (n *stateNotes) note(e sockit.Event) string {
-	if e.FD < 0 || e.Err != nil || !strings.HasPrefix(e.Net, "tcp") {
+// stateNote is what --states says after one step: the socket's state now
+// (State), the state at its previous step (From, 0 when there was none)
+// and the states it passed through on the way (Path, ending at State; the
+// ones before the last were inferred from the TCP state diagram), or Warn
+// once when the platform cannot tell. The zero stateNote says nothing.
+type stateNote struct {
+	State, From tcpstate.State
+	Path        []tcpstate.State
+	Warn        string
+}
+
+// text is the note as the narration prints it: " [state ESTABLISHED →
+// (FIN_WAIT_1) FIN_WAIT_2]", " [state LISTEN]", or "".
+func (s stateNote) text() string {
+	switch {
+	case s.Warn != "":
+		return " [--states: " + s.Warn + "]"
+	case s.State == 0:
 		return ""
+	case len(s.Path) == 0:
+		return " [state " + s.State.String() + "]"
+	}
+	parts := []string{s.From.String()}
+	for i, st := range s.Path {
+		if i < len(s.Path)-1 {
+			parts = append(parts, "("+st.String()+")")
+		} else {
+			parts = append(parts, st.String())
+		}
+	}
+	return " [state " + strings.Join(parts, " → ") + "]"
+}
+
+// note returns the state note for e, the zero one when e is not a step on
+// a TCP socket whose state can be read.
+func (n *stateNotes) note(e sockit.Event) stateNote {
+	if e.FD < 0 || e.Err != nil || !strings.HasPrefix(e.Net, "tcp") {
+		return stateNote{}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -62,28 +95,28 @@ func (n *stateNotes) note(e sockit.Event) string {
 	case sockit.StepClose:
 		h := n.socks[e.FD]
 		if h == nil {
-			return ""
+			return stateNote{}
 		}
 		// The descriptor is gone (and its number may already be reused):
 		// ask sock_diag about the connection instead.
 		delete(n.socks, e.FD)
 		return h.advance(lookupState(h))
 	}
-	return ""
+	return stateNote{}
 }
 
 // readFD reads the state of fd; h, when known, gets the transition.
-func (n *stateNotes) readFD(fd int, h *sockHistory) string {
+func (n *stateNotes) readFD(fd int, h *sockHistory) stateNote {
 	st, err := tcpstate.StateOf(fd)
 	if errors.Is(err, tcpstate.ErrUnsupported) && !n.told {
 		n.told = true
-		return " [--states: " + err.Error() + "]"
+		return stateNote{Warn: err.Error()}
 	}
 	if err != nil {
-		return ""
+		return stateNote{}
 	}
 	if h == nil {
-		return " [state " + st.String() + "]"
+		return stateNote{State: st}
 	}
 	if st == tcpstate.Closed {
 		st = lookupState(h)
@@ -104,23 +137,11 @@ func lookupState(h *sockHistory) tcpstate.State {
 	return s.State
 }
 
-// advance moves h to st and describes the way there.
-func (h *sockHistory) advance(st tcpstate.State) string {
+// advance moves h to st and notes the way there.
+func (h *sockHistory) advance(st tcpstate.State) stateNote {
 	from := h.state
-	path := tcpstate.Path(from, st)
 	h.state = st
-	if len(path) == 0 {
-		return " [state " + st.String() + "]"
-	}
-	parts := []string{from.String()}
-	for i, s := range path {
-		if i < len(path)-1 {
-			parts = append(parts, "("+s.String()+")")
-		} else {
-			parts = append(parts, s.String())
-		}
-	}
-	return " [state " + strings.Join(parts, " → ") + "]"
+	return stateNote{State: st, From: from, Path: tcpstate.Path(from, st)}
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {
