@@ -39,6 +39,12 @@ type RelayOptions struct {
 	// Events streams NDJSON events (--json, --events FILE); on standard
 	// output they replace the banner and the per-connection lines.
 	Events eventFlags
+	// Metrics is the address (host:port) of the Prometheus endpoint,
+	// GET /metrics; "" = none.
+	Metrics string
+	// metricsReady, if set, is called with the metrics endpoint's address
+	// (tests).
+	metricsReady func(net.Addr)
 	// Ready, if set, is called with the listening address (tests).
 	Ready func(net.Addr)
 }
@@ -89,6 +95,7 @@ nginx, HAProxy) sees the real client's address.`,
 	fs.StringVar(&opts.KeyFile, "key", "", "LISTEN tls://: the private key (PEM) of --cert")
 	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "LISTEN ws://, wss://: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only pages of the relay's own origin, and clients that send no Origin")
 	opts.Events.register(fs, "standard output, where they replace the banner, the per-connection lines and the summary")
+	fs.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (ADDR is host:port, such as 127.0.0.1:9100): connections, bytes each way, failures to connect, socket steps, handshakes")
 	positive(fs, "max-sessions")
 	return cmd
 }
@@ -125,6 +132,11 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 		out = io.Discard // the human lines; the events say it all
 	}
 	obs := withEvents(observer(log, opts.Verbose), events)
+	var counts *metricsObserver
+	if opts.Metrics != "" {
+		counts = new(metricsObserver)
+		obs = tee(obs, counts)
+	}
 	idle := opts.IdleTimeout
 	if idle == 0 {
 		idle = -1 // --idle-timeout 0: never
@@ -135,6 +147,9 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
+			if counts != nil {
+				counts.close(rep.Err)
+			}
 			if events != nil {
 				o := relayedObject{eventHead: events.head("relayed"), Client: addrName(rep.Client), Target: to.String(), UpBytes: rep.Up, DownBytes: rep.Down}
 				o.Error, o.ErrorKind = errorFields(rep.Err)
@@ -175,6 +190,21 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 	}
 	if opts.ProxyProtocol > 0 {
 		fmt.Fprintf(out, "  sending PROXY protocol v%d headers\n", opts.ProxyProtocol)
+	}
+	if opts.Metrics != "" {
+		m, err := startMetrics(opts.Metrics, func() metricsSnapshot {
+			st := r.Stats()
+			return metricsSnapshot{Accepted: st.Conns, Open: st.Active, FailedTarget: st.Failed, BytesIn: st.Up, BytesOut: st.Down, Layers: st.Layers}
+		}, counts, 0)
+		if err != nil {
+			r.Close()
+			return err
+		}
+		defer m.close()
+		announceMetrics(out, events, jsonOut, m)
+		if opts.metricsReady != nil {
+			opts.metricsReady(m.Addr())
+		}
 	}
 	fmt.Fprintln(out, "stop: Ctrl-C or SIGTERM")
 	if opts.Ready != nil {

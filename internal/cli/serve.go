@@ -68,6 +68,13 @@ type ServeOptions struct {
 	// Events streams NDJSON events (--json, --events FILE); on standard
 	// output they replace the banner and the summary.
 	Events eventFlags
+	// Metrics is the address (host:port) of the Prometheus endpoint,
+	// GET /metrics; "" = none.
+	Metrics string
+	// metricsReady, if set, is called with the metrics endpoint's address
+	// (tests); metricsHeaderTimeout replaces metricsHeaderTimeout.
+	metricsReady         func(net.Addr)
+	metricsHeaderTimeout time.Duration
 	// Ready, if set, is called with the bound addresses once every endpoint
 	// listens (tests use it to learn port 0's port).
 	Ready func([]net.Addr)
@@ -128,6 +135,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
 	opts.Events.register(fs, "standard output, where they replace the banner and the summary")
+	fs.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (ADDR is host:port, such as 127.0.0.1:9100): connections, bytes, datagrams, socket steps, handshakes, pending bytes")
 	positive(fs, "max-message", "max-pending-total", "watermark", "udp-burst", "proxy-timeout")
 	return cmd
 }
@@ -179,6 +187,11 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		newServer = opts.newServer
 	}
 	obs := withStates(withEvents(observer(log, opts.Verbose), events), opts.States)
+	var counts *metricsObserver
+	if opts.Metrics != "" {
+		counts = new(metricsObserver)
+		obs = tee(obs, counts)
+	}
 	layers := newServeLayers(opts, certTLS, obs)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
@@ -220,12 +233,33 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		}
 		bound = append(bound, ep)
 	}
+	var metrics *metricsServer
+	if opts.Metrics != "" {
+		m, err := startMetrics(opts.Metrics, func() metricsSnapshot {
+			st, ls, g := srv.Stats(), layers.Stats(), guard.Stats()
+			return metricsSnapshot{Accepted: st.Accepted, Open: st.Active, BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+				DatagramsIn: st.PacketsIn, DatagramsOut: st.PacketsOut, Unanswered: g.Unanswered(), AcceptErrors: st.AcceptErrors,
+				Pending: st.Held, Forced: st.Forced, Layers: ls}
+		}, counts, opts.metricsHeaderTimeout)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer m.close()
+		metrics = m
+		if opts.metricsReady != nil {
+			opts.metricsReady(m.Addr())
+		}
+	}
 	if jsonOut {
 		for i, ep := range bound {
 			events.emit(listeningObject{eventHead: events.head("listening"), Endpoint: ep.String(), Net: ep.Scheme, Local: addrs[i].String(), Service: opts.Service, Engine: string(srv.Backend())})
 		}
+		if metrics != nil {
+			announceMetrics(opts.IO.Out, events, true, metrics)
+		}
 	} else {
-		printBanner(opts, srv, bound, certTLS)
+		printBanner(opts, srv, bound, certTLS, metrics)
 	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
@@ -356,11 +390,14 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 	return layer.NewServer(cfg)
 }
 
-func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, certTLS *serveTLS) {
+func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, certTLS *serveTLS, metrics *metricsServer) {
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s%s\n", ep, allInterfaces(ep))
+	}
+	if metrics != nil {
+		announceMetrics(w, nil, false, metrics)
 	}
 	for _, line := range certTLS.banner() {
 		fmt.Fprintln(w, line)
