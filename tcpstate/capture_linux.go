@@ -143,7 +143,7 @@ func loopbackIndexes() map[int]bool {
 	return m
 }
 
-func (c *capture) run(ctx context.Context, fn func(Segment)) error {
+func (c *capture) run(ctx context.Context, fn func(Packet)) error {
 	stop := context.AfterFunc(ctx, func() { c.file.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	rc, err := c.file.SyscallConn()
@@ -156,8 +156,9 @@ func (c *capture) run(ctx context.Context, fn func(Segment)) error {
 		var seg Segment
 		var keep bool
 		var rerr error
+		var n int
 		err := rc.Read(func(fd uintptr) bool {
-			seg, keep, rerr = c.receive(int(fd), buf, oob)
+			seg, n, keep, rerr = c.receive(int(fd), buf, oob)
 			return !errors.Is(rerr, unix.EAGAIN)
 		})
 		switch {
@@ -170,28 +171,28 @@ func (c *capture) run(ctx context.Context, fn func(Segment)) error {
 		case rerr != nil:
 			return fmt.Errorf("packet capture: %w", os.NewSyscallError("recvmsg", rerr))
 		case keep && c.f.Match(Socket{Local: seg.Src, Remote: seg.Dst}):
-			fn(seg)
+			fn(Packet{Segment: seg, Data: append([]byte(nil), buf[:min(n, len(buf))]...), WireLen: n})
 		}
 	}
 }
 
-// receive reads one packet. keep is false for the outgoing copy of a
+// receive reads one packet, n bytes long on the wire. keep is false for the outgoing copy of a
 // loopback packet (the incoming copy is the one reported) and for packets
 // that do not parse.
-func (c *capture) receive(fd int, buf, oob []byte) (seg Segment, keep bool, err error) {
+func (c *capture) receive(fd int, buf, oob []byte) (seg Segment, n int, keep bool, err error) {
 	n, oobn, _, from, err := unix.Recvmsg(fd, buf, oob, unix.MSG_TRUNC)
 	if err != nil {
-		return Segment{}, false, err
+		return Segment{}, 0, false, err
 	}
 	if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING && c.loopbacks[ll.Ifindex] {
-		return Segment{}, false, nil
+		return Segment{}, 0, false, nil
 	}
 	seg, perr := ParseSegment(buf[:min(n, len(buf))])
 	if perr != nil {
-		return Segment{}, false, nil
+		return Segment{}, 0, false, nil
 	}
 	seg.Time = packetTime(oob[:oobn])
-	return seg, true, nil
+	return seg, n, true, nil
 }
 
 // packetTime takes the kernel's receive time from the SCM_TIMESTAMPNS

@@ -13,6 +13,6 @@ func newCapture(Filter) (*capture, error) {
 	return nil, fmt.Errorf("packet capture: %w", ErrUnsupported)
 }
 
-func (*capture) run(context.Context, func(Segment)) error { return ErrUnsupported }
+func (*capture) run(context.Context, func(Packet)) error { return ErrUnsupported }
 
 func (*capture) close() error { return nil }

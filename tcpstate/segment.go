@@ -152,9 +152,26 @@ func NewCapture(f Filter) (*Capture, error) {
 	return &Capture{impl: impl}, nil
 }
 
+// Packet is a captured segment with the bytes it was decoded from: the
+// packet from its IP header on, cut at the capture's snap length (the
+// headers, little or no payload), and its whole length on the wire. A
+// PcapWriter writes it.
+type Packet struct {
+	Segment
+	Data    []byte
+	WireLen int
+}
+
+// RunPackets is Run with each segment's packet bytes, for a pcap file.
+func (c *Capture) RunPackets(ctx context.Context, fn func(Packet)) error {
+	return c.impl.run(ctx, fn)
+}
+
 // Run calls fn on the calling goroutine for each segment until ctx ends
 // (then it returns nil) or reading fails.
-func (c *Capture) Run(ctx context.Context, fn func(Segment)) error { return c.impl.run(ctx, fn) }
+func (c *Capture) Run(ctx context.Context, fn func(Segment)) error {
+	return c.impl.run(ctx, func(p Packet) { fn(p.Segment) })
+}
 
 // Close closes the packet socket; a Run in progress returns.
 func (c *Capture) Close() error { return c.impl.close() }

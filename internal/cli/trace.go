@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,9 @@ type TraceOptions struct {
 	Poll       bool          // poll sock_diag even as root
 	Interval   time.Duration // polling interval
 	NoSegments bool
+	// Write is a file to write the captured segments to, in pcap format
+	// (-w, as tcpdump's); "" = none.
+	Write string
 	// Ready, if set, is called once tracing has started (tests connect
 	// only then).
 	Ready func()
@@ -60,10 +64,15 @@ tracefs instance and the packet socket.
   {"time", "conn", "kind": "segment", "segment": {"time", "src", "dst",
    "flags" ("SYN-ACK"), "seq", "ack", "window", "len"}, "rel_seq", "rel_ack",
    "rel_known" (seq and ack relative to each side's ISN are known)}
-Fields that are zero or empty are left out.`,
+Fields that are zero or empty are left out.
+
+-w FILE also writes the captured segments to FILE in pcap format, for tcpdump -r
+or Wireshark: each packet from its IP header, cut after the TCP header and
+options (the capture keeps no payload; the length on the wire is kept).`,
 		Example: `  sudo sockit trace 7007
   sockit trace :7007 --json
-  sockit trace tcp://127.0.0.1:8080 --no-segments`,
+  sockit trace tcp://127.0.0.1:8080 --no-segments
+  sudo sockit trace 7007 -w handshake.pcap   # then: tcpdump -r handshake.pcap`,
 		Args: argsBetween(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
@@ -81,6 +90,7 @@ Fields that are zero or empty are left out.`,
 	fs.BoolVar(&opts.Poll, "poll", false, "poll sock_diag even as root (what a user without root sees)")
 	fs.DurationVar(&opts.Interval, "interval", 10*time.Millisecond, "polling interval without root")
 	fs.BoolVar(&opts.NoSegments, "no-segments", false, "show state changes only, no packet capture")
+	fs.StringVarP(&opts.Write, "write", "w", "", "also write the captured segments to this pcap file (created or truncated), for tcpdump -r or Wireshark: each packet's headers as captured, without payload (needs root)")
 	return cmd
 }
 
@@ -89,6 +99,7 @@ type traceItem struct {
 	at  time.Time
 	tr  *tcpstate.Transition
 	seg *tcpstate.Segment
+	pkt *tcpstate.Packet // seg's packet, for -w
 }
 
 func runTrace(ctx context.Context, opts *TraceOptions) error {
@@ -122,11 +133,17 @@ func runTrace(ctx context.Context, opts *TraceOptions) error {
 			}
 		})
 	}
+	if opts.Write != "" && opts.NoSegments {
+		return usageErr{errors.New("-w writes the captured segments: leave out --no-segments")}
+	}
 	sources, err := openTraceSources(opts, f, label)
 	if err != nil {
 		return unavailable("trace", err)
 	}
 	defer sources.close()
+	if opts.Write != "" && !sources.capture {
+		return fmt.Errorf("-w %s: no segments to write: trace is not capturing packets (see above)", opts.Write)
+	}
 	for _, run := range sources.runs {
 		start(run)
 	}
@@ -198,8 +215,9 @@ func collect(errs <-chan error) []error {
 
 // traceSources are the tracer and capture, or the poller, that feed trace.
 type traceSources struct {
-	runs   []func(context.Context, func(traceItem)) error
-	closes []func() error
+	runs    []func(context.Context, func(traceItem)) error
+	closes  []func() error
+	capture bool // segments are captured
 }
 
 func (s *traceSources) close() {
@@ -263,8 +281,9 @@ func addCapture(s *traceSources, f tcpstate.Filter, w io.Writer) string {
 		return "no segments"
 	}
 	s.closes = append(s.closes, c.Close)
+	s.capture = true
 	s.runs = append(s.runs, func(ctx context.Context, emit func(traceItem)) error {
-		return c.Run(ctx, func(seg tcpstate.Segment) { emit(traceItem{at: seg.Time, seg: &seg}) })
+		return c.RunPackets(ctx, func(p tcpstate.Packet) { emit(traceItem{at: p.Time, seg: &p.Segment, pkt: &p}) })
 	})
 	return "segments from a packet capture on every interface"
 }
@@ -277,24 +296,56 @@ const reorderDelay = 30 * time.Millisecond
 // printTraceItems prints items in timestamp order until ctx ends, then
 // flushes what is left. It stops early, returning the error, when writing
 // fails: nobody reads the output any more.
-func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan traceItem) error {
+func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan traceItem) (err error) {
 	out := &stickyWriter{w: opts.IO.Out}
 	p := &tracePrinter{w: out, json: opts.JSON, shown: map[int]bool{}}
+	if opts.Write != "" {
+		pw, closePcap, err := createPcap(opts.Write)
+		if err != nil {
+			return err
+		}
+		defer func() { err = joinErr(err, closePcap()) }()
+		p.pcap = pw
+	}
 	var pending []traceItem
 	tick := time.NewTicker(reorderDelay / 3)
 	defer tick.Stop()
-	for out.err == nil {
+	for out.err == nil && p.pcapErr == nil {
 		select {
 		case <-ctx.Done():
 			p.flush(pending, time.Now().Add(time.Hour))
-			return out.err
+			return joinErr(out.err, p.pcapErr)
 		case it := <-items:
 			pending = append(pending, it)
 		case now := <-tick.C:
 			pending = p.flush(pending, now.Add(-reorderDelay))
 		}
 	}
-	return out.err
+	return joinErr(out.err, p.pcapErr)
+}
+
+// createPcap creates the -w file; close flushes and closes it.
+func createPcap(name string) (*tcpstate.PcapWriter, func() error, error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, nil, usageErr{fmt.Errorf("-w: %w", err)}
+	}
+	bw := bufio.NewWriter(f)
+	pw, err := tcpstate.NewPcapWriter(bw, 0)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("-w: %w", err)
+	}
+	return pw, func() error {
+		err := bw.Flush()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("-w: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // stickyWriter keeps the first write error and writes nothing after it.
@@ -315,10 +366,12 @@ func (s *stickyWriter) Write(b []byte) (int, error) {
 }
 
 type tracePrinter struct {
-	w     io.Writer
-	json  bool
-	tl    tcpstate.Timeline
-	shown map[int]bool // connections whose heading is printed
+	w       io.Writer
+	json    bool
+	pcap    *tcpstate.PcapWriter // -w; nil = none
+	pcapErr error                // the first failed write to it
+	tl      tcpstate.Timeline
+	shown   map[int]bool // connections whose heading is printed
 }
 
 // flush prints the items older than upTo, in time order, and returns the
@@ -332,6 +385,11 @@ func (p *tracePrinter) flush(pending []traceItem, upTo time.Time) []traceItem {
 			steps = p.tl.AddTransition(*it.tr)
 		} else {
 			steps = p.tl.AddSegment(*it.seg)
+			if p.pcap != nil && p.pcapErr == nil && it.pkt != nil {
+				if err := p.pcap.WritePacket(*it.pkt); err != nil {
+					p.pcapErr = fmt.Errorf("-w: %w", err)
+				}
+			}
 		}
 		for _, st := range steps {
 			p.print(st)

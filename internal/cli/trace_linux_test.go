@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -261,5 +262,85 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 		if len(left) > 0 {
 			t.Errorf("tracefs instances left behind: %v", left)
 		}
+	}
+}
+
+// TestTraceWritePcap: trace -w writes the segments it shows, and tcpdump
+// -r lists the same ones, in the same order, with the same addresses,
+// flags and sequence numbers.
+func TestTraceWritePcap(t *testing.T) {
+	t.Parallel()
+	testkit.NeedRoot(t, "the packet capture")
+	tcpdump := testkit.Tcpdump(t)
+	srv := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	port := srv.addrs[0].(*net.TCPAddr).Port
+	file := filepath.Join(t.TempDir(), "trace.pcap")
+	out, errOut := new(testkit.Buffer), new(testkit.Buffer)
+	ready := make(chan struct{})
+	opts := &TraceOptions{IO: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, Target: itoaInt(port), JSON: true,
+		Interval: 10 * time.Millisecond, Write: file, Ready: func() { close(ready) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runTrace(ctx, opts) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("runTrace: %v\n%s", err, errOut)
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("trace not tracing after %s", testkit.Timeout)
+	}
+	send(t, srv.endpoint(0), "hello")
+	out.WaitFor(t, `"to":"TIME_WAIT"`)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runTrace = %v\n%s", err, errOut)
+	}
+	type seg struct {
+		Src, Dst, Flags string
+		Seq, Ack        uint32
+	}
+	var segs []seg
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	for sc.Scan() {
+		var step struct {
+			Kind    string
+			Segment *seg
+		}
+		if err := json.Unmarshal(sc.Bytes(), &step); err != nil {
+			t.Fatalf("NDJSON line %q: %v", sc.Text(), err)
+		}
+		if step.Segment != nil {
+			segs = append(segs, *step.Segment)
+		}
+	}
+	cmd := exec.Command(tcpdump, "-r", file, "-n", "-S")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	dump, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tcpdump -r %s: %v\n%s", file, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(dump)), "\n")
+	if len(segs) < 7 || len(lines) != len(segs) {
+		t.Fatalf("trace showed %d segments, tcpdump -r lists %d (want the same, at least 7):\n%s\n%s", len(segs), len(lines), out, dump)
+	}
+	tcpdumpFlags := strings.NewReplacer("SYN", "S", "FIN", "F", "RST", "R", "PSH", "P", "ACK", ".", "-", "")
+	for i, s := range segs {
+		// tcpdump prints a host and port as 127.0.0.1.7007, and the
+		// flags in its own order: F S R P then . for ACK.
+		hostPort := func(ap string) string {
+			i := strings.LastIndexByte(ap, ':')
+			return ap[:i] + "." + ap[i+1:]
+		}
+		flags := tcpdumpFlags.Replace(s.Flags)
+		want := []string{hostPort(s.Src) + " > " + hostPort(s.Dst), "Flags [" + flags + "]"}
+		if flags != "." { // a bare ACK: tcpdump leaves out its seq
+			want = append(want, "seq "+strconv.FormatUint(uint64(s.Seq), 10))
+		}
+		if strings.Contains(flags, ".") {
+			want = append(want, "ack "+strconv.FormatUint(uint64(s.Ack), 10))
+		}
+		testkit.MustContain(t, "tcpdump's line "+itoaInt(i), lines[i], want...)
 	}
 }

@@ -3,6 +3,7 @@ package testkit
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -132,4 +133,15 @@ func Loopback(t testing.TB, network string) string {
 		return SockPath(t, network+".sock")
 	}
 	return "127.0.0.1:0"
+}
+
+// Tcpdump returns the path of tcpdump, or skips the test, which reads a
+// pcap file with it; .ci/run installs it.
+func Tcpdump(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("needs tcpdump to read the pcap file back (apt-get install tcpdump); .ci/run installs it")
+	}
+	return p
 }
