@@ -31,6 +31,9 @@ type TraceOptions struct {
 	// Write is a file to write the captured segments to, in pcap format
 	// (-w, as tcpdump's); "" = none.
 	Write string
+	// HTML is a file to draw each connection in as a ladder diagram when
+	// the trace ends (--html); "" = none.
+	HTML string
 	// Ready, if set, is called once tracing has started (tests connect
 	// only then).
 	Ready func()
@@ -90,6 +93,7 @@ options (the capture keeps no payload; the length on the wire is kept).`,
 	fs.BoolVar(&opts.Poll, "poll", false, "poll sock_diag even as root (what a user without root sees)")
 	fs.DurationVar(&opts.Interval, "interval", 10*time.Millisecond, "polling interval without root")
 	fs.BoolVar(&opts.NoSegments, "no-segments", false, "show state changes only, no packet capture")
+	fs.StringVar(&opts.HTML, "html", "", "when the trace ends, draw each connection as a ladder diagram in this HTML file: client and server lifelines, an arrow per segment, the states on each side")
 	fs.StringVarP(&opts.Write, "write", "w", "", "also write the captured segments to this pcap file (created or truncated), for tcpdump -r or Wireshark: each packet's headers as captured, without payload (needs root)")
 	return cmd
 }
@@ -307,6 +311,10 @@ func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan trace
 		defer func() { err = joinErr(err, closePcap()) }()
 		p.pcap = pw
 	}
+	if opts.HTML != "" {
+		p.ladder = new(ladder)
+		defer func() { err = joinErr(err, writeLadder(opts, p.ladder)) }()
+	}
 	var pending []traceItem
 	tick := time.NewTicker(reorderDelay / 3)
 	defer tick.Stop()
@@ -322,6 +330,27 @@ func printTraceItems(ctx context.Context, opts *TraceOptions, items <-chan trace
 		}
 	}
 	return joinErr(out.err, p.pcapErr)
+}
+
+// writeLadder writes the --html page.
+func writeLadder(opts *TraceOptions, l *ladder) error {
+	f, err := os.Create(opts.HTML)
+	if err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	command := "sockit trace"
+	if opts.Target != "" {
+		command += " " + opts.Target
+	}
+	err = l.write(f, command, time.Now())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "sockit trace: ladder diagrams of %s in %s\n", plural(uint64(l.conns()), "connection"), opts.HTML)
+	return nil
 }
 
 // createPcap creates the -w file; close flushes and closes it.
@@ -370,6 +399,7 @@ type tracePrinter struct {
 	json    bool
 	pcap    *tcpstate.PcapWriter // -w; nil = none
 	pcapErr error                // the first failed write to it
+	ladder  *ladder              // --html; nil = none
 	tl      tcpstate.Timeline
 	shown   map[int]bool // connections whose heading is printed
 }
@@ -399,6 +429,9 @@ func (p *tracePrinter) flush(pending []traceItem, upTo time.Time) []traceItem {
 }
 
 func (p *tracePrinter) print(st tcpstate.Step) {
+	if p.ladder != nil {
+		p.ladder.add(st)
+	}
 	if p.json {
 		json.NewEncoder(p.w).Encode(st)
 		return

@@ -267,7 +267,7 @@ func testTraceEndsCleanly(t *testing.T, sig syscall.Signal) {
 
 // TestTraceWritePcap: trace -w writes the segments it shows, and tcpdump
 // -r lists the same ones, in the same order, with the same addresses,
-// flags and sequence numbers.
+// flags and sequence numbers; --html draws an arrow for each of them.
 func TestTraceWritePcap(t *testing.T) {
 	t.Parallel()
 	testkit.NeedRoot(t, "the packet capture")
@@ -278,7 +278,7 @@ func TestTraceWritePcap(t *testing.T) {
 	out, errOut := new(testkit.Buffer), new(testkit.Buffer)
 	ready := make(chan struct{})
 	opts := &TraceOptions{IO: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, Target: itoaInt(port), JSON: true,
-		Interval: 10 * time.Millisecond, Write: file, Ready: func() { close(ready) }}
+		Interval: 10 * time.Millisecond, Write: file, HTML: filepath.Join(t.TempDir(), "ladder.html"), Ready: func() { close(ready) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -343,4 +343,13 @@ func TestTraceWritePcap(t *testing.T) {
 		}
 		testkit.MustContain(t, "tcpdump's line "+itoaInt(i), lines[i], want...)
 	}
+	page, err := os.ReadFile(opts.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), `<g class="arrow `); n != len(segs) {
+		t.Errorf("--html drew %d arrows for %d segments", n, len(segs))
+	}
+	testkit.MustContain(t, "--html page", string(page), "connection #1: ", ">SYN_SENT<", ">TIME_WAIT<")
+	testkit.MustContain(t, "stderr", errOut.String(), "ladder diagrams of 1 connection in "+opts.HTML)
 }

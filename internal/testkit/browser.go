@@ -1,7 +1,9 @@
 package testkit
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -25,6 +27,24 @@ func ChromeDriver(t testing.TB) string {
 	p, err := exec.LookPath("chromedriver")
 	if err != nil {
 		t.Skip("no chromedriver here (Debian: apt-get install chromium-driver); CI installs it")
+	}
+	return p
+}
+
+// SaveArtifact writes data to a file called name for a person to look at
+// after the test: in $SOCKIT_ARTIFACTS when set (CI keeps that directory),
+// else in the test's temporary directory. It returns the path.
+func SaveArtifact(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	dir := os.Getenv("SOCKIT_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("artifacts: %v", err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatalf("artifacts: %v", err)
 	}
 	return p
 }
