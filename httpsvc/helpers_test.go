@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/http1"
 	"github.com/sockit/sockit/httpsvc"
@@ -141,4 +142,13 @@ func get(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: test\r
 
 func post(path, body string) string {
 	return "POST " + path + " HTTP/1.1\r\nHost: test\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func mustParse(t *testing.T, s string) endpoint.Endpoint {
+	t.Helper()
+	ep, err := endpoint.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
 }
