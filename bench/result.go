@@ -206,7 +206,7 @@ func (r *recorder) result() *Result {
 	t := r.totals()
 	res := &Result{
 		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
-		Verify: o.Mode == ModeEcho && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
+		Verify: (o.Mode == ModeEcho || o.Mode == ModeHTTP) && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
 		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,
 		Messages: t.winMsgs, Errors: r.errorList(), lat: r.latency(), SourceSpread: o.SourceIPs > 1,
 	}
@@ -301,7 +301,11 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 	}
 	c := res.Check
 	if c.MismatchedMsgs > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s echoed messages did not match what was sent: see verification", count(c.MismatchedMsgs)))
+		what := "echoed messages did not match what was sent: see verification"
+		if res.Mode == ModeHTTP {
+			what = "responses failed their check (status, framing or body): see verification and errors"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s", count(c.MismatchedMsgs), what))
 	}
 	if c.MissingBytes > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s bytes sent on %s connections never came back (the server closed, reset or stalled them): see verification and errors", count(c.MissingBytes), count(c.ShortConns)))
