@@ -43,6 +43,7 @@ type options struct {
 	rounds                 int
 	cases                  string
 	servers                string
+	httpServers            string
 	out                    string
 	jsonOut                string
 	perf                   string
@@ -59,8 +60,9 @@ func run(args []string) int {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1 round, short durations, fewer idle connections (for CI)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per case and server (0 = 3, or 1 with -quick)")
-	fs.StringVar(&o.cases, "cases", "a,b,c,d,e", "cases to run: a, b, c, d, e (see the report)")
+	fs.StringVar(&o.cases, "cases", "a,b,c,d,e", "cases to run: a, b, c, d, e, and the HTTP cases h1, h2, h3, h4 (see the report)")
 	fs.StringVar(&o.servers, "servers", "epoll,std,c", "servers to compare, in the order they take turns: epoll, std, c, epoll-shared2, epoll-reuseport2")
+	fs.StringVar(&o.httpServers, "http-servers", "http,nethttp,gnet", "HTTP servers to compare in the HTTP cases (h1 … h4), in turn: http (sockit), nethttp (Go's net/http), gnet (github.com/panjf2000/gnet/v2), each built from bench/peers")
 	fs.StringVar(&o.out, "out", "", "write the Markdown report here too (default bench/results.md; none with -quick)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every round's raw numbers here as JSON")
 	fs.StringVar(&o.perf, "perf", "", "profile each server with perf record over each measured window, reports in this directory (inflates CPU numbers)")

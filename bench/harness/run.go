@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,7 @@ type caseDef struct {
 	idle      bool
 	churn     bool // each connection echoes one message and closes; conns at a time
 	loaders   int  // load generator processes (idle: the descriptor limit)
+	http      bool // GET /plaintext on keep-alive connections, against the HTTP servers
 }
 
 func cases(quick bool) []caseDef {
@@ -42,13 +44,13 @@ func cases(quick bool) []caseDef {
 	if quick {
 		idleConns = 2000
 	}
-	return []caseDef{
+	return append([]caseDef{
 		{id: "a", title: "64 B, 40 000 msg/s offered, 100 conns × 1 in flight", conns: 100, size: 64, window: 1, rate: 40000, loaders: 1},
 		{id: "b", title: "64 B, 40 000 msg/s offered, 1000 conns × 4 in flight", conns: 1000, size: 64, window: 4, rate: 40000, loaders: 1},
 		{id: "c", title: "16 KiB, closed loop, 10 conns × 1 in flight", conns: 10, size: 16 << 10, window: 1, closed: true, loaders: 1},
 		{id: "d", title: fmt.Sprintf("idle: %d conns, one 64 B echo each, then held", idleConns), conns: idleConns, size: 64, window: 1, idle: true, loaders: 2},
 		{id: "e", title: "churn: 64 conns at a time, each connects, echoes one 64 B message and closes (reset), closed loop", conns: 64, size: 64, window: 1, churn: true, loaders: 1},
-	}
+	}, httpCases()...)
 }
 
 // serverDef is a server under test.
@@ -121,8 +123,12 @@ func harness(o *options) error {
 		}
 		order = append(order, s)
 	}
+	httpOrder, err := e.buildPeers(o, defs)
+	if err != nil {
+		return err
+	}
 	width := 0
-	for _, s := range order {
+	for _, s := range append(order, httpOrder...) {
 		width = max(width, len(s))
 	}
 	if o.perf != "" {
@@ -135,15 +141,19 @@ func harness(o *options) error {
 	m.NoFile = nofile
 	m.Commit = commit(e.root)
 	e.quietLeft = o.quietBudget
-	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, quick: o.quick, spin: o.spin, nice: o.nice}
+	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, httpOrder: httpOrder, quick: o.quick, spin: o.spin, nice: o.nice}
 	for _, s := range order {
 		rep.servers = append(rep.servers, e.servers[s])
 	}
 	rep.loadBefore = loadavg()
 	for _, c := range defs {
 		rep.cases = append(rep.cases, c)
+		turns := order
+		if c.http {
+			turns = httpOrder
+		}
 		for r := 1; r <= o.rounds; r++ {
-			for _, s := range order {
+			for _, s := range turns {
 				fmt.Fprintf(os.Stderr, "case %s round %d/%d: %-*s … ", c.id, r, o.rounds, width, s)
 				res := e.runOne(o, c, e.servers[s], r)
 				fmt.Fprintln(os.Stderr, res.brief())
@@ -204,6 +214,7 @@ func (e *env) build() error {
 		return fmt.Errorf("gcc -O2 cecho.c: %v\n%s", err, out)
 	}
 	e.servers = servers(sockit, cecho)
+	maps.Copy(e.servers, httpServers(sockit))
 	return nil
 }
 
@@ -281,9 +292,11 @@ func (e *env) startServer(d serverDef) (*server, error) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "listening on tcp://"); ok {
+			// "listening on tcp://ADDR" (echo), "listening on http://ADDR/" (HTTP)
+			if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				_, a, _ = strings.Cut(strings.Fields(a)[0], "://")
 				select {
-				case addrc <- strings.TrimSpace(a):
+				case addrc <- strings.TrimSuffix(a, "/"):
 				default:
 				}
 			}
@@ -468,6 +481,9 @@ func (e *env) runTimed(o *options, c caseDef, d serverDef, r *runResult) error {
 	spec := LoadSpec{
 		Addr: srv.addr, Source: e.source(), Conns: c.conns, Size: c.size, Window: c.window, Rate: c.rate,
 		Warmup: t.warmup, Duration: t.window, Drain: t.drain, ServerPID: srv.pid, Spin: o.spin, Churn: c.churn,
+	}
+	if c.http {
+		spec.HTTP, spec.HTTPBody = "/plaintext", "Hello, World!"
 	}
 	l, err := e.startLoader(spec)
 	if err != nil {
