@@ -44,6 +44,13 @@ type Options struct {
 	// whose request body makes no progress for this long. 0 =
 	// DefaultIdleTimeout, < 0 = never.
 	IdleTimeout time.Duration
+	// MaxOutput bounds the responses waiting to be written to one
+	// connection: past it, the requests a client pipelined wait, unread,
+	// until it reads. Keep it at or above the engine's
+	// Config.HighWatermark, so that the engine stops reading the
+	// connection meanwhile, and well below its Config.MaxPending, which
+	// Write refuses to exceed. 0 = engine.DefaultHighWatermark.
+	MaxOutput int
 	// WebSocket, if set, serves the WebSocket upgrade requests made to
 	// WebSocketPath: the connection is handed to it, the request still
 	// unread (ws.NewServer reads it with the same parser), and all its
@@ -91,6 +98,9 @@ func New(o Options) *Service {
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = engine.DefaultHighWatermark
 	}
 	if o.WebSocketPath == "" {
 		o.WebSocketPath = DefaultWebSocketPath
@@ -142,7 +152,8 @@ type conn struct {
 	answer    answer // what goes out once the body is read
 
 	stream  *fileStream // the file being sent
-	stash   []byte      // requests that came while a file was being sent
+	stash   []byte      // requests that came while a file was sent or responses waited
+	waiting bool        // serve stopped: MaxOutput of responses wait to be written
 	peerFIN bool        // the client half-closed
 
 	sub      engine.Handler // the WebSocket handler the connection went to
@@ -150,9 +161,14 @@ type conn struct {
 	upgraded bool
 }
 
-// maxStash bounds the pipelined input kept while a file is sent; past it
-// the connection closes once the file is out.
-const maxStash = 64 << 10
+// maxStash bounds the pipelined input kept while a file is sent or
+// responses wait; past it the connection closes once they are out. The
+// engine reads a connection whose output waits only as its client reads
+// (MaxOutput at or above its HighWatermark), a read at a time, so only a
+// client that pipelines about a megabyte of requests ahead of what it
+// reads meets it: the engine's own bound (DefaultMaxInput) on input a
+// handler leaves unconsumed. What the stash holds is counted (Hold).
+const maxStash = 1 << 20
 
 // OnOpen implements engine.Handler.
 func (s *Service) OnOpen(ec engine.Conn) {
@@ -187,8 +203,8 @@ func (s *Service) OnData(ec engine.Conn, in []byte) int {
 	b := getBuf()
 	n, out := c.serve(in, (*b)[:0], now)
 	c.flush(b, out)
-	if c.phase == phaseStream && n < len(in) {
-		c.keep(in[n:]) // pipelined behind the file: served once it is out
+	if n < len(in) && (c.phase == phaseStream || c.waiting) {
+		c.keep(in[n:]) // pipelined behind a file or waiting responses: served once they are out
 		n = len(in)
 	}
 	c.arm()
@@ -214,7 +230,7 @@ func (c *conn) toSub(in []byte) int {
 // keep adds in to the stash, within maxStash.
 func (c *conn) keep(in []byte) {
 	if len(c.stash)+len(in) > maxStash {
-		c.note("more than %d bytes of pipelined requests while a file is sent: closing once it is out", maxStash)
+		c.note("more than %d bytes of pipelined requests wait for earlier responses: closing once those are out", maxStash)
 		c.keepAlive = false
 		c.ec.Hold(-len(c.stash))
 		c.stash = nil
@@ -269,11 +285,16 @@ func (c *conn) flush(b *[]byte, out []byte) {
 // returns how much of in it consumed.
 func (c *conn) serve(in, out []byte, now time.Time) (int, []byte) {
 	off := 0
+	c.waiting = false
 	for off < len(in) {
 		switch c.phase {
 		case phaseHead:
 			if !c.keepAlive {
 				return len(in), out // after Connection: close, nothing more is read
+			}
+			if c.ec.Pending()+len(out) >= c.s.o.MaxOutput {
+				c.waiting = true // the rest is read as the client reads
+				return off, out
 			}
 			n, o, ok := c.head(in[off:], out, now)
 			out = o
@@ -472,6 +493,10 @@ func (s *Service) OnDrain(ec engine.Conn) {
 		return
 	}
 	if c.phase != phaseStream {
+		if c.phase == phaseHead && len(c.stash) > 0 {
+			c.serveStash(time.Now())
+			c.closeIfDone()
+		}
 		return
 	}
 	if !c.pump() {
@@ -485,11 +510,21 @@ func (s *Service) OnDrain(ec engine.Conn) {
 		ec.Close()
 	case len(c.stash) > 0:
 		c.serveStash(c.last)
+		c.closeIfDone()
 	case c.peerFIN:
 		c.phase = phaseDone
 		ec.Close()
 	}
 	c.arm()
+}
+
+// closeIfDone closes a connection whose client half-closed once the
+// requests kept for it are all answered.
+func (c *conn) closeIfDone() {
+	if c.peerFIN && len(c.stash) == 0 && c.phase == phaseHead {
+		c.phase = phaseDone
+		c.ec.Close()
+	}
 }
 
 // OnTimer implements engine.TimerHandler: a head that takes too long gets
