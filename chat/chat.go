@@ -344,8 +344,11 @@ func (h streamHandler) OnClose(c engine.Conn, _ error) {
 func (h streamHandler) OnTimer(c engine.Conn) { c.Context().(*member).flush() }
 
 // Messages returns the room's handler for WebSocket endpoints (ws, wss):
-// each message a client sends is one message to the others; what they
-// say arrives as text messages.
+// each message a client sends is said to the others, line by line (its
+// last line's end dropped), so no one can pass for another or for a
+// notice by putting a line's end in a message; what they say arrives as text messages, each a
+// line that ends with "\n", so that a client reading them as a stream
+// (sockit connect ws://…) sees lines, as tcp clients do.
 func (r *Room) Messages() ws.MessageHandler { return wsHandler{r} }
 
 type wsHandler struct{ r *Room }
@@ -358,7 +361,7 @@ var (
 type wsOutlet struct{ c *ws.Conn }
 
 func (o wsOutlet) write(msg []byte) error {
-	return o.c.WriteMessage(ws.OpText, msg[:len(msg)-1]) // without the line's end
+	return o.c.WriteMessage(ws.OpText, msg)
 }
 func (o wsOutlet) pending() int       { return o.c.Pending() }
 func (o wsOutlet) wake() error        { return o.c.Wake() }
@@ -372,7 +375,11 @@ func (h wsHandler) OnOpen(c *ws.Conn) {
 }
 
 func (h wsHandler) OnMessage(c *ws.Conn, _ ws.Opcode, data []byte) {
-	h.r.say(c.Context().(*member), data)
+	m := c.Context().(*member)
+	data = bytes.TrimSuffix(data, []byte("\n"))
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		h.r.say(m, bytes.TrimSuffix(line, []byte("\r")))
+	}
 }
 
 func (h wsHandler) OnClose(c *ws.Conn, _ ws.CloseCode, _ string, _ error) {

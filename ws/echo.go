@@ -128,7 +128,8 @@ function connect() {
   };
   ws.onmessage = (e) => {
     if (chat && typeof e.data === "string") {
-      log(e.data.startsWith("* ") ? "ev" : "in", e.data);
+      const line = e.data.replace(/\r?\n$/, "");
+      log(line.startsWith("* ") ? "ev" : "in", line);
       return;
     }
     const text = typeof e.data === "string" ? JSON.stringify(e.data) : "(binary)";

@@ -69,7 +69,7 @@ func newServed(opts *ServeOptions, obs sockit.Observer) (*served, error) {
 		}
 		s := &served{wsc: new(ws.Counters)}
 		wsrv := ws.NewServer(ws.Echo{}, ws.ServerOptions{Path: httpsvc.DefaultWebSocketPath, MaxMessage: opts.MaxMessage, CheckOrigin: check, Counters: s.wsc})
-		s.http = httpsvc.New(httpsvc.Options{Root: opts.Root, WebSocket: wsrv, Observer: obs})
+		s.http = httpsvc.New(httpsvc.Options{Root: opts.Root, WebSocket: wsrv, Observer: obs, MaxOutput: int(opts.Watermark)})
 		s.stream = s.http
 		return s, nil
 	}
