@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/httpsvc"
@@ -12,10 +13,12 @@ import (
 
 // A client that pipelines many requests before it reads any response is
 // held to a bounded share of the server's memory (reading it stops while
-// its responses wait), and then gets every response, in order.
+// its responses wait), is not idle meanwhile, and then gets every
+// response, in order.
 func TestPipelinedFlood(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		svc := httpsvc.New(httpsvc.Options{MaxOutput: 64 << 10})
+		const idle = 100 * time.Millisecond
+		svc := httpsvc.New(httpsvc.Options{MaxOutput: 64 << 10, IdleTimeout: idle})
 		cfg := &engine.Config{Backend: b, HighWatermark: 64 << 10, SendBuf: 16 << 10}
 		srv, ep := testkit.ServeEngine(t, cfg, "tcp", svc)
 		c := dial(t, ep.Addr)
@@ -31,6 +34,10 @@ func TestPipelinedFlood(t *testing.T) {
 			most = max(most, srv.Stats().Held)
 			return svc.Stats().Requests > 10
 		})
+		// Its requests wait, so it is not idle: it keeps its connection
+		// past IdleTimeout. (Nothing shows a timer that did not fire;
+		// this waits for it to have been due, three times over.)
+		time.Sleep(3 * idle)
 		for i := range n {
 			r, err := c.tryRead("GET")
 			if err != nil {

@@ -540,7 +540,10 @@ func (s *Service) OnTimer(ec engine.Conn) {
 	c.armed = time.Time{}
 	now := time.Now()
 	switch {
-	case c.phase == phaseDone || c.phase == phaseStream:
+	case c.phase == phaseDone || c.phase == phaseStream || len(c.stash) > 0:
+		// Not idle: responses wait for the client to read them (the
+		// engine's Config.WriteTimeout bounds that). Armed again once
+		// they are out.
 	case !c.headStart.IsZero() && s.o.HeaderTimeout > 0 && !now.Before(c.headStart.Add(s.o.HeaderTimeout)):
 		s.st.timeouts.Add(1)
 		c.note("no whole request head within %v: 408, closing", s.o.HeaderTimeout)
@@ -570,7 +573,7 @@ func (c *conn) arm() {
 	var at time.Time
 	o := &c.s.o
 	switch {
-	case c.phase == phaseDone || c.phase == phaseStream || c.upgraded:
+	case c.phase == phaseDone || c.phase == phaseStream || c.upgraded || len(c.stash) > 0:
 		return
 	case !c.headStart.IsZero() && o.HeaderTimeout > 0:
 		at = c.headStart.Add(o.HeaderTimeout)

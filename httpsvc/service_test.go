@@ -107,7 +107,8 @@ func TestLimits(t *testing.T) {
 }
 
 // A head that does not finish within HeaderTimeout gets 408; a connection
-// that sends nothing for IdleTimeout is closed without a word.
+// that sends nothing for IdleTimeout, or a body that stalls for as long,
+// is closed without a word.
 func TestTimeouts(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		svc, addr := serve(t, b, httpsvc.Options{HeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
@@ -121,8 +122,11 @@ func TestTimeouts(t *testing.T) {
 		idle.send(get("/plaintext"))
 		idle.read("GET")
 		idle.expectEOF()
-		if st := svc.Stats(); st.Timeouts != 1 {
-			t.Errorf("Stats = %+v, want 1 timeout", st)
+		stalled := dial(t, addr)
+		stalled.send("POST /anything HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+		stalled.expectEOF()
+		if st := svc.Stats(); st.Timeouts != 2 {
+			t.Errorf("Stats = %+v, want 2 timeouts (a head, a body)", st)
 		}
 	})
 }
