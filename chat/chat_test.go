@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/sockit/sockit/chat"
@@ -64,23 +63,6 @@ func (r *reader) from(name string) []string {
 	return out
 }
 
-// dialSmall connects with a small receive buffer, so that a client that
-// does not read fills it soon.
-func dialSmall(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) { serr = setRcvBuf(fd, 4096) })
-		return serr
-	}}
-	c, err := d.DialContext(testkit.Context(t), "tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Many clients, one of them not reading: every line reaches every client
 // that reads, in order, and the one that does not is dropped with a
 // notice to the others; WebSocket clients are in the same room.
@@ -99,7 +81,7 @@ func TestRoom(t *testing.T) {
 			conns = append(conns, c)
 			rs = append(rs, readLines(c))
 		}
-		slow := dialSmall(t, tcp.Addr) // never reads
+		slow := testkit.DialSmall(t, tcp.Addr, 4096) // never reads
 		wc, err := ws.Dial(testkit.Context(t), testkit.Dial(t, "tcp", wsep.Addr), "/", ws.ClientOptions{})
 		if err != nil {
 			t.Fatal(err)

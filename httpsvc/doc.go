@@ -31,12 +31,13 @@
 // refuses: request smuggling vectors are refused and the connection
 // closed); a method a route does not take 405; a head not whole within
 // HeaderTimeout 408; a protocol other than HTTP/1.x 505. A connection
-// with no request for IdleTimeout, or whose body makes no progress for as
-// long, is closed without a word. A client that pipelines requests ahead
+// with no request for IdleTimeout, whose body makes no progress for as
+// long, or whose client reads nothing of its responses for as long, is
+// closed without a word. A client that pipelines requests ahead
 // of what it reads is answered while Options.MaxOutput of responses wait
 // at most; its further requests wait, unread (the engine stops reading
 // the connection at its HighWatermark), and are answered as it reads —
-// never dropped, and never cut off for it. Only one that keeps about a
+// never dropped. Only one that keeps about a
 // megabyte of requests waiting as well has its connection closed, once
 // the responses before them are out.
 //

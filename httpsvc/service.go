@@ -40,9 +40,11 @@ type Options struct {
 	// closes. 0 = DefaultHeaderTimeout, < 0 = no bound.
 	HeaderTimeout time.Duration
 	// IdleTimeout closes a connection that has no request under way for
-	// this long (a keep-alive connection between requests), and one
-	// whose request body makes no progress for this long. 0 =
-	// DefaultIdleTimeout, < 0 = never.
+	// this long (a keep-alive connection between requests), one whose
+	// request body makes no progress for this long, and one whose client
+	// reads nothing of its responses (a file, pipelined answers) for this
+	// long. A head under way is HeaderTimeout's. 0 = DefaultIdleTimeout,
+	// < 0 = never.
 	IdleTimeout time.Duration
 	// MaxOutput bounds the responses waiting to be written to one
 	// connection: past it, the requests a client pipelined wait, unread,
@@ -141,7 +143,7 @@ type conn struct {
 	phase     phase
 	keepAlive bool      // the current request lets the connection go on
 	headStart time.Time // when the head under way began; zero: none under way
-	last      time.Time // last input, or the end of the last response
+	last      time.Time // last input, or the client's last read of a response
 	armed     time.Time // the timer asked for; zero: none
 
 	// The request whose body is being read.
@@ -492,6 +494,9 @@ func (s *Service) OnDrain(ec engine.Conn) {
 		}
 		return
 	}
+	if c.phase == phaseStream || c.waiting || ec.Pending() > 0 {
+		c.last = time.Now() // the client reads: not idle
+	}
 	if c.phase != phaseStream {
 		if c.phase == phaseHead && len(c.stash) > 0 {
 			c.serveStash(time.Now())
@@ -540,10 +545,7 @@ func (s *Service) OnTimer(ec engine.Conn) {
 	c.armed = time.Time{}
 	now := time.Now()
 	switch {
-	case c.phase == phaseDone || c.phase == phaseStream || len(c.stash) > 0:
-		// Not idle: responses wait for the client to read them (the
-		// engine's Config.WriteTimeout bounds that). Armed again once
-		// they are out.
+	case c.phase == phaseDone:
 	case !c.headStart.IsZero() && s.o.HeaderTimeout > 0 && !now.Before(c.headStart.Add(s.o.HeaderTimeout)):
 		s.st.timeouts.Add(1)
 		c.note("no whole request head within %v: 408, closing", s.o.HeaderTimeout)
@@ -552,11 +554,17 @@ func (s *Service) OnTimer(ec engine.Conn) {
 		b := getBuf()
 		c.flush(b, c.plain((*b)[:0], 408, "the request head did not arrive within "+s.o.HeaderTimeout.String()+"\n", nil))
 		return
+	case !c.headStart.IsZero() && s.o.HeaderTimeout > 0:
+		// A head under way: HeaderTimeout bounds it, not IdleTimeout.
 	case s.o.IdleTimeout > 0 && !now.Before(c.last.Add(s.o.IdleTimeout)):
-		if c.phase == phaseBody {
+		switch {
+		case c.phase == phaseBody:
 			s.st.timeouts.Add(1)
 			c.note("the request body made no progress for %v: closing", s.o.IdleTimeout)
-		} else {
+		case c.phase == phaseStream || c.waiting || c.ec.Pending() > 0:
+			s.st.timeouts.Add(1)
+			c.note("the client read nothing of its responses for %v: closing", s.o.IdleTimeout)
+		default:
 			c.note("idle for %v: closing", s.o.IdleTimeout)
 		}
 		c.phase = phaseDone
@@ -573,7 +581,7 @@ func (c *conn) arm() {
 	var at time.Time
 	o := &c.s.o
 	switch {
-	case c.phase == phaseDone || c.phase == phaseStream || c.upgraded || len(c.stash) > 0:
+	case c.phase == phaseDone || c.upgraded:
 		return
 	case !c.headStart.IsZero() && o.HeaderTimeout > 0:
 		at = c.headStart.Add(o.HeaderTimeout)

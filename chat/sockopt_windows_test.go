@@ -1,7 +1,0 @@
-package chat_test
-
-import "syscall"
-
-func setRcvBuf(fd uintptr, n int) error {
-	return syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
-}
