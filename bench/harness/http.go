@@ -5,12 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/sockit/sockit/http1"
 )
@@ -138,47 +133,6 @@ func httpCases() []caseDef {
 	}
 }
 
-// httpServers are the HTTP servers the harness knows without building
-// peers: sockit's. The peers are added by buildPeers.
-func httpServers(sockit string) map[string]serverDef {
-	return map[string]serverDef{
-		"http": {name: "http", argv: []string{sockit, "serve", "--engine", "epoll", "--grace", "1s", "http://127.0.0.1:0"},
-			note: "`sockit serve --engine epoll http://127.0.0.1:0`, route /plaintext"},
-	}
-}
-
-// peers are the comparison servers of the HTTP cases, each a module of
-// its own under bench/peers.
-var peers = map[string]string{
-	"nethttp": "Go's net/http (bench/peers/nethttp): a goroutine per connection",
-	"gnet":    "github.com/panjf2000/gnet/v2 (bench/peers/gnet): event loops on epoll, a minimal request splitter",
-}
-
-// buildPeers builds the peers the selected HTTP cases compare with, and
-// returns the HTTP servers' order (none without an HTTP case).
-func (e *env) buildPeers(o *options, defs []caseDef) ([]string, error) {
-	if !slices.ContainsFunc(defs, func(c caseDef) bool { return c.http }) {
-		return nil, nil
-	}
-	var order []string
-	for _, name := range strings.Split(o.httpServers, ",") {
-		if _, ok := e.servers[name]; !ok {
-			if _, ok := peers[name]; !ok {
-				return nil, fmt.Errorf("unknown HTTP server %q (want http, %s)", name, strings.Join(slices.Sorted(maps.Keys(peers)), ", "))
-			}
-			bin := filepath.Join(e.tmp, "peer-"+name)
-			cmd := exec.Command("go", "build", "-o", bin, ".")
-			cmd.Dir = filepath.Join(e.root, "bench", "peers", name)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("go build bench/peers/%s: %v\n%s", name, err, out)
-			}
-			e.servers[name] = serverDef{name: name, argv: []string{bin, "-addr", "127.0.0.1:0"}, note: peers[name]}
-		}
-		order = append(order, name)
-	}
-	return order, nil
-}
-
 // httpTable renders the HTTP cases: CPU per request against net/http's
 // and the event-loop peer's.
 func (rp *report) httpTable(w func(string, ...any), cases []caseDef) {
@@ -194,11 +148,11 @@ func (rp *report) httpTable(w func(string, ...any), cases []caseDef) {
 		w("**%s** = %s", s, rp.note(s))
 	}
 	w(". Every response is parsed and checked (status 200, framing, the body \"Hello, World!\"). CPU µs/req is the server's utime+stime over the window divided by the responses completed in it.\n\n")
-	w("| case | server | CPU µs/req | × nethttp | × gnet | req/s | p50 µs | p99 µs | RSS MiB | loader busy %% | CPU 0 other %% | checks |\n")
+	w("| case | server | CPU µs/req | × nethttp | × gnet-http | req/s | p50 µs | p99 µs | RSS MiB | loader busy %% | CPU 0 other %% | checks |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cases {
 		cN := rp.median(c.id, "nethttp", cpuOf)
-		cG := rp.median(c.id, "gnet", cpuOf)
+		cG := rp.median(c.id, "gnet-http", cpuOf)
 		for _, s := range rp.httpOrder {
 			cpu := rp.median(c.id, s, cpuOf)
 			lo, hi := rp.spread(c.id, s, cpuOf)
@@ -215,7 +169,7 @@ func (rp *report) httpTable(w func(string, ...any), cases []caseDef) {
 		}
 	}
 	w("\nTargets (issue 18): sockit's CPU per request ≤ 0.7× net/http's, and at or below gnet's (medians).\n\n")
-	w("| case | http ÷ nethttp (≤ 0.70) | met | http ÷ gnet (≤ 1.00) | met |\n|---|---|---|---|---|\n")
+	w("| case | http ÷ nethttp (≤ 0.70) | met | http ÷ gnet-http (≤ 1.00) | met |\n|---|---|---|---|---|\n")
 	met := func(r, limit float64) string {
 		switch {
 		case math.IsNaN(r):
@@ -227,7 +181,7 @@ func (rp *report) httpTable(w func(string, ...any), cases []caseDef) {
 	}
 	for _, c := range cases {
 		h := rp.median(c.id, "http", cpuOf)
-		rn, rg := h/rp.median(c.id, "nethttp", cpuOf), h/rp.median(c.id, "gnet", cpuOf)
+		rn, rg := h/rp.median(c.id, "nethttp", cpuOf), h/rp.median(c.id, "gnet-http", cpuOf)
 		w("| %s | %s | %s | %s | %s |\n", c.id, num(rn, 2), met(rn, 0.7), num(rg, 2), met(rg, 1.0))
 	}
 	w("\n")
@@ -235,13 +189,10 @@ func (rp *report) httpTable(w func(string, ...any), cases []caseDef) {
 
 // note is what a server is, for the report.
 func (rp *report) note(name string) string {
-	if n, ok := peers[name]; ok {
-		return n
-	}
 	for _, d := range rp.servers {
-		if d.name == name && d.note != "" {
-			return d.note
+		if d.name == name {
+			return d.about
 		}
 	}
-	return "`sockit serve --engine epoll http://127.0.0.1:0`"
+	return name
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +69,9 @@ func TestLoadHTTP(t *testing.T) {
 	}
 }
 
-// The peers build, each in its own module, and serve the plaintext body.
-func TestPeersBuild(t *testing.T) {
+// The HTTP servers build (the peers each in its own module), start as
+// the harness starts them, and serve the plaintext body.
+func TestHTTPServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds modules: not with -short")
 	}
@@ -79,18 +79,27 @@ func TestPeersBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name := range peers {
+	for _, name := range []string{"http", "nethttp", "gnet-http"} {
 		t.Run(name, func(t *testing.T) {
-			bin := filepath.Join(t.TempDir(), name)
-			cmd := exec.Command("go", "build", "-o", bin, ".")
-			cmd.Dir = filepath.Join(root, "bench", "peers", name)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Skipf("cannot build bench/peers/%s here (its modules are not in the cache and the proxy is not reachable?): %v\n%s", name, err, out)
+			e := &env{root: root, tmp: t.TempDir()}
+			if dir := map[string]string{"nethttp": "nethttp", "gnet-http": "gnethttp"}[name]; dir != "" {
+				dl := exec.Command("go", "mod", "download")
+				dl.Dir = filepath.Join(root, "bench", "peers", dir)
+				dl.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+				if out, err := dl.CombinedOutput(); err != nil {
+					t.Skipf("cannot download %s's modules: %v: %s", dir, err, oneLine(string(out)))
+				}
 			}
-			p := testkit.Start(t, exec.Command(bin, "-addr", "127.0.0.1:0"))
-			text := p.Stdout.WaitFor(t, "/\n")
-			_, url, _ := strings.Cut(text, "listening on ")
-			resp, err := http.Get(strings.TrimSpace(url) + "plaintext")
+			skips, err := e.build([]string{name})
+			if err != nil || len(skips) != 0 {
+				t.Fatalf("build: %+v, %v", skips, err)
+			}
+			srv, err := e.startServer(e.servers[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.stop()
+			resp, err := http.Get("http://" + srv.addr + "/plaintext")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/panjf2000/gnet/v2 v2.9.7
-	golang.org/x/sys v0.50.0
+	golang.org/x/sys v0.30.0
 )
 
 require (

@@ -1,27 +1,24 @@
-// Command gnet is the event-loop peer of the benchmark harness's HTTP
-// cases (go run ./bench/harness -cases h1,h2,h3,h4): a plaintext HTTP
-// server on github.com/panjf2000/gnet/v2, the epoll engine sockit's
-// DESIGN names as its closest twin. Like the gnet entries of the usual
-// HTTP benchmarks it splits requests at their empty line and answers
-// each with the body sockit serves on /plaintext, checking nothing else;
-// it does less per request than sockit or net/http, which parse and
-// check every field. It is a module of its own so that sockit's go.mod
-// never grows for a comparison.
+// Command gnet is an echo server on github.com/panjf2000/gnet/v2, a peer
+// that sockit's benchmark harness (bench/harness) measures beside sockit.
+// It is not part of the product and lives in a module of its own so that
+// sockit's go.mod does not grow.
 //
-//	go run . -addr 127.0.0.1:0      # prints "listening on http://ADDR/"; SIGTERM stops it
+//	gnet [ADDR]     default tcp://127.0.0.1:0 (any free port)
+//
+// It prints "listening on tcp://HOST:PORT" once it listens, echoes every
+// byte it reads, and stops on SIGTERM or SIGINT. It is set up the way the
+// gnet authors' own echo example is: multicore, here one event loop per
+// GOMAXPROCS (gnet's multicore default is one per CPU), and TCP_NODELAY,
+// gnet's default.
 package main
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"net/netip"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,93 +26,88 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type server struct {
+// echo is the gnet event handler: whatever arrives goes straight back.
+type echo struct {
 	gnet.BuiltinEventEngine
-	eng  atomic.Pointer[gnet.Engine]
-	date atomic.Pointer[[]byte] // "Date: …\r\n", refreshed every second
+	booted chan gnet.Engine
 }
 
-var (
-	headEnd = []byte("\r\n\r\n")
-	bufs    = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-)
-
-// OnBoot says where the engine listens: the port of 127.0.0.1:0 is the
-// kernel's choice, read from a duplicate of the listening socket.
-func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
-	s.eng.Store(&eng)
-	fd, err := eng.Dup()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gnet: dup:", err)
-		return gnet.Shutdown
-	}
-	sa, err := unix.Getsockname(fd)
-	unix.Close(fd)
-	in4, ok := sa.(*unix.SockaddrInet4)
-	if err != nil || !ok {
-		fmt.Fprintln(os.Stderr, "gnet: getsockname:", err)
-		return gnet.Shutdown
-	}
-	fmt.Printf("listening on http://%s/\n", netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), uint16(in4.Port)))
+// OnBoot hands the engine to main, which prints where it listens.
+func (e *echo) OnBoot(eng gnet.Engine) gnet.Action {
+	e.booted <- eng
 	return gnet.None
 }
 
-// OnTraffic answers every whole request head in what has arrived.
-func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
-	in, _ := c.Peek(-1)
-	b := bufs.Get().(*[]byte)
-	out := (*b)[:0]
-	used := 0
-	for {
-		i := bytes.Index(in[used:], headEnd)
-		if i < 0 {
-			break
-		}
-		used += i + 4
-		out = append(out, "HTTP/1.1 200 OK\r\nServer: gnet\r\n"...)
-		out = append(out, *s.date.Load()...)
-		out = append(out, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, World!"...)
-	}
-	c.Discard(used)
-	if len(out) > 0 {
-		c.Write(out)
-	}
-	*b = out
-	bufs.Put(b)
-	if c.InboundBuffered() > 64<<10 {
-		return gnet.Close // a head that never ends
+// OnTraffic writes back everything in the connection's inbound buffer.
+func (e *echo) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	if _, err := c.Write(buf); err != nil {
+		return gnet.Close
 	}
 	return gnet.None
-}
-
-func (s *server) tickDate() {
-	for {
-		d := []byte("Date: " + time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05") + " GMT\r\n")
-		s.date.Store(&d)
-		time.Sleep(time.Second)
-	}
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
-	flag.Parse()
-	s := &server{}
-	d := []byte("Date: " + time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05") + " GMT\r\n")
-	s.date.Store(&d)
-	go s.tickDate()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	addr := "tcp://127.0.0.1:0"
+	if len(os.Args) > 1 {
+		addr = os.Args[1]
+	}
+	h := &echo{booted: make(chan gnet.Engine, 1)}
+	done := make(chan error, 1)
 	go func() {
-		<-ctx.Done()
-		if eng := s.eng.Load(); eng != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			eng.Stop(sctx)
-		}
+		done <- gnet.Run(h, addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)))
 	}()
-	err := gnet.Run(s, "tcp://"+*addr, gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithReusePort(false))
+	var eng gnet.Engine
+	select {
+	case eng = <-h.booted:
+	case err := <-done:
+		fmt.Fprintln(os.Stderr, "gnet:", err)
+		os.Exit(1)
+	}
+	bound, err := boundAddr(eng)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gnet:", err)
 		os.Exit(1)
 	}
+	fmt.Printf("listening on tcp://%s\n", bound)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-sig:
+	case err := <-done:
+		fmt.Fprintln(os.Stderr, "gnet:", err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := eng.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gnet: stop:", err)
+		os.Exit(1)
+	}
+	<-done
+}
+
+// boundAddr is the address of the engine's listener: gnet does not say
+// which port it got for port 0, so ask the kernel about a copy of its
+// descriptor.
+func boundAddr(eng gnet.Engine) (string, error) {
+	fd, err := eng.Dup()
+	if err != nil {
+		return "", fmt.Errorf("dup listener: %w", err)
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return "", fmt.Errorf("getsockname: %w", err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), fmt.Sprint(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), fmt.Sprint(a.Port)), nil
+	}
+	return "", fmt.Errorf("listener address %T is not TCP", sa)
 }
