@@ -1,6 +1,7 @@
 package httpsvc_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -148,4 +149,23 @@ func TestIPv6Peer(t *testing.T) {
 	if d := describe(t, c.read("GET")); net.ParseIP(strings.Trim(strings.Split(d.Peer, "]")[0], "[")) == nil {
 		t.Errorf("peer %q", d.Peer)
 	}
+}
+
+// A TLS client on an http:// endpoint gets a plain 400 and a close, and
+// the narration says what it sent.
+func TestTLSClientOnPlainHTTP(t *testing.T) {
+	rec := &testkit.Recorder{}
+	svc, addr := serve(t, engine.DefaultBackend, httpsvc.Options{Observer: rec})
+	cfg := testkit.ClientTLS()
+	cfg.ServerName = "localhost"
+	tc := tls.Client(testkit.Dial(t, "tcp", addr), cfg)
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("a TLS handshake with a plain HTTP server succeeded")
+	}
+	testkit.Eventually(t, "the refusal", func() bool { return svc.Stats().Malformed == 1 })
+	var text []string
+	for _, e := range rec.Events() {
+		text = append(text, e.String())
+	}
+	testkit.MustContain(t, "the narration", strings.Join(text, "\n"), "refused: 400 Bad Request: a TLS ClientHello: this endpoint speaks plain HTTP (http://), not HTTPS")
 }

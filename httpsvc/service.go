@@ -8,6 +8,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/http1"
+	"github.com/sockit/sockit/internal/sniff"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -326,6 +327,12 @@ func (c *conn) serve(in, out []byte, now time.Time) (int, []byte) {
 func (c *conn) head(in, out []byte, now time.Time) (n int, o []byte, ok bool) {
 	s := c.s
 	n, err := http1.ParseRequest(&c.req, in, s.limits)
+	first := c.n == 0 || c.n == 1 && !c.headStart.IsZero()
+	if (err != nil || n == 0) && first && sniff.Of(in) == sniff.TLSClientHello {
+		// A TLS client, which may never end a line and waits for an
+		// answer: say what it is.
+		err = &http1.Error{Status: 400, Reason: "a TLS ClientHello: this endpoint speaks plain HTTP (http://), not HTTPS"}
+	}
 	if err != nil {
 		he := err.(*http1.Error)
 		if c.headStart.IsZero() {
