@@ -71,11 +71,12 @@ func TestPipelinedFlood(t *testing.T) {
 func TestNotReadingTimesOut(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		dir, _ := root(t)
-		svc := httpsvc.New(httpsvc.Options{Root: dir, MaxOutput: 64 << 10, IdleTimeout: 100 * time.Millisecond})
+		svc := httpsvc.New(httpsvc.Options{Root: dir, MaxOutput: 64 << 10, IdleTimeout: 300 * time.Millisecond})
 		cfg := &engine.Config{Backend: b, HighWatermark: 64 << 10, SendBuf: 16 << 10, Linger: 50 * time.Millisecond}
 		srv, ep := testkit.ServeEngine(t, cfg, "tcp", svc)
+		reqs := flood(3000)
 		pipelined := testkit.DialSmall(t, ep.Addr, 4096)
-		go pipelined.Write(flood(3000)) // ends with the connection
+		go pipelined.Write(reqs) // ends with the connection
 		file := testkit.DialSmall(t, ep.Addr, 4096)
 		file.Write([]byte(get("/big.bin")))
 		testkit.Eventually(t, "both to be closed", func() bool {
