@@ -41,7 +41,7 @@ type metricsSnapshot struct {
 // metricsObserver counts socket steps and connection closes by reason for
 // --metrics: one atomic add per step, on the loop that makes it.
 type metricsObserver struct {
-	steps  [sockit.StepHandshake + 1]atomic.Uint64
+	steps  [64]atomic.Uint64 // by Step; room for steps not yet named
 	closed [len(closeReasons)]atomic.Uint64
 }
 
@@ -142,7 +142,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descUnanswered, s.Unanswered)
 	counter(descAcceptErrors, s.AcceptErrors)
 	gauge(descPending, s.Pending)
-	for st := sockit.StepSocket; int(st) < len(c.obs.steps); st++ {
+	for st := sockit.StepSocket; int(st) < len(c.obs.steps) && !strings.HasPrefix(st.String(), "step("); st++ {
 		counter(descSteps, c.obs.steps[st].Load(), st.String())
 	}
 	t := s.Layers.TLS
