@@ -87,17 +87,47 @@ type Options struct {
 
 	// Progress, if set, is called about once a second with the run so far.
 	Progress func(Progress) `json:"-"`
+
+	// Interval is the length of the intervals the Result's Intervals
+	// (and OnInterval) cover, from the start of the run; 0 = a second.
+	Interval time.Duration
+	// OnInterval, if set, is called at the end of each interval with its
+	// counts and latencies, on a goroutine of the run; it must not block
+	// for long. Multi-process runs (RunWorkers) do not call it.
+	OnInterval func(Interval) `json:"-"`
+	// Command is the command line recorded in the Result's Meta; nil =
+	// none.
+	Command []string `json:"-"`
 }
 
 // Progress is the state of a run, for a progress line.
 type Progress struct {
-	Elapsed    time.Duration
-	Phase      string // "connect", "warmup", "measure", "drain"
-	ConnsUp    int64
-	MsgsPerSec float64 // over the last interval
-	BytesPerS  float64 // both directions, over the last interval
-	P99        time.Duration
-	Errors     uint64
+	Elapsed     time.Duration
+	Mode        Mode
+	Phase       string // "connect", "warmup", "measure", "drain"
+	ConnsUp     int64
+	MsgsPerSec  float64 // over the last second
+	BytesPerSec float64 // payload bytes one way (as the report's throughput), over the last second
+	P99         time.Duration
+	Errors      uint64
+}
+
+// Text is the progress line, in the units of the report: "3s measure
+// conns 10  25,110 msgs/s  1.53 MiB/s each way  p99 71µs  errors 0".
+func (p Progress) Text() string {
+	return fmt.Sprintf("%4.0fs %-7s  conns %d  %s msgs/s  %s/s %s  p99 %s  errors %d",
+		p.Elapsed.Seconds(), p.Phase, p.ConnsUp, count(uint64(p.MsgsPerSec)), bytesText(p.BytesPerSec), direction(p.Mode), dur(Duration(p.P99)), p.Errors)
+}
+
+// direction says which way the throughput of mode goes.
+func direction(m Mode) string {
+	switch m {
+	case ModeSink:
+		return "sent"
+	case ModeSource:
+		return "received"
+	}
+	return "each way"
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -113,6 +143,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.Drain == 0 {
 		r.Drain = 5 * time.Second
+	}
+	if r.Interval == 0 {
+		r.Interval = time.Second
 	}
 	if r.ConnectTimeout == 0 {
 		r.ConnectTimeout = 5 * time.Second
@@ -156,6 +189,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, badOption("Rate", fmt.Sprintf("%g is too low: each of %d connections would send once in more than %v", r.Rate, r.Conns, maxInterval))
 	case r.Duration < 0:
 		return r, badOption("Duration", "must not be negative")
+	case r.Interval < 0 || r.Interval > 0 && r.Interval < minInterval:
+		return r, badOption("Interval", fmt.Sprintf("must be at least %v", minInterval))
 	case r.Warmup < 0:
 		return r, badOption("Warmup", "must not be negative")
 	case r.Drain < 0:
@@ -208,6 +243,8 @@ const (
 	// maxRun bounds warm-up and window, whose end must be a time
 	// UnixNano can hold.
 	maxRun = 10 * 365 * 24 * time.Hour
+	// minInterval bounds how often intervals are reported.
+	minInterval = 100 * time.Millisecond
 )
 
 // finite reports whether f is a number other than ±Inf (NaN and Inf pass

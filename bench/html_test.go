@@ -30,14 +30,14 @@ func TestHTMLReportInChromium(t *testing.T) {
 	if !bytes.Contains(dom, []byte(`data-drawn="yes"`)) {
 		t.Fatal("the report's script did not finish drawing")
 	}
-	path := regexp.MustCompile(`<svg id="latency-chart"[^>]*>.*?<path d="([^"]+)"[^>]*data-points="(\d+)"`).FindSubmatch(dom)
+	path := regexp.MustCompile(`<svg[^>]* id="latency-chart"[^>]*>.*?<path d="([^"]+)"[^>]*data-points="(\d+)"`).FindSubmatch(dom)
 	if path == nil {
 		t.Fatal("no latency curve drawn")
 	}
 	if n := strings.Count(string(path[1]), "L") + 1; n < 10 || string(path[2]) == "0" {
 		t.Errorf("latency curve has %d points, want one per percentile (≥ 10)", n)
 	}
-	thr := regexp.MustCompile(`(?s)<svg id="throughput-chart".*?</svg>`).Find(dom)
+	thr := regexp.MustCompile(`(?s)<svg[^>]* id="throughput-chart".*?</svg>`).Find(dom)
 	if bars := bytes.Count(thr, []byte(`<rect`)); bars < 1 || bars != len(res.Series) {
 		t.Errorf("throughput chart has %d bars, want one per second of the run (%d)", bars, len(res.Series))
 	}

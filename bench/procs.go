@@ -240,7 +240,8 @@ func reportWorkers(ws []*worker, report func(Progress), stop chan struct{}) {
 			sum.Phase = p.Phase
 			sum.ConnsUp += p.ConnsUp
 			sum.MsgsPerSec += p.MsgsPerSec
-			sum.BytesPerS += p.BytesPerS
+			sum.BytesPerSec += p.BytesPerSec
+			sum.Mode = p.Mode
 			sum.P99 = max(sum.P99, p.P99)
 			sum.Errors += p.Errors
 		}
@@ -299,7 +300,7 @@ func mergeResults(ls []*workerLine, o *Options) *Result {
 		conn.Merge(hdrhistogram.Import(l.Connect))
 		for _, s := range r.Series {
 			for len(m.Series) <= s.T {
-				m.Series = append(m.Series, Second{T: len(m.Series), Phase: s.Phase})
+				m.Series = append(m.Series, Second{T: len(m.Series), Phase: s.Phase, Partial: s.Partial, Covered: s.Covered})
 			}
 			m.Series[s.T].add(s)
 		}
@@ -320,8 +321,10 @@ func mergeResults(ls []*workerLine, o *Options) *Result {
 	sortErrors(m.Errors)
 	m.lat, m.conn = lat, conn
 	series := m.Series
-	m.finish(nil, 0, 0, 0)
+	m.finish(nil, 0, 0, 0, 0)
 	m.Series = series
+	m.Meta = newMeta(o, m.Meta.StartTime)
+	m.Intervals = nil
 	return m
 }
 

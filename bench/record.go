@@ -55,6 +55,10 @@ type recorder struct {
 	firstConn   error // the first connect failure
 	// CPU and memory: before connecting, at the window's start and end
 	base, start, end usage
+	intervals        []Interval
+	// ihist is where intervalLatency merges the shards' interval
+	// latencies; only the progress goroutine uses it.
+	ihist *hdrhistogram.Histogram
 }
 
 // shard is one lock's worth of counters. The padding keeps two shards off
@@ -62,6 +66,7 @@ type recorder struct {
 type shard struct {
 	mu        sync.Mutex
 	lat       *hdrhistogram.Histogram
+	ilat      *hdrhistogram.Histogram // the current interval's latencies, any phase
 	sentMsgs  uint64
 	sentBytes uint64
 	recvBytes uint64
@@ -74,11 +79,11 @@ type shard struct {
 }
 
 func newRecorder(o *Options) *recorder {
-	r := &recorder{o: o, t0: time.Now().UnixNano(), connectHist: newHist(), errs: map[string]*ErrorCount{}}
+	r := &recorder{o: o, t0: time.Now().UnixNano(), connectHist: newHist(), errs: map[string]*ErrorCount{}, ihist: newHist()}
 	r.winStart.Store(math.MaxInt64)
 	r.winEnd.Store(math.MaxInt64)
 	for i := range r.shards {
-		r.shards[i].lat = newHist()
+		r.shards[i].lat, r.shards[i].ilat = newHist(), newHist()
 	}
 	return r
 }
@@ -137,6 +142,7 @@ func (r *recorder) complete(s *shard, sec *Second, msgs int, bytes int, due []in
 		if d >= ws && d < we {
 			record(s.lat, now-d)
 		}
+		record(s.ilat, now-d)
 	}
 }
 

@@ -161,9 +161,10 @@ func bytesText(n float64) string {
 	return fmt.Sprintf("%.0f B", n)
 }
 
-// WriteHTML writes a self-contained page: the summary, the latency
-// distribution and throughput over time, drawn as SVG by a script from the
-// result embedded in the page. Nothing is fetched from elsewhere.
+// WriteHTML writes a self-contained page: the metadata, the summary, the
+// latency distribution, throughput, latency and connections over time,
+// drawn as SVG by a script from the result embedded in the page. Nothing is
+// fetched from elsewhere. It fits pages 1024 to 1600 px wide.
 func (res *Result) WriteHTML(w io.Writer) error {
 	data, err := json.Marshal(res) // escapes <, > and &, so it cannot end the script element
 	if err != nil {
@@ -171,8 +172,21 @@ func (res *Result) WriteHTML(w io.Writer) error {
 	}
 	var text strings.Builder
 	res.WriteText(&text)
+	m := res.Meta
+	rows := [][2]string{
+		{"command", m.Command}, {"started", m.StartTime.Format(time.RFC3339)}, {"sockit", m.Version},
+		{"host", m.Host}, {"system", strings.TrimSpace(m.OS + "/" + m.Arch + " " + m.Kernel)},
+		{"CPUs", fmt.Sprint(m.CPUs)}, {"Go", m.GoVersion},
+	}
+	var meta strings.Builder
+	for _, r := range rows {
+		if r[1] != "" {
+			fmt.Fprintf(&meta, "<tr><th>%s</th><td>%s</td></tr>", html.EscapeString(r[0]), html.EscapeString(r[1]))
+		}
+	}
 	page := strings.NewReplacer(
 		"{{TITLE}}", html.EscapeString("sockit bench "+res.Endpoint),
+		"{{META}}", meta.String(),
 		"{{SUMMARY}}", html.EscapeString(text.String()),
 		"{{DATA}}", string(data),
 	).Replace(htmlPage)
@@ -184,25 +198,39 @@ const htmlPage = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{TITLE}}</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1em 1.5em; max-width: 1100px; box-sizing: border-box; color: #222; }
+h1 { font-size: 22px; overflow-wrap: anywhere; }
+pre { background: #f6f6f6; padding: 1em; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+table.meta { border-collapse: collapse; font-size: 13px; }
+table.meta th { text-align: left; padding: 2px 1em 2px 0; color: #555; font-weight: 600; vertical-align: top; }
+table.meta td { font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
 figure { margin: 2em 0; }
 figcaption { font-weight: 600; margin-bottom: .5em; }
-svg { background: #fff; border: 1px solid #ddd; }
+svg.chart { width: 100%; height: auto; display: block; background: #fff; border: 1px solid #ddd; box-sizing: border-box; }
 .axis { stroke: #999; } .grid { stroke: #eee; } .label { font-size: 11px; fill: #555; }
 .line { fill: none; stroke: #1f6feb; stroke-width: 2; }
-.bar.warmup, .bar.drain { fill: #bbb; } .bar.measure { fill: #2da44e; }
+.p50 { fill: none; stroke: #2da44e; stroke-width: 2; } .p99 { fill: none; stroke: #bf8700; stroke-width: 2; } .max { fill: none; stroke: #cf222e; stroke-width: 1.5; stroke-dasharray: 4 3; }
+.conns { fill: none; stroke: #1f6feb; stroke-width: 2; } .errbar { fill: #cf222e; }
+.bar.warmup { fill: #bbb; } .bar.drain { fill: #d0d7de; } .bar.measure { fill: #2da44e; }
+.bar.partial { fill-opacity: .45; stroke: #555; stroke-dasharray: 3 2; }
+.key span { display: inline-block; margin-right: 1.2em; font-weight: normal; }
 </style>
 </head>
 <body>
 <h1>{{TITLE}}</h1>
+<table class="meta">{{META}}</table>
 <pre id="summary">{{SUMMARY}}</pre>
 <figure><figcaption>Latency by percentile (timed from when each message was due)</figcaption>
-<svg id="latency-chart" width="880" height="320" role="img" aria-label="latency by percentile"></svg></figure>
-<figure><figcaption>Messages completed per second (green: measured window; grey: warm-up and drain)</figcaption>
-<svg id="throughput-chart" width="880" height="280" role="img" aria-label="messages per second"></svg></figure>
+<svg class="chart" id="latency-chart" viewBox="0 0 1000 320" role="img" aria-label="latency by percentile"></svg></figure>
+<figure><figcaption>Messages completed per second <span class="key"><span style="color:#2da44e">■ measured window</span><span style="color:#999">■ warm-up</span><span style="color:#b0b7be">■ drain</span><span>▭ dashed: the last, partial second, drawn as its rate</span></span></figcaption>
+<svg class="chart" id="throughput-chart" viewBox="0 0 1000 280" role="img" aria-label="messages per second"></svg></figure>
+<figure><figcaption>Latency over time, per interval (logarithmic) <span class="key"><span style="color:#2da44e">— p50</span><span style="color:#bf8700">— p99</span><span style="color:#cf222e">- - max</span></span></figcaption>
+<svg class="chart" id="latency-time-chart" viewBox="0 0 1000 280" role="img" aria-label="latency over time"></svg></figure>
+<figure><figcaption>Connections and errors over time, per interval <span class="key"><span style="color:#1f6feb">— connections up</span><span style="color:#cf222e">■ errors in the interval</span></span></figcaption>
+<svg class="chart" id="conns-chart" viewBox="0 0 1000 240" role="img" aria-label="connections and errors over time"></svg></figure>
 <script type="application/json" id="result">{{DATA}}</script>
 <script>
 "use strict";
@@ -215,17 +243,29 @@ function el(parent, name, attrs, text) {
   parent.appendChild(e);
   return e;
 }
-function fmtDur(s) {
-  if (s >= 1) return s.toPrecision(3) + "s";
-  if (s >= 1e-3) return (s * 1e3).toPrecision(3) + "ms";
-  return (s * 1e6).toFixed(0) + "µs";
+// Durations in the result are microseconds.
+function fmtDur(us) {
+  if (us >= 1e6) return (us / 1e6).toPrecision(3) + "s";
+  if (us >= 1e3) return (us / 1e3).toPrecision(3) + "ms";
+  return us.toFixed(0) + "µs";
 }
 function frame(svg, left, bottom) {
-  const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
-  return {W, H, x0: left, y0: H - bottom, x1: W - 45, y1: 20};
+  const vb = svg.viewBox.baseVal;
+  return {W: vb.width, H: vb.height, x0: left, y0: vb.height - bottom, x1: vb.width - 30, y1: 20};
 }
 function noData(svg, why) {
   el(svg, "text", {x: 20, y: 40, class: "label"}, why);
+}
+function yGrid(svg, f, ymax, fmt) {
+  const Y = v => f.y0 - (f.y0 - f.y1) * v / ymax;
+  for (let i = 0; i <= 4; i++) {
+    const v = ymax * i / 4;
+    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(v), y2: Y(v), class: "grid"});
+    el(svg, "text", {x: 4, y: Y(v) + 4, class: "label"}, fmt(v));
+  }
+  el(svg, "line", {x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "axis"});
+  el(svg, "line", {x1: f.x0, x2: f.x0, y1: f.y0, y2: f.y1, class: "axis"});
+  return Y;
 }
 // Latency: x is the percentile on the scale 1/(1-p), so that the tail
 // (99, 99.9, 99.99) gets as much room as the body.
@@ -236,46 +276,83 @@ function drawLatency(svg, curve) {
   const pts = curve.filter(q => q.percentile < 100);
   const xs = q => Math.log10(1 / (1 - q.percentile / 100));
   const xmax = Math.max(...pts.map(xs), 1);
-  const ymax = Math.max(...curve.map(q => q.value)) * 1.05 || 1e-6;
+  const ymax = Math.max(...curve.map(q => q.value_us)) * 1.05 || 1;
   const X = v => f.x0 + (f.x1 - f.x0) * v / xmax;
-  const Y = v => f.y0 - (f.y0 - f.y1) * v / ymax;
-  for (let i = 0; i <= 4; i++) {
-    const v = ymax * i / 4;
-    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(v), y2: Y(v), class: "grid"});
-    el(svg, "text", {x: 4, y: Y(v) + 4, class: "label"}, fmtDur(v));
-  }
+  const Y = yGrid(svg, f, ymax, fmtDur);
   for (const p of [0, 90, 99, 99.9, 99.99, 99.999]) {
     const v = Math.log10(1 / (1 - p / 100));
     if (v > xmax) break;
     el(svg, "line", {x1: X(v), x2: X(v), y1: f.y0, y2: f.y1, class: "grid"});
     el(svg, "text", {x: X(v) - 10, y: f.y0 + 16, class: "label"}, p + "%");
   }
-  el(svg, "line", {x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "axis"});
-  el(svg, "line", {x1: f.x0, x2: f.x0, y1: f.y0, y2: f.y1, class: "axis"});
-  const d = pts.map((q, i) => (i ? "L" : "M") + X(xs(q)).toFixed(1) + "," + Y(q.value).toFixed(1)).join(" ");
+  const d = pts.map((q, i) => (i ? "L" : "M") + X(xs(q)).toFixed(1) + "," + Y(q.value_us).toFixed(1)).join(" ");
   el(svg, "path", {d, class: "line", "data-points": pts.length});
 }
+// Throughput: a bar per second, coloured by phase; the last second, if the
+// run ended within it, is drawn at its rate, dashed, and says so.
 function drawThroughput(svg, series) {
   if (!series || series.length === 0) return noData(svg, "no messages completed");
   const f = frame(svg, 70, 30);
-  const ymax = Math.max(...series.map(s => s.msgs)) * 1.05 || 1;
+  const rate = s => s.partial && s.covered_us > 0 ? s.msgs / (s.covered_us / 1e6) : s.msgs;
+  const ymax = Math.max(...series.map(rate)) * 1.05 || 1;
   const bw = (f.x1 - f.x0) / series.length;
-  const Y = v => f.y0 - (f.y0 - f.y1) * v / ymax;
-  for (let i = 0; i <= 4; i++) {
-    const v = ymax * i / 4;
-    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(v), y2: Y(v), class: "grid"});
-    el(svg, "text", {x: 4, y: Y(v) + 4, class: "label"}, Math.round(v).toLocaleString("en"));
-  }
+  const Y = yGrid(svg, f, ymax, v => Math.round(v).toLocaleString("en"));
   series.forEach((s, i) => {
-    const r = el(svg, "rect", {x: f.x0 + i * bw + 1, y: Y(s.msgs), width: Math.max(bw - 2, 1), height: f.y0 - Y(s.msgs), class: "bar " + s.phase});
-    el(r, "title", {}, "second " + s.t + ": " + s.msgs + " messages (" + s.phase + ")");
+    const r = el(svg, "rect", {x: f.x0 + i * bw + 1, y: Y(rate(s)), width: Math.max(bw - 2, 1), height: f.y0 - Y(rate(s)),
+      class: "bar " + s.phase + (s.partial ? " partial" : ""), "data-phase": s.phase});
+    const what = s.partial ? " (partial: the last " + fmtDur(s.covered_us) + ", " + s.msgs + " messages, drawn as a rate)" : "";
+    el(r, "title", {}, "second " + s.t_s + ": " + Math.round(rate(s)) + " messages/s (" + s.phase + ")" + what);
+    if (s.partial) el(svg, "text", {x: f.x0 + i * bw + bw / 2, y: Y(rate(s)) - 4, class: "label", "text-anchor": "middle"}, "partial");
   });
   for (let i = 0; i < series.length; i += Math.max(1, Math.ceil(series.length / 12)))
     el(svg, "text", {x: f.x0 + i * bw, y: f.y0 + 16, class: "label"}, i + "s");
+}
+function timeAxis(svg, f, tmax) {
+  const X = t => f.x0 + (f.x1 - f.x0) * t / tmax;
+  const step = Math.max(1, Math.ceil(tmax / 12));
+  for (let t = 0; t <= tmax; t += step) el(svg, "text", {x: X(t) - 4, y: f.y0 + 16, class: "label"}, t + "s");
+  return X;
+}
+function polyline(svg, pts, cls) {
+  const d = pts.map((p, i) => (i ? "L" : "M") + p[0].toFixed(1) + "," + p[1].toFixed(1)).join(" ");
+  return el(svg, "path", {d, class: cls, "data-points": pts.length});
+}
+function drawLatencyTime(svg, ivs) {
+  const with_ = (ivs || []).filter(iv => iv.max_us > 0);
+  if (with_.length === 0) return noData(svg, "no latencies per interval" + (result.intervals ? "" : " (a run over several processes keeps none)"));
+  const f = frame(svg, 70, 30);
+  const tmax = Math.max(...ivs.map(iv => iv.end_us / 1e6), 1);
+  // A logarithmic scale: p50, p99 and a stall's max, orders of magnitude
+  // apart, all stay readable.
+  const lo = Math.floor(Math.log10(Math.max(Math.min(...with_.map(iv => iv.p50_us || iv.max_us)), 1)));
+  const hi = Math.max(Math.ceil(Math.log10(Math.max(...with_.map(iv => iv.max_us)))), lo + 1);
+  const X = timeAxis(svg, f, tmax);
+  const Y = v => f.y0 - (f.y0 - f.y1) * (Math.log10(Math.max(v, Math.pow(10, lo))) - lo) / (hi - lo);
+  for (let e = lo; e <= hi; e++) {
+    el(svg, "line", {x1: f.x0, x2: f.x1, y1: Y(Math.pow(10, e)), y2: Y(Math.pow(10, e)), class: "grid"});
+    el(svg, "text", {x: 4, y: Y(Math.pow(10, e)) + 4, class: "label"}, fmtDur(Math.pow(10, e)));
+  }
   el(svg, "line", {x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "axis"});
+  el(svg, "line", {x1: f.x0, x2: f.x0, y1: f.y0, y2: f.y1, class: "axis"});
+  for (const k of ["p50", "p99", "max"])
+    polyline(svg, with_.map(iv => [X(iv.end_us / 1e6), Y(iv[k + "_us"])]), k);
+}
+function drawConns(svg, ivs) {
+  if (!ivs || ivs.length === 0) return noData(svg, "no intervals" + (result.intervals ? "" : " (a run over several processes keeps none)"));
+  const f = frame(svg, 70, 30);
+  const tmax = Math.max(...ivs.map(iv => iv.end_us / 1e6), 1);
+  const ymax = Math.max(...ivs.map(iv => Math.max(iv.conns_up, iv.errors)), 1) * 1.05;
+  const X = timeAxis(svg, f, tmax), Y = yGrid(svg, f, ymax, v => Math.round(v).toLocaleString("en"));
+  for (const iv of ivs) if (iv.errors > 0) {
+    const x0 = X(iv.start_us / 1e6), x1 = X(iv.end_us / 1e6);
+    el(el(svg, "rect", {x: x0, y: Y(iv.errors), width: Math.max(x1 - x0 - 1, 1), height: f.y0 - Y(iv.errors), class: "errbar"}), "title", {}, iv.errors + " errors");
+  }
+  polyline(svg, ivs.map(iv => [X(iv.end_us / 1e6), Y(iv.conns_up)]), "conns");
 }
 drawLatency(document.getElementById("latency-chart"), result.latency_curve);
 drawThroughput(document.getElementById("throughput-chart"), result.series);
+drawLatencyTime(document.getElementById("latency-time-chart"), result.intervals);
+drawConns(document.getElementById("conns-chart"), result.intervals);
 document.body.setAttribute("data-drawn", "yes");
 </script>
 </body>

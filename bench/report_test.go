@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/service"
@@ -22,10 +23,33 @@ func TestReports(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
 		t.Fatalf("JSON does not parse: %v", err)
 	}
-	for _, k := range []string{"latency", "msgs_per_sec", "verification", "errors", "series", "connect_time", "bench"} {
+	for _, k := range []string{"meta", "latency", "msgs_per_sec", "verification", "errors", "series", "intervals", "connect_time", "bench", "window_us", "size_bytes"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
+	}
+	// Units are in the keys: durations in µs, to the nanosecond.
+	lat := back["latency"].(map[string]any)
+	for _, k := range []string{"min_us", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "mean_us"} {
+		if v, ok := lat[k].(float64); !ok || v <= 0 {
+			t.Errorf("latency.%s = %v, want µs", k, lat[k])
+		}
+	}
+	if got, want := lat["p99_us"].(float64), float64(res.Latency.P99)/1e3; got != want {
+		t.Errorf("latency.p99_us = %v, want %v (µs)", got, want)
+	}
+	meta := back["meta"].(map[string]any)
+	for _, k := range []string{"schema", "sockit_version", "start_time", "host", "os", "cpus", "go_version"} {
+		if v, ok := meta[k]; !ok || v == "" || v == 0.0 {
+			t.Errorf("meta.%s = %v, want it set", k, v)
+		}
+	}
+	if meta["schema"] != bench.Schema {
+		t.Errorf("meta.schema = %v, want %s", meta["schema"], bench.Schema)
+	}
+	var again bench.Result // the workers of a --procs run send results as JSON
+	if err := json.Unmarshal([]byte(js.String()), &again); err != nil || again.Latency != res.Latency || again.Window != res.Window {
+		t.Errorf("JSON round trip: latency %+v, window %v, err %v; want %+v, %v", again.Latency, again.Window, err, res.Latency, res.Window)
 	}
 	var page strings.Builder
 	if err := res.WriteHTML(&page); err != nil {
@@ -68,5 +92,20 @@ func TestTextReportCounts(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// The progress line and the interval lines count in the report's units:
+// payload bytes one way, in KiB/MiB, not MB of both directions.
+func TestProgressUnits(t *testing.T) {
+	t.Parallel()
+	p := bench.Progress{Elapsed: 3 * time.Second, Mode: bench.ModeEcho, Phase: "measure", ConnsUp: 10, MsgsPerSec: 3000, BytesPerSec: 3000 * 64}
+	if got, want := p.Text(), "   3s measure  conns 10  3 000 msgs/s  187.50 KiB/s each way  p99 0  errors 0"; got != want {
+		t.Errorf("progress line %q, want %q", got, want)
+	}
+	iv := bench.Interval{Start: bench.Duration(time.Second), End: bench.Duration(2 * time.Second), Phase: "measure", ConnsUp: 10,
+		MsgsPerSec: 3000, BytesPerSec: 3000 * 64, P50: bench.Duration(40 * time.Microsecond), P99: bench.Duration(90 * time.Microsecond), Max: bench.Duration(2 * time.Millisecond)}
+	if got, want := iv.Text(bench.ModeSink), "[  1.0-  2.0s] measure  conns 10  3 000 msgs/s  187.50 KiB/s sent  p50 40µs  p99 90µs  max 2ms  errors 0"; got != want {
+		t.Errorf("interval line %q, want %q", got, want)
 	}
 }

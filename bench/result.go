@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"time"
 
@@ -11,13 +12,17 @@ import (
 // Result is what a run measured. Counts named Total cover the whole run
 // (connect, warm-up, window, drain) and are what the server saw; rates and
 // latencies cover the measured window only.
+//
+// Its JSON form is schema Schema: durations are microseconds and sizes
+// bytes, with the unit in each key (p99_us, size_bytes, rss_bytes).
 type Result struct {
+	Meta     Meta    `json:"meta"`
 	Endpoint string  `json:"endpoint"`
 	Mode     Mode    `json:"mode"`
 	Conns    int     `json:"conns"`
-	Size     int     `json:"size"`
+	Size     int     `json:"size_bytes"`
 	Depth    int     `json:"depth"`
-	Rate     float64 `json:"rate,omitempty"` // offered messages/s; 0 = closed loop
+	Rate     float64 `json:"rate_msgs_per_sec,omitempty"` // offered messages/s; 0 = closed loop
 	Verify   bool    `json:"verify"`
 	Procs    int     `json:"procs,omitempty"`
 	// SourceSpread: connections came from several source addresses.
@@ -27,7 +32,7 @@ type Result struct {
 	ConnsUp      int64       `json:"conns_up"`     // connections that opened
 	MaxConnsUp   int64       `json:"max_conns_up"` // most open at once
 	ConnectTime  Percentiles `json:"connect_time"`
-	Window       Duration    `json:"window"`
+	Window       Duration    `json:"window_us"`
 	Messages     uint64      `json:"messages"` // completed in the window
 	MsgsPerSec   float64     `json:"msgs_per_sec"`
 	BytesPerSec  float64     `json:"bytes_per_sec"` // payload bytes/s one way, in the window
@@ -52,6 +57,9 @@ type Result struct {
 	// load generator was the bottleneck, data was lost).
 	Warnings []string `json:"warnings,omitempty"`
 	Series   []Second `json:"series"`
+	// Intervals are the run's intervals of Options.Interval, with their
+	// latencies (single-process runs; nil over workers).
+	Intervals []Interval `json:"intervals,omitempty"`
 
 	lat, conn *hdrhistogram.Histogram
 	firstConn error
@@ -61,49 +69,54 @@ type Result struct {
 // (single-process runs; nil after a run over workers).
 func (res *Result) ConnectError() error { return res.firstConn }
 
-// Duration is a time.Duration that is a number of seconds in JSON.
+// Duration is a time.Duration that is a number of microseconds in JSON,
+// to the nanosecond (keys that hold one end in _us).
 type Duration time.Duration
 
-// MarshalJSON writes seconds.
+// MarshalJSON writes microseconds.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%.6f", time.Duration(d).Seconds())), nil
+	return []byte(fmt.Sprintf("%.3f", float64(d)/1e3)), nil
 }
 
-// UnmarshalJSON reads seconds.
+// UnmarshalJSON reads microseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var f float64
 	if _, err := fmt.Sscan(string(b), &f); err != nil {
 		return err
 	}
-	*d = Duration(f * float64(time.Second))
+	*d = Duration(math.Round(f * 1e3))
 	return nil
 }
 
 // Percentiles of a histogram, as durations.
 type Percentiles struct {
 	Count int64    `json:"count"`
-	Min   Duration `json:"min"`
-	P50   Duration `json:"p50"`
-	P90   Duration `json:"p90"`
-	P99   Duration `json:"p99"`
-	P999  Duration `json:"p99_9"`
-	Max   Duration `json:"max"`
-	Mean  Duration `json:"mean"`
+	Min   Duration `json:"min_us"`
+	P50   Duration `json:"p50_us"`
+	P90   Duration `json:"p90_us"`
+	P99   Duration `json:"p99_us"`
+	P999  Duration `json:"p99_9_us"`
+	Max   Duration `json:"max_us"`
+	Mean  Duration `json:"mean_us"`
 }
 
 // Quantile is one point of the latency distribution curve.
 type Quantile struct {
 	Percentile float64  `json:"percentile"`
-	Value      Duration `json:"value"`
+	Value      Duration `json:"value_us"`
 }
 
 // Second is one second of the run.
 type Second struct {
-	T        int    `json:"t"` // seconds since the run began
+	T        int    `json:"t_s"` // seconds since the run began
 	Msgs     uint64 `json:"msgs"`
 	BytesOut uint64 `json:"bytes_out"`
 	BytesIn  uint64 `json:"bytes_in"`
-	Phase    string `json:"phase"`
+	Phase    string `json:"phase"` // "warmup", "measure" or "drain": the phase of most of the second
+	// Partial: the run ended within this second (the last), which covered
+	// only Covered of it; its counts are not a whole second's.
+	Partial bool     `json:"partial,omitempty"`
+	Covered Duration `json:"covered_us,omitempty"`
 }
 
 func (s *Second) add(o Second) {
@@ -143,11 +156,11 @@ type Offset struct {
 
 // Usage is a process's CPU and memory over the run.
 type Usage struct {
-	CPU        Duration `json:"cpu"`          // user+system over the window
-	CPUPerMsg  Duration `json:"cpu_per_msg"`  // over the window
-	Cores      float64  `json:"cores"`        // CPU / window: how many cores it kept busy
-	RSS        int64    `json:"rss"`          // at the end of the window
-	RSSPerConn float64  `json:"rss_per_conn"` // (RSS at the window's end − before connecting) / connections up
+	CPU        Duration `json:"cpu_us"`             // user+system over the window
+	CPUPerMsg  Duration `json:"cpu_per_msg_us"`     // over the window
+	Cores      float64  `json:"cores"`              // CPU / window: how many cores it kept busy
+	RSS        int64    `json:"rss_bytes"`          // at the end of the window
+	RSSPerConn float64  `json:"rss_per_conn_bytes"` // (RSS at the window's end − before connecting) / connections up
 }
 
 // usage is one sample of CPU and memory of this process and the server.
@@ -231,7 +244,9 @@ func (r *recorder) result() *Result {
 	if end.total > start.total {
 		res.MachineBusy = float64(end.busy-start.busy) / float64(end.total-start.total)
 	}
-	res.finish(r.series(), r.t0, ws, we)
+	res.finish(r.series(), r.t0, ws, we, time.Now().UnixNano())
+	res.Meta = newMeta(o, time.Unix(0, r.t0))
+	res.Intervals = r.intervalList()
 	return res
 }
 
@@ -266,19 +281,14 @@ func usageOf(base, start, end usage, res *Result) (Usage, *Usage) {
 
 // finish fills in what is derived from the rest: percentiles, the series'
 // phases, and the warnings.
-func (res *Result) finish(series []Second, t0, ws, we int64) {
+func (res *Result) finish(series []Second, t0, ws, we, end int64) {
 	res.Latency = percentiles(res.lat)
 	res.LatencyCurve = curve(res.lat)
 	res.ConnectTime = percentiles(res.conn)
 	for i := range series {
-		at := t0 + int64(series[i].T)*int64(time.Second)
-		switch {
-		case ws == 0 || at+int64(time.Second) <= ws:
-			series[i].Phase = "warmup"
-		case at >= we:
-			series[i].Phase = "drain"
-		default:
-			series[i].Phase = "measure"
+		series[i].Phase = phaseAt(t0+int64(series[i].T)*int64(time.Second)+int64(time.Second/2), ws, we)
+		if from := t0 + int64(series[i].T)*int64(time.Second); end > 0 && end < from+int64(time.Second) {
+			series[i].Partial, series[i].Covered = true, Duration(max(end-from, 0))
 		}
 	}
 	res.Series = series
@@ -300,6 +310,18 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; spreading them over more source addresses helps", dur(res.ConnectTime.P99)))
 	}
 	res.Warnings = append(res.Warnings, res.Check.warnings(res.Mode)...)
+}
+
+// phaseAt is the phase at unix nanos at of a run whose measured window
+// is [ws, we): warm-up (and connecting) before it, drain after.
+func phaseAt(at, ws, we int64) string {
+	switch {
+	case ws == 0 || at < ws:
+		return "warmup"
+	case at >= we:
+		return "drain"
+	}
+	return "measure"
 }
 
 // warnings says what went wrong in the echoes (the responses, in mode

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,4 +42,13 @@ func raiseFDLimit() uint64 {
 func machineCPU() (busy, total time.Duration, ok bool) {
 	busy, total, err := procstat.CPUTime("cpu")
 	return busy, total, err == nil
+}
+
+// kernelRelease is the running kernel's release, as uname -r says it.
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -9,3 +9,4 @@ func processCPU(pid int) (time.Duration, bool)         { return 0, false }
 func processRSS(pid int) (int64, bool)                 { return 0, false }
 func raiseFDLimit() uint64                             { return 0 }
 func machineCPU() (busy, total time.Duration, ok bool) { return 0, 0, false }
+func kernelRelease() string                            { return "" }

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/endpoint"
@@ -25,9 +29,14 @@ type BenchOptions struct {
 	ExpectBody string
 	Verify     bool
 	JSON       bool
-	HTML       string
-	Procs      int
-	Worker     bool // internal: serve as one worker of a --procs run
+	// JSONStream prints NDJSON: an object per interval, then the result.
+	JSONStream bool
+	// Interval, when set, prints a line per interval (Options.Interval)
+	// before the report; with JSONStream it sets the objects' interval.
+	Interval time.Duration
+	HTML     string
+	Procs    int
+	Worker   bool // internal: serve as one worker of a --procs run
 }
 
 // NewCmdBench builds `sockit bench`. runF replaces runBench in tests.
@@ -70,6 +79,7 @@ be made at all.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
 			opts.Endpoint = args[0]
+			opts.Bench.Command = commandLine(cmd, args)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -98,7 +108,9 @@ be made at all.`,
 	fs.IntVar(&b.Loops, "loops", 0, "event loops per process (0 = GOMAXPROCS)")
 	fs.BoolVar(&b.Insecure, "insecure", false, "tls, wss: do not verify the server's certificate (a self-signed test server)")
 	fs.StringVar(&b.CAFile, "ca", "", "tls, wss: verify the server's certificate against the CA certificates in this PEM file")
-	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON instead of a table")
+	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON instead of a table (schema "+bench.Schema+": durations in µs, keys with their unit)")
+	fs.BoolVar(&opts.JSONStream, "json-stream", false, "print NDJSON: one object per --interval (default 1s) as it ends, then the result")
+	fs.DurationVar(&opts.Interval, "interval", 0, "print a line per interval of this length (such as 1s) before the report, also when the output is not a terminal; 0 = none")
 	fs.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to this file")
 	fs.BoolVar(&opts.Worker, "worker", false, "internal: run as one worker process of --procs")
 	fs.MarkHidden("worker")
@@ -134,8 +146,29 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		return err
 	}
 	line := &progressLine{io: opts.IO}
-	if opts.IO.ErrTTY {
+	if opts.IO.ErrTTY && opts.Interval == 0 && !opts.JSONStream {
 		o.Progress = line.show
+	}
+	if opts.Interval > 0 || opts.JSONStream {
+		if opts.Procs > 1 {
+			return usageErr{errors.New("--interval and --json-stream report from one process: not with --procs")}
+		}
+		if opts.JSON && opts.JSONStream {
+			return usageErr{errors.New("--json prints one result, --json-stream a stream: choose one")}
+		}
+		o.Interval = opts.Interval
+		mode := bench.Mode(opts.Mode)
+		o.OnInterval = func(iv bench.Interval) {
+			if opts.JSONStream {
+				writeJSONLine(opts.IO.Out, struct {
+					Type   string `json:"type"`
+					Schema string `json:"schema"`
+					bench.Interval
+				}{"interval", bench.Schema, iv})
+				return
+			}
+			fmt.Fprintln(opts.IO.Out, iv.Text(mode))
+		}
 	}
 	var res *bench.Result
 	if opts.Procs > 1 {
@@ -160,7 +193,12 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		}
 	}
 	line.clear()
-	if opts.JSON {
+	if opts.JSONStream {
+		writeJSONLine(opts.IO.Out, struct {
+			Type   string        `json:"type"`
+			Result *bench.Result `json:"result"`
+		}{"summary", res})
+	} else if opts.JSON {
 		if err := res.WriteJSON(opts.IO.Out); err != nil {
 			return err
 		}
@@ -171,7 +209,7 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 		if err := writeHTML(opts.HTML, res); err != nil {
 			return err
 		}
-		if !opts.JSON {
+		if !opts.JSON && !opts.JSONStream {
 			fmt.Fprintf(opts.IO.Out, "report        %s\n", opts.HTML)
 		}
 	}
@@ -212,9 +250,27 @@ type progressLine struct {
 }
 
 func (l *progressLine) show(p bench.Progress) {
-	fmt.Fprintf(l.io.ErrOut, "\r\033[K%4.0fs %-7s  conns %d  %.0f msgs/s  %.2f MB/s  p99 %v  errors %d",
-		p.Elapsed.Seconds(), p.Phase, p.ConnsUp, p.MsgsPerSec, p.BytesPerS/1e6, p.P99.Round(time.Microsecond), p.Errors)
+	fmt.Fprint(l.io.ErrOut, "\r\033[K"+p.Text())
 	l.shown = true
+}
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return // our own types of numbers and strings
+	}
+	w.Write(append(b, '\n'))
+}
+
+// commandLine is how the verb was run, for the report's metadata: its
+// path, arguments and the flags given, as --name=value.
+func commandLine(cmd *cobra.Command, args []string) []string {
+	line := append(strings.Fields(cmd.CommandPath()), args...)
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		line = append(line, "--"+f.Name+"="+f.Value.String())
+	})
+	return line
 }
 
 func (l *progressLine) clear() {
