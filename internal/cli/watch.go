@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -24,6 +26,10 @@ type WatchOptions struct {
 	JSON     bool
 	Once     bool
 	Interval time.Duration
+	// States keeps only the sockets in these states (--state); nil = all.
+	States []string
+	// Rows bounds the table's rows (a terminal's height); 0 = all.
+	Rows int
 	// Live redraws the table every Interval; NewCmdWatch sets it when
 	// standard output is a terminal and --once is not given.
 	Live bool
@@ -48,18 +54,30 @@ tcp://[::1]:8080) also requires that address on that side, and includes a
 listener bound to the wildcard address on the port. Ctrl-C ends a live table
 (exit 0).
 
---json prints one snapshot:
+The summary comes first: how many sockets are in each state, each
+listener's accept queue (connections waiting for accept(2), of the backlog),
+and how long the TIME_WAIT sockets have left, in 10-second bins. The table's
+rows are grouped by peer address, and on a terminal each group is cut to fit
+the screen ("… and 24 more"). PROCESS is the pid and name of the process
+holding the socket, read from /proc as ss -p does (another user's only as
+root; TIME_WAIT sockets belong to no process). --state keeps only sockets in
+the states named (repeatable or comma-separated: --state time-wait,established).
+
+--json prints a snapshot every --interval as one line of JSON (NDJSON) until
+Ctrl-C; with --once, one:
   {"time", "port" (0 = every port), "addr" (when one was given),
    "sockets": [{"state" ("TIME_WAIT"), "local", "remote" ("0.0.0.0:0" or
      "[::]:0" for a listener), "send_q", "recv_q" (as ss shows them),
      "rtt_us", "rttvar_us", "timer_left_ms", "in_state_ms" (TIME_WAIT only),
-     "uid", "inode"}],
-   "counts": {"ESTABLISHED": 2, ...}, "total"}
+     "uid", "inode", "pid", "process"}],
+   "counts": {"ESTABLISHED": 2, ...}, "total",
+   "time_wait_left": [{"from_s": 0, "to_s": 10, "count": 3}, ...]}
 Fields that are zero are left out, except state, local, remote, the queues
 and uid. With nothing on the port, "sockets" is [] and "total" 0.`,
 		Example: `  sockit watch 7007
   sockit watch tcp://127.0.0.1:8080 --interval 200ms
-  sockit watch :7007 --json`,
+  sockit watch :7007 --state time-wait
+  sockit watch :7007 --json --interval 500ms`,
 		Args: argsBetween(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
@@ -67,6 +85,13 @@ and uid. With nothing on the port, "sockets" is [] and "total" 0.`,
 				opts.Target = args[0]
 			}
 			opts.Live = !opts.Once && !opts.JSON && isTerminal(app.IO.Out)
+			if opts.Live {
+				if f, ok := app.IO.Out.(*os.File); ok {
+					if _, h, err := term.GetSize(int(f.Fd())); err == nil {
+						opts.Rows = h
+					}
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -74,9 +99,10 @@ and uid. With nothing on the port, "sockets" is [] and "total" 0.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.BoolVar(&opts.JSON, "json", false, "print one snapshot as JSON")
-	fs.BoolVar(&opts.Once, "once", false, "print the table once, even on a terminal")
-	fs.DurationVar(&opts.Interval, "interval", time.Second, "how often the live table refreshes")
+	fs.BoolVar(&opts.JSON, "json", false, "print a snapshot as one line of JSON every --interval (NDJSON), until Ctrl-C; with --once, one")
+	fs.BoolVar(&opts.Once, "once", false, "print the table (or the JSON snapshot) once, even on a terminal")
+	fs.DurationVar(&opts.Interval, "interval", time.Second, "how often the live table refreshes, or a JSON snapshot is printed")
+	fs.StringSliceVar(&opts.States, "state", nil, "show only sockets in these states (repeatable, or comma-separated: time-wait,established)")
 	return cmd
 }
 
@@ -93,24 +119,38 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 	if opts.Interval <= 0 {
 		return usageErr{fmt.Errorf("--interval must be more than 0, not %s", opts.Interval)}
 	}
+	keep, err := stateFilter(opts.States)
+	if err != nil {
+		return err
+	}
 	ages := newStateAges()
 	for {
 		socks, err := tcpstate.Snapshot(f)
 		if err != nil {
 			return unavailable("watch", err)
 		}
+		socks = slices.DeleteFunc(socks, func(s tcpstate.Socket) bool { return !keep(s.State) })
+		owners, _ := tcpstate.Owners() // without them (elsewhere, or no /proc) the column says "-"
 		now := time.Now()
 		ages.update(socks, now)
 		if opts.JSON {
-			return writeWatchJSON(opts.IO.Out, f, now, socks)
-		}
-		if opts.Live {
-			io.WriteString(opts.IO.Out, "\x1b[H\x1b[2J") // cursor home, clear screen
-			fmt.Fprintf(opts.IO.Out, "TCP sockets, %s — %s (every %s; Ctrl-C to stop)\n\n", label, now.Format("15:04:05"), opts.Interval)
-		}
-		writeWatchTable(opts.IO.Out, socks, ages, now, label)
-		if !opts.Live {
-			return nil
+			if err := writeWatchJSON(opts.IO.Out, f, now, socks, owners); err != nil || opts.Once {
+				return err
+			}
+		} else {
+			if opts.Live {
+				io.WriteString(opts.IO.Out, "\x1b[H\x1b[2J") // cursor home, clear screen
+				fmt.Fprintf(opts.IO.Out, "TCP sockets, %s — %s (every %s; Ctrl-C to stop)\n\n", label, now.Format("15:04:05"), opts.Interval)
+			}
+			writeWatchSummary(opts.IO.Out, socks, label)
+			rows := 0
+			if opts.Live && opts.Rows > 0 {
+				rows = max(opts.Rows-watchSummaryLines(socks)-5, 4) // the heading, the table's head and a line to spare
+			}
+			writeWatchTable(opts.IO.Out, socks, ages, owners, now, rows)
+			if !opts.Live {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -151,15 +191,168 @@ func (a *stateAges) update(socks []tcpstate.Socket, now time.Time) {
 	a.seen, a.first = next, false
 }
 
-func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, now time.Time, label string) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tLOCAL\tREMOTE\tSEND-Q\tRECV-Q\tRTT\tIN STATE")
-	for _, s := range socks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.State, s.Local, remoteText(s), s.SendQ, s.RecvQ,
-			rttText(s), ageText(s, ages.seen[s.Key()], now))
+// writeWatchTable writes the sockets grouped by peer address (listeners
+// first), each group in a row per socket; with rows > 0 the table keeps to
+// about that many rows, cutting each group short with "… and N more".
+func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, owners map[uint64]tcpstate.Process, now time.Time, rows int) {
+	if len(socks) == 0 {
+		return
 	}
-	tw.Flush()
+	groups := peerGroups(socks)
+	per := len(socks) // rows per group
+	if rows > 0 && len(socks)+len(groups) > rows {
+		per = max((rows-len(groups))/len(groups), 1)
+	}
+	// Columns are aligned over the rows of every group; a group's title
+	// and its "… and N more" stand on lines of their own.
+	var lines [][]string // nil: the title or note in notes at the same index
+	var notes []string
+	add := func(cells []string, note string) { lines, notes = append(lines, cells), append(notes, note) }
+	add([]string{"STATE", "LOCAL", "REMOTE", "SEND-Q", "RECV-Q", "RTT", "IN STATE", "PROCESS"}, "")
+	for _, g := range groups {
+		if len(groups) > 1 {
+			add(nil, g.title())
+		}
+		for i, s := range g.socks {
+			if i == per && len(g.socks) > per+1 {
+				add(nil, fmt.Sprintf("  … and %d more", len(g.socks)-per))
+				break
+			}
+			add([]string{s.State.String(), s.Local.String(), remoteText(s), strconv.Itoa(int(s.SendQ)), strconv.Itoa(int(s.RecvQ)),
+				rttText(s), ageText(s, ages.seen[s.Key()], now), processText(s, owners)}, "")
+		}
+	}
+	widths := make([]int, len(lines[0]))
+	for _, cells := range lines {
+		for i, c := range cells {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	for i, cells := range lines {
+		if cells == nil {
+			fmt.Fprintln(w, notes[i])
+			continue
+		}
+		var b strings.Builder
+		for j, c := range cells {
+			b.WriteString(c)
+			if j < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+}
+
+// peerGroup is the sockets with one peer address.
+type peerGroup struct {
+	peer  string // "" for listeners
+	socks []tcpstate.Socket
+}
+
+func (g peerGroup) title() string {
+	if g.peer == "" {
+		return "listening:"
+	}
+	return "peer " + g.peer + ": " + countsText(g.socks)
+}
+
+// peerGroups groups socks by peer address, listeners first, then by the
+// most sockets; within a group the order is kept.
+func peerGroups(socks []tcpstate.Socket) []peerGroup {
+	idx := map[string]int{}
+	var groups []peerGroup
+	for _, s := range socks {
+		peer := ""
+		if s.State != tcpstate.Listen {
+			peer = s.Remote.Addr().Unmap().String()
+		}
+		i, ok := idx[peer]
+		if !ok {
+			i = len(groups)
+			idx[peer] = i
+			groups = append(groups, peerGroup{peer: peer})
+		}
+		groups[i].socks = append(groups[i].socks, s)
+	}
+	slices.SortStableFunc(groups, func(a, b peerGroup) int {
+		switch {
+		case a.peer == "" || b.peer == "":
+			return strings.Compare(a.peer, b.peer)
+		case len(a.socks) != len(b.socks):
+			return len(b.socks) - len(a.socks)
+		}
+		return strings.Compare(a.peer, b.peer)
+	})
+	return groups
+}
+
+// processText is the PROCESS column: "1234/sockit", or "-".
+func processText(s tcpstate.Socket, owners map[uint64]tcpstate.Process) string {
+	if p, ok := owners[s.Inode]; ok && s.Inode != 0 {
+		return strconv.Itoa(p.PID) + "/" + p.Name
+	}
+	return "-"
+}
+
+// writeWatchSummary writes what comes before the table: the counts per
+// state, the listeners' accept queues and the TIME_WAIT time left.
+func writeWatchSummary(w io.Writer, socks []tcpstate.Socket, label string) {
 	fmt.Fprintln(w, countsLine(socks, label))
+	for _, s := range socks {
+		if s.State == tcpstate.Listen {
+			fmt.Fprintf(w, "  accept queue %s: %d waiting for accept(2), backlog %d\n", s.Local, s.RecvQ, s.SendQ)
+		}
+	}
+	if bins := timeWaitLeft(socks); bins != nil {
+		var parts []string
+		for _, b := range bins {
+			parts = append(parts, fmt.Sprintf("%d–%ds %d", b.From, b.To, b.Count))
+		}
+		fmt.Fprintln(w, "  TIME_WAIT left: "+strings.Join(parts, "  "))
+	}
+	fmt.Fprintln(w)
+}
+
+// watchSummaryLines is how many lines writeWatchSummary writes.
+func watchSummaryLines(socks []tcpstate.Socket) int {
+	n := 2
+	for _, s := range socks {
+		if s.State == tcpstate.Listen {
+			n++
+		}
+	}
+	if timeWaitLeft(socks) != nil {
+		n++
+	}
+	return n
+}
+
+// timeWaitBin counts the TIME_WAIT sockets with From to To seconds left.
+type timeWaitBin struct {
+	From  int `json:"from_s"`
+	To    int `json:"to_s"`
+	Count int `json:"count"`
+}
+
+// timeWaitLeft bins the TIME_WAIT sockets by the time they have left, in
+// 10-second bins over TIME_WAIT's 60 seconds; nil when there is none.
+func timeWaitLeft(socks []tcpstate.Socket) []timeWaitBin {
+	const width = 10 * time.Second
+	n := int(tcpstate.TimeWaitLen / width)
+	var bins []timeWaitBin
+	for _, s := range socks {
+		if s.State != tcpstate.TimeWait {
+			continue
+		}
+		if bins == nil {
+			for i := range n {
+				bins = append(bins, timeWaitBin{From: i * int(width.Seconds()), To: (i + 1) * int(width.Seconds())})
+			}
+		}
+		bins[min(max(int(s.Expires/width), 0), n-1)].Count++
+	}
+	return bins
 }
 
 func remoteText(s tcpstate.Socket) string {
@@ -191,6 +384,17 @@ func ageText(s tcpstate.Socket, a stateAge, now time.Time) string {
 // countsLine answers "how many in TIME_WAIT?": "5 sockets: 1 LISTEN, 2
 // ESTABLISHED, 2 TIME_WAIT", or says that nothing is there.
 func countsLine(socks []tcpstate.Socket, label string) string {
+	switch {
+	case len(socks) == 0 && label == allTCP:
+		return "no TCP sockets"
+	case len(socks) == 0:
+		return "no TCP sockets on " + label + " (nothing listens or connects there)"
+	}
+	return countsText(socks)
+}
+
+// countsText is "5 sockets: 1 LISTEN, 2 ESTABLISHED, 2 TIME_WAIT".
+func countsText(socks []tcpstate.Socket) string {
 	counts := stateCounts(socks)
 	var parts []string
 	for _, st := range tcpstate.AllStates {
@@ -198,13 +402,28 @@ func countsLine(socks []tcpstate.Socket, label string) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	switch {
-	case len(parts) == 0 && label == allTCP:
-		return "no TCP sockets"
-	case len(parts) == 0:
-		return "no TCP sockets on " + label + " (nothing listens or connects there)"
-	}
 	return fmt.Sprintf("%s: %s", plural(uint64(len(socks)), "socket"), strings.Join(parts, ", "))
+}
+
+// stateFilter is the test of --state: every state passes without one; an
+// unknown name is a usage error naming the states there are.
+func stateFilter(names []string) (func(tcpstate.State) bool, error) {
+	if len(names) == 0 {
+		return func(tcpstate.State) bool { return true }, nil
+	}
+	want := map[tcpstate.State]bool{}
+	for _, n := range names {
+		st, ok := tcpstate.ParseState(strings.TrimSpace(n))
+		if !ok {
+			var all []string
+			for _, s := range tcpstate.AllStates {
+				all = append(all, s.String())
+			}
+			return nil, usageErr{fmt.Errorf("--state %q is not a TCP state (want one of %s; case, - and _ do not matter)", n, strings.Join(all, ", "))}
+		}
+		want[st] = true
+	}
+	return func(s tcpstate.State) bool { return want[s] }, nil
 }
 
 func stateCounts(socks []tcpstate.Socket) map[string]int {
@@ -223,6 +442,8 @@ type watchJSON struct {
 	Sockets []watchSocket  `json:"sockets"`
 	Counts  map[string]int `json:"counts"`
 	Total   int            `json:"total"`
+	// TimeWaitLeft bins the TIME_WAIT sockets by the time they have left.
+	TimeWaitLeft []timeWaitBin `json:"time_wait_left,omitempty"`
 }
 
 type watchSocket struct {
@@ -237,10 +458,14 @@ type watchSocket struct {
 	InStateMs   int64          `json:"in_state_ms,omitempty"` // TIME_WAIT only: the one state whose age the kernel tells
 	UID         uint32         `json:"uid"`
 	Inode       uint64         `json:"inode,omitempty"`
+	PID         int            `json:"pid,omitempty"`     // the process holding the socket, when known
+	Process     string         `json:"process,omitempty"` // its command name
 }
 
-func writeWatchJSON(w io.Writer, f tcpstate.Filter, now time.Time, socks []tcpstate.Socket) error {
-	out := watchJSON{Time: now, Port: f.Port, Sockets: make([]watchSocket, 0, len(socks)), Counts: stateCounts(socks), Total: len(socks)}
+// writeWatchJSON writes one snapshot as a line of JSON.
+func writeWatchJSON(w io.Writer, f tcpstate.Filter, now time.Time, socks []tcpstate.Socket, owners map[uint64]tcpstate.Process) error {
+	out := watchJSON{Time: now, Port: f.Port, Sockets: make([]watchSocket, 0, len(socks)), Counts: stateCounts(socks), Total: len(socks),
+		TimeWaitLeft: timeWaitLeft(socks)}
 	if f.Addr.IsValid() {
 		out.Addr = f.Addr.String()
 	}
@@ -251,9 +476,10 @@ func writeWatchJSON(w io.Writer, f tcpstate.Filter, now time.Time, socks []tcpst
 		if s.State == tcpstate.TimeWait && s.Expires > 0 {
 			ws.InStateMs = (tcpstate.TimeWaitLen - s.Expires).Milliseconds()
 		}
+		if p, ok := owners[s.Inode]; ok && s.Inode != 0 {
+			ws.PID, ws.Process = p.PID, p.Name
+		}
 		out.Sockets = append(out.Sockets, ws)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return json.NewEncoder(w).Encode(out)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -86,7 +87,7 @@ func TestWatchJSONMatchesSS(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		port, keep := holdStates(t, host)
 		var out bytes.Buffer
-		opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: port, JSON: true, Interval: time.Second}
+		opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: port, JSON: true, Once: true, Interval: time.Second}
 		if err := runWatch(context.Background(), opts); err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +260,7 @@ func TestWatchCommandNotATerminal(t *testing.T) {
 		// the port number, so only this test's own sockets are pinned.
 		{args: []string{"watch", port, "--interval", "10ms"}, wants: []string{"sockets: 1 LISTEN, 2 ESTABLISHED", "LISTEN       [::1]:" + port}},
 		{args: []string{"watch", empty}, wants: []string{"no TCP sockets on port " + strings.TrimPrefix(empty, ":") + " (nothing listens or connects there)"}},
-		{args: []string{"watch", "--json", empty}, wants: []string{`"sockets": []`, `"total": 0`, `"counts": {}`}},
+		{args: []string{"watch", "--json", "--once", empty}, wants: []string{`"sockets":[]`, `"total":0`, `"counts":{}`}},
 	} {
 		app, out, errOut := newTestApp()
 		cmd := NewRootCmd(app)
@@ -297,4 +298,96 @@ func emptyPort(t *testing.T) string {
 	}
 	t.Fatal("100 ports held in a row all had sockets in TIME_WAIT")
 	return ""
+}
+
+// TestWatchSummaryGroupsProcess: the summary comes first (counts, the
+// accept queue, TIME_WAIT time left), rows are grouped by peer and cut to
+// the rows given with "… and N more", and PROCESS names this test's
+// process for its own sockets.
+func TestWatchSummaryGroupsProcess(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.78.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for range 12 {
+		testkit.Connect(t, ln)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	var out bytes.Buffer
+	opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: "tcp://127.78.0.1:" + port, Interval: time.Second, Rows: 14}
+	socks, _ := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(ln.Addr().(*net.TCPAddr).Port)})
+	owners, _ := tcpstate.Owners()
+	ages := newStateAges()
+	ages.update(socks, time.Now())
+	writeWatchSummary(&out, socks, "x")
+	writeWatchTable(&out, socks, ages, owners, time.Now(), opts.Rows)
+	text := out.String()
+	testkit.MustContain(t, "watch", text, "25 sockets: 1 LISTEN, 24 ESTABLISHED", "accept queue 127.78.0.1:"+port+": 0 waiting for accept(2), backlog ",
+		"PROCESS", strconv.Itoa(os.Getpid())+"/", "listening:", "peer 127.78.0.1: 12 sockets: 12 ESTABLISHED", "peer 127.0.0.1: 12 sockets: 12 ESTABLISHED", "… and ")
+	if i, j := strings.Index(text, "25 sockets"), strings.Index(text, "STATE"); i > j {
+		t.Errorf("the summary comes after the table:\n%s", text)
+	}
+	if n := strings.Count(text, "ESTABLISHED  "); n >= 24 {
+		t.Errorf("%d ESTABLISHED rows in a table cut to %d rows:\n%s", n, opts.Rows, text)
+	}
+}
+
+// TestWatchStateFilter: --state keeps the states named, in any spelling;
+// an unknown one is a usage error that lists the states.
+func TestWatchStateFilter(t *testing.T) {
+	t.Parallel()
+	port, _ := holdStates(t, "127.79.0.1")
+	var out bytes.Buffer
+	opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: "tcp://127.79.0.1:" + port, Interval: time.Second,
+		States: []string{"time-wait", "Fin_Wait_2"}}
+	if err := runWatch(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	testkit.MustContain(t, "watch --state", text, "2 sockets: 1 FIN_WAIT_2, 1 TIME_WAIT", "TIME_WAIT left: 0–10s ")
+	if strings.Contains(text, "ESTABLISHED") || strings.Contains(text, "LISTEN ") {
+		t.Errorf("--state time-wait,fin_wait_2 shows other states:\n%s", text)
+	}
+	opts.States = []string{"waiting"}
+	err := runWatch(context.Background(), opts)
+	testkit.MustContain(t, "bad --state", errorOf(t, err, ExitUsage), `--state "waiting" is not a TCP state`, "TIME_WAIT")
+}
+
+// TestWatchJSONStream: --json prints a snapshot a line every --interval
+// until its context ends.
+func TestWatchJSONStream(t *testing.T) {
+	t.Parallel()
+	port, _ := holdStates(t, "127.80.0.1")
+	out := new(testkit.Buffer)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	opts := &WatchOptions{IO: IOStreams{Out: out, ErrOut: out}, Target: "tcp://127.80.0.1:" + port, JSON: true, Interval: 20 * time.Millisecond}
+	go func() { done <- runWatch(ctx, opts) }()
+	testkit.Eventually(t, "three snapshots", func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testkit.Timeout):
+		t.Fatal("watch --json did not stop with its context")
+	}
+	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var snap watchJSON
+		if err := json.Unmarshal([]byte(line), &snap); err != nil {
+			t.Fatalf("line %d %q: %v", i, line, err)
+		}
+		if snap.Total != 6 || len(snap.TimeWaitLeft) != 6 {
+			t.Errorf("snapshot %d: total %d, TIME_WAIT bins %v; want 6 sockets and 6 bins", i, snap.Total, snap.TimeWaitLeft)
+		}
+		for _, s := range snap.Sockets {
+			if s.State == tcpstate.Listen && (s.PID != os.Getpid() || s.Process == "") {
+				t.Errorf("snapshot %d: the listener's pid %d process %q, want this process", i, s.PID, s.Process)
+			}
+		}
+	}
 }
