@@ -185,8 +185,8 @@ func TestBenchRateAndPayloadFlags(t *testing.T) {
 	}
 	echo := testkit.Serve(t, testkit.Echo)
 	code, res, stderr := benchJSON(t, echo.String(), "-c", "2", "--payload", "@"+file, "-d", "200ms", "--warmup", "0s")
-	if code != 0 || num(res, "size") != 1 || num(res, "messages") == 0 {
-		t.Errorf("a 1-byte payload file: exit %d, size %d, %d messages\n%s", code, num(res, "size"), num(res, "messages"), stderr)
+	if code != 0 || num(res, "size_bytes") != 1 || num(res, "messages") == 0 {
+		t.Errorf("a 1-byte payload file: exit %d, size %d, %d messages\n%s", code, num(res, "size_bytes"), num(res, "messages"), stderr)
 	}
 }
 
