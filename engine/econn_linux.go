@@ -28,6 +28,8 @@ type econn struct {
 	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
 	// and is owed another call when there is room.
 	wantDrain bool
+	uops      uint8 // uring: the requests in flight (uRecv, uSend, ...)
+	idx       int32 // uring: the connection's index in its loop's conns, which its requests name
 
 	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
 	dead  atomic.Bool  // closed
@@ -71,7 +73,8 @@ func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
 type connBuf struct {
 	out  outq
 	in   input
-	held int // bytes a layer reported with Hold
+	held int           // bytes a layer reported with Hold
+	vec  *sock.SendVec // uring: a vectored send's header, made when first needed
 }
 
 var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
@@ -181,7 +184,7 @@ func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 		return 0, ErrOutputFull
 	}
 	written := 0
-	if pending == 0 {
+	if pending == 0 && c.l.u == nil { // uring: the send goes with the next submission
 		n, err := c.write(p)
 		if err != nil {
 			c.fail(err)
@@ -287,6 +290,20 @@ func (c *econn) handle(ev sock.Readiness) {
 	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
 		c.read()
 	}
+	if ev&sock.HungUp != 0 {
+		c.hangup(sock.HungUp)
+	}
+	c.settle()
+}
+
+// hangup acts on an error or a hang-up reported after input has ended.
+func (c *econn) hangup(ev sock.Readiness) {
+	if ev&sock.ErrorSeen != 0 {
+		if err := sock.PendingError(int(c.fd), "read"); err != nil {
+			c.fail(err)
+			return
+		}
+	}
 	if ev&sock.HungUp != 0 && c.st == stPeerClosed && !c.shut.Load() {
 		// Input has ended and the peer is gone both ways (per epoll_ctl(2);
 		// a Unix peer's close(2) reports it at once, with data still to
@@ -294,7 +311,6 @@ func (c *econn) handle(ev sock.Readiness) {
 		// written: without this a level-triggered HUP would fire forever.
 		c.fail(brokenPipe())
 	}
-	c.settle()
 }
 
 // read makes one read(2) into the loop's buffer and hands the bytes to the
@@ -305,7 +321,15 @@ func (c *econn) read() {
 	if err == sock.ErrWouldBlock {
 		return
 	}
+	c.got(l.buf[:n], err)
+}
+
+// got hands the handler what one read brought: data, the peer's EOF
+// (none), or a failure.
+func (c *econn) got(data []byte, err error) {
+	l := c.l
 	s := l.b.s
+	n := len(data)
 	if err != nil {
 		c.fail(err)
 		return
@@ -326,7 +350,6 @@ func (c *econn) read() {
 	if c.st.discards() {
 		return // Close: input is drained and dropped
 	}
-	data := l.buf[:n]
 	if c.b != nil {
 		data = c.b.in.join(data)
 	}
@@ -361,6 +384,10 @@ func (c *econn) offer(data []byte) {
 // flush writes pending output until the kernel stops taking it: in one
 // write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
+	if c.l.u != nil {
+		c.usend()
+		return
+	}
 	for c.Pending() > 0 {
 		n, err := c.l.vec.Writev(int(c.fd), c.b.out.vectors(c.m.message))
 		if err == sock.ErrWouldBlock {
@@ -464,8 +491,21 @@ func (c *econn) settle() {
 		pending = c.Pending()
 	}
 	c.paused = cfg.paused(c.paused, pending, c.l.b.s.budget.level())
+	read := c.st.reads() && (!c.paused || c.st.discards())
+	if c.l.u != nil {
+		c.uwatch(read)
+		if c.st.ending() {
+			c.finish()
+			return
+		}
+		if moreDrain && pending == 0 {
+			c.l.post(task{kind: taskDrain, c: c}) // owed a call, and no send will bring it
+		}
+		c.armTimer()
+		return
+	}
 	want := sock.Readiness(0)
-	if c.st.reads() && (!c.paused || c.st.discards()) {
+	if read {
 		want |= sock.Readable | sock.PeerShut
 	}
 	if pending > 0 || moreDrain {
@@ -551,14 +591,18 @@ func (c *econn) finish() {
 	c.dead.Store(true)
 	l.timers.remove(c)
 	fd := int(c.fd)
-	l.unwatch(fd, c.m.network)
-	l.conns[fd] = nil
+	if l.u != nil {
+		c.ucancel()
+	} else {
+		l.unwatch(fd, c.m.network)
+		l.conns[fd] = nil
+	}
 	if reset && c.m.network[0] == 't' {
 		if err := sock.SetLingerZero(fd); err != nil {
 			s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: c.m.network, Detail: "SO_LINGER=0", Err: err})
 		}
 	}
-	err := sock.Close(fd)
+	err := l.closeConnFD(fd)
 	if s.obs != nil || err != nil {
 		detail := ""
 		if reset {
@@ -567,12 +611,14 @@ func (c *econn) finish() {
 		s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail, Err: err})
 	}
 	if b := c.b; b != nil {
-		b.out.drop()
 		b.in.release()
 		s.budget.add(-int64(b.held))
 		b.held = 0
-		bufPool.Put(b)
-		c.b = nil
+		if c.uops&uSend == 0 { // else a send still reads the output: release gives it back
+			b.out.drop()
+			bufPool.Put(b)
+			c.b = nil
+		}
 	}
 	why := c.why.result()
 	// Count the connection gone before its handler hears of it, so that
@@ -584,6 +630,9 @@ func (c *econn) finish() {
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepClosed, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: why})
+	}
+	if l.u != nil {
+		c.release()
 	}
 }
 
@@ -606,7 +655,7 @@ func (c *econn) forceClose() {
 func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
-	c := &econn{l: l, fd: -1, st: stConnecting, start: l.now, lastIn: l.now}
+	c := &econn{l: l, fd: -1, idx: -1, st: stConnecting, start: l.now, lastIn: l.now}
 	c.m = newMeta(d.network, d.h, nil, nil)
 	var other net.Addr
 	if c.raddr, other = d.target.Peer(d.network); other != nil {
@@ -643,6 +692,14 @@ func (l *loop) startDial(d *dialReq) {
 // watch registers a dialing connection's descriptor for r; on failure the
 // dial fails.
 func (c *econn) watch(r sock.Readiness) bool {
+	if u := c.l.u; u != nil {
+		c.l.attach(c)
+		if r&sock.Writable != 0 {
+			c.uops |= uPoll
+			u.r.PollAdd(int(c.fd), sock.Writable, false, u.track(udPoll, uint32(c.idx)))
+		}
+		return true
+	}
 	c.events = r
 	if err := c.l.p.ep.Add(int(c.fd), r); err != nil {
 		c.failConnect(err)
@@ -658,6 +715,12 @@ func (c *econn) connected() {
 	if s.life.closingNow() { // connected as the server shuts down: the handler never sees it open
 		c.failConnect(ErrShutdown)
 		return
+	}
+	if c.l.u != nil {
+		if err := sock.SetBlocking(int(c.fd)); err != nil { // io_uring does the waiting
+			c.failConnect(err)
+			return
+		}
 	}
 	c.apply(evConnected)
 	c.until = 0
@@ -679,6 +742,10 @@ func (c *econn) completeConnect() {
 		c.failConnect(err)
 		return
 	}
+	if c.l.u != nil {
+		c.connected()
+		return
+	}
 	c.events = sock.Readable | sock.PeerShut
 	if err := c.l.p.ep.Mod(int(c.fd), c.events); err != nil {
 		c.failConnect(err)
@@ -695,11 +762,20 @@ func (c *econn) failConnect(err error) {
 	c.dead.Store(true)
 	l.timers.remove(c)
 	if fd := int(c.fd); fd >= 0 {
-		if fd < len(l.conns) && l.conns[fd] == c {
+		switch {
+		case l.u != nil && c.idx >= 0:
+			c.ucancel()
+			if err := l.closeConnFD(fd); err != nil {
+				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Err: err})
+			}
+			c.release()
+		case l.u == nil && fd < len(l.conns) && l.conns[fd] == c:
 			l.unwatch(fd, c.m.network)
 			l.conns[fd] = nil
+			l.b.closeFD(fd, c.m.network)
+		default:
+			l.b.closeFD(fd, c.m.network)
 		}
-		l.b.closeFD(fd, c.m.network)
 	}
 	l.descriptorFreed()
 	l.b.s.life.gone() // before OnClose, as in finish

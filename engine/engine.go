@@ -25,10 +25,11 @@
 //     finish, and closes what remains when its context ends. No goroutine or
 //     descriptor outlives the server.
 //
-// Two backends implement the contracts: "std", a goroutine per connection on
-// package net, which works everywhere, and "epoll", a few event loops on
-// epoll(7), which is the default on Linux. Both run the same handlers and
-// pass the same conformance suite.
+// Three backends implement the contracts: "std", a goroutine per
+// connection on package net, which works everywhere; "epoll", a few event
+// loops on epoll(7), which is the default on Linux; and "uring", the same
+// loops on io_uring(7). All run the same handlers and pass the same
+// conformance suite.
 //
 // A handler callback must not call Server.Shutdown, Server.Close,
 // Server.Listen or Server.ListenPacket: each waits for work that the
@@ -195,6 +196,10 @@ type Backend string
 const (
 	BackendStd   Backend = "std"
 	BackendEpoll Backend = "epoll"
+	// BackendUring is the epoll backend's loops on io_uring(7) (Linux 6.0
+	// and later): where the kernel lacks it, or a sysctl forbids it, the
+	// server runs on DefaultBackend instead and Server.Fallback says why.
+	BackendUring Backend = "uring"
 )
 
 // AcceptMode is how new connections reach the epoll backend's loops.

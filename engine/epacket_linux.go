@@ -41,6 +41,8 @@ type epacket struct {
 	stuck   int64     // unix nanos when the head of the queue first met EAGAIN, 0 = not stuck
 	retry   bool      // a retry is armed or on its way to the loop
 	timer   timerSlot // the loop's; guarded by the loop, not mu
+	id      uint32    // uring: what its requests name; loop only
+	armed   bool      // uring: a poll is in flight; loop only
 }
 
 func (p *epacket) LocalAddr() net.Addr { return p.addr }
@@ -185,11 +187,16 @@ func (p *epacket) fire(int64) int64 {
 func (p *epacket) close() {
 	l := p.l
 	l.timers.remove(p)
-	l.unwatch(p.fd, p.network)
-	l.setOther(p.fd, pollee{})
 	p.mu.Lock()
 	fd := p.fd
-	err := sock.Close(fd)
+	var err error
+	if l.u != nil {
+		l.unregister(p.id, p.armed, udPacket, fd)
+	} else {
+		l.unwatch(p.fd, p.network)
+		l.setOther(p.fd, pollee{})
+		err = sock.Close(fd)
+	}
 	p.fd = -1
 	p.mu.Unlock()
 	l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: p.network, Local: p.addr, Detail: "datagram socket " + p.addr.String(), Err: err})

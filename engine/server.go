@@ -30,6 +30,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	paths []ownedPath
+
+	fallback error // why the backend asked for could not be used
 }
 
 // backend is the seam between the portable Server and an implementation.
@@ -93,9 +95,22 @@ func newBackend(s *Server) (backend, error) {
 		return newStdBackend(s), nil
 	case BackendEpoll:
 		return newEpollBackend(s)
+	case BackendUring:
+		b, err := newUringBackend(s)
+		if errors.Is(err, sock.ErrNoUring) {
+			s.fallback = err
+			s.cfg.Backend = DefaultBackend
+			return newBackend(s)
+		}
+		return b, err
 	}
-	return nil, sockit.BadOption("engine.Config", "Backend", fmt.Sprintf("%q is not %s or %s", s.cfg.Backend, BackendStd, BackendEpoll))
+	return nil, sockit.BadOption("engine.Config", "Backend", fmt.Sprintf("%q is not %s, %s or %s", s.cfg.Backend, BackendStd, BackendEpoll, BackendUring))
 }
+
+// Fallback says why the server does not run on the backend its Config
+// asked for (io_uring missing or forbidden), or is nil when it does.
+// Backend tells the one it runs on.
+func (s *Server) Fallback() error { return s.fallback }
 
 // Backend reports which backend the server runs on.
 func (s *Server) Backend() Backend { return s.cfg.Backend }

@@ -219,3 +219,8 @@ type stringAddr struct{ net, addr string }
 
 func (a stringAddr) Network() string { return a.net }
 func (a stringAddr) String() string  { return a.addr }
+
+// ErrNoUring says why io_uring cannot serve here: the kernel lacks it
+// (ENOSYS), a sysctl or seccomp forbids it (EPERM, EACCES), or it lacks an
+// operation or feature the engine needs.
+var ErrNoUring = errors.New("io_uring is not available")

@@ -1,20 +1,47 @@
 package testkit
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/sockit/sockit/engine"
 )
 
 // Backends lists the engine backends tests run against: the portable one,
-// and the platform's own where it has one (epoll on Linux). A new backend
-// is added here and must pass every suite unchanged.
+// the platform's own where it has one (epoll on Linux), and uring where
+// the kernel lets this process use io_uring. A new backend is added here
+// and must pass every suite unchanged.
 func Backends() []engine.Backend {
 	b := []engine.Backend{engine.BackendStd}
 	if engine.DefaultBackend != engine.BackendStd {
 		b = append(b, engine.DefaultBackend)
 	}
+	if UringSkip() == "" {
+		b = append(b, engine.BackendUring)
+	}
 	return b
+}
+
+var uringOnce struct {
+	sync.Once
+	why string
+}
+
+// UringSkip is why the uring backend cannot run here ("" when it can): a
+// test that needs it skips with this reason.
+func UringSkip() string {
+	uringOnce.Do(func() {
+		s, err := engine.NewServer(&engine.Config{Backend: engine.BackendUring, Loops: 1})
+		if err != nil {
+			uringOnce.why = "uring backend: " + err.Error()
+			return
+		}
+		if err := s.Fallback(); err != nil {
+			uringOnce.why = "uring backend: " + err.Error()
+		}
+		s.Close()
+	})
+	return uringOnce.why
 }
 
 // ForBackends runs f as a parallel subtest per backend, named after it; t
