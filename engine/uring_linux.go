@@ -58,7 +58,7 @@ type uring struct {
 	// limited: multishot receives take a byte limit (Linux 6.17), which
 	// bounds what one takes before the loop sees it; without it each
 	// receive is a single one.
-	limited bool
+	limited  bool
 	stopping bool // the loop is ending: the wake-up read is not armed again
 }
 

@@ -111,9 +111,15 @@ const (
 // uringParams is struct io_uring_params.
 type uringParams struct {
 	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFD uint32
-	resv                                                                  [3]uint32
-	sqOff                                                                 struct{ head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32; resv2 uint64 }
-	cqOff                                                                 struct{ head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32; resv2 uint64 }
+	resv                                                                   [3]uint32
+	sqOff                                                                  struct {
+		head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
+		resv2                                                           uint64
+	}
+	cqOff struct {
+		head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
+		resv2                                                           uint64
+	}
 }
 
 // getEventsArg is struct io_uring_getevents_arg.
@@ -128,28 +134,27 @@ type getEventsArg struct {
 // made it, locked to its thread (the kernel holds a ring set up with
 // SINGLE_ISSUER to the thread that made it).
 type Ring struct {
-	fd       int
-	flags    uint32 // the setup flags the kernel took
-	sqMem    []byte
-	cqMem    []byte
-	sqeMem   []byte
-	sqHead   *atomic.Uint32 // the kernel's
-	sqTail   *atomic.Uint32 // ours, published by flush
-	sqFlags  *atomic.Uint32
-	sqMask   uint32
-	sqes     []SQE
-	cqHead   *atomic.Uint32 // ours
-	cqTail   *atomic.Uint32 // the kernel's
-	cqMask   uint32
-	cqes     []CQE
-	tail     uint32 // the next SQE to fill
-	head     uint32 // the next CQE to read
-	cqLimit  uint32 // cqTail as last loaded
-	ts       unix.Timespec // Enter's timeout
-	tick     unix.Timespec // Tick's
-	arg      getEventsArg
+	fd      int
+	flags   uint32 // the setup flags the kernel took
+	sqMem   []byte
+	cqMem   []byte
+	sqeMem  []byte
+	sqHead  *atomic.Uint32 // the kernel's
+	sqTail  *atomic.Uint32 // ours, published by flush
+	sqFlags *atomic.Uint32
+	sqMask  uint32
+	sqes    []SQE
+	cqHead  *atomic.Uint32 // ours
+	cqTail  *atomic.Uint32 // the kernel's
+	cqMask  uint32
+	cqes    []CQE
+	tail    uint32        // the next SQE to fill
+	head    uint32        // the next CQE to read
+	cqLimit uint32        // cqTail as last loaded
+	ts      unix.Timespec // Enter's timeout
+	tick    unix.Timespec // Tick's
+	arg     getEventsArg
 }
-
 
 // RingOps are the operations the engine's uring backend needs: multishot
 // accept and receive into provided buffers (Linux 6.0 and later).
