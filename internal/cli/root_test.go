@@ -61,7 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bench procs", args: []string{"bench", dead, "-c", "2", "--procs", "3"}, wants: []string{"--procs must be 1 … the connections (2)"}},
 		{name: "send count 0", args: []string{"send", "--count", "0", dead, "x"}, wants: []string{"--count must be at least 1"}},
 		{name: "serve max-message 0", args: []string{"serve", "--max-message", "0", "tcp://127.0.0.1:0"}, wants: []string{"--max-message must be at least 1"}},
-		{name: "serve engine", args: []string{"serve", "--engine", "kqueue", "tcp://127.0.0.1:0"}, wants: []string{`--engine "kqueue" is not std or epoll`}},
+		{name: "serve engine", args: []string{"serve", "--engine", "kqueue", "tcp://127.0.0.1:0"}, wants: []string{`--engine "kqueue" is not std, epoll or uring`}},
 		{name: "serve accept", args: []string{"serve", "--accept", "random", "tcp://127.0.0.1:0"}, wants: []string{`--accept "random" is not shared or reuseport`}},
 		{name: "connect proxy version", args: []string{"connect", "--proxy-protocol", "3", dead}, wants: []string{"--proxy-protocol 3 is not 1 or 2"}},
 		{name: "connect proxy over udp", args: []string{"connect", "--proxy-protocol", "1", "udp://" + quiet}, wants: []string{"--proxy-protocol is written on stream connections"}},

@@ -102,9 +102,9 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
-	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
-	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
-	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
+	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection), epoll, or uring (io_uring; falls back to epoll where the kernel lacks it)")
+	fs.IntVar(&opts.Loops, "loops", 0, "epoll and uring engines: number of event loops (0 = GOMAXPROCS)")
+	fs.StringVar(&opts.Accept, "accept", "shared", "epoll and uring engines: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
@@ -297,6 +297,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, certTLS *serveTLS) {
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
+	if err := srv.Fallback(); err != nil {
+		fmt.Fprintf(w, "  (asked for %s: %v)\n", opts.Engine, err)
+	}
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s%s\n", ep, allInterfaces(ep))
 	}
