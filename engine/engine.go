@@ -202,6 +202,20 @@ const (
 	BackendUring Backend = "uring"
 )
 
+// Backends lists the backends Config.Backend takes on this platform: the
+// portable one, and its own where it has one (epoll on Linux, and uring,
+// which falls back to epoll where the kernel lacks io_uring).
+func Backends() []Backend {
+	b := []Backend{BackendStd}
+	if DefaultBackend != BackendStd {
+		b = append(b, DefaultBackend)
+	}
+	if DefaultBackend == BackendEpoll {
+		b = append(b, BackendUring)
+	}
+	return b
+}
+
 // AcceptMode is how new connections reach the epoll backend's loops.
 type AcceptMode string
 
