@@ -290,7 +290,8 @@ type Config struct {
 	// Reaching it pauses reading, never closes a connection. What they hold
 	// stays within the budget and an eighth more, plus per connection one
 	// chunk and one read: while the budget is over, reads take 4 KiB (on
-	// the std backend a read already waiting may still take ReadBuffer).
+	// the std and uring backends a read already waiting may still take
+	// ReadBuffer).
 	MaxPendingTotal int64
 
 	// Unlink removes a stale Unix socket file at the listen path before
