@@ -493,6 +493,7 @@ func (c *econn) settle() {
 	c.paused = cfg.paused(c.paused, pending, c.l.b.s.budget.level())
 	read := c.st.reads() && (!c.paused || c.st.discards())
 	if c.l.u != nil {
+		c.usend() // what a Drainer has just written, unless a send is in flight
 		c.uwatch(read)
 		if c.st.ending() {
 			c.finish()
