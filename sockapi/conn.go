@@ -37,6 +37,9 @@ type Conn struct {
 	network string
 	obs     sockit.Observer
 	stream  bool // SOCK_STREAM: a read of 0 bytes is the end of the stream
+	// unconnected: a datagram socket without a peer when New looked
+	// (getpeername failed): RecvAuto is recvfrom.
+	unconnected bool
 
 	shutRD   atomic.Bool // SHUT_RD was called: a read of 0 is ours, not the peer's FIN
 	blocking atomic.Bool // a MSG_WAITALL recv is blocked in the kernel
@@ -57,6 +60,7 @@ func New(s Socket, network string, obs sockit.Observer) (*Conn, error) {
 	if err := rc.Control(func(fd uintptr) {
 		c.fd = int(fd)
 		c.stream, serr = isStream(int(fd))
+		c.unconnected = !c.stream && !hasPeer(int(fd))
 	}); err != nil {
 		return nil, err
 	}
@@ -248,8 +252,19 @@ func (c *Conn) Writev(bufs [][]byte) (int, error) {
 
 // RecvWith receives with call (flags f apply to the calls that take
 // them) into p; readv splits p in two vectors. from is the sender where
-// the call tells it.
+// the call tells it. RecvAuto is recvfrom on a datagram socket that had no
+// peer when New looked, else recv with flags and read without.
 func (c *Conn) RecvWith(call RecvCall, p []byte, f Flags) (n int, from net.Addr, err error) {
+	if call == RecvAuto {
+		switch {
+		case c.unconnected:
+			call = RecvFrom
+		case f != 0:
+			call = Recv
+		default:
+			call = Read
+		}
+	}
 	switch call {
 	case Recv:
 		n, err = c.Recv(p, f)
@@ -272,8 +287,19 @@ func (c *Conn) RecvWith(call RecvCall, p []byte, f Flags) (n int, from net.Addr,
 
 // SendWith sends p with call (flags f apply to the calls that take them),
 // to to for sendto and sendmsg (nil on a connected socket); writev sends
-// p as two vectors.
+// p as two vectors. SendAuto is sendto when to is set, else send with
+// flags and write without.
 func (c *Conn) SendWith(call SendCall, p []byte, f Flags, to net.Addr) (int, error) {
+	if call == SendAuto {
+		switch {
+		case to != nil:
+			call = SendTo
+		case f != 0:
+			call = Send
+		default:
+			call = Write
+		}
+	}
 	switch call {
 	case Send:
 		return c.Send(p, f)
@@ -286,6 +312,10 @@ func (c *Conn) SendWith(call SendCall, p []byte, f Flags, to net.Addr) (int, err
 	}
 	return c.Write(p)
 }
+
+// Supported reports whether the platform has the calls (Linux and the
+// BSDs); elsewhere each fails with ErrUnsupported.
+func Supported() bool { return supported }
 
 // split cuts p in two vectors, so that a vectored call is seen to gather
 // or scatter; fewer than two bytes stay one vector.

@@ -79,19 +79,22 @@ func ParseFlags(s string) (Flags, error) {
 }
 
 // SendCall names the system call that sends: write(2), send(2),
-// sendto(2), sendmsg(2) or writev(2). The zero value is write.
+// sendto(2), sendmsg(2) or writev(2). The zero value, SendAuto, is the
+// usual one: write, send when there are flags, sendto when there is a
+// destination.
 type SendCall uint8
 
 // The send calls.
 const (
-	Write SendCall = iota
+	SendAuto SendCall = iota
+	Write
 	Send
 	SendTo
 	SendMsg
 	Writev
 )
 
-var sendNames = []string{Write: "write", Send: "send", SendTo: "sendto", SendMsg: "sendmsg", Writev: "writev"}
+var sendNames = []string{SendAuto: "auto", Write: "write", Send: "send", SendTo: "sendto", SendMsg: "sendmsg", Writev: "writev"}
 
 func (c SendCall) String() string {
 	if int(c) < len(sendNames) {
@@ -104,35 +107,39 @@ func (c SendCall) String() string {
 // not).
 func (c SendCall) Flags() bool { return c != Write && c != Writev }
 
-// Addressed reports whether the call names its destination (sendto,
-// sendmsg), as an unconnected datagram socket needs.
-func (c SendCall) Addressed() bool { return c == SendTo || c == SendMsg }
+// Addressed reports whether the call can name its destination (sendto,
+// sendmsg, and SendAuto, which turns into sendto), as an unconnected
+// datagram socket needs.
+func (c SendCall) Addressed() bool { return c == SendTo || c == SendMsg || c == SendAuto }
 
-// ParseSendCall reads "write", "send", "sendto", "sendmsg" or "writev",
-// in any case.
+// ParseSendCall reads "write", "send", "sendto", "sendmsg", "writev" or
+// "auto", in any case.
 func ParseSendCall(s string) (SendCall, error) {
 	for i, n := range sendNames {
 		if strings.EqualFold(s, n) {
 			return SendCall(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown send call %q (want %s)", s, strings.Join(sendNames, ", "))
+	return 0, fmt.Errorf("unknown send call %q (want %s)", s, strings.Join(sendNames[1:], ", "))
 }
 
 // RecvCall names the system call that receives: read(2), recv(2),
-// recvfrom(2), recvmsg(2) or readv(2). The zero value is read.
+// recvfrom(2), recvmsg(2) or readv(2). The zero value, RecvAuto, is the
+// usual one: read, recv when there are flags, recvfrom on an unconnected
+// datagram socket (to learn the sender).
 type RecvCall uint8
 
 // The receive calls.
 const (
-	Read RecvCall = iota
+	RecvAuto RecvCall = iota
+	Read
 	Recv
 	RecvFrom
 	RecvMsg
 	Readv
 )
 
-var recvNames = []string{Read: "read", Recv: "recv", RecvFrom: "recvfrom", RecvMsg: "recvmsg", Readv: "readv"}
+var recvNames = []string{RecvAuto: "auto", Read: "read", Recv: "recv", RecvFrom: "recvfrom", RecvMsg: "recvmsg", Readv: "readv"}
 
 func (c RecvCall) String() string {
 	if int(c) < len(recvNames) {
@@ -149,15 +156,15 @@ func (c RecvCall) Flags() bool { return c != Read && c != Readv }
 // (recvfrom, recvmsg).
 func (c RecvCall) Addressed() bool { return c == RecvFrom || c == RecvMsg }
 
-// ParseRecvCall reads "read", "recv", "recvfrom", "recvmsg" or "readv",
-// in any case.
+// ParseRecvCall reads "read", "recv", "recvfrom", "recvmsg", "readv" or
+// "auto", in any case.
 func ParseRecvCall(s string) (RecvCall, error) {
 	for i, n := range recvNames {
 		if strings.EqualFold(s, n) {
 			return RecvCall(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown receive call %q (want %s)", s, strings.Join(recvNames, ", "))
+	return 0, fmt.Errorf("unknown receive call %q (want %s)", s, strings.Join(recvNames[1:], ", "))
 }
 
 // How is shutdown(2)'s second argument, or no shutdown at all. The zero

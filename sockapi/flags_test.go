@@ -36,13 +36,13 @@ func TestParseFlags(t *testing.T) {
 
 func TestParseCalls(t *testing.T) {
 	t.Parallel()
-	for i, name := range []string{"write", "send", "SendTo", "sendmsg", "writev"} {
+	for i, name := range []string{"auto", "write", "send", "SendTo", "sendmsg", "writev"} {
 		c, err := ParseSendCall(name)
 		if err != nil || int(c) != i {
 			t.Errorf("ParseSendCall(%q) = %v, %v; want %d", name, c, err, i)
 		}
 	}
-	for i, name := range []string{"read", "recv", "recvfrom", "RECVMSG", "readv"} {
+	for i, name := range []string{"auto", "read", "recv", "recvfrom", "RECVMSG", "readv"} {
 		c, err := ParseRecvCall(name)
 		if err != nil || int(c) != i {
 			t.Errorf("ParseRecvCall(%q) = %v, %v; want %d", name, c, err, i)

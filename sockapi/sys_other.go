@@ -10,6 +10,9 @@ import (
 // On other platforms (Windows) the calls are not offered: each fails with
 // ErrUnsupported.
 
+const supported = false
+
+func hasPeer(int) bool                                   { return true }
 func isStream(int) (bool, error)                         { return true, nil }
 func read(int, []byte) (int, error)                      { return 0, ErrUnsupported }
 func write(int, []byte) (int, error)                     { return 0, ErrUnsupported }

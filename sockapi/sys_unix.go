@@ -50,6 +50,14 @@ func again(op func() error) error {
 	}
 }
 
+const supported = true
+
+// hasPeer reports whether the socket is connected (getpeername(2)).
+func hasPeer(fd int) bool {
+	_, err := unix.Getpeername(fd)
+	return err == nil
+}
+
 func isStream(fd int) (bool, error) {
 	t, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {
