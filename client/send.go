@@ -6,13 +6,34 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/sockapi"
 )
 
-// SendOptions configure Send. The zero value sends the message once and
-// waits for the reply without a time limit.
+// SendOptions configure Send. The zero value sends the message once,
+// half-closes, and waits for the reply without a time limit.
 type SendOptions struct {
 	Count   int           // times to send the message; 0 means 1
 	Timeout time.Duration // give up when nothing arrives for this long; 0 = never
+	// Shutdown is how a stream ends its input once the message is sent:
+	// the zero value SHUT_WR sends FIN and reads the reply until the
+	// server's EOF; SHUT_RD (and SHUT_RDWR) make reads return end of file
+	// at once, so that little or nothing of the reply is read; ShutNone
+	// sends no FIN and reads until the server closes, or until Timeout
+	// passes quietly, which then ends the reply without an error.
+	Shutdown sockapi.How
+	// Urgent, if set, is sent after the message with send(MSG_OOB): on
+	// TCP its last byte is urgent data. Streams only.
+	Urgent []byte
+	// Rights are files whose descriptors go with the first message, by
+	// sendmsg(2) with SCM_RIGHTS (Unix sockets).
+	Rights []*os.File
+	// Hold keeps the connection open for this long after the shutdown,
+	// even once the reply has ended, so that its state can be watched
+	// (FIN_WAIT_2 while the server has not closed, TIME_WAIT after); the
+	// reply is read meanwhile, and Timeout does not apply within it.
+	Hold time.Duration
 }
 
 // Send sends msg over c and copies the reply to out.
@@ -27,15 +48,43 @@ func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if c.ep.IsPacket() {
-		return sendPackets(ctx, c, msg, out, count, o.Timeout)
+		return sendPackets(ctx, c, msg, out, count, o)
 	}
+	var holdEnd time.Time
 	send := func() error {
 		for i := 0; i < count; i++ {
-			if _, err := c.Write(msg); err != nil {
+			var err error
+			if i == 0 && len(o.Rights) > 0 {
+				_, err = c.SendRights(msg, o.Rights...)
+			} else {
+				_, err = c.Write(msg)
+			}
+			if err != nil {
 				return err
 			}
 		}
-		return c.CloseWrite()
+		if len(o.Urgent) > 0 {
+			if _, err := c.SendUrgent(o.Urgent); err != nil {
+				return err
+			}
+		}
+		switch o.Shutdown {
+		case sockapi.ShutNone:
+			return nil
+		case sockapi.ShutWR:
+			return c.CloseWrite()
+		}
+		return c.Shutdown(o.Shutdown)
+	}
+	read := func() error {
+		err := copyUntilEOF(ctx, c, out, o.Timeout, holdEnd)
+		if o.Shutdown == sockapi.ShutNone && sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil {
+			return nil // no FIN was sent: a quiet server has said what it will
+		}
+		if err == nil && !holdEnd.IsZero() {
+			err = hold(ctx, holdEnd)
+		}
+		return err
 	}
 	// A small message fits the socket buffers: send it all, then read, so
 	// that -v narrates the steps in the order a tutorial draws them.
@@ -43,14 +92,20 @@ func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions
 		if err := send(); err != nil {
 			return ctxErr(ctx, err)
 		}
-		return ctxErr(ctx, copyUntilEOF(ctx, c, out, o.Timeout))
+		if o.Hold > 0 {
+			holdEnd = time.Now().Add(o.Hold)
+		}
+		return ctxErr(ctx, read())
+	}
+	if o.Hold > 0 { // known before the writer starts, so that read sees it
+		holdEnd = time.Now().Add(o.Hold)
 	}
 	// A large one is written while the reply is read: a server that answers
 	// as it reads (echo) stops reading when we stop reading its answer, and
 	// a client that wrote everything first would deadlock.
 	werr := make(chan error, 1)
 	go func() { werr <- send() }()
-	rerr := copyUntilEOF(ctx, c, out, o.Timeout)
+	rerr := read()
 	select {
 	case err := <-werr:
 		return ctxErr(ctx, errors.Join(rerr, err))
@@ -70,13 +125,32 @@ func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions
 // smallest socket buffers, so the write cannot block on a peer that answers.
 const smallMessage = 16 << 10
 
-func sendPackets(ctx context.Context, c *Conn, msg []byte, out io.Writer, count int, timeout time.Duration) error {
+// hold waits until end, or until ctx ends.
+func hold(ctx context.Context, end time.Time) error {
+	t := time.NewTimer(time.Until(end))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func sendPackets(ctx context.Context, c *Conn, msg []byte, out io.Writer, count int, o SendOptions) error {
+	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
 	buf := make([]byte, 256<<10)
 	for i := 0; i < count; i++ {
-		if _, err := c.Write(msg); err != nil {
+		var err error
+		if i == 0 && len(o.Rights) > 0 {
+			_, err = c.SendRights(msg, o.Rights...)
+		} else {
+			_, err = c.Write(msg)
+		}
+		if err != nil {
 			return ctxErr(ctx, err)
 		}
 		setReadDeadline(ctx, c, time.Now().Add(timeout))
@@ -92,11 +166,17 @@ func sendPackets(ctx context.Context, c *Conn, msg []byte, out io.Writer, count 
 }
 
 // copyUntilEOF copies c to out until EOF, failing if nothing arrives for
-// idle (0 = wait forever).
-func copyUntilEOF(ctx context.Context, c *Conn, out io.Writer, idle time.Duration) error {
+// idle (0 = wait forever), except before holdEnd: until then it waits,
+// and a quiet peer at holdEnd ends the copy without an error.
+func copyUntilEOF(ctx context.Context, c *Conn, out io.Writer, idle time.Duration, holdEnd time.Time) error {
 	buf := make([]byte, 64<<10)
 	for {
-		if idle > 0 {
+		switch {
+		case !holdEnd.IsZero() && time.Now().Before(holdEnd):
+			setReadDeadline(ctx, c, holdEnd)
+		case !holdEnd.IsZero():
+			return nil // the hold is over: close
+		case idle > 0:
 			setReadDeadline(ctx, c, time.Now().Add(idle))
 		}
 		n, err := c.Read(buf)
@@ -107,6 +187,9 @@ func copyUntilEOF(ctx context.Context, c *Conn, out io.Writer, idle time.Duratio
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if !holdEnd.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			continue // the hold's end: the loop's top decides
 		}
 		if err != nil {
 			return err

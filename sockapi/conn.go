@@ -340,6 +340,21 @@ func vectors(bufs [][]byte) string {
 	return strconv.Itoa(len(bufs)) + " " + noun + ": " + strings.Join(sizes, "+") + " bytes"
 }
 
+// WaitReadable waits until the socket has something to read (data, end
+// of file or an error), within the read deadline, as poll(2) with POLLIN
+// would, and makes no call that takes anything. A program that got
+// EAGAIN from a MSG_DONTWAIT recv waits so before it calls again.
+func (c *Conn) WaitReadable() error {
+	first := true
+	return c.rc.Read(func(fd uintptr) bool {
+		if first { // before any wait: it may be readable already
+			first = false
+			return readable(int(fd))
+		}
+		return true
+	})
+}
+
 // Shutdown is shutdown(2). ShutNone does nothing.
 func (c *Conn) Shutdown(h How) error {
 	if h == ShutNone {
@@ -506,8 +521,16 @@ func (c *Conn) wrap(call string, err error) error {
 	return &os.SyscallError{Syscall: call, Err: err}
 }
 
+// made reports whether a call that ended with err was made: a deadline
+// that passed while it waited, or a socket closed meanwhile, ends it
+// before the kernel is asked, and is not reported as a call.
+func made(err error) bool {
+	var errno syscall.Errno
+	return err == nil || errors.As(err, &errno)
+}
+
 func (c *Conn) reportRead(call string, n int, p []byte, from net.Addr, err error) {
-	if c.obs == nil {
+	if c.obs == nil || !made(err) {
 		return
 	}
 	e := sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, Call: call, N: n, Err: err}
@@ -529,7 +552,7 @@ func (c *Conn) reportRead(call string, n int, p []byte, from net.Addr, err error
 }
 
 func (c *Conn) reportWrite(call string, n int, p []byte, to net.Addr, detail string, err error) {
-	if c.obs == nil {
+	if c.obs == nil || !made(err) {
 		return
 	}
 	e := sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, Call: call, N: n, Detail: detail, Err: err}

@@ -13,6 +13,7 @@ import (
 const supported = false
 
 func hasPeer(int) bool                                   { return true }
+func readable(int) bool                                  { return true }
 func isStream(int) (bool, error)                         { return true, nil }
 func read(int, []byte) (int, error)                      { return 0, ErrUnsupported }
 func write(int, []byte) (int, error)                     { return 0, ErrUnsupported }

@@ -58,6 +58,15 @@ func hasPeer(fd int) bool {
 	return err == nil
 }
 
+// readable reports whether a read would not block now (poll(2) with no
+// wait).
+func readable(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	var n int
+	again(func() (err error) { n, err = unix.Poll(fds, 0); return err })
+	return n > 0
+}
+
 func isStream(fd int) (bool, error) {
 	t, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {

@@ -101,9 +101,13 @@ func (o *Options) Dialer(obs sockit.Observer, laddr net.Addr, timeout time.Durat
 		}
 		if laddr != nil {
 			var err error
-			_ = c.Control(func(f uintptr) { err = bindNoPort(fdInt(f), network) })
+			fd := -1
+			_ = c.Control(func(f uintptr) { fd = fdInt(f); err = bindNoPort(fd, network) })
 			if err != nil {
 				return err
+			}
+			if obs != nil && !strings.HasPrefix(network, "unix") {
+				obs.Observe(sockit.Event{Step: sockit.StepBind, FD: fd, Net: network, Local: laddr})
 			}
 		}
 		if obs != nil {
