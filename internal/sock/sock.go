@@ -39,7 +39,14 @@ func (o *Options) control(obs sockit.Observer, onFD func(int)) func(network, add
 				onFD(fdInt(fd))
 			}
 			if obs != nil {
-				obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fdInt(fd), Net: network, Detail: FamilyType(network, address)})
+				detail := socketFamilyType(fdInt(fd))
+				if detail == "" {
+					detail = FamilyType(network, address)
+				}
+				obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fdInt(fd), Net: network, Detail: detail})
+				for _, opt := range netDefaults(fdInt(fd)) {
+					obs.Observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fdInt(fd), Net: network, Detail: opt + ", by package net"})
+				}
 			}
 			err = o.apply(fd, network, obs)
 		})
