@@ -44,6 +44,9 @@ type SendOptions struct {
 // Count datagrams, each followed by the reply datagram; a missing reply is a
 // timeout error (Timeout 0 then means 2 seconds).
 func Send(ctx context.Context, c *Conn, msg []byte, out io.Writer, o SendOptions) error {
+	if len(o.Rights) > 0 && !c.ep.IsUnix() {
+		return sockit.BadOption("client.SendOptions", "Rights", "passes descriptors over Unix sockets only (SCM_RIGHTS, per unix(7)), not over "+c.ep.Network())
+	}
 	count := max(o.Count, 1)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()

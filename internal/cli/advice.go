@@ -48,6 +48,17 @@ var optionFlags = map[string]string{
 
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
+
+	// The socket API lab.
+	"client.Options.Calls.Send":      "--send-call",
+	"client.Options.Calls.SendFlags": "--send-flags",
+	"client.Options.Calls.Recv":      "--recv-call",
+	"client.Options.Calls.RecvFlags": "--recv-flags",
+	"client.Options.Connect":         "--connected",
+	"client.Options.LocalAddr":       "--local",
+	"client.SendOptions.Rights":      "--pass-fd",
+	"engine.Config.Urgent":           "--urgent",
+	"engine.Config.AcceptDelay":      "--accept-delay",
 }
 
 // describe is the text sockit prints for err: option fields named as

@@ -121,7 +121,7 @@ second Ctrl-C, the first one shuts down gracefully and exits 0).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr{err}
 	})
-	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil))
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdICMP(app, nil))
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/sockapi"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -36,6 +37,16 @@ type ServeOptions struct {
 	Unlink    bool
 	Verbose   bool
 	States    bool // with Verbose: note each TCP socket's state after each step
+	Preview   bool // -vv: with Verbose, the first bytes of each read and write
+	// The socket API lab: the word that stops the server
+	// (service.Lab.ExitWord), a listener that accepts slowly
+	// (engine.Config.AcceptDelay), a FIN held before the service hears
+	// of it (service.Lab.CloseDelay), and what becomes of urgent data
+	// (engine.Config.Urgent; "" = receive on epoll, inline on std).
+	ExitWord    string
+	AcceptDelay time.Duration
+	CloseDelay  time.Duration
+	Urgent      string
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
@@ -90,7 +101,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO, opts.Hard = app.IO, app.Hard
 			opts.Endpoints = args
-			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
@@ -120,7 +131,11 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.Float64Var(&opts.UDPRate, "udp-rate", service.DefaultRate, "udp: answer at most this many datagrams a second to one source address and port, in bursts of --udp-burst (0 = no limit); datagrams from the server's own address, broadcast or multicast addresses and ports below 1024 are never answered")
 	fs.IntVar(&opts.UDPBurst, "udp-burst", service.DefaultBurst, "udp: how many datagrams from one source may be answered at once before --udp-rate applies")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
-	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
+	fs.CountP("verbose", "v", "narrate each socket step and log each connection; -vv adds the first bytes of each read and write, as a classic server prints each message")
+	fs.StringVar(&opts.ExitWord, "exit-word", "", "stop (gracefully, exit 0) when a client sends exactly this word: a line, or a datagram, as the classic TCP and UDP echo servers do")
+	fs.DurationVar(&opts.AcceptDelay, "accept-delay", 0, "call accept(2) once every this long: connections wait in the backlog meanwhile (see it fill with: sockit watch PORT)")
+	fs.DurationVar(&opts.CloseDelay, "close-delay", 0, "hold each client's FIN this long before answering it with our own: the server sits in CLOSE_WAIT, and the teardown shows four segments (see it with: sockit trace PORT)")
+	fs.StringVar(&opts.Urgent, "urgent", "", "tcp urgent data (MSG_OOB): receive (taken apart with recv(MSG_OOB) and narrated; the default with --engine epoll), inline (SO_OOBINLINE: kept in the stream; the default with --engine std) or off (left to the kernel, which drops it unread)")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
 	positive(fs, "max-message", "max-pending-total", "watermark", "udp-burst", "proxy-timeout")
@@ -165,7 +180,19 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
-	obs := withStates(observer(log, opts.Verbose), opts.States)
+	obs := withPreview(withStates(observer(log, opts.Verbose), opts.States), opts.Preview)
+	exit := make(chan net.Addr, 1)
+	lab := &service.Lab{ExitWord: opts.ExitWord, CloseDelay: opts.CloseDelay, Stop: func(from net.Addr) {
+		select {
+		case exit <- from:
+		default:
+		}
+	}}
+	handler, packetHandler = lab.Wrap(handler), lab.WrapPacket(packetHandler)
+	urgent, err := urgentMode(opts.Urgent, engine.Backend(opts.Engine))
+	if err != nil {
+		return err
+	}
 	layers := newServeLayers(opts, certTLS, obs)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
@@ -181,6 +208,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		IdleTimeout: opts.Idle,
 		Unlink:      opts.Unlink,
 		Observer:    obs,
+		Urgent:      urgent,
+		Rights:      sockapi.Supported(),
+		AcceptDelay: opts.AcceptDelay,
 
 		HighWatermark:   int(opts.Watermark),
 		MaxPendingTotal: int64(opts.MaxPendingTotal),
@@ -212,7 +242,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		opts.Ready(addrs)
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case from := <-exit:
+		fmt.Fprintf(opts.IO.ErrOut, "exit word %q from %s\n", opts.ExitWord, from)
+	}
 	active := srv.Stats().Active
 	if active > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "shutting down: %s open, waiting up to %s (Ctrl-C again to stop now)\n", plural(uint64(active), "connection"), opts.Grace)
@@ -234,6 +268,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		servedTLS, servedWS = servedTLS || ep.IsTLS(), servedWS || ep.IsWebSocket()
 	}
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
+		fmt.Fprintln(opts.IO.Out, line)
+	}
+	if line := labSummary(st.UrgentIn, st.RightsIn); line != "" {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	if g := guard.Stats(); g.Unanswered() > 0 {
