@@ -87,7 +87,8 @@ func (c Calls) check(network string, connected bool) error {
 	case !connected && !c.Send.Addressed():
 		return bad([]string{"Calls.Send", "Connect"}, "disagree: "+c.Send.String()+"(2) names no destination, and an unconnected "+network+" socket needs one (sendto or sendmsg), or connect(2) first")
 	case (c != Calls{}) && !sockapi.Supported():
-		return &sockit.Error{Op: "connect", Net: network, Err: sockapi.ErrUnsupported}
+		return &sockit.OptionError{Owner: "client.Options", Fields: []string{"Calls"},
+			Reason: "needs the socket calls of Linux or another Unix; here there are only the defaults (read and write)", Err: sockapi.ErrUnsupported}
 	}
 	return nil
 }

@@ -360,9 +360,15 @@ func (c *Conn) Shutdown(h How) error {
 	if h == ShutNone {
 		return nil
 	}
-	err := c.control(func(fd int) error { return shutdown(fd, h) })
-	if err == nil && h.Reads() {
+	// Marked before the call: a read in another goroutine may return 0
+	// for it before shutdown(2) itself has returned here.
+	was := c.shutRD.Load()
+	if h.Reads() {
 		c.shutRD.Store(true)
+	}
+	err := c.control(func(fd int) error { return shutdown(fd, h) })
+	if err != nil {
+		c.shutRD.Store(was)
 	}
 	if c.obs != nil {
 		c.obs.Observe(sockit.Event{Step: sockit.StepShutdown, FD: c.fd, Net: c.network, Detail: h.String(), Err: err})

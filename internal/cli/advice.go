@@ -50,6 +50,7 @@ var optionFlags = map[string]string{
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
 
 	// The socket API lab.
+	"client.Options.Calls":           "--send-call, --recv-call and their flags",
 	"client.Options.Calls.Send":      "--send-call",
 	"client.Options.Calls.SendFlags": "--send-flags",
 	"client.Options.Calls.Recv":      "--recv-call",
