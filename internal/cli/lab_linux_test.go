@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -328,5 +329,61 @@ func TestTraceStateSetAgain(t *testing.T) {
 	got := stepText(st)
 	if strings.Contains(got, "FIN_WAIT_1 → FIN_WAIT_1") || !strings.Contains(got, "FIN_WAIT_1 (stays): close() after shutdown()") {
 		t.Errorf("step text %q, want FIN_WAIT_1 (stays) and why", got)
+	}
+}
+
+// With --close-delay the teardown is four segments, as the textbook draws
+// it: the client's FIN, the server's ACK alone, the server's FIN after the
+// delay, the client's ACK.
+func TestLabCloseDelayFourSegments(t *testing.T) {
+	t.Parallel()
+	testkit.NeedRoot(t, "AF_PACKET, to capture the segments")
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, CloseDelay: 300 * time.Millisecond})
+	srv := s.addrs[0].(*net.TCPAddr).AddrPort()
+	cp, err := tcpstate.NewCapture(tcpstate.Filter{Port: srv.Port()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := make(chan tcpstate.Segment, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cp.Run(ctx, func(sg tcpstate.Segment) {
+			select {
+			case segs <- sg:
+			default:
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		testkit.Receive(t, done, "the capture's end")
+		cp.Close()
+	}()
+	// The echo first, so that no data rides with the teardown.
+	c := testkit.Dial(t, "tcp", srv.String())
+	if err := testkit.RoundTrip(c, []byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if rest := readAll(t, c); len(rest) != 0 {
+		t.Fatalf("after our FIN: %q", rest)
+	}
+	// From the client's FIN on, in order.
+	var teardown []string
+	for len(teardown) < 4 {
+		sg := testkit.Receive(t, segs, "the teardown's segments")
+		if len(teardown) == 0 && (sg.Flags&tcpstate.FIN == 0 || sg.Dst != srv) {
+			continue
+		}
+		side := "client"
+		if sg.Src == srv {
+			side = "server"
+		}
+		teardown = append(teardown, side+" "+sg.Flags.String())
+	}
+	want := []string{"client FIN-ACK", "server ACK", "server FIN-ACK", "client ACK"}
+	if !slices.Equal(teardown, want) {
+		t.Errorf("teardown %q, want %q", teardown, want)
 	}
 }
