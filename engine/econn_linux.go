@@ -329,11 +329,14 @@ func (c *econn) handle(ev sock.Readiness) {
 			c.wantDrain = true // room again: settle calls OnDrain
 		}
 	}
-	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
-		c.read()
-	}
+	// The urgent byte first: it waits apart from the stream, for
+	// recv(MSG_OOB) whatever has been read, and a read that comes to the
+	// peer's FIN would end our reading and leave it behind.
 	if ev&sock.Urgent != 0 && c.st.reads() {
 		c.takeUrgent()
+	}
+	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
+		c.read()
 	}
 	if ev&sock.HungUp != 0 && c.st == stPeerClosed && !c.shut.Load() {
 		// Input has ended and the peer is gone both ways (per epoll_ctl(2);

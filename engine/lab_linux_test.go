@@ -97,8 +97,37 @@ func TestUrgentReceive(t *testing.T) {
 	}
 }
 
-// UrgentInline: the urgent byte stays in the stream, and the read that
-// stopped before it is told so.
+// An urgent byte that is all the peer sent before its FIN, both queued
+// when the connection is accepted (AcceptDelay holds it in the backlog):
+// the first read(2) already returns 0, and the byte must be taken before
+// it ends the input, never lost unread.
+func TestUrgentReceiveWithTheFIN(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, engine.BackendEpoll, engine.Config{Urgent: engine.UrgentReceive, AcceptDelay: 100 * time.Millisecond})
+	h := &labHandler{}
+	addr := listen(t, srv, "tcp", "127.0.0.1:0", h)
+	c, err := dialConn(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	api, err := sockapi.New(c.(*net.TCPConn), "tcp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Send([]byte("!"), sockapi.OOB); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	if rest, err := testkit.ReadAll(c, 16); err != nil || len(rest) != 0 {
+		t.Errorf("echo %q, %v; want nothing and EOF (the urgent byte is apart)", rest, err)
+	}
+	if got := h.urgentBytes(); string(got) != "!" {
+		t.Errorf("OnUrgent got %q, want !", got)
+	}
+}
+
 func TestUrgentInline(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		rec := new(testkit.Recorder)

@@ -387,3 +387,21 @@ func TestLabCloseDelayFourSegments(t *testing.T) {
 		t.Errorf("teardown %q, want %q", teardown, want)
 	}
 }
+
+// connect takes the same choices: writev and readv, urgent data at the
+// end of input, then the shutdown asked for.
+func TestLabConnect(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Verbose: true})
+	opts, out, errOut := connectOpts(s.endpoint(0), strings.NewReader("one\n"))
+	opts.Verbose = true
+	opts.API = apiFlags{SendCall: "writev", RecvCall: "readv", OOB: "!", Shutdown: "wr"}
+	if err := runConnectBounded(t, context.Background(), opts); err != nil {
+		t.Fatalf("runConnect: %v\n%s", err, errOut)
+	}
+	if got := out.String(); got != "one\n" {
+		t.Errorf("printed %q, want the echo without the urgent byte", got)
+	}
+	testkit.MustContain(t, "connect's narration", errOut.String(), "writev(", "send(MSG_OOB) 1 byte", "shutdown(SHUT_WR)", "readv(")
+	s.errOut.WaitFor(t, "urgent data: recv(MSG_OOB) 1 byte")
+}
