@@ -157,13 +157,21 @@ func (e *Error) Kind() Kind { return KindOf(e.Err) }
 func (e *Error) Hint() string {
 	switch e.Kind() {
 	case KindAddrInUse:
-		if e.Net == "unix" || e.Net == "unixgram" || e.Net == "unixpacket" {
+		switch {
+		case errors.Is(e.Err, ErrLiveSocket):
+			return "not replacing it; stop that server, or pick another path"
+		case isUnix(e.Net):
 			return "a socket file is already there"
+		case strings.HasPrefix(e.Net, "udp"):
+			return "another process has that port; see it with: ss -lunp, or pick another port"
 		}
 		return "another process is listening there; see it with: ss -ltnp, or pick another port"
 	case KindPermission:
-		if e.Op == "listen" && isLowPort(e.Addr) {
+		switch {
+		case e.Op == "listen" && isLowPort(e.Addr):
 			return "ports below 1024 need root or CAP_NET_BIND_SERVICE; pick a port ≥ 1024"
+		case e.Op == "connect" && isUnix(e.Net):
+			return "connecting needs write permission on the socket file; see its owner and mode with: ls -l"
 		}
 		return "permission denied by the system"
 	case KindRefused:
@@ -182,6 +190,9 @@ func (e *Error) Hint() string {
 	case KindTimeout:
 		return ""
 	case KindNotSocket:
+		if e.Op == "connect" {
+			return "is that the server's socket path?"
+		}
 		return "refusing to delete a file that is not a socket"
 	case KindNotFound:
 		if e.Op == "connect" {
@@ -194,6 +205,10 @@ func (e *Error) Hint() string {
 		return "out of file descriptors; raise the limit (ulimit -n) or use fewer connections"
 	}
 	return ""
+}
+
+func isUnix(network string) bool {
+	return network == "unix" || network == "unixgram" || network == "unixpacket"
 }
 
 func isLowPort(addr string) bool {
@@ -211,6 +226,11 @@ func isLowPort(addr string) bool {
 // ErrNotSocket is returned when a Unix socket path exists but is a regular
 // file, a directory or anything else that is not a socket.
 var ErrNotSocket = errors.New("path exists and is not a socket")
+
+// ErrLiveSocket is returned, with syscall.EADDRINUSE, when a Unix socket
+// file that was to be replaced as stale has a server answering on it: a
+// live server's file is never removed.
+var ErrLiveSocket = errors.New("a live server answers on this socket file")
 
 // ErrBadEndpoint is wrapped by every endpoint parse error.
 var ErrBadEndpoint = errors.New("bad endpoint")

@@ -464,6 +464,8 @@ func TestHintPermission(t *testing.T) {
 		{name: "listen port 0", err: &sockit.Error{Op: "listen", Net: "tcp", Addr: "127.0.0.1:0", Err: syscall.EACCES}, want: other},
 		{name: "listen unix path", err: &sockit.Error{Op: "listen", Net: "unix", Addr: "/run/x.sock", Err: syscall.EACCES}, want: other},
 		{name: "connect low port", err: &sockit.Error{Op: "connect", Net: "tcp", Addr: "127.0.0.1:80", Err: syscall.EPERM}, want: other},
+		{name: "connect unix path", err: &sockit.Error{Op: "connect", Net: "unix", Addr: "/run/x.sock", Err: syscall.EACCES},
+			want: "connecting needs write permission on the socket file; see its owner and mode with: ls -l"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -543,5 +545,37 @@ func TestErrorAdvice(t *testing.T) {
 	e = &sockit.Error{Op: "read", Net: "tcp", Err: errors.New("odd"), Advice: "try again"}
 	if got, want := e.Error(), "read tcp: odd (try again)"; got != want {
 		t.Errorf("advice without a hint: %q, want %q", got, want)
+	}
+}
+
+// TestHintAddress checks the hints for an address that cannot be used or
+// reached, by network and operation: each names what to look at there.
+func TestHintAddress(t *testing.T) {
+	t.Parallel()
+	inUse := func(network string, err error) *sockit.Error {
+		return &sockit.Error{Op: "listen", Net: network, Addr: "x", Err: err}
+	}
+	tests := []struct {
+		name string
+		err  *sockit.Error
+		want string
+	}{
+		{name: "tcp in use", err: inUse("tcp", syscall.EADDRINUSE), want: "another process is listening there; see it with: ss -ltnp, or pick another port"},
+		{name: "udp in use", err: inUse("udp", syscall.EADDRINUSE), want: "another process has that port; see it with: ss -lunp, or pick another port"},
+		{name: "udp6 in use", err: inUse("udp6", syscall.EADDRINUSE), want: "another process has that port; see it with: ss -lunp, or pick another port"},
+		{name: "unix file there", err: inUse("unixgram", syscall.EADDRINUSE), want: "a socket file is already there"},
+		{name: "unix live server", err: inUse("unix", fmt.Errorf("%w: %w", syscall.EADDRINUSE, sockit.ErrLiveSocket)),
+			want: "not replacing it; stop that server, or pick another path"},
+		{name: "listen on a regular file", err: inUse("unix", sockit.ErrNotSocket), want: "refusing to delete a file that is not a socket"},
+		{name: "connect to a regular file", err: &sockit.Error{Op: "connect", Net: "unix", Addr: "/tmp/f", Err: sockit.ErrNotSocket},
+			want: "is that the server's socket path?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.err.Hint(); got != tt.want {
+				t.Errorf("Hint() mismatch (-want +got):\n-%q\n+%q", tt.want, got)
+			}
+		})
 	}
 }

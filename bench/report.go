@@ -21,8 +21,8 @@ func (res *Result) WriteText(w io.Writer) {
 	if res.Verify {
 		verify = "verify on"
 	}
-	p("sockit bench %s — %s, %d connections, %d-byte messages, depth %d, %s, %s\n",
-		res.Endpoint, res.Mode, res.Conns, res.Size, res.Depth, load, verify)
+	p("sockit bench %s — %s, %s, %d-byte messages, depth %d, %s, %s\n",
+		res.Endpoint, res.Mode, counted(uint64(res.Conns), "connection"), res.Size, res.Depth, load, verify)
 	if res.Procs > 1 {
 		p("  (%d worker processes)\n", res.Procs)
 	}
@@ -37,23 +37,24 @@ func (res *Result) WriteText(w io.Writer) {
 			p("latency       none measured: no message due in the window came back\n")
 			break
 		}
-		p("latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s   (%s messages, timed from when each was due)\n",
-			dur(l.P50), dur(l.P90), dur(l.P99), dur(l.P999), dur(l.Max), count(uint64(l.Count)))
+		p("latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s   (%s, timed from when each was due)\n",
+			dur(l.P50), dur(l.P90), dur(l.P99), dur(l.P999), dur(l.Max), counted(uint64(l.Count), "message"))
 	case ModeSink:
 		p("throughput    %s msgs/s   %s/s sent\n", count(uint64(res.MsgsPerSec)), bytesText(res.BytesPerSec))
 	case ModeSource:
 		p("throughput    %s/s received (%s %d-byte messages/s)\n", bytesText(res.BytesPerSec), count(uint64(res.MsgsPerSec)), res.Size)
 	}
 	if res.Unsent > 0 {
-		p("unsent        %s messages were due but never sent: the pipeline (the depth in flight) stayed full\n", count(res.Unsent))
+		p("unsent        %s due but never sent: the pipeline (the depth in flight) stayed full\n", counted(res.Unsent, "message"))
 	}
-	p("totals        sent %s messages, %s bytes; received %s bytes\n", count(res.TotalSentMsgs), count(res.TotalSentBytes), count(res.TotalRecvBytes))
+	p("totals        sent %s, %s; received %s\n", counted(res.TotalSentMsgs, "message"), counted(res.TotalSentBytes, "byte"), counted(res.TotalRecvBytes, "byte"))
 	c := res.Check
 	if res.Verify {
-		p("verification  %s bytes checked: %s mismatched messages, %s missing bytes in %s connections, %s extra bytes",
-			count(c.CheckedBytes), count(c.MismatchedMsgs), count(c.MissingBytes), count(c.ShortConns), count(c.ExtraBytes))
+		p("verification  %s checked: %s, %s in %s, %s",
+			counted(c.CheckedBytes, "byte"), counted(c.MismatchedMsgs, "mismatched message"), counted(c.MissingBytes, "missing byte"),
+			counted(c.ShortConns, "connection"), counted(c.ExtraBytes, "extra byte"))
 		if c.LostDatagrams > 0 {
-			p(", %s datagrams lost", count(c.LostDatagrams))
+			p(", %s lost", counted(c.LostDatagrams, "datagram"))
 		}
 		p("\n")
 		if m := c.FirstMismatch; m != nil {
@@ -114,6 +115,15 @@ func dur(d Duration) string {
 		return fmt.Sprintf("%.3gms", float64(t)/1e6)
 	}
 	return fmt.Sprintf("%.3gs", t.Seconds())
+}
+
+// counted is n of noun, with count's groups: "1 connection", "14 079 808
+// bytes".
+func counted(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return count(n) + " " + noun + "s"
 }
 
 // count prints n with thin groups of three digits.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/service"
 )
 
@@ -42,6 +43,28 @@ func TestReports(t *testing.T) {
 	var text strings.Builder
 	res.WriteText(&text)
 	for _, want := range []string{"p99.9", "msgs/s", "verification", "errors        none"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// The text report counts in words that agree with their number: one
+// connection, one message; groups of three digits for many.
+func TestTextReportCounts(t *testing.T) {
+	t.Parallel()
+	res := &bench.Result{
+		Endpoint: "tcp://127.0.0.1:7007", Mode: bench.ModeEcho, Conns: 1, Size: 64, Depth: 1, Verify: true,
+		TotalSentMsgs: 1, TotalSentBytes: 64, TotalRecvBytes: 1234567,
+		Check: bench.Verification{CheckedBytes: 1, MismatchedMsgs: 1, MissingBytes: 1, ShortConns: 1, ExtraBytes: 2},
+	}
+	var text strings.Builder
+	res.WriteText(&text)
+	for _, want := range []string{
+		"— echo, 1 connection, 64-byte messages,",
+		"totals        sent 1 message, 64 bytes; received 1 234 567 bytes\n",
+		"verification  1 byte checked: 1 mismatched message, 1 missing byte in 1 connection, 2 extra bytes\n",
+	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

@@ -299,19 +299,25 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 	if res.ConnectTime.P99 > Duration(100*time.Millisecond) && res.Conns >= 5000 && !res.SourceSpread {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; spreading them over more source addresses helps", dur(res.ConnectTime.P99)))
 	}
-	c := res.Check
+	res.Warnings = append(res.Warnings, res.Check.warnings()...)
+}
+
+// warnings says what went wrong in the echoes, if anything did.
+func (c Verification) warnings() []string {
+	var w []string
 	if c.MismatchedMsgs > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s echoed messages did not match what was sent: see verification", count(c.MismatchedMsgs)))
+		w = append(w, fmt.Sprintf("%s did not match what was sent: see verification", counted(c.MismatchedMsgs, "echoed message")))
 	}
 	if c.MissingBytes > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s bytes sent on %s connections never came back (the server closed, reset or stalled them): see verification and errors", count(c.MissingBytes), count(c.ShortConns)))
+		w = append(w, fmt.Sprintf("%s sent on %s never came back (the server closed, reset or stalled them): see verification and errors", counted(c.MissingBytes, "byte"), counted(c.ShortConns, "connection")))
 	}
 	if c.ExtraBytes > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the server sent %s bytes more than it was sent: see verification", count(c.ExtraBytes)))
+		w = append(w, fmt.Sprintf("the server sent %s more than it was sent: see verification", counted(c.ExtraBytes, "byte")))
 	}
 	if c.LostDatagrams > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s datagrams got no answer within %v (lost, or dropped by a full socket buffer: try fewer in flight)", count(c.LostDatagrams), lossTimeout))
+		w = append(w, fmt.Sprintf("%s got no answer within %v (lost, or dropped by a full socket buffer: try fewer in flight)", counted(c.LostDatagrams, "datagram"), lossTimeout))
 	}
+	return w
 }
 
 // OK reports whether the run saw no errors and, with verification, every

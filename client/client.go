@@ -93,6 +93,21 @@ func (c Calls) check(network string, connected bool) error {
 	return nil
 }
 
+// notSocket reports whether path is a regular file or a directory: per
+// unix(7) connect(2) says ECONNREFUSED to those as it does to a socket
+// file nobody listens on, which would send a user looking for a server.
+func notSocket(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && (fi.Mode().IsRegular() || fi.IsDir())
+}
+
+// notSocketError is a connect refused because the path is not a socket: it
+// is sockit.ErrNotSocket, and the refusal.
+type notSocketError struct{ refused error }
+
+func (e notSocketError) Error() string   { return sockit.ErrNotSocket.Error() }
+func (e notSocketError) Unwrap() []error { return []error{sockit.ErrNotSocket, e.refused} }
+
 // Dial connects to ep. For unixgram it first binds a private socket file in
 // the temporary directory so that the server can answer; Close removes it.
 // Errors are *sockit.Error with Op "connect". Dial opens sockets only: a
@@ -131,6 +146,9 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = errors.Join(os.ErrDeadlineExceeded, err)
+		}
+		if sockit.KindOf(err) == sockit.KindRefused && ep.IsUnix() && !ep.IsAbstract() && notSocket(ep.Addr) {
+			err = notSocketError{refused: err}
 		}
 		return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 	}

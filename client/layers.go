@@ -9,6 +9,7 @@ import (
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/certs"
 	"github.com/sockit/sockit/internal/resume"
+	"github.com/sockit/sockit/internal/sniff"
 )
 
 // StartTLS runs a TLS handshake over the socket as a client and puts TLS
@@ -23,14 +24,20 @@ import (
 // ctx bounds the handshake; when it ends, crypto/tls closes the socket.
 // Errors are *sockit.Error with Op "tls"; a certificate that does not
 // verify says why (certs.Explain), and its x509 error is there for
-// errors.As.
+// errors.As. A server that answers with something else than TLS (plain
+// text, our own ClientHello sent back by an echo service) is told by what
+// it sent.
 func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
 	if c.Conn != c.sock {
 		return sockit.Wrap("tls", c.ep.Network(), c.ep.Addr, errTLSFirst)
 	}
 	rw := resume.New(c.sock)
-	tc := tls.Client(rw, cfg)
+	rec := sniff.NewRecorder(rw)
+	tc := tls.Client(rec, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if e := sniff.NotTLS(rec.First(), err); e != nil {
+			return sockit.Wrap("tls", c.ep.Network(), c.ep.Addr, e)
+		}
 		return sockit.Wrap("tls", c.ep.Network(), c.ep.Addr, certs.Explain(err))
 	}
 	c.Conn = resume.Over(tc, rw)

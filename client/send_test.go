@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -174,5 +175,88 @@ func TestSendCancel(t *testing.T) {
 				t.Fatalf("Send did not return within 1s of the context's cancellation; returned %v after Close", <-done)
 			}
 		})
+	}
+}
+
+// checker is an io.Writer that checks what it is given against the
+// pattern of Endless-like input, keeping nothing.
+type checker struct {
+	n   int64
+	bad int64 // offset of the first byte that is not 'r', or -1
+}
+
+func (w *checker) Write(p []byte) (int, error) {
+	for i, b := range p {
+		if b != 'r' && w.bad < 0 {
+			w.bad = w.n + int64(i)
+		}
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// SendFrom streams a long input: everything comes back, and what it
+// allocates is bounded by its buffers, not the input's length. (Not
+// parallel: it counts the process's allocations.)
+func TestSendFromStream(t *testing.T) {
+	const size = 64 << 20
+	ep := testkit.Serve(t, testkit.Echo) // a blocking echo: its allocations do not grow with the input
+	c := dial(t, endpoint.MustParse("tcp://"+ep.String()), client.Options{})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out := checker{bad: -1}
+	err := client.SendFrom(testkit.Context(t), c, io.LimitReader(testkit.Endless{}, size), &out, client.SendOptions{Timeout: testkit.Timeout})
+	runtime.ReadMemStats(&after)
+	if err != nil || out.n != size || out.bad >= 0 {
+		t.Fatalf("SendFrom = %v; %d bytes back (first wrong at %d), want %d", err, out.n, out.bad, size)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		t.Errorf("SendFrom of %d MiB allocated %d KiB; want its buffers only, under 4 MiB", size>>20, grew>>10)
+	}
+}
+
+// An error reading the input ends the message as its end does: the
+// half-close, the reply in full; then the error, as an InputError.
+func TestSendFromInputError(t *testing.T) {
+	t.Parallel()
+	_, ep := serveEcho(t, tcp4)
+	broken := errors.New("disk on fire")
+	for _, n := range []int{10, 100 << 10} { // within a small message, and past it
+		c := dial(t, ep, client.Options{})
+		var out bytes.Buffer
+		in := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), n)), &failing{err: broken})
+		err := client.SendFrom(testkit.Context(t), c, in, &out, client.SendOptions{Timeout: testkit.Timeout})
+		var ie *client.InputError
+		if !errors.As(err, &ie) || !errors.Is(err, broken) {
+			t.Errorf("%d bytes, then a failing read: SendFrom = %v, want an InputError of it", n, err)
+		}
+		if n > 100 && out.Len() != n {
+			t.Errorf("%d bytes, then a failing read: %d bytes back, want all", n, out.Len())
+		}
+	}
+}
+
+type failing struct{ err error }
+
+func (f *failing) Read([]byte) (int, error) { return 0, f.err }
+
+// Where each write is a message, the input is one message, bounded; and a
+// reader is sent once.
+func TestSendFromMessage(t *testing.T) {
+	t.Parallel()
+	_, ep := serveEcho(t, udp4)
+	c := dial(t, ep, client.Options{})
+	var out bytes.Buffer
+	if err := client.SendFrom(testkit.Context(t), c, bytes.NewReader([]byte("one datagram")), &out, client.SendOptions{Timeout: testkit.Timeout}); err != nil || out.String() != "one datagram" {
+		t.Errorf("SendFrom over udp = %v, printed %q", err, out.String())
+	}
+	err := client.SendFrom(testkit.Context(t), c, io.LimitReader(testkit.Endless{}, client.MaxDatagramInput+1), &out, client.SendOptions{Timeout: testkit.Timeout})
+	var ie *client.InputError
+	if !errors.As(err, &ie) {
+		t.Errorf("SendFrom of an input longer than a datagram = %v, want an InputError", err)
+	}
+	err = client.SendFrom(testkit.Context(t), c, bytes.NewReader(nil), &out, client.SendOptions{Count: 2})
+	if !errors.Is(err, sockit.ErrBadOption) {
+		t.Errorf("SendFrom with Count 2 = %v, want a bad option", err)
 	}
 }

@@ -136,7 +136,7 @@ func Parse(s string) (Endpoint, error) {
 	if !ok {
 		if isDigits(s) {
 			s2 := ":" + s
-			e, err := parseIP("tcp", s2)
+			e, err := parseIP("tcp", s2, "")
 			if err != nil {
 				return bad(err.Part, err.Reason, err.Want)
 			}
@@ -145,7 +145,19 @@ func Parse(s string) (Endpoint, error) {
 		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") {
 			return bad("scheme", "a path needs a scheme", "unix://"+s+", unixgram://"+s+" or unixpacket://"+s)
 		}
-		scheme, addr = "tcp", s
+		if name, rest, found := strings.Cut(s, ":"); found && knownScheme(strings.ToLower(name)) {
+			// "unix:/tmp/x.sock", "tcp:8080": not a host named unix or tcp.
+			if isDigits(rest) {
+				rest = ":" + rest
+			}
+			return bad("scheme", "a scheme is followed by ://", name+"://"+strings.TrimPrefix(rest, "//"))
+		}
+		e, perr := parseIP("tcp", s, "")
+		if perr != nil {
+			perr.Input = s
+			return Endpoint{}, perr
+		}
+		return e, nil
 	}
 	scheme = strings.ToLower(scheme)
 	if !knownScheme(scheme) {
@@ -160,7 +172,7 @@ func Parse(s string) (Endpoint, error) {
 		}
 		return Endpoint{Scheme: scheme, Addr: addr}, nil
 	}
-	e, perr := parseIP(scheme, addr)
+	e, perr := parseIP(scheme, addr, scheme+"://")
 	if perr != nil {
 		perr.Input = s
 		return Endpoint{}, perr
@@ -185,7 +197,7 @@ func parseWS(input, scheme, rest string) (Endpoint, error) {
 		}
 		hostport += ":" + port
 	}
-	e, perr := parseIP(scheme, hostport)
+	e, perr := parseIP(scheme, hostport, scheme+"://")
 	if perr != nil {
 		perr.Input = input
 		return Endpoint{}, perr
@@ -221,7 +233,9 @@ func checkUnixPath(p string) (reason, want string) {
 	return "", ""
 }
 
-func parseIP(scheme, addr string) (Endpoint, *ParseError) {
+// parseIP parses the host:port of an IP endpoint of scheme, which its
+// text spells as prefix (scheme:// or "", bare) followed by addr.
+func parseIP(scheme, addr, prefix string) (Endpoint, *ParseError) {
 	bad := func(part, reason, want string) (Endpoint, *ParseError) {
 		return Endpoint{}, &ParseError{Input: scheme + "://" + addr, Part: part, Reason: reason, Want: want}
 	}
@@ -239,7 +253,7 @@ func parseIP(scheme, addr string) (Endpoint, *ParseError) {
 	if err != nil {
 		switch {
 		case strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "["):
-			return bad("host", "an IPv6 address needs brackets", scheme+"://["+addr+"]:PORT, e.g. [::1]:7007")
+			return bad("host", "an IPv6 address needs brackets", bracketed(prefix, addr))
 		case !strings.Contains(addr, ":"):
 			return bad("port", "missing port", example)
 		default:
@@ -264,6 +278,30 @@ func parseIP(scheme, addr string) (Endpoint, *ParseError) {
 		}
 	}
 	return Endpoint{Scheme: scheme, Addr: net.JoinHostPort(host, port)}, nil
+}
+
+// bracketed spells addr, an IPv6 address without brackets and perhaps a
+// port after it, in the ways Parse takes it: "::1:17090" is [::1]:17090,
+// and "::1:7007" either [::1]:7007 or the address ::1:7007 with a port
+// still to add.
+func bracketed(prefix, addr string) string {
+	whole := prefix + "[" + addr + "]:PORT"
+	i := strings.LastIndexByte(addr, ':')
+	host, port := addr[:i], addr[i+1:]
+	if !isDigits(port) || len(port) > 5 || !isIPv6(host) {
+		return whole
+	}
+	split := prefix + "[" + host + "]:" + port
+	if isIPv6(addr) {
+		return split + ", or " + whole + " for the address " + addr
+	}
+	return split
+}
+
+// isIPv6 reports whether s is an IPv6 address, with or without a zone.
+func isIPv6(s string) bool {
+	addr, zone, _ := strings.Cut(s, "%")
+	return net.ParseIP(addr) != nil && strings.Contains(addr, ":") && !strings.Contains(zone, ":")
 }
 
 func isDigits(s string) bool {

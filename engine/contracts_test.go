@@ -526,8 +526,12 @@ func TestContractUnixPath(t *testing.T) {
 					t.Fatal(err)
 				}
 				srv := newServer(t, b, engine.Config{Unlink: true})
-				if _, err := srv.Listen(ep(network, path), service.Echo{}); err == nil {
+				_, err = srv.Listen(ep(network, path), service.Echo{})
+				switch {
+				case err == nil:
 					t.Errorf("Listen %s with Unlink replaced the socket of a live unix server", network)
+				case !errors.Is(err, sockit.ErrLiveSocket) || !errors.Is(err, syscall.EADDRINUSE):
+					t.Errorf("Listen %s with Unlink on a live server's socket: %v, want sockit.ErrLiveSocket and EADDRINUSE", network, err)
 				}
 				if after, err := os.Lstat(path); err != nil || !os.SameFile(before, after) {
 					t.Errorf("Listen %s with Unlink: the live server's socket file is gone or replaced (%v)", network, err)

@@ -197,6 +197,16 @@ const (
 	BackendEpoll Backend = "epoll"
 )
 
+// Backends lists the backends this platform has: the portable one, and
+// its own where it has one (epoll on Linux).
+func Backends() []Backend {
+	b := []Backend{BackendStd}
+	if DefaultBackend != BackendStd {
+		b = append(b, DefaultBackend)
+	}
+	return b
+}
+
 // AcceptMode is how new connections reach the epoll backend's loops.
 type AcceptMode string
 

@@ -189,17 +189,27 @@ func (s *Server) prepareUnixPath(ep endpoint.Endpoint) error {
 	if err == nil {
 		c.Close()
 		return &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Syscall: "bind",
-			Err: fmt.Errorf("%w: a live server answers on this socket; not replacing it", syscall.EADDRINUSE)}
+			Err: fmt.Errorf("%w: %w", syscall.EADDRINUSE, sockit.ErrLiveSocket)}
 	}
 	if sockit.KindOf(err) != sockit.KindRefused {
+		// Counted as live: in use, and never replaced.
 		return &sockit.Error{Op: "listen", Net: ep.Network(), Addr: ep.Addr, Syscall: "bind",
-			Err: fmt.Errorf("a live server may answer on this socket (connect: %w); not replacing it", err)}
+			Err: fmt.Errorf("%w: %w, it seems: a connect got %v, not a refusal", syscall.EADDRINUSE, sockit.ErrLiveSocket, errnoOr(err))}
 	}
 	err = os.Remove(ep.Addr)
 	if s.obs != nil {
 		s.obs.Observe(sockit.Event{Step: sockit.StepUnlink, FD: -1, Net: ep.Network(), Detail: ep.Addr, Err: err})
 	}
 	return sockit.Wrap("listen", ep.Network(), ep.Addr, err)
+}
+
+// errnoOr is the errno inside err, or err.
+func errnoOr(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }
 
 // removePaths deletes the socket files this server made, unless another

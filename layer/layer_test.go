@@ -422,3 +422,55 @@ func TestLowerPackagesRefuse(t *testing.T) {
 		}
 	})
 }
+
+// A layered endpoint dialed where the server speaks something else: its
+// error says what the server sent, on the blocking client and on the
+// engine alike, instead of the protocol parser's own words. (ForBackends
+// makes it parallel.)
+func TestOtherProtocol(t *testing.T) {
+	echo := testkit.Serve(t, testkit.Echo)
+	banner := testkit.Serve(t, func(c net.Conn) {
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
+		io.Copy(io.Discard, c) // until the client gives up: its FIN
+		c.Close()
+	})
+	tests := []struct {
+		scheme string
+		server net.Addr
+		want   string
+	}{
+		{scheme: "tls", server: echo, want: "the server sent back what we sent, a TLS ClientHello (an echo service?): is it a TLS endpoint?"},
+		{scheme: "wss", server: echo, want: "the server sent back what we sent, a TLS ClientHello (an echo service?): is it a TLS endpoint?"},
+		{scheme: "ws", server: echo, want: `the server sent back what we sent, an HTTP request ("GET /stream HTTP/1.1") (an echo service?): is it a WebSocket endpoint?`},
+		{scheme: "tls", server: banner, want: `the server answered with plain text ("SSH-2.0-OpenSSH_9.2p1"), not TLS: is it a TLS endpoint?`},
+		{scheme: "ws", server: banner, want: `the server answered with plain text ("SSH-2.0-OpenSSH_9.2p1"), not an HTTP response: is it a WebSocket endpoint?`},
+	}
+	cfg := layer.ClientConfig{TLS: testkit.ClientTLS()}
+	t.Run("blocking", func(t *testing.T) {
+		t.Parallel()
+		for _, tt := range tests {
+			ep := endpointFor(tt.scheme).WithAddr(tt.server)
+			c, err := layer.Dial(testkit.Context(t), ep, cfg, client.Options{ConnectTimeout: testkit.Timeout})
+			if err == nil {
+				c.Close()
+			}
+			if err == nil || !strings.HasSuffix(err.Error(), ": "+tt.want) {
+				t.Errorf("Dial(%s) = %v, want an error ending %q", ep, err, tt.want)
+			}
+		}
+	})
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newEngine(t, b)
+		for _, tt := range tests {
+			ep := endpointFor(tt.scheme).WithAddr(tt.server)
+			sc := testkit.NewSender([]byte("hello"))
+			if err := cfg.Dial(srv, ep, sc, engine.DialOptions{Timeout: testkit.Timeout}); err != nil {
+				t.Fatalf("Dial(%s) = %v", ep, err)
+			}
+			err := testkit.Receive(t, sc.Done(), tt.scheme+" OnClose")
+			if err == nil || !strings.HasSuffix(err.Error(), ": "+tt.want) || sc.Opened() {
+				t.Errorf("engine Dial(%s): OnClose(%v), opened %v; want an error ending %q, never opened", ep, err, sc.Opened(), tt.want)
+			}
+		}
+	})
+}

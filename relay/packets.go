@@ -139,8 +139,11 @@ func (r *Relay) servePackets() error {
 			}
 			continue // an ICMP error for an earlier datagram: go on
 		}
-		if from == nil {
-			continue // an unnamed unixgram sender cannot be answered
+		if from == nil { // an unbound unixgram sender cannot be answered
+			if r.unbound.Add(1) == 1 {
+				r.report(Report{Err: ErrUnbound})
+			}
+			continue
 		}
 		key := from.String()
 		s := ss.get(key)

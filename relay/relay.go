@@ -104,6 +104,10 @@ var (
 	// ErrEvicted ends the least recently used datagram session when a new
 	// client arrives with Options.MaxSessions sessions alive.
 	ErrEvicted = errors.New("relay: the least recently used session, closed for a new client at Options.MaxSessions")
+	// ErrUnbound is the report of the first datagram from an unbound Unix
+	// datagram socket (Report.Client nil): it has no address, so no answer
+	// could reach it, and it is not relayed. Stats.Unbound counts them all.
+	ErrUnbound = errors.New("relay: a datagram from an unbound socket, which has no address an answer could go to: not relayed")
 )
 
 // Report is one forwarded connection or datagram session, as it ended.
@@ -122,6 +126,7 @@ type Stats struct {
 	Down    uint64 // bytes target → client
 	Idle    uint64 // connections and sessions ended by Options.IdleTimeout
 	Evicted uint64 // datagram sessions closed for new clients at Options.MaxSessions
+	Unbound uint64 // datagrams from unbound Unix datagram sockets, not relayed (ErrUnbound)
 	// Layers count the listening side's TLS handshakes and WebSocket
 	// upgrades, those refused for their Origin among them.
 	Layers layer.Stats
@@ -136,6 +141,7 @@ type Relay struct {
 	addr   net.Addr
 
 	conns, failed, up, down, idle, evicted atomic.Uint64
+	unbound                                atomic.Uint64
 	active                                 atomic.Int64
 	bufs                                   sync.Pool // *[]byte of maxDatagram: datagram sessions' reads
 
@@ -212,7 +218,7 @@ func (r *Relay) Addr() net.Addr { return r.addr }
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Conns: r.conns.Load(), Active: r.active.Load(), Failed: r.failed.Load(), Up: r.up.Load(), Down: r.down.Load(),
-		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Layers: r.layers.Stats()}
+		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Unbound: r.unbound.Load(), Layers: r.layers.Stats()}
 }
 
 // Serve forwards until ctx ends, then stops listening and waits for the

@@ -254,3 +254,30 @@ func TestRelayFromWebSocket(t *testing.T) {
 		t.Errorf("got %d bytes back, sent %d: the answer after the close frame was lost or changed", len(got), len(sent))
 	}
 }
+
+// A datagram from an unbound Unix datagram socket cannot be answered: it
+// is not relayed, the first one is reported, and all are counted.
+func TestRelayUnboundSender(t *testing.T) {
+	t.Parallel()
+	to := target(t, "udp", service.Echo{})
+	reports := make(chan relay.Report, 2)
+	r, from := start(t, "unixgram", to, relay.Options{OnConn: func(rep relay.Report) { reports <- rep }})
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: from.Addr, Net: "unixgram"}) // no bind: unnamed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		if _, err := c.Write([]byte("anyone?")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := testkit.Receive(t, reports, "the report")
+	if rep.Client != nil || !errors.Is(rep.Err, relay.ErrUnbound) {
+		t.Errorf("report %+v, want ErrUnbound without a client", rep)
+	}
+	testkit.Eventually(t, "3 datagrams counted", func() bool { return r.Stats().Unbound == 3 })
+	if st := r.Stats(); st.Conns != 0 || len(reports) != 0 {
+		t.Errorf("stats %+v, %d more reports; want no session and one report", st, len(reports))
+	}
+}

@@ -23,7 +23,6 @@ import (
 // answer; it is the one place that decides.
 //
 // The rules, in order (each refusal is counted under its reason):
-//
 //  1. Never a datagram from the socket's own address and port — on a
 //     socket bound to a wildcard address (0.0.0.0, ::), from any local
 //     address with its port: the answer would come back as a new datagram
@@ -42,6 +41,10 @@ import (
 //     two services on ephemeral ports, or a flood with one forged source,
 //     can cost: a loop carries one datagram at a time, and dies on the
 //     first one that finds its bucket empty.
+//
+// Before them all, a datagram from an unbound Unix datagram socket (from
+// is nil) is never passed on, and counted as Unbound: it has no address,
+// so no answer could reach it.
 //
 // The services bound their own answers too: chargen's answer is never
 // longer than the datagram it answers (see Chargen), so a forged source
@@ -83,6 +86,7 @@ const (
 	NotUnicast                // from a broadcast, multicast or unspecified address, or port 0
 	ServicePort               // from a port below 1024
 	RateLimited               // over the source's rate
+	Unbound                   // from an unbound (unnamed) Unix datagram socket: no answer can reach it
 )
 
 func (r Reason) String() string {
@@ -97,6 +101,8 @@ func (r Reason) String() string {
 		return "from a service port (below 1024)"
 	case RateLimited:
 		return "over the rate limit"
+	case Unbound:
+		return "from an unbound socket (no address to answer)"
 	}
 	return fmt.Sprintf("Reason(%d)", int(r))
 }
@@ -108,11 +114,12 @@ type GuardStats struct {
 	NotUnicast  uint64 // refused: from broadcast, multicast, unspecified, or port 0
 	ServicePort uint64 // refused: from a port below 1024
 	RateLimited uint64 // refused: over the source's rate
+	Unbound     uint64 // unanswerable: from an unbound Unix datagram socket
 }
 
 // Unanswered is the number of datagrams refused, for any reason.
 func (s GuardStats) Unanswered() uint64 {
-	return s.OwnAddress + s.NotUnicast + s.ServicePort + s.RateLimited
+	return s.OwnAddress + s.NotUnicast + s.ServicePort + s.RateLimited + s.Unbound
 }
 
 // Guard decides which datagrams the services answer (the rules above).
@@ -121,7 +128,7 @@ func (s GuardStats) Unanswered() uint64 {
 type Guard struct {
 	rate, burst float64 // burst is the bucket's size; rate < 0: no limit
 	seed        maphash.Seed
-	counts      [RateLimited + 1]atomic.Uint64
+	counts      [Unbound + 1]atomic.Uint64
 
 	mu      sync.Mutex
 	buckets []bucket // len is a power of two
@@ -187,14 +194,14 @@ func (g *Guard) Stats() GuardStats {
 	return GuardStats{
 		Answered: g.counts[Answered].Load(), OwnAddress: g.counts[OwnAddress].Load(),
 		NotUnicast: g.counts[NotUnicast].Load(), ServicePort: g.counts[ServicePort].Load(),
-		RateLimited: g.counts[RateLimited].Load(),
+		RateLimited: g.counts[RateLimited].Load(), Unbound: g.counts[Unbound].Load(),
 	}
 }
 
 // Check decides about one datagram from from to a socket bound to local,
 // counts the decision, and takes a token from the source's bucket when it
 // answers. UDP sources go through every rule; a Unix datagram socket's
-// peer (it cannot forge its name) only through the first.
+// peer (it cannot forge its name) only through the first, or is Unbound.
 func (g *Guard) Check(local, from net.Addr) Reason {
 	r := g.decide(local, from, time.Now())
 	g.counts[r].Add(1)
@@ -202,9 +209,12 @@ func (g *Guard) Check(local, from net.Addr) Reason {
 }
 
 func (g *Guard) decide(local, from net.Addr, now time.Time) Reason {
+	if from == nil {
+		return Unbound
+	}
 	src, ok := addrPort(from)
 	if !ok {
-		if from != nil && local != nil && from.String() == local.String() {
+		if local != nil && from.String() == local.String() {
 			return OwnAddress
 		}
 		return Answered

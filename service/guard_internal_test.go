@@ -43,6 +43,7 @@ func TestGuardRules(t *testing.T) {
 		{name: "own port below 1024 is own address first", local: udp("127.0.0.1:7"), from: udp("127.0.0.1:7"), want: OwnAddress},
 		{name: "unixgram peer", local: &net.UnixAddr{Name: "/tmp/s", Net: "unixgram"}, from: &net.UnixAddr{Name: "/tmp/c", Net: "unixgram"}, want: Answered},
 		{name: "unixgram own path", local: &net.UnixAddr{Name: "/tmp/s", Net: "unixgram"}, from: &net.UnixAddr{Name: "/tmp/s", Net: "unixgram"}, want: OwnAddress},
+		{name: "unixgram unbound peer", local: &net.UnixAddr{Name: "/tmp/s", Net: "unixgram"}, from: nil, want: Unbound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -207,3 +207,17 @@ func ParseHow(s string) (How, error) {
 	}
 	return 0, fmt.Errorf("unknown shutdown %q (want wr, rd, rdwr or none)", s)
 }
+
+// Names are what the Parse functions accept, for a shell's completion or
+// a usage line: the calls that send and receive, the flags a caller may
+// pass (lower case, without MSG_), and the shutdown modes.
+func Names() (send, recv, flags, how []string) {
+	send = append(send, sendNames[1:]...)
+	recv = append(recv, recvNames[1:]...)
+	for _, n := range flagNames {
+		if n.f&callerFlags != 0 {
+			flags = append(flags, strings.ToLower(strings.TrimPrefix(n.name, "MSG_")))
+		}
+	}
+	return send, recv, flags, []string{"wr", "rd", "rdwr", "none"}
+}

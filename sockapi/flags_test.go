@@ -82,3 +82,32 @@ func TestParseHow(t *testing.T) {
 		t.Error(`ParseHow("both") succeeded`)
 	}
 }
+
+// Every name Names gives parses.
+func TestNames(t *testing.T) {
+	t.Parallel()
+	send, recv, flags, how := Names()
+	for _, n := range send {
+		if _, err := ParseSendCall(n); err != nil {
+			t.Errorf("send call %q: %v", n, err)
+		}
+	}
+	for _, n := range recv {
+		if _, err := ParseRecvCall(n); err != nil {
+			t.Errorf("receive call %q: %v", n, err)
+		}
+	}
+	for _, n := range flags {
+		if _, err := ParseFlags(n); err != nil {
+			t.Errorf("flag %q: %v", n, err)
+		}
+	}
+	for _, n := range how {
+		if _, err := ParseHow(n); err != nil {
+			t.Errorf("shutdown %q: %v", n, err)
+		}
+	}
+	if len(send) != 5 || len(recv) != 5 || len(flags) != 5 || len(how) != 4 {
+		t.Errorf("Names() = %q, %q, %q, %q; want 5 calls each way, 5 flags, 4 modes", send, recv, flags, how)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/sniff"
 )
 
 type state uint8
@@ -70,6 +71,7 @@ type conn struct {
 	notified bool      // close_notify sent
 	err      error     // why the layer ended the connection, for the inner OnClose
 	herr     *HandshakeError
+	first    []byte    // client: the server's first bytes (up to sniff.Keep), to say what it spoke if not TLS
 	innerAt  time.Time // the inner handler's SetTimer; zero = none
 	held     int       // the bytes last reported to the engine with Hold
 
@@ -101,6 +103,9 @@ func (t *conn) onData(in []byte) {
 	defer t.account()
 	switch t.state {
 	case stateHandshake:
+		if t.l.client {
+			t.first = sniff.KeepFirst(t.first, in)
+		}
 		held := t.mc.feed(in)
 		if t.checkHandshake() {
 			return // opened, and read what was held; or failed
@@ -179,7 +184,7 @@ func (t *conn) onTimer() {
 
 // open switches to loop mode and opens the inner handler.
 func (t *conn) open() {
-	t.state = stateOpen
+	t.state, t.first = stateOpen, nil
 	t.mc.setLoop()
 	t.outer.SetTimer(time.Time{}) // the handshake's deadline
 	t.l.opts.Counters.succeeded()
@@ -194,6 +199,10 @@ func (t *conn) open() {
 }
 
 func (t *conn) failHandshake(r Reason, err error) {
+	if e := sniff.NotTLS(t.first, err); t.l.client && e != nil && r != ReasonTimeout {
+		r, err = ReasonNotTLS, e
+	}
+	t.first = nil
 	t.state = stateFailed
 	t.herr = &HandshakeError{Addr: addrText(t.mc.raddr), Reason: r, Err: err}
 	t.l.opts.Counters.fail(r)

@@ -27,7 +27,9 @@ const (
 	ReasonTimeout
 	// ReasonNotTLS: the first bytes were not a TLS record (a plain-text
 	// client on a TLS port, a port scanner). crypto/tls sends no alert for
-	// this, except to an SSLv2 hello (protocol_version).
+	// this, except to an SSLv2 hello (protocol_version). A client counts a
+	// server that answers with a ClientHello (an echo service sending ours
+	// back) here too, and its error says what the server sent.
 	ReasonNotTLS
 	// ReasonBadCertificate: a certificate was rejected, the peer's by us
 	// or ours by the peer (its bad_certificate, unknown_ca and kin alerts).

@@ -496,6 +496,7 @@ func (c *Conn) closed(err error) {
 // it is safe for concurrent use.
 type Counters struct {
 	upgrades, rejected, http         atomic.Uint64
+	httpRefused                      atomic.Uint64 // plain HTTP requests answered with an error
 	messagesIn, messagesOut          atomic.Uint64
 	bytesIn, bytesOut, pings, closes atomic.Uint64
 	protocolErrors                   [16]atomic.Uint64 // by close code - 1000
@@ -512,9 +513,14 @@ func (s *Counters) failed(code CloseCode) {
 // Stats are a snapshot of Counters: of a Server or Client over all its
 // connections, or of whatever shares the Counters.
 type Stats struct {
-	Upgrades    uint64 // opening handshakes completed
-	Rejected    uint64 // opening handshakes refused (server: 4xx sent; client: bad answers)
-	HTTP        uint64 // plain HTTP requests answered by ServerOptions.HTTP
+	Upgrades uint64 // opening handshakes completed
+	Rejected uint64 // opening handshakes refused (server: an upgrade request answered 4xx; client: bad answers)
+	HTTP     uint64 // plain HTTP requests answered by ServerOptions.HTTP
+	// HTTPRefused counts plain HTTP requests (no upgrade asked for)
+	// answered with an error: a path with no page (a browser's
+	// /favicon.ico), no page at all (426), a method other than GET or
+	// HEAD. They are not in Rejected.
+	HTTPRefused uint64
 	MessagesIn  uint64 // whole messages received
 	MessagesOut uint64 // messages sent
 	BytesIn     uint64 // payload bytes of the messages received
@@ -534,7 +540,7 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (s *Counters) Stats() Stats {
 	st := Stats{
-		Upgrades: s.upgrades.Load(), Rejected: s.rejected.Load(), HTTP: s.http.Load(),
+		Upgrades: s.upgrades.Load(), Rejected: s.rejected.Load(), HTTP: s.http.Load(), HTTPRefused: s.httpRefused.Load(),
 		MessagesIn: s.messagesIn.Load(), MessagesOut: s.messagesOut.Load(),
 		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Pings: s.pings.Load(), Closes: s.closes.Load(), OriginRefused: s.origins.Load(),

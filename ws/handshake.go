@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sockit/sockit/internal/sniff"
 )
 
 // Request is an HTTP request as the server read it: an upgrade request, or
@@ -265,7 +267,7 @@ func errorResponse(e *HandshakeError) []byte {
 	var fields []string
 	switch e.Status {
 	case 405:
-		fields = []string{"Allow", "GET"}
+		fields = []string{"Allow", "GET, HEAD"}
 	case 426:
 		fields = []string{"Upgrade", "websocket", "Sec-WebSocket-Version", "13"}
 	}
@@ -300,6 +302,11 @@ func upgradeRequest(host, path, key string, opts *ClientOptions) []byte {
 // start of b and checks it (RFC 6455, 4.2.2). It returns n = 0 and no
 // error while the head is incomplete, and the subprotocol chosen.
 func parseResponse(b []byte, max int, key string, offered []string) (n int, subprotocol string, err *HandshakeError) {
+	if e := sniff.NotHTTP(b); e != nil {
+		// Not an HTTP response, and it will not become one: say what the
+		// server spoke now, rather than wait for a head that never ends.
+		return len(b), "", hsErr(0, "%s", e)
+	}
 	n, herr := headEnd(b, max)
 	if herr != nil {
 		return 0, "", hsErr(0, "response head longer than %d bytes", max)

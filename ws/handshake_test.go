@@ -23,6 +23,7 @@ func TestHandshake(t *testing.T) {
 		status int
 		header map[string]string // response fields to check
 		body   string            // substring of the body
+		plain  bool              // a plain HTTP request, counted as a page or in HTTPRefused
 	}{
 		{name: "ok", req: "GET /ws HTTP/1.1\r\n" + good + "\r\n", status: 101,
 			header: map[string]string{"Sec-WebSocket-Accept": sampleAccept, "Upgrade": "websocket", "Connection": "Upgrade"}},
@@ -30,7 +31,8 @@ func TestHandshake(t *testing.T) {
 			"connection: keep-alive, UPGRADE\r\n" + key + "sec-websocket-version: 13\r\n\r\n"},
 		{name: "subprotocol", status: 101, req: "GET /ws HTTP/1.1\r\n" + good + "Sec-WebSocket-Protocol: x, chat\r\n\r\n",
 			header: map[string]string{"Sec-WebSocket-Protocol": "chat"}},
-		{name: "post", req: "POST /ws HTTP/1.1\r\n" + good + "\r\n", status: 405, header: map[string]string{"Allow": "GET"}},
+		{name: "post", req: "POST /ws HTTP/1.1\r\n" + good + "\r\n", status: 405, header: map[string]string{"Allow": "GET, HEAD"}},
+		{name: "plain-post", req: "POST / HTTP/1.1\r\nHost: x\r\n\r\n", status: 405, header: map[string]string{"Allow": "GET, HEAD"}, plain: true},
 		{name: "no-host", req: "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "Sec-WebSocket-Version: 13\r\n\r\n", status: 400, body: "Host"},
 		{name: "no-connection-upgrade", req: "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n" + key + "Sec-WebSocket-Version: 13\r\n\r\n", status: 400},
 		{name: "version-8", req: "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "Sec-WebSocket-Version: 8\r\n\r\n",
@@ -40,10 +42,13 @@ func TestHandshake(t *testing.T) {
 		{name: "wrong-path", req: "GET /other HTTP/1.1\r\n" + good + "\r\n", status: 404},
 		{name: "http-1.0", req: "GET /ws HTTP/1.0\r\n" + good + "\r\n", status: 400},
 		{name: "http-2", req: "GET /ws HTTP/2.0\r\n" + good + "\r\n", status: 505},
-		{name: "plain-get-on-ws-path", req: "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", status: 426, header: map[string]string{"Upgrade": "websocket"}},
-		{name: "plain-get-elsewhere", req: "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", status: 404},
+		{name: "plain-get-on-ws-path", req: "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", status: 426, header: map[string]string{"Upgrade": "websocket"}, plain: true},
+		{name: "plain-get-elsewhere", req: "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", status: 404, plain: true},
 		{name: "plain-get-page", req: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", status: 200, body: "hello page",
-			header: map[string]string{"Content-Type": "text/plain"}},
+			header: map[string]string{"Content-Type": "text/plain"}, plain: true},
+		{name: "head-page", req: "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", status: 200,
+			header: map[string]string{"Content-Type": "text/plain", "Content-Length": "10"}, plain: true},
+		{name: "head-elsewhere", req: "HEAD /nothing HTTP/1.1\r\nHost: x\r\n\r\n", status: 404, plain: true},
 		{name: "forbidden-origin", req: "GET /ws HTTP/1.1\r\n" + good + "Origin: http://evil.example\r\n\r\n", status: 403},
 		{name: "garbage", req: "hello there\r\n\r\n", status: 400},
 		{name: "folded-header", req: "GET /ws HTTP/1.1\r\n" + good + "X-A: 1\r\n  folded\r\n\r\n", status: 400},
@@ -72,7 +77,11 @@ func TestHandshake(t *testing.T) {
 					t.Fatal(err)
 				}
 				br := bufio.NewReader(c)
-				resp, err := http.ReadResponse(br, nil)
+				var req *http.Request
+				if strings.HasPrefix(tt.req, "HEAD ") {
+					req = &http.Request{Method: "HEAD"} // no body to read: any byte after the head is extra
+				}
+				resp, err := http.ReadResponse(br, req)
 				if err != nil {
 					t.Fatalf("read response: %v", err)
 				}
@@ -99,9 +108,20 @@ func TestHandshake(t *testing.T) {
 				}
 			})
 		}
+		var plain, pages uint64
+		for _, tt := range tests {
+			if tt.plain {
+				plain++
+				if tt.status == 200 {
+					pages++
+				}
+			}
+		}
 		st := wsrv.Stats()
-		if st.Upgrades != 3 || st.HTTP != 1 || st.Rejected != uint64(len(tests)-4) {
-			t.Errorf("Stats upgrades/http/rejected = %d/%d/%d, want 3/1/%d", st.Upgrades, st.HTTP, st.Rejected, len(tests)-4)
+		want := ws.Stats{Upgrades: 3, HTTP: pages, HTTPRefused: plain - pages, Rejected: uint64(len(tests)) - 3 - plain}
+		if st.Upgrades != want.Upgrades || st.HTTP != want.HTTP || st.HTTPRefused != want.HTTPRefused || st.Rejected != want.Rejected {
+			t.Errorf("Stats upgrades/pages/plain refused/rejected = %d/%d/%d/%d, want %d/%d/%d/%d",
+				st.Upgrades, st.HTTP, st.HTTPRefused, st.Rejected, want.Upgrades, want.HTTP, want.HTTPRefused, want.Rejected)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"slices"
 	"time"
 
@@ -23,10 +24,11 @@ type ServerOptions struct {
 	// sends no Origin (not a browser) is not. AllowOrigins admits more;
 	// func(*Request) bool { return true } admits every page on the web.
 	CheckOrigin func(r *Request) bool
-	// HTTP, if set, answers plain HTTP GET requests (no Upgrade:
-	// websocket), on any path: a page for browsers on the same address.
-	// It runs on the event loop, so it must not block. A status of 0 means
-	// "not mine": the request gets the default answer, 426 on Path (or 404
+	// HTTP, if set, answers plain HTTP GET and HEAD requests (no
+	// Upgrade: websocket), on any path: a page for browsers on the same
+	// address (to a HEAD only the head of its answer is sent). It runs on
+	// the event loop, so it must not block. A status of 0 means "not
+	// mine": the request gets the default answer, 426 on Path (or 404
 	// elsewhere). The connection is closed after the response.
 	HTTP func(r *Request) (status int, contentType string, body []byte)
 	// MaxMessage bounds a received message (and frame); larger ones fail
@@ -181,6 +183,7 @@ type verdict struct {
 	subprotocol string          // the upgrade's subprotocol, "" for none
 	err         *HandshakeError // refused: resp says why
 	origin      bool            // refused for its Origin
+	plain       bool            // the request asked for no upgrade: a plain HTTP request
 }
 
 // refuse is the verdict on a request that failed.
@@ -190,6 +193,8 @@ func refuse(herr *HandshakeError) verdict { return verdict{resp: errorResponse(h
 // once the connection opens.
 func (s *Counters) count(v verdict) {
 	switch {
+	case v.err != nil && v.plain:
+		s.httpRefused.Add(1)
 	case v.err != nil:
 		s.rejected.Add(1)
 		if v.origin {
@@ -212,13 +217,27 @@ func (e *HandshakeError) orNil() error {
 // decide answers a whole request (RFC 6455, 4.2.1 and 4.2.2): the upgrade,
 // a page of o.HTTP for a plain GET, or a refusal.
 func decide(o *ServerOptions, req *Request) verdict {
+	v := decideUpgrade(o, req)
+	v.plain = !hasToken(req.Header["Upgrade"], "websocket")
+	if req.Method == "HEAD" {
+		// The head of the answer a GET gets, without its body (RFC 9110,
+		// section 9.3.2).
+		if i := bytes.Index(v.resp, crlf2); i >= 0 {
+			v.resp = v.resp[:i+len(crlf2)]
+		}
+	}
+	return v
+}
+
+func decideUpgrade(o *ServerOptions, req *Request) verdict {
 	onPath := o.Path == "" || req.Path == o.Path
 	h := req.Header
+	upgrade := hasToken(h["Upgrade"], "websocket")
 	switch {
+	case !upgrade && (req.Method == "GET" || req.Method == "HEAD"):
+		return plain(o, req, onPath)
 	case req.Method != "GET":
 		return refuse(hsErr(405, "method %s; a WebSocket handshake is a GET", req.Method))
-	case !hasToken(h["Upgrade"], "websocket"):
-		return plain(o, req, onPath)
 	case req.Proto != "HTTP/1.1":
 		return refuse(hsErr(400, "a WebSocket handshake needs HTTP/1.1"))
 	case req.Host == "":

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,15 @@ import (
 	"github.com/sockit/sockit/service"
 )
 
-func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
+// TestMain runs the tests with the leak checks; started with the
+// arguments "fake-server MODE" it stands in for a server instead
+// (fakeServer).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "fake-server" {
+		os.Exit(fakeServer(os.Args[2]))
+	}
+	os.Exit(testkit.Main(m))
+}
 
 // echoServer serves service.Echo on 127.0.0.1:0 on the given backend.
 func echoServer(t *testing.T, be engine.Backend) string {
@@ -136,45 +142,6 @@ func TestLoadDetectsCorruption(t *testing.T) {
 	}
 }
 
-// TestCEcho compiles cecho.c and runs a short load against it.
-func TestCEcho(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build the C yardstick")
-	}
-	bin := filepath.Join(t.TempDir(), "cecho")
-	if out, err := exec.Command(gcc, "-O2", "-Wall", "-Werror", "-o", bin, "cecho.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "127.0.0.1", "0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line := make([]byte, 100)
-	n, err := out.Read(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr, ok := strings.Cut(strings.TrimSpace(string(line[:n])), "listening on tcp://")
-	if !ok {
-		t.Fatalf("cecho said %q", line[:n])
-	}
-	spec := LoadSpec{Addr: addr, Conns: 4, Size: 100 << 10, Window: 2, Warmup: 10 * time.Millisecond, Duration: 200 * time.Millisecond,
-		Drain: 5 * time.Second, ServerPID: cmd.Process.Pid}
-	res, err := runLoad(spec, hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Echoed == 0 || res.Echoed != res.Sent || problems(res, 0) != "" {
-		t.Errorf("sent %d, echoed %d: %s", res.Sent, res.Echoed, problems(res, 0))
-	}
-}
-
 // TestLoaderLines reads the load generator's protocol.
 func TestLoaderLines(t *testing.T) {
 	windows := 0
@@ -241,54 +208,5 @@ func TestLoadChurnRefused(t *testing.T) {
 	}
 	if res.ConnErrors == 0 || res.ConnErrors > maxChurnErrors+uint64(spec.Conns) || res.Echoed != 0 || res.FirstError == "" {
 		t.Errorf("conn errors %d (%q), echoed %d: want some errors, at most %d, none echoed", res.ConnErrors, res.FirstError, res.Echoed, maxChurnErrors+spec.Conns)
-	}
-}
-
-// TestServers checks the server variants' command lines.
-func TestServers(t *testing.T) {
-	m := servers("SOCKIT", "CECHO")
-	if got, want := strings.Join(serverNames(m), ","), "c,epoll,epoll-reuseport2,epoll-shared2,std"; got != want {
-		t.Errorf("servers %s, want %s", got, want)
-	}
-	for _, accept := range []string{"shared", "reuseport"} {
-		d := m["epoll-"+accept+"2"]
-		argv := strings.Join(d.argv, " ")
-		if d.procs != 2 || !strings.Contains(argv, "--engine epoll --loops 2 --accept "+accept+" ") {
-			t.Errorf("%s: GOMAXPROCS %d, argv %q", d.name, d.procs, argv)
-		}
-	}
-	if d := m["epoll"]; d.procs > 1 {
-		t.Errorf("epoll: GOMAXPROCS %d, want 1", d.procs)
-	}
-}
-
-// TestChurnReport renders a report with a churn case and checks its table.
-func TestChurnReport(t *testing.T) {
-	m := servers("SOCKIT", "CECHO")
-	var e caseDef
-	for _, c := range cases(false) {
-		if c.id == "e" {
-			e = c
-		}
-	}
-	if !e.churn {
-		t.Fatal("case e is not a churn case")
-	}
-	rp := &report{rounds: 1, order: []string{"epoll", "epoll-shared2", "c"}, cases: []caseDef{e}, spin: true}
-	for _, s := range rp.order {
-		rp.servers = append(rp.servers, m[s])
-	}
-	for i, s := range rp.order {
-		rp.runs = append(rp.runs, &runResult{Case: "e", Server: s, Round: 1, CPUPerMsg: float64(10 + i), MsgsPerSec: 9000, P50: 100, P99: 900,
-			Load: &LoadResult{Opened: 36000}})
-	}
-	md := rp.markdown()
-	for _, want := range []string{"## Connection churn", "| e | epoll-shared2 | 11.00 | 0.92× | 1.10× | 9000 |", "Both loops share one core", "epoll-shared2: GOMAXPROCS=2"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q:\n%s", want, md)
-		}
-	}
-	if strings.Contains(md, "## Throughput") {
-		t.Errorf("a churn case went into the message table:\n%s", md)
 	}
 }

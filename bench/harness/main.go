@@ -1,15 +1,20 @@
 //go:build linux
 
-// Command harness benchmarks sockit's echo server against a minimal C epoll
-// echo server, side by side, on one machine:
+// Command harness benchmarks sockit's echo server against two C echo
+// servers, on epoll and on io_uring, and against the Go engines gnet and
+// netpoll, side by side, on one machine:
 //
-//	go run ./bench/harness            # the full run, about 6–10 minutes; writes bench/results.md
-//	go run ./bench/harness -quick     # a smoke test, under a minute
+//	go run ./bench/harness            # the full run, about 20–30 minutes; writes bench/results.md
+//	go run ./bench/harness -quick     # a smoke test, about 2 minutes
 //
-// It builds `sockit` once and compiles cecho.c with gcc -O2, then for each
-// case runs the servers in turn (epoll, std, C, epoll, std, C, …) for a
-// number of rounds, each server a fresh process pinned to CPU 0 (with
-// GOMAXPROCS=1, or 2 for the two-loop epoll variants), and the load generator (this same program, started again
+// It builds `sockit` once, compiles cecho.c and cecho_uring.c (liburing)
+// with gcc -O2 and builds the peers in bench/peers, each a Go module of its
+// own; a server whose program does not build or that does not start here
+// (io_uring disabled, a backend sockit lacks) is skipped with a note. Then
+// for each case it runs the servers in turn (epoll, uring, std, c, c-uring,
+// gnet, netpoll, epoll, …) for a number of rounds, each server a fresh
+// process pinned to CPU 0 (with GOMAXPROCS=1, or 2 for the two-loop epoll
+// variants), and the load generator (this same program, started again
 // with -loadgen) pinned to CPU 1. It reports medians over the rounds as a
 // Markdown table on stdout and in -out.
 //
@@ -59,8 +64,8 @@ func run(args []string) int {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1 round, short durations, fewer idle connections (for CI)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per case and server (0 = 3, or 1 with -quick)")
-	fs.StringVar(&o.cases, "cases", "a,b,c,d,e", "cases to run: a, b, c, d, e (see the report)")
-	fs.StringVar(&o.servers, "servers", "epoll,std,c", "servers to compare, in the order they take turns: epoll, std, c, epoll-shared2, epoll-reuseport2")
+	fs.StringVar(&o.cases, "cases", "a,b,c,d,e,f", "cases to run: a, b, c, d, e, f (see the report)")
+	fs.StringVar(&o.servers, "servers", defaultServers, "servers to compare, in the order they take turns, from epoll, uring, std, c, c-uring, gnet, netpoll, epoll-shared2, epoll-reuseport2; those that cannot be built or started here are skipped with a note")
 	fs.StringVar(&o.out, "out", "", "write the Markdown report here too (default bench/results.md; none with -quick)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every round's raw numbers here as JSON")
 	fs.StringVar(&o.perf, "perf", "", "profile each server with perf record over each measured window, reports in this directory (inflates CPU numbers)")

@@ -1,7 +1,8 @@
 //go:build !linux
 
-// Command harness benchmarks sockit's echo server against a minimal C epoll
-// echo server. It needs Linux (epoll, /proc, taskset).
+// Command harness benchmarks sockit's echo server against C echo servers
+// (epoll, io_uring) and other Go engines. It needs Linux (epoll, io_uring,
+// /proc, taskset).
 package main
 
 import (

@@ -24,6 +24,9 @@ import (
 //go:embed cecho.c
 var cechoSource []byte
 
+//go:embed cecho_uring.c
+var cechoUringSource []byte
+
 // caseDef is one benchmark case.
 type caseDef struct {
 	id, title string
@@ -48,15 +51,8 @@ func cases(quick bool) []caseDef {
 		{id: "c", title: "16 KiB, closed loop, 10 conns × 1 in flight", conns: 10, size: 16 << 10, window: 1, closed: true, loaders: 1},
 		{id: "d", title: fmt.Sprintf("idle: %d conns, one 64 B echo each, then held", idleConns), conns: idleConns, size: 64, window: 1, idle: true, loaders: 2},
 		{id: "e", title: "churn: 64 conns at a time, each connects, echoes one 64 B message and closes (reset), closed loop", conns: 64, size: 64, window: 1, churn: true, loaders: 1},
+		{id: "f", title: "64 B, closed loop, 100 conns × 1 in flight", conns: 100, size: 64, window: 1, closed: true, loaders: 1},
 	}
-}
-
-// serverDef is a server under test.
-type serverDef struct {
-	name  string
-	argv  []string
-	procs int // GOMAXPROCS; 0 = 1. Every server runs on CPU 0 alone whatever its GOMAXPROCS.
-	note  string
 }
 
 // env is what the harness found and built.
@@ -97,6 +93,10 @@ func harness(o *options) error {
 		fmt.Fprintln(os.Stderr, "harness: taskset not found: servers and load generator run unpinned")
 		e.taskset = ""
 	}
+	order, err := parseServers(o.servers, servers(nil))
+	if err != nil {
+		return err
+	}
 	if e.tmp, err = os.MkdirTemp("", "sockit-bench-"); err != nil {
 		return err
 	}
@@ -105,21 +105,26 @@ func harness(o *options) error {
 	} else {
 		defer os.RemoveAll(e.tmp)
 	}
-	if err := e.build(); err != nil {
+	skips, err := e.build(order)
+	if err != nil {
 		return err
+	}
+	order = slices.DeleteFunc(order, func(s string) bool {
+		return slices.ContainsFunc(skips, func(k skip) bool { return k.Server == s })
+	})
+	order, notStarted := e.startable(order)
+	skips = append(skips, notStarted...)
+	for _, k := range skips {
+		fmt.Fprintf(os.Stderr, "harness: skipping %s: %s\n", k.Server, k.Why)
+	}
+	if len(order) == 0 {
+		return errors.New("no server could run (see above)")
 	}
 	var defs []caseDef
 	for _, c := range cases(o.quick) {
 		if strings.Contains(","+o.cases+",", ","+c.id+",") {
 			defs = append(defs, c)
 		}
-	}
-	var order []string
-	for _, s := range strings.Split(o.servers, ",") {
-		if _, ok := e.servers[s]; !ok {
-			return fmt.Errorf("unknown server %q (want %s)", s, strings.Join(serverNames(e.servers), ", "))
-		}
-		order = append(order, s)
 	}
 	width := 0
 	for _, s := range order {
@@ -135,7 +140,7 @@ func harness(o *options) error {
 	m.NoFile = nofile
 	m.Commit = commit(e.root)
 	e.quietLeft = o.quietBudget
-	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, quick: o.quick, spin: o.spin, nice: o.nice}
+	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, skipped: skips, quick: o.quick, spin: o.spin, nice: o.nice}
 	for _, s := range order {
 		rep.servers = append(rep.servers, e.servers[s])
 	}
@@ -187,54 +192,6 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// build makes the sockit binary and the C server in the temporary directory.
-func (e *env) build() error {
-	sockit := filepath.Join(e.tmp, "sockit")
-	cmd := exec.Command("go", "build", "-o", sockit, "./cmd/sockit")
-	cmd.Dir = e.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/sockit: %v\n%s", err, out)
-	}
-	src := filepath.Join(e.tmp, "cecho.c")
-	if err := os.WriteFile(src, cechoSource, 0o644); err != nil {
-		return err
-	}
-	cecho := filepath.Join(e.tmp, "cecho")
-	if out, err := exec.Command("gcc", "-O2", "-Wall", "-o", cecho, src).CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc -O2 cecho.c: %v\n%s", err, out)
-	}
-	e.servers = servers(sockit, cecho)
-	return nil
-}
-
-// servers are the servers the harness knows, by name, given the paths of
-// the sockit and cecho binaries.
-func servers(sockit, cecho string) map[string]serverDef {
-	two := func(accept string) serverDef {
-		name := "epoll-" + accept + "2"
-		return serverDef{name: name, procs: 2,
-			argv: []string{sockit, "serve", "--engine", "epoll", "--loops", "2", "--accept", accept, "--grace", "1s", "tcp://127.0.0.1:0"},
-			note: fmt.Sprintf("`sockit serve --engine epoll --loops 2 --accept %s`, GOMAXPROCS=2, both loops on CPU 0", accept)}
-	}
-	return map[string]serverDef{
-		"epoll":            {name: "epoll", argv: []string{sockit, "serve", "--engine", "epoll", "--grace", "1s", "tcp://127.0.0.1:0"}},
-		"std":              {name: "std", argv: []string{sockit, "serve", "--engine", "std", "--grace", "1s", "tcp://127.0.0.1:0"}},
-		"c":                {name: "c", argv: []string{cecho, "127.0.0.1", "0"}},
-		"epoll-shared2":    two("shared"),
-		"epoll-reuseport2": two("reuseport"),
-	}
-}
-
-// serverNames lists the known servers, sorted.
-func serverNames(m map[string]serverDef) []string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // pinned runs argv on one CPU with GOMAXPROCS=procs (1 if 0), at niceness
 // e.nice. taskset and nice exec the program: it keeps their process id.
 func (e *env) pinned(cpu, procs int, argv []string) *exec.Cmd {
@@ -277,23 +234,46 @@ func (e *env) startServer(d serverDef) (*server, error) {
 		return nil, err
 	}
 	s.pid = s.cmd.Process.Pid // taskset execs the server: same process
-	addrc := make(chan string, 1)
+	type said struct {
+		addr string
+		err  error
+	}
+	addrc := make(chan said, 1)
 	go func() {
+		var banner []string // what it said before listening
+		engine, send := "", addrc
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "listening on tcp://"); ok {
-				select {
-				case addrc <- strings.TrimSpace(a):
-				default:
-				}
+			line := sc.Text()
+			if send == nil {
+				continue
 			}
+			if en := engineOf(line); en != "" {
+				engine = en
+			}
+			_, a, ok := strings.Cut(line, "listening on tcp://")
+			if !ok {
+				banner = append(banner, strings.TrimSpace(line))
+				continue
+			}
+			var err error
+			if d.engine != "" && engine != d.engine {
+				err = fmt.Errorf("%s runs on the %q engine, not %q: %s", d.name, engine, d.engine, strings.Join(banner, " "))
+			}
+			send <- said{strings.TrimSpace(a), err}
+			send = nil
 		}
 		io.Copy(io.Discard, out)
 		s.cmd.Wait()
 		close(s.exited)
 	}()
 	select {
-	case s.addr = <-addrc:
+	case got := <-addrc:
+		if got.err != nil {
+			s.stop()
+			return nil, got.err
+		}
+		s.addr = got.addr
 		return s, nil
 	case <-s.exited:
 		return nil, fmt.Errorf("%s exited before listening: %s", d.name, strings.TrimSpace(s.stderr.String()))

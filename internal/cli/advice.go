@@ -93,7 +93,7 @@ func advice(e *sockit.Error) string {
 	var unknownCA x509.UnknownAuthorityError
 	var handshake *layer.TimeoutError
 	switch {
-	case e.Kind() == sockit.KindAddrInUse && strings.HasPrefix(e.Net, "unix"):
+	case e.Kind() == sockit.KindAddrInUse && strings.HasPrefix(e.Net, "unix") && !errors.Is(e, sockit.ErrLiveSocket):
 		return "if no server uses it, pass --unlink to replace it"
 	case errors.As(e, &unknownCA):
 		return "pass --ca FILE, or --insecure for a test server"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,7 +95,7 @@ func TestAddressInUse(t *testing.T) {
 				t.Fatal(err)
 			}
 			return "udp://" + pc.LocalAddr().String(), pc
-		}, wants: []string{"listen udp 127.0.0.1:", "address already in use"}},
+		}, wants: []string{"listen udp 127.0.0.1:", "address already in use", "ss -lunp"}},
 		{name: "unix", listen: func(t *testing.T) (string, io.Closer) {
 			p := testkit.SockPath(t, "live.sock")
 			ln, err := net.Listen("unix", p)
@@ -139,7 +140,10 @@ func TestLiveUnixSocketNotReplaced(t *testing.T) {
 		Endpoints: []string{"unix://" + p}, Service: "echo", Unlink: true,
 	}
 	msg := errorOf(t, runServe(context.Background(), opts), ExitLocalAddr)
-	testkit.MustContain(t, "error", msg, "live server")
+	testkit.MustContain(t, "error", msg, "a live server answers on this socket file", "stop that server, or pick another path")
+	if strings.Contains(msg, "--unlink") {
+		t.Errorf("error %q suggests --unlink, which was given and cannot help", msg)
+	}
 	if c, err := net.Dial("unix", p); err != nil {
 		t.Errorf("the live server's socket is gone: %v", err)
 	} else {
@@ -218,6 +222,65 @@ func TestRefused(t *testing.T) {
 	})
 }
 
+// TestConnectNotASocket checks that send and connect to a Unix path that
+// is a regular file or a directory say it is not a socket (the kernel says
+// "connection refused"), with exit code 3, and leave it alone.
+func TestConnectNotASocket(t *testing.T) {
+	t.Parallel()
+	file := testkit.SockPath(t, "data.txt")
+	const content = "precious data\n"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := testkit.SockPath(t, "dir")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("verbs", func(t *testing.T) { // its parallel subtests end before the file is checked
+		for _, v := range verbs[1:] {
+			for _, p := range []string{file, dir} {
+				t.Run(v.name+"/"+filepath.Base(p), func(t *testing.T) {
+					t.Parallel()
+					err := v.run(context.Background(), "unix://"+p)
+					msg := errorOf(t, err, ExitConnect)
+					testkit.MustContain(t, "error", msg, "connect unix "+p+": path exists and is not a socket (is that the server's socket path?)")
+					if !errors.Is(err, sockit.ErrNotSocket) || !errors.Is(err, syscall.ECONNREFUSED) {
+						t.Errorf("errors.Is(%v, ErrNotSocket), (…, ECONNREFUSED) = %v, %v; want both", err, errors.Is(err, sockit.ErrNotSocket), errors.Is(err, syscall.ECONNREFUSED))
+					}
+				})
+			}
+		}
+	})
+	if b, err := os.ReadFile(file); err != nil || string(b) != content {
+		t.Errorf("the file holds %q, %v; want it untouched", b, err)
+	}
+}
+
+// TestOtherProtocol checks that tls:// and ws:// to sockit's own plain
+// echo service say what the server sent back (exit code 1), not the
+// protocol parser's own words.
+func TestOtherProtocol(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	addr := s.addrs[0].String()
+	for _, tt := range []struct {
+		ep, want string
+	}{
+		{ep: "tls://" + addr, want: "sockit: tls tcp " + addr + ": the server sent back what we sent, a TLS ClientHello (an echo service?): is it a TLS endpoint?"},
+		{ep: "ws://" + addr + "/", want: "sockit: websocket tcp " + addr + `: websocket handshake: the server sent back what we sent, an HTTP request ("GET / HTTP/1.1") (an echo service?): is it a WebSocket endpoint?`},
+	} {
+		opts, out, _ := sendOpts(tt.ep, "hello")
+		opts.TLS.Insecure = true
+		msg := errorOf(t, runSend(context.Background(), opts), ExitError)
+		if msg != tt.want {
+			t.Errorf("send %s: error mismatch (-want +got):\n-%s\n+%s", tt.ep, tt.want, msg)
+		}
+		if out.Len() != 0 {
+			t.Errorf("send %s printed %q, want nothing", tt.ep, out)
+		}
+	}
+}
+
 // TestReplyTimeout checks --timeout against a server that reads and never
 // answers: exit code 3 and a timeout message.
 func TestReplyTimeout(t *testing.T) {
@@ -281,8 +344,13 @@ func TestExitCode(t *testing.T) {
 		{name: "reset", err: wrap(syscall.ECONNRESET), want: ExitConnect},
 		{name: "broken pipe", err: wrap(syscall.EPIPE), want: ExitConnect},
 		{name: "in use", err: wrap(syscall.EADDRINUSE), want: ExitLocalAddr},
-		{name: "permission", err: wrap(syscall.EACCES), want: ExitLocalAddr},
-		{name: "not a socket", err: wrap(sockit.ErrNotSocket), want: ExitLocalAddr},
+		{name: "permission to bind", err: &sockit.Error{Op: "listen", Net: "tcp", Addr: "127.0.0.1:80", Err: syscall.EACCES}, want: ExitLocalAddr},
+		{name: "permission to connect", err: &sockit.Error{Op: "connect", Net: "unix", Addr: "/run/x.sock", Err: syscall.EACCES}, want: ExitConnect},
+		{name: "listen on a file", err: &sockit.Error{Op: "listen", Net: "unix", Addr: "/tmp/f", Err: sockit.ErrNotSocket}, want: ExitLocalAddr},
+		{name: "connect to a file", err: &sockit.Error{Op: "connect", Net: "unix", Addr: "/tmp/f", Err: sockit.ErrNotSocket}, want: ExitConnect},
+		{name: "no socket file", err: &sockit.Error{Op: "connect", Net: "unix", Addr: "/tmp/f", Err: syscall.ENOENT}, want: ExitConnect},
+		{name: "no directory to bind in", err: &sockit.Error{Op: "listen", Net: "unix", Addr: "/no/f", Err: syscall.ENOENT}, want: ExitLocalAddr},
+		{name: "not a socket, unwrapped", err: sockit.ErrNotSocket, want: ExitLocalAddr},
 		{name: "address not available", err: wrap(syscall.EADDRNOTAVAIL), want: ExitLocalAddr},
 		{name: "interrupted", err: errInterrupted, want: ExitInterrupted},
 		{name: "cancelled", err: context.Canceled, want: ExitInterrupted},

@@ -12,8 +12,8 @@ const (
 	ExitOK          = 0
 	ExitError       = 1   // anything not named below
 	ExitUsage       = 2   // bad flags, arguments or endpoint
-	ExitConnect     = 3   // refused, unreachable, unknown host, no socket file, timed out, reset by the peer
-	ExitLocalAddr   = 4   // address in use, permission denied, not a socket, no such directory
+	ExitConnect     = 3   // refused, unreachable, unknown host, timed out, reset by the peer; no socket file, not a socket or no permission to connect to one
+	ExitLocalAddr   = 4   // a local address in use or not available; permission denied, not a socket or no such directory where it binds
 	ExitInterrupted = 130 // interrupted (Ctrl-C); for serve, a second Ctrl-C
 )
 
@@ -38,21 +38,22 @@ func ExitCode(err error) int {
 	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	}
-	switch sockit.KindOf(err) {
+	kind := sockit.KindOf(err)
+	switch kind {
 	case sockit.KindBadEndpoint, sockit.KindBadOption:
 		return ExitUsage
 	case sockit.KindRefused, sockit.KindUnreachable, sockit.KindTimeout, sockit.KindReset, sockit.KindUnknownHost:
 		return ExitConnect
-	case sockit.KindNotFound: // a socket file to connect to, or a directory to bind in
+	case sockit.KindNotFound, sockit.KindPermission, sockit.KindNotSocket:
 		var se *sockit.Error
 		switch {
-		case !errors.As(err, &se):
-			return ExitError
-		case se.Op == "connect":
-			return ExitConnect
+		case errors.As(err, &se) && se.Op == "connect":
+			return ExitConnect // the server's socket file: missing, not a socket, or not ours to write to
+		case se == nil && kind == sockit.KindNotFound:
+			return ExitError // a file that is no address: a failed /proc read
 		}
-		return ExitLocalAddr
-	case sockit.KindAddrInUse, sockit.KindPermission, sockit.KindNotSocket, sockit.KindAddrNotAvail:
+		return ExitLocalAddr // where we bind
+	case sockit.KindAddrInUse, sockit.KindAddrNotAvail:
 		return ExitLocalAddr
 	}
 	return ExitError

@@ -110,14 +110,45 @@ func layerSummary(st layer.Stats, servedTLS, servedWS bool) []string {
 			errs += w.ProtocolErrors[code]
 			parts = append(parts, fmt.Sprintf("%s: %d", code, w.ProtocolErrors[code]))
 		}
-		line := fmt.Sprintf("WebSocket: %d upgrades (%d refused, %d for their Origin), %d pages served; messages in %d, out %d; %s closed for protocol errors",
-			w.Upgrades, w.Rejected, w.OriginRefused, w.HTTP, w.MessagesIn, w.MessagesOut, plural(errs, "connection"))
+		line := fmt.Sprintf("WebSocket: %s; %s served", upgradeCounts(w), plural(w.HTTP, "page"))
+		if w.HTTPRefused > 0 {
+			line += fmt.Sprintf(", %s refused (not a page: a browser's /favicon.ico, say)", plural(w.HTTPRefused, "other HTTP request"))
+		}
+		line += fmt.Sprintf("; messages in %d, out %d; %s closed for protocol errors", w.MessagesIn, w.MessagesOut, plural(errs, "connection"))
 		if errs > 0 {
 			line += " (" + strings.Join(parts, ", ") + ")"
 		}
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// framingNote is the word on a server's byte counts when it served TLS or
+// WebSocket: they count the socket's bytes, so an echo's in and out
+// differ by the layers' framing and handshakes.
+func framingNote(servedTLS, servedWS bool) string {
+	var layers string
+	switch {
+	case servedTLS && servedWS:
+		layers = "TLS and WebSocket"
+	case servedTLS:
+		layers = "TLS"
+	case servedWS:
+		layers = "WebSocket"
+	default:
+		return ""
+	}
+	return " (on the sockets: " + layers + " framing and handshakes included, so in and out differ even for echo)"
+}
+
+// upgradeCounts says how many upgrade requests were taken and refused,
+// two counts side by side: "3 upgraded, 1 refused (1 for its Origin)".
+func upgradeCounts(w ws.Stats) string {
+	origin := "their"
+	if w.OriginRefused == 1 {
+		origin = "its"
+	}
+	return fmt.Sprintf("%d upgraded, %d refused (%d for %s Origin)", w.Upgrades, w.Rejected, w.OriginRefused, origin)
 }
 
 // tlsFlags are a client's TLS choices (send, connect, relay's target).

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/service"
 )
 
@@ -98,4 +99,38 @@ func TestSendVerboseTLS(t *testing.T) {
 	if out.String() != "hello\n" || !strings.Contains(log, "TLS handshake done: TLS 1.3") || strings.Contains(log, "write 6 bytes") {
 		t.Errorf("printed %q; narration:\n%s\nwant the echo, the handshake, and the socket's writes (ciphertext)", out, log)
 	}
+}
+
+// The echo page answers HEAD as GET, without the body; a browser's
+// /favicon.ico is a plain request refused, not a refused upgrade; and the
+// summary says why in and out differ over WebSocket.
+func TestServeWebSocketSummary(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"ws://127.0.0.1:0/echo"}})
+	request := func(req string) string {
+		c := testkit.Dial(t, "tcp", s.addrs[0].String())
+		if _, err := io.WriteString(c, req+" HTTP/1.1\r\nHost: "+s.addrs[0].String()+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close() // the server waits for it: its close after the answer reads to our FIN
+		return string(readAll(t, c))
+	}
+	get := request("GET /echo")
+	head := request("HEAD /echo")
+	body := get[strings.Index(get, "\r\n\r\n")+4:]
+	if !strings.HasPrefix(get, "HTTP/1.1 200 ") || len(body) == 0 || head != strings.TrimSuffix(get, body) {
+		t.Errorf("HEAD /echo answered %q; want the head of GET's answer %q", head, strings.TrimSuffix(get, body))
+	}
+	if got := request("GET /favicon.ico"); !strings.HasPrefix(got, "HTTP/1.1 404 ") {
+		t.Errorf("GET /favicon.ico answered %q, want 404", got)
+	}
+	if got := send(t, "ws://"+s.addrs[0].String()+"/echo", "hello"); got != "hello\n" {
+		t.Errorf("send printed %q", got)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	testkit.MustContain(t, "summary", s.out.String(),
+		" (on the sockets: WebSocket framing and handshakes included, so in and out differ even for echo)\n",
+		"WebSocket: 1 upgraded, 0 refused (0 for their Origin); 2 pages served, 1 other HTTP request refused (not a page: a browser's /favicon.ico, say); messages in 1, out 1; 0 connections closed for protocol errors\n")
 }

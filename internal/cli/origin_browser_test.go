@@ -130,7 +130,7 @@ func TestOriginPolicyInBrowser(t *testing.T) {
 		if err := s.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		testkit.MustContain(t, "summary", s.out.String(), "refused, 2 for their Origin)")
+		testkit.MustContain(t, "summary", s.out.String(), " 2 refused (2 for their Origin)")
 	})
 
 	t.Run("serve --allow-origin", func(t *testing.T) {
@@ -173,9 +173,9 @@ func TestOriginPolicyInBrowser(t *testing.T) {
 			}
 			b.Open(t, "about:blank")
 			r.stop(t)
-			refused := "0 for their Origin"
+			refused := "1 upgraded, 0 refused (0 for their Origin)"
 			if strings.HasPrefix(tt.want, "closed") {
-				refused = "1 for their Origin"
+				refused = "0 upgraded, 1 refused (1 for its Origin)"
 			}
 			testkit.MustContain(t, "relay summary", r.out.String(), refused)
 		})

@@ -119,7 +119,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
-			line := fmt.Sprintf("%s: %d bytes → %s, %d bytes back", addrName(rep.Client), rep.Up, to, rep.Down)
+			line := fmt.Sprintf("%s: %s → %s, %s back", addrName(rep.Client), plural(uint64(rep.Up), "byte"), to, plural(uint64(rep.Down), "byte"))
 			if rep.Err != nil {
 				line += "; " + describe(rep.Err)
 			}
@@ -174,7 +174,10 @@ func runRelay(ctx context.Context, opts *RelayOptions) error {
 	fmt.Fprintf(out, "relayed %s (%d failed to connect); bytes → %d, bytes back %d\n", plural(st.Conns, "connection"), st.Failed, st.Up, st.Down)
 	if from.IsWebSocket() {
 		w := st.Layers.WebSocket
-		fmt.Fprintf(out, "WebSocket upgrades: %d, %d refused (%d for their Origin; see --allow-origin)\n", w.Upgrades, w.Rejected, w.OriginRefused)
+		fmt.Fprintf(out, "WebSocket: %s; see --allow-origin\n", upgradeCounts(w))
+	}
+	if st.Unbound > 0 {
+		fmt.Fprintf(out, "not relayed: %s from an unbound socket, which has no address an answer could go to\n", plural(st.Unbound, "datagram"))
 	}
 	if st.Idle > 0 || st.Evicted > 0 {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)

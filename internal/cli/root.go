@@ -32,6 +32,10 @@ type IOStreams struct {
 type App struct {
 	IO   IOStreams
 	Hard context.Context
+	// Self is how the user runs sockit again, in the commands a verb
+	// suggests: "sockit", "./sockit", "go run ./cmd/sockit"; "" =
+	// "sockit".
+	Self string
 }
 
 // Main runs sockit with os.Args and returns the process exit code.
@@ -52,6 +56,7 @@ func Main() int {
 			ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		},
 		Hard: hard,
+		Self: selfCommand(),
 	}
 	cmd := NewRootCmd(app)
 	err := cmd.ExecuteContext(soft)
@@ -91,9 +96,10 @@ Endpoints are scheme://address: tcp, tcp4, tcp6, udp, udp4, udp6 take host:port
 host:7007 or 7007 means TCP.
 
 Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
-(refused, unreachable, unknown host, timeout, reset), 4 cannot use the local
-address (in use, permission, not a socket), 130 interrupted (for serve: by a
-second Ctrl-C, the first one shuts down gracefully and exits 0).`,
+(refused, unreachable, unknown host, timeout, reset; a Unix socket file that is
+missing, not a socket or not writable), 4 cannot use the local address (in use,
+permission, not a socket), 130 interrupted (for serve: by a second Ctrl-C, the
+first one shuts down gracefully and exits 0).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Set here because only cobra's own unknown-command path defaults it.
@@ -122,6 +128,7 @@ second Ctrl-C, the first one shuts down gracefully and exits 0).`,
 		return usageErr{err}
 	})
 	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdICMP(app, nil))
+	registerCompletions(root)
 	return root
 }
 

@@ -44,7 +44,8 @@ func NewCmdSend(app *App, runF func(context.Context, *SendOptions) error) *cobra
 half-close with shutdown(SHUT_WR) so the server reads EOF, print everything the
 server returns until its EOF, and exit 0. On udp and unixgram: send one datagram
 and print the reply datagram, waiting up to --timeout. MESSAGE "-" reads the
-message from standard input, as is.`,
+message from standard input, as is, and streams it: sent as it is read, with
+the reply printed meanwhile, however long it is.`,
 		Example: `  sockit send 127.0.0.1:7007 hello
   sockit send udp://127.0.0.1:7007 hello
   echo hi | sockit send unix:///tmp/echo.sock - --hex
@@ -68,7 +69,7 @@ message from standard input, as is.`,
 	fs := cmd.Flags()
 	fs.BoolVarP(&opts.NoNewline, "no-newline", "n", false, "do not add a newline to the message")
 	fs.BoolVar(&opts.Hex, "hex", false, "print the reply as a hex dump")
-	fs.IntVar(&opts.Count, "count", 1, "send the message this many times")
+	fs.IntVar(&opts.Count, "count", 1, "send the message this many times (a message from standard input is then held in memory; once, it is streamed)")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up when the server sends nothing for this long (0 = wait forever)")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.CountP("verbose", "v", "narrate each socket step, as the call was made; -vv adds the first bytes of each read and write")
@@ -81,8 +82,13 @@ message from standard input, as is.`,
 	return cmd
 }
 
+// fromStdin reports whether the message is standard input ("-").
+func (o *SendOptions) fromStdin() bool { return len(o.Message) == 1 && o.Message[0] == "-" }
+
+// message is the message to send; standard input only with --count above
+// 1, which must hold it to repeat it (once, it is streamed).
 func (o *SendOptions) message() ([]byte, error) {
-	if len(o.Message) == 1 && o.Message[0] == "-" {
+	if o.fromStdin() {
 		return io.ReadAll(o.IO.In)
 	}
 	msg := strings.Join(o.Message, " ")
@@ -109,9 +115,12 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 	if err != nil {
 		return err
 	}
-	msg, err := opts.message()
-	if err != nil {
-		return err
+	var msg []byte
+	stream := opts.fromStdin() && opts.Count <= 1
+	if !stream {
+		if msg, err = opts.message(); err != nil {
+			return err
+		}
 	}
 	api, err := opts.API.resolve(ep)
 	if err != nil {
@@ -135,8 +144,13 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		dumper = hex.Dumper(out)
 		out = dumper
 	}
-	err = client.Send(ctx, c, msg, out, client.SendOptions{Count: opts.Count, Timeout: opts.Timeout,
-		Shutdown: api.shutdown, Urgent: api.urgent, Rights: files, Hold: opts.API.Hold})
+	so := client.SendOptions{Count: opts.Count, Timeout: opts.Timeout,
+		Shutdown: api.shutdown, Urgent: api.urgent, Rights: files, Hold: opts.API.Hold}
+	if stream {
+		err = client.SendFrom(ctx, c, opts.IO.In, out, so)
+	} else {
+		err = client.Send(ctx, c, msg, out, so)
+	}
 	if dumper != nil {
 		dumper.Close()
 	}

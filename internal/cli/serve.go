@@ -27,6 +27,7 @@ var defaultServeEndpoints = []string{"tcp://127.0.0.1:7007", "udp://127.0.0.1:70
 type ServeOptions struct {
 	IO        IOStreams
 	Hard      context.Context // cancelled by the second interrupt: stop at once
+	Self      string          // how the banner's suggestions run sockit (App.Self); "" = "sockit"
 	Endpoints []string
 	Service   string
 	Engine    string
@@ -99,7 +100,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
   sockit serve tcp://:8080 udp://:8080 unix:///tmp/echo.sock --service echo
   sockit serve tcp6://[::1]:7007 unixpacket:///tmp/p.sock -v`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.IO, opts.Hard = app.IO, app.Hard
+			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
 			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
@@ -166,7 +167,6 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	packetHandler = guard.Wrap(packetHandler)
 	certTLS, err := newServeTLS(eps, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return err
@@ -176,6 +176,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
 	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
 	newServer := engine.NewServer
 	if opts.newServer != nil {
 		newServer = opts.newServer
@@ -261,12 +262,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	defer cancel()
 	err = srv.Shutdown(graceCtx)
 	st := srv.Stats()
-	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d\n",
-		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut)
 	servedTLS, servedWS := false, false
 	for _, ep := range eps {
 		servedTLS, servedWS = servedTLS || ep.IsTLS(), servedWS || ep.IsWebSocket()
 	}
+	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d%s\n",
+		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut, framingNote(servedTLS, servedWS))
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
@@ -274,8 +275,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	if g := guard.Stats(); g.Unanswered() > 0 {
-		fmt.Fprintf(opts.IO.Out, "datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate)\n",
+		line := fmt.Sprintf("datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate",
 			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
+		if g.Unbound > 0 {
+			line += fmt.Sprintf(", %d from an unbound socket, which has no address to answer", g.Unbound)
+		}
+		fmt.Fprintln(opts.IO.Out, line+")")
 	}
 	if opts.ProxyProtocol {
 		st := layers.Stats().Proxy
@@ -350,15 +355,19 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 			tries = append(tries, "open "+scheme+"://"+strings.TrimPrefix(dialable(ep), ep.Scheme+"://")+" in a browser")
 		}
 	}
+	self := opts.Self
+	if self == "" {
+		self = "sockit"
+	}
 	for _, ep := range eps {
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
-		t := "sockit send " + dialable(ep) + " hello"
+		t := self + " send " + dialable(ep) + " hello"
 		if ep.IsTLS() && certTLS.selfSigned {
 			t += " --insecure"
 		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
-			t = "sockit connect " + dialable(ep) + "   (Ctrl-C to stop)"
+			t = self + " connect " + dialable(ep) + "   (Ctrl-C to stop)"
 		}
 		if len(tries) < 3 {
 			tries = append(tries, t)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -508,6 +509,43 @@ func TestServeNoGraceNothingOpen(t *testing.T) {
 					t.Fatalf("run %d: stderr = %q, want %q", i, got, "shutting down\n")
 				}
 			}
+		})
+	}
+}
+
+// TestServeUnboundSender checks that a datagram from an unbound Unix
+// datagram socket, which no answer can reach, is not left unexplained: a
+// warning the first time, with -v a line each time, and a count in the
+// summary.
+func TestServeUnboundSender(t *testing.T) {
+	t.Parallel()
+	for _, verbose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verbose=%v", verbose), func(t *testing.T) {
+			t.Parallel()
+			p := testkit.SockPath(t, "g.sock")
+			s := startServe(t, &ServeOptions{Endpoints: []string{"unixgram://" + p}, Verbose: verbose})
+			c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: p, Net: "unixgram"}) // no bind: unnamed
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for range 2 {
+				if _, err := c.Write([]byte("hello")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := "no answer to a datagram from an unbound socket"
+			if !verbose {
+				want = "warn: a datagram on " + p + " came from an unbound socket, which has no address: no answer can reach it"
+			}
+			s.errOut.WaitFor(t, want)
+			if err := s.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(s.errOut.String(), "warn: "); n != 1 {
+				t.Errorf("%d warnings, want 1:\n%s", n, s.errOut)
+			}
+			testkit.MustContain(t, "summary", s.out.String(), "datagrams left unanswered: 2 (", ", 2 from an unbound socket, which has no address to answer)")
 		})
 	}
 }

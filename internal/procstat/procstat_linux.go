@@ -57,7 +57,16 @@ func CPU(pid int) (time.Duration, error) {
 }
 
 // RSS is VmRSS of pid in bytes (/proc/PID/status); pid 0 is this process.
-func RSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) { return statusBytes(pid, "VmRSS:") }
+
+// PeakRSS is VmHWM of pid in bytes, the most its resident set has been
+// since it started (/proc/PID/status); pid 0 is this process. Unlike a
+// child's ru_maxrss (getrusage(2)), it does not count the parent's memory
+// that the child shared between fork and exec.
+func PeakRSS(pid int) (int64, error) { return statusBytes(pid, "VmHWM:") }
+
+// statusBytes is the field key of /proc/PID/status, in kB there, in bytes.
+func statusBytes(pid int, key string) (int64, error) {
 	path := "/proc/self/status"
 	if pid != 0 {
 		path = fmt.Sprintf("/proc/%d/status", pid)
@@ -69,14 +78,14 @@ func RSS(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			if fs := strings.Fields(rest); len(fs) > 0 {
 				kb, err := strconv.ParseInt(fs[0], 10, 64)
 				return kb << 10, err
 			}
 		}
 	}
-	return 0, fmt.Errorf("%s: no VmRSS", path)
+	return 0, fmt.Errorf("%s: no %s", path, strings.TrimSuffix(key, ":"))
 }
 
 // MemTotal is the machine's physical memory in bytes (MemTotal of

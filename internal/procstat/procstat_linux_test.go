@@ -15,6 +15,10 @@ func TestOwnProcess(t *testing.T) {
 	if rss, err := RSS(os.Getpid()); err != nil || rss < 1<<20 {
 		t.Errorf("RSS(own pid) = %d, %v", rss, err)
 	}
+	rss, _ := RSS(0)
+	if peak, err := PeakRSS(0); err != nil || peak < rss {
+		t.Errorf("PeakRSS(0) = %d, %v; want at least RSS, %d", peak, err, rss)
+	}
 	if _, err := CPU(os.Getpid()); err != nil {
 		t.Errorf("CPU(own pid): %v", err)
 	}

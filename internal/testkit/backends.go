@@ -6,16 +6,10 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// Backends lists the engine backends tests run against: the portable one,
-// and the platform's own where it has one (epoll on Linux). A new backend
-// is added here and must pass every suite unchanged.
-func Backends() []engine.Backend {
-	b := []engine.Backend{engine.BackendStd}
-	if engine.DefaultBackend != engine.BackendStd {
-		b = append(b, engine.DefaultBackend)
-	}
-	return b
-}
+// Backends lists the engine backends tests run against: every one the
+// platform has (engine.Backends). A new backend must pass every suite
+// unchanged.
+func Backends() []engine.Backend { return engine.Backends() }
 
 // ForBackends runs f as a parallel subtest per backend, named after it; t
 // runs in parallel too.
