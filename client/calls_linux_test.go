@@ -300,3 +300,26 @@ func TestSendHold(t *testing.T) {
 		t.Errorf("Send with Hold %v returned after %v", hold, d)
 	}
 }
+
+// SendFrom streams a long input and then ends it as Send does: the
+// urgent data, then the shutdown asked for.
+func TestSendFromEndsAsAsked(t *testing.T) {
+	t.Parallel()
+	_, ep := serveEcho(t, tcp4) // Urgent off: the urgent byte stays apart, unread, and is not echoed
+	rec := new(testkit.Recorder)
+	c := dial(t, ep, client.Options{Observer: rec})
+	in := testkit.Pattern(100<<10, 7)
+	var out bytes.Buffer
+	err := client.SendFrom(testkit.Context(t), c, bytes.NewReader(in), &out, client.SendOptions{Timeout: testkit.Timeout, Urgent: []byte("!")})
+	if err != nil {
+		t.Fatalf("SendFrom: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), in) {
+		t.Errorf("echo of %d bytes: %d bytes back, or different", len(in), out.Len())
+	}
+	story := strings.Join(rec.Texts(), "\n")
+	oob, shut := strings.Index(story, "send(MSG_OOB) 1 byte"), strings.Index(story, "shutdown(SHUT_WR)")
+	if oob < 0 || shut < oob {
+		t.Errorf("narration lacks the urgent byte, then the shutdown:\n%s", story)
+	}
+}
