@@ -51,27 +51,62 @@ type RightsHandler interface {
 	OnRights(c Conn, fds []int)
 }
 
+// LabSupport says which of the lab's Config fields a backend honours on
+// this platform. It is the one place that knows: Server refuses a Config
+// that asks for more (an *sockit.OptionError naming the field), and a
+// CLI can pick its defaults from it.
+type LabSupport struct {
+	UrgentReceive bool // Urgent: UrgentReceive (the backend watches for EPOLLPRI)
+	UrgentInline  bool // Urgent: UrgentInline (SO_OOBINLINE and SIOCATMARK)
+	Rights        bool // Rights (recvmsg and SCM_RIGHTS)
+	AcceptDelay   bool // AcceptDelay
+}
+
+// LabSupportOf is what backend b ("" = DefaultBackend) honours here.
+func LabSupportOf(b Backend) LabSupport {
+	if b == "" {
+		b = DefaultBackend
+	}
+	unixLike := runtime.GOOS != "windows"
+	switch b {
+	case BackendEpoll:
+		return LabSupport{UrgentReceive: true, UrgentInline: true, Rights: true, AcceptDelay: true}
+	case BackendStd:
+		return LabSupport{UrgentInline: unixLike, Rights: unixLike, AcceptDelay: true}
+	}
+	return LabSupport{}
+}
+
 // checkLab refuses a Config the platform or backend cannot honour.
 func (c *Config) checkLab() error {
 	bad := func(field, reason string) error { return sockit.BadOption("engine.Config", field, reason) }
+	can := LabSupportOf(c.Backend)
+	on := fmt.Sprintf("on the %s backend here (%s)", c.Backend, runtime.GOOS)
 	switch c.Urgent {
 	case UrgentDefault:
 	case UrgentReceive:
-		if c.Backend != BackendEpoll {
-			return bad("Urgent", fmt.Sprintf("%q needs the epoll backend, which watches for urgent data (EPOLLPRI); the %s backend can take it %q", UrgentReceive, c.Backend, UrgentInline))
+		if !can.UrgentReceive {
+			reason := fmt.Sprintf("%q is not supported %s: it needs the epoll backend, which watches for urgent data (EPOLLPRI)", UrgentReceive, on)
+			if can.UrgentInline {
+				reason += fmt.Sprintf("; this one can keep it in the stream, %q", UrgentInline)
+			}
+			return bad("Urgent", reason)
 		}
 	case UrgentInline:
-		if runtime.GOOS == "windows" {
-			return bad("Urgent", fmt.Sprintf("%q: not supported on windows", UrgentInline))
+		if !can.UrgentInline {
+			return bad("Urgent", fmt.Sprintf("%q is not supported %s", UrgentInline, on))
 		}
 	default:
 		return bad("Urgent", fmt.Sprintf("%q is not %s or %s", c.Urgent, UrgentReceive, UrgentInline))
 	}
-	if c.Rights && runtime.GOOS == "windows" {
-		return bad("Rights", "descriptor passing is not supported on windows")
+	if c.Rights && !can.Rights {
+		return bad("Rights", "descriptor passing (SCM_RIGHTS) is not supported "+on)
 	}
 	if c.AcceptDelay < 0 {
 		return bad("AcceptDelay", "must not be negative")
+	}
+	if c.AcceptDelay > 0 && !can.AcceptDelay {
+		return bad("AcceptDelay", "is not supported "+on)
 	}
 	return nil
 }

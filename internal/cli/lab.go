@@ -167,19 +167,17 @@ func closeFiles(files []*os.File) {
 	}
 }
 
-// urgentMode is --urgent for the engine: "" is receive on the epoll
-// backend (which can watch for urgent data apart) and inline elsewhere,
-// where the platform has it.
+// urgentMode is --urgent for the engine: "" is what the backend can do
+// best (engine.LabSupportOf): receive where it watches for urgent data
+// apart (epoll), else inline, else off.
 func urgentMode(flag string, backend engine.Backend) (engine.UrgentMode, error) {
+	can := engine.LabSupportOf(backend)
 	switch flag {
 	case "":
-		if backend == "" {
-			backend = engine.DefaultBackend
-		}
-		if backend == engine.BackendEpoll {
+		switch {
+		case can.UrgentReceive:
 			return engine.UrgentReceive, nil
-		}
-		if sockapi.Supported() {
+		case can.UrgentInline:
 			return engine.UrgentInline, nil
 		}
 		return engine.UrgentDefault, nil

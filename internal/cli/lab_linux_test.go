@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/icmpwatch"
 	"github.com/sockit/sockit/internal/testkit"
 	"github.com/sockit/sockit/tcpstate"
@@ -213,6 +215,11 @@ func TestLabBadFlags(t *testing.T) {
 	if _, err := urgentMode("sideways", ""); ExitCode(err) != ExitUsage {
 		t.Errorf("--urgent sideways: %v, want a usage error", err)
 	}
+	// What an engine cannot do is refused naming the flag, not ignored.
+	opts := &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Engine: string(engine.BackendStd), Urgent: "receive", Service: "echo", Grace: time.Second,
+		IO: IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}}
+	line := errorOf(t, runServe(context.Background(), opts), ExitUsage)
+	testkit.MustContain(t, "serve --engine std --urgent receive", line, "--urgent", "not supported on the std backend")
 }
 
 // --accept-delay lets the backlog fill; watch labels the listener's

@@ -16,7 +16,6 @@ import (
 	"github.com/sockit/sockit/layer"
 	"github.com/sockit/sockit/proxy"
 	"github.com/sockit/sockit/service"
-	"github.com/sockit/sockit/sockapi"
 	"github.com/sockit/sockit/ws"
 )
 
@@ -136,7 +135,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.ExitWord, "exit-word", "", "stop (gracefully, exit 0) when a client sends exactly this word: a line, or a datagram, as the classic TCP and UDP echo servers do")
 	fs.DurationVar(&opts.AcceptDelay, "accept-delay", 0, "call accept(2) once every this long: connections wait in the backlog meanwhile (see it fill with: sockit watch PORT)")
 	fs.DurationVar(&opts.CloseDelay, "close-delay", 0, "hold each client's FIN this long before answering it with our own: the server sits in CLOSE_WAIT, and the teardown shows four segments (see it with: sockit trace PORT)")
-	fs.StringVar(&opts.Urgent, "urgent", "", "tcp urgent data (MSG_OOB): receive (taken apart with recv(MSG_OOB) and narrated; the default with --engine epoll), inline (SO_OOBINLINE: kept in the stream; the default with --engine std) or off (left to the kernel, which drops it unread)")
+	fs.StringVar(&opts.Urgent, "urgent", "", "tcp urgent data (MSG_OOB): receive (taken apart with recv(MSG_OOB) and narrated; the default where the engine can: epoll), inline (SO_OOBINLINE: kept in the stream; the default elsewhere, where the engine can) or off (left to the kernel, which drops it unread)")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
 	positive(fs, "max-message", "max-pending-total", "watermark", "udp-burst", "proxy-timeout")
@@ -210,7 +209,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		Unlink:      opts.Unlink,
 		Observer:    obs,
 		Urgent:      urgent,
-		Rights:      sockapi.Supported(),
+		Rights:      engine.LabSupportOf(engine.Backend(opts.Engine)).Rights, // narrated and answered where the backend can
 		AcceptDelay: opts.AcceptDelay,
 
 		HighWatermark:   int(opts.Watermark),
