@@ -82,7 +82,7 @@ type Event struct {
 func (e Event) String() string {
 	if e.Err != nil && e.transfer() {
 		if name := ErrnoName(e.Err); name != "" {
-			return e.call() + " = -1 " + name + ": " + reasonOf(e.Err)
+			return e.call() + " = -1 " + name + ": " + reasonOf(e.Err) + detail(e.Detail)
 		}
 	}
 	s := e.text()

@@ -336,6 +336,17 @@ func (p *pipe) down(upDone <-chan upResult) error {
 				return nil
 			}
 			continue
+		case p.eof.Load() && p.o.Shutdown.Reads() && !p.o.NoShutdown && sockit.KindOf(err) == sockit.KindReset:
+			// We gave up reading at input EOF (SHUT_RD), and Linux resets
+			// a connection that gets data after that: the end we asked
+			// for, which the narration explains.
+			if !upReturned {
+				r := <-upDone
+				if p.inErr = r.in; r.out != nil {
+					return r.out
+				}
+			}
+			return nil
 		default:
 			return err
 		}

@@ -20,7 +20,9 @@ type SendOptions struct {
 	// Shutdown is how a stream ends its input once the message is sent:
 	// the zero value SHUT_WR sends FIN and reads the reply until the
 	// server's EOF; SHUT_RD (and SHUT_RDWR) make reads return end of file
-	// at once, so that little or nothing of the reply is read; ShutNone
+	// at once, so that little or nothing of the reply is read (a reply
+	// that comes after SHUT_RDWR makes Linux reset the connection, which
+	// ends the reply too, without an error: reading was given up); ShutNone
 	// sends no FIN and reads until the server closes, or until Timeout
 	// passes quietly, which then ends the reply without an error.
 	Shutdown sockapi.How
@@ -199,11 +201,16 @@ func holdEnd(o SendOptions) time.Time {
 // readReply copies the reply to out until the server's EOF, then holds
 // the connection open until holdEnd (if not zero). Without a shutdown a
 // quiet server ends the reply at Timeout without an error: no FIN was
-// sent, and it has said what it will.
+// sent, and it has said what it will. After SHUT_RD a reset ends it
+// without an error too: we gave up reading, and the kernel resets a
+// connection that still gets data then.
 func readReply(ctx context.Context, c *Conn, out io.Writer, o SendOptions, holdEnd time.Time) error {
 	err := copyUntilEOF(ctx, c, out, o.Timeout, holdEnd)
-	if o.Shutdown == sockapi.ShutNone && sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil {
+	switch {
+	case o.Shutdown == sockapi.ShutNone && sockit.KindOf(err) == sockit.KindTimeout && ctx.Err() == nil:
 		return nil
+	case o.Shutdown.Reads() && sockit.KindOf(err) == sockit.KindReset:
+		return nil // the narration has the reset, and why
 	}
 	if err == nil && !holdEnd.IsZero() {
 		err = hold(ctx, holdEnd)

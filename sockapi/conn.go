@@ -543,6 +543,12 @@ func (c *Conn) reportRead(call string, n int, p []byte, from net.Addr, err error
 	if from != nil {
 		e.Step, e.Peer = sockit.StepRecvFrom, from
 	}
+	if errors.Is(err, syscall.ECONNRESET) && c.shutRD.Load() {
+		// Linux resets a connection whose reading was shut down when
+		// data comes after its FIN (tcp_rcv_state_process, counted as
+		// TCPAbortOnData in nstat).
+		e.Detail = "data came after our shutdown(SHUT_RD), and the kernel answered it with RST"
+	}
 	if err == nil {
 		e.Data = p[:min(n, len(p))]
 		if n == 0 && e.Step == sockit.StepRead {

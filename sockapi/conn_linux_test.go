@@ -487,3 +487,35 @@ func TestCallsByName(t *testing.T) {
 	testkit.MustContain(t, "sender", strings.Join(srec.Texts(), "\n"), "write 5 bytes", "send 4 bytes", "sendto 6 bytes", "sendmsg 7 bytes", "writev(2 vectors", "write 4 bytes")
 	testkit.MustContain(t, "receiver", strings.Join(rrec.Texts(), "\n"), "read 5 bytes", "recv 4 bytes", "recvfrom 6 bytes", "recvmsg 7 bytes", "readv(2 vectors", "read 4 bytes")
 }
+
+// Data that comes after SHUT_RDWR (FIN sent, reading shut) makes Linux
+// reset the connection; the read that meets the reset says why.
+func TestDataAfterShutRDWRResets(t *testing.T) {
+	t.Parallel()
+	a, b := testkit.TCPPair(t)
+	c, rec := wrap(t, b, "tcp")
+	if err := c.Shutdown(ShutRDWR); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "our FIN at the peer", func() bool {
+		a.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := a.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	})
+	if _, err := a.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	buf := make([]byte, 8)
+	var err error
+	testkit.Eventually(t, "the reset", func() bool { // reads return 0 until it is in
+		var n int
+		n, err = c.Read(buf)
+		return n != 0 || err != nil
+	})
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after SHUT_RDWR and late data: %v, want ECONNRESET", err)
+	}
+	testkit.MustContain(t, "narration", strings.Join(rec.Texts(), "\n"),
+		"read = -1 ECONNRESET: connection reset by peer (data came after our shutdown(SHUT_RD), and the kernel answered it with RST)")
+}

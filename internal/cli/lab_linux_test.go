@@ -412,3 +412,18 @@ func TestLabConnect(t *testing.T) {
 	testkit.MustContain(t, "connect's narration", errOut.String(), "writev(", "send(MSG_OOB) 1 byte", "shutdown(SHUT_WR)", "readv(")
 	s.errOut.WaitFor(t, "urgent data: recv(MSG_OOB) 1 byte")
 }
+
+// connect --shutdown rdwr ends well even when the echo comes after the
+// shutdown and Linux answers it with RST: reading was given up.
+func TestLabConnectShutdownBoth(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}})
+	for range 5 { // the echo races the shutdown: both orders, most likely
+		opts, _, errOut := connectOpts(s.endpoint(0), strings.NewReader("one\n"))
+		opts.Verbose, opts.API = true, apiFlags{Shutdown: "rdwr"}
+		if err := runConnectBounded(t, context.Background(), opts); err != nil {
+			t.Fatalf("runConnect --shutdown rdwr: %v\n%s", err, errOut)
+		}
+		testkit.MustContain(t, "narration", errOut.String(), "shutdown(SHUT_RDWR)")
+	}
+}
