@@ -102,10 +102,11 @@ func TestStepString(t *testing.T) {
 		{step: sockit.StepClosed, want: "closed"},
 		{step: sockit.StepProxy, want: "proxy"},
 		{step: sockit.StepHandshake, want: "handshake"},
+		{step: sockit.StepHTTP, want: "http"},
 		{step: sockit.StepUrgent, want: "urgent"},
 		{step: sockit.StepAncillary, want: "ancillary"},
 		{step: 0, want: "step(0)"},
-		{step: sockit.StepAncillary + 1, want: "step(21)"},
+		{step: sockit.StepAncillary + 1, want: "step(22)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

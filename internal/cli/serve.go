@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/chat"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/layer"
@@ -29,20 +30,26 @@ type ServeOptions struct {
 	Self      string          // how the banner's suggestions run sockit (App.Self); "" = "sockit"
 	Endpoints []string
 	Service   string
-	Engine    string
-	Loops     int
-	Accept    string
-	Grace     time.Duration
-	Idle      time.Duration
-	Unlink    bool
-	Verbose   bool
-	States    bool // with Verbose: note each TCP socket's state after each step
-	Preview   bool // -vv: with Verbose, the first bytes of each read and write
+	// ServiceSet: --service was given (else http:// and https://
+	// endpoints choose the HTTP service).
+	ServiceSet bool
+	// Root is the directory the HTTP service serves files from.
+	Root    string
+	Engine  string
+	Loops   int
+	Accept  string
+	Grace   time.Duration
+	Idle    time.Duration
+	Unlink  bool
+	Verbose bool
+	States  bool // with Verbose: note each TCP socket's state after each step
+	Preview bool // -vv: with Verbose, the first bytes of each read and write
 	// The socket API lab: the word that stops the server
 	// (service.Lab.ExitWord), a listener that accepts slowly
 	// (engine.Config.AcceptDelay), a FIN held before the service hears
 	// of it (service.Lab.CloseDelay), and what becomes of urgent data
-	// (engine.Config.Urgent; "" = receive on epoll, inline on std).
+	// (engine.Config.Urgent; "" = the best the engine can, see
+	// urgentMode).
 	ExitWord    string
 	AcceptDelay time.Duration
 	CloseDelay  time.Duration
@@ -101,6 +108,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
+			opts.ServiceSet = cmd.Flags().Changed("service")
 			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
@@ -112,7 +120,8 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
+	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
+	fs.StringVar(&opts.Root, "root", "", "http: serve the files of this directory (GET, HEAD, Range; paths cannot leave it)")
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
@@ -154,10 +163,16 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		eps = append(eps, ep)
 	}
-	handler, packetHandler, err := service.Lookup(opts.Service)
+	if err := resolveService(opts, eps); err != nil {
+		return err
+	}
+	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	obs := withPreview(withStates(observer(log, opts.Verbose), opts.States), opts.Preview)
+	svc, err := newServed(opts, obs)
 	if err != nil {
 		return err
 	}
+	handler, packetHandler := svc.stream, svc.packet
 	rate := opts.UDPRate
 	if rate == 0 {
 		rate = -1 // --udp-rate 0: no limit
@@ -174,13 +189,13 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
-	log := newLogger(opts.IO.ErrOut, opts.Verbose)
-	packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
+	if packetHandler != nil { // the HTTP service and the chat room serve streams only
+		packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
+	}
 	newServer := engine.NewServer
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
-	obs := withPreview(withStates(observer(log, opts.Verbose), opts.States), opts.Preview)
 	exit := make(chan net.Addr, 1)
 	lab := &service.Lab{ExitWord: opts.ExitWord, CloseDelay: opts.CloseDelay, Stop: func(from net.Addr) {
 		select {
@@ -188,12 +203,15 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		default:
 		}
 	}}
-	handler, packetHandler = lab.Wrap(handler), lab.WrapPacket(packetHandler)
+	handler = lab.Wrap(handler)
+	if packetHandler != nil {
+		packetHandler = lab.WrapPacket(packetHandler)
+	}
 	urgent, err := urgentMode(opts.Urgent, engine.Backend(opts.Engine))
 	if err != nil {
 		return err
 	}
-	layers := newServeLayers(opts, certTLS, obs)
+	layers := newServeLayers(opts, certTLS, obs, svc.room)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -273,6 +291,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if line := labSummary(st.UrgentIn, st.RightsIn); line != "" {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
+	for _, line := range svc.summary() {
+		fmt.Fprintln(opts.IO.Out, line)
+	}
 	if g := guard.Stats(); g.Unanswered() > 0 {
 		line := fmt.Sprintf("datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate",
 			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
@@ -304,9 +325,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 // and the Origin policy of --allow-origin on WebSocket. The echo service
 // keeps WebSocket messages whole (ws.Echo), and a WebSocket endpoint of it
 // answers a browser's plain GET, on / and on its path, with the echo page;
-// the other services see a WebSocket connection as a stream, whose writes
-// go out as text messages when they are UTF-8.
-func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
+// the chat room (room, for --service chat) gets each WebSocket message
+// whole too, and its page is the echo page in chat mode; the other
+// services see a WebSocket connection as a stream, whose writes go out as
+// text messages when they are UTF-8.
+func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer, room *chat.Room) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
 		TLS:          certTLS.cfg,
@@ -314,8 +337,11 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 		AllowOrigins: opts.AllowOrigins,
 		WebSocket: func(ep endpoint.Endpoint) ws.ServerOptions {
 			o := ws.ServerOptions{Path: ep.Path, MaxMessage: opts.MaxMessage}
-			if echo {
+			if echo || room != nil {
 				page := ws.EchoPage(ep.Path)
+				if room != nil {
+					page = ws.ChatPage(ep.Path)
+				}
 				o.HTTP = func(r *ws.Request) (int, string, []byte) {
 					if r.Path == "/" || r.Path == ep.Path {
 						return 200, "text/html; charset=utf-8", page
@@ -328,6 +354,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 	}
 	if echo {
 		cfg.Messages = ws.Echo{}
+	}
+	if room != nil {
+		cfg.Messages = room.Messages()
 	}
 	if opts.ProxyProtocol {
 		cfg.Proxy = &proxy.Options{Observer: obs, HeaderTimeout: opts.ProxyTimeout}
@@ -346,7 +375,15 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 	}
 	var tries []string
 	for _, ep := range eps {
-		if ep.IsWebSocket() && opts.Service == "echo" {
+		if opts.Service == "http" && len(tries) < 3 {
+			tries = append(tries, httpTries(ep, certTLS.selfSigned)...)
+		}
+	}
+	for _, ep := range eps {
+		if opts.Service == "http" {
+			break
+		}
+		if ep.IsWebSocket() && (opts.Service == "echo" || opts.Service == "chat") {
 			scheme := "http"
 			if ep.IsTLS() {
 				scheme = "https"
@@ -359,6 +396,9 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		self = "sockit"
 	}
 	for _, ep := range eps {
+		if opts.Service == "http" {
+			break
+		}
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
 		t := self + " send " + dialable(ep) + " hello"
@@ -367,6 +407,9 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
 			t = self + " connect " + dialable(ep) + "   (Ctrl-C to stop)"
+		}
+		if opts.Service == "chat" {
+			t = "sockit connect " + dialable(ep) + "   (type lines; run it twice, and talk)"
 		}
 		if len(tries) < 3 {
 			tries = append(tries, t)
