@@ -130,6 +130,9 @@ func TestUrgentReceiveWithTheFIN(t *testing.T) {
 
 func TestUrgentInline(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		if !engine.LabSupportOf(b).UrgentInline {
+			t.Skipf("the %s backend refuses it (engine.LabSupportOf; TestLabSupportIsEnforced checks the refusal)", b)
+		}
 		rec := new(testkit.Recorder)
 		srv := newServer(t, b, engine.Config{Urgent: engine.UrgentInline, Observer: rec})
 		addr := listen(t, srv, "tcp", "127.0.0.1:0", &labHandler{})
@@ -168,6 +171,9 @@ func TestUrgentModes(t *testing.T) {
 // check of TestMain sees one left open).
 func TestRightsPassed(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		if !engine.LabSupportOf(b).Rights {
+			t.Skipf("the %s backend refuses it (engine.LabSupportOf; TestLabSupportIsEnforced checks the refusal)", b)
+		}
 		path := filepath.Join(t.TempDir(), "note")
 		os.WriteFile(path, []byte("line one\nline two\n"), 0o600)
 		f, err := os.Open(path)
@@ -216,6 +222,9 @@ func TestRightsPassed(t *testing.T) {
 // queue (sock_diag's Recv-Q) fills while accept(2) waits.
 func TestAcceptDelay(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		if !engine.LabSupportOf(b).AcceptDelay {
+			t.Skipf("the %s backend refuses it (engine.LabSupportOf; TestLabSupportIsEnforced checks the refusal)", b)
+		}
 		const delay = 300 * time.Millisecond
 		srv := newServer(t, b, engine.Config{AcceptDelay: delay, Backlog: 8})
 		start := time.Now()

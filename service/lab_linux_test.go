@@ -123,6 +123,9 @@ func TestCloseDelayHoldsTheFIN(t *testing.T) {
 // the descriptor it received.
 func TestEchoAnswersAPassedFile(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		if !engine.LabSupportOf(b).Rights {
+			t.Skipf("the %s backend refuses Rights (engine.LabSupportOf)", b)
+		}
 		path := filepath.Join(t.TempDir(), "hostname")
 		os.WriteFile(path, []byte("myhost\n"), 0o600)
 		f, err := os.Open(path)
