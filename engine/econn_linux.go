@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,13 +59,46 @@ type connMeta struct {
 	local   net.Addr
 	remote  net.Addr // Unix peers (usually unnamed); TCP peers are in econn.raddr
 	message bool     // unixpacket: every Write is one message
+	read    readMode // which call reads
+	// urgent is EPOLLPRI when the connection watches for urgent data
+	// (UrgentReceive), else 0: it is ORed into every read interest.
+	urgent sock.Readiness
+	inline bool // UrgentInline: SO_OOBINLINE on each connection
+	uh     UrgentHandler
+	rh     RightsHandler
 }
 
-func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
+// readMode is the system call a connection reads with.
+type readMode uint8
+
+const (
+	readStream        readMode = iota // read(2)
+	readSeqpacket                     // recvfrom(MSG_TRUNC): one seqpacket message
+	readRights                        // recvmsg(2) with room for SCM_RIGHTS
+	readRightsMessage                 // both
+)
+
+func newMeta(cfg *Config, network string, h Handler, local, remote net.Addr) *connMeta {
 	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
 	m.drainer, _ = h.(Drainer)
 	m.timer, _ = h.(TimerHandler)
 	m.goaway, _ = h.(ShutdownHandler)
+	if m.message {
+		m.read = readSeqpacket
+	}
+	if cfg.Rights && strings.HasPrefix(network, "unix") {
+		m.read += readRights
+		m.rh, _ = h.(RightsHandler)
+	}
+	if strings.HasPrefix(network, "tcp") {
+		switch cfg.Urgent {
+		case UrgentReceive:
+			m.urgent = sock.Urgent
+			m.uh, _ = h.(UrgentHandler)
+		case UrgentInline:
+			m.inline = true
+		}
+	}
 	return m
 }
 
@@ -205,14 +240,15 @@ func (c *econn) write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if err != nil {
+		c.failedCall(sockit.StepWrite, "", err)
 		return 0, err
 	}
-	c.wrote(n)
+	c.wrote(n, p)
 	return n, nil
 }
 
-// wrote counts n bytes the kernel took.
-func (c *econn) wrote(n int) {
+// wrote counts n bytes the kernel took; p begins with them.
+func (c *econn) wrote(n int, p []byte) {
 	c.outBytes += int64(n)
 	c.lastOut = c.l.now
 	if n > 0 && c.m.drainer != nil {
@@ -221,7 +257,15 @@ func (c *econn) wrote(n int) {
 	s := c.l.b.s
 	s.c.bytesOut.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n, Data: p[:min(n, len(p))]})
+	}
+}
+
+// failedCall tells the observer of a read or write that failed, with
+// its errno (the connection then ends with it).
+func (c *econn) failedCall(step sockit.Step, call string, err error) {
+	if s := c.l.b.s; s.obs != nil {
+		s.observe(sockit.Event{Step: step, FD: int(c.fd), Net: c.m.network, Call: call, Err: err})
 	}
 }
 
@@ -274,6 +318,7 @@ func (c *econn) handle(ev sock.Readiness) {
 	}
 	if ev&sock.ErrorSeen != 0 {
 		if err := sock.PendingError(int(c.fd), "read"); err != nil {
+			c.failedCall(sockit.StepRead, "SO_ERROR (EPOLLERR)", err)
 			c.fail(err)
 			c.settle()
 			return
@@ -286,6 +331,12 @@ func (c *econn) handle(ev sock.Readiness) {
 		if c.Pending() == 0 && c.m.drainer != nil {
 			c.wantDrain = true // room again: settle calls OnDrain
 		}
+	}
+	// The urgent byte first: it waits apart from the stream, for
+	// recv(MSG_OOB) whatever has been read, and a read that comes to the
+	// peer's FIN would end our reading and leave it behind.
+	if ev&sock.Urgent != 0 && c.st.reads() {
+		c.takeUrgent()
 	}
 	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
 		c.read()
@@ -331,12 +382,13 @@ func (c *econn) got(data []byte, err error) {
 	s := l.b.s
 	n := len(data)
 	if err != nil {
+		c.failedCall(sockit.StepRead, c.m.read.call(), err)
 		c.fail(err)
 		return
 	}
 	if n == 0 {
 		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network})
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, Call: c.m.read.call()})
 		}
 		c.apply(evPeerFIN)
 		return
@@ -345,23 +397,109 @@ func (c *econn) got(data []byte, err error) {
 	c.lastIn = l.now
 	s.c.bytesIn.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, N: n})
+		e := sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, Call: c.m.read.call(), N: n, Data: data}
+		if c.m.inline {
+			e.Detail = markDetail(int(c.fd))
+		}
+		s.observe(e)
 	}
 	if c.st.discards() {
+		if c.m.read >= readRights {
+			sock.CloseFDs(l.rights)
+			l.rights = l.rights[:0]
+		}
 		return // Close: input is drained and dropped
 	}
 	if c.b != nil {
 		data = c.b.in.join(data)
 	}
 	c.offer(data)
+	if c.m.read >= readRights {
+		c.giveRights()
+	}
 }
 
-// readFD reads once: one whole message on unixpacket.
+// readFD reads once: one whole message on unixpacket, with recvmsg(2)
+// where descriptors may come.
 func (c *econn) readFD(buf []byte) (int, error) {
-	if c.m.message {
+	switch c.m.read {
+	case readStream:
+		return sock.Read(int(c.fd), buf)
+	case readSeqpacket:
 		return sock.ReadMessage(int(c.fd), buf)
 	}
-	return sock.Read(int(c.fd), buf)
+	return c.readRights(buf)
+}
+
+// call names the system call of a read mode for narration ("" = read).
+func (r readMode) call() string {
+	if r >= readRights {
+		return "recvmsg"
+	}
+	return ""
+}
+
+// readRights reads with recvmsg(2); descriptors that came are counted,
+// reported, handed to a RightsHandler after the data, and closed.
+func (c *econn) readRights(buf []byte) (int, error) {
+	l := c.l
+	if l.oob == nil {
+		l.oob = make([]byte, sock.RightsSpace(maxRights))
+	}
+	n, oobn, ctrunc, err := sock.RecvRights(int(c.fd), buf, l.oob, c.m.read == readRightsMessage)
+	if err != nil || oobn == 0 {
+		return n, err
+	}
+	fds, perr := sock.ParseRights(l.oob[:oobn])
+	s := l.b.s
+	s.c.rights.Add(uint64(len(fds)))
+	if s.obs != nil {
+		detail := rightsDetail(fds)
+		if ctrunc {
+			detail += fmt.Sprintf("; more than %d descriptors: the kernel closed the rest (MSG_CTRUNC)", maxRights)
+		}
+		if perr != nil {
+			detail += "; " + perr.Error()
+		}
+		s.observe(sockit.Event{Step: sockit.StepAncillary, FD: int(c.fd), Net: c.m.network, Detail: detail})
+	}
+	l.rights = append(l.rights[:0], fds...)
+	return n, nil
+}
+
+// maxRights is how many descriptors one read has room for.
+const maxRights = 16
+
+// giveRights hands the descriptors of the last read to a RightsHandler
+// and closes them.
+func (c *econn) giveRights() {
+	l := c.l
+	if c.m.rh != nil && c.st != stClosed {
+		c.m.rh.OnRights(c, l.rights)
+	}
+	sock.CloseFDs(l.rights)
+	l.rights = l.rights[:0]
+}
+
+// takeUrgent takes the urgent byte with recv(MSG_OOB) (UrgentReceive)
+// and tells the observer and an UrgentHandler.
+func (c *econn) takeUrgent() {
+	s := c.l.b.s
+	b, err := sock.RecvOOB(int(c.fd))
+	if err != nil {
+		if s.obs != nil {
+			s.observe(sockit.Event{Step: sockit.StepUrgent, FD: int(c.fd), Net: c.m.network, Err: err})
+		}
+		return
+	}
+	s.c.urgent.Add(1)
+	if s.obs != nil {
+		one := [1]byte{b}
+		s.observe(sockit.Event{Step: sockit.StepUrgent, FD: int(c.fd), Net: c.m.network, N: 1, Data: one[:], Detail: urgentDetail(b)})
+	}
+	if c.m.uh != nil {
+		c.m.uh.OnUrgent(c, b)
+	}
 }
 
 // offer gives data to the handler and keeps what it leaves.
@@ -389,15 +527,17 @@ func (c *econn) flush() {
 		return
 	}
 	for c.Pending() > 0 {
-		n, err := c.l.vec.Writev(int(c.fd), c.b.out.vectors(c.m.message))
+		vecs := c.b.out.vectors(c.m.message)
+		n, err := c.l.vec.Writev(int(c.fd), vecs)
 		if err == sock.ErrWouldBlock {
 			return
 		}
 		if err != nil {
+			c.failedCall(sockit.StepWrite, "writev", err)
 			c.fail(err)
 			return
 		}
-		c.wrote(n)
+		c.wrote(n, vecs[0])
 		c.b.out.advance(n, c.m.message)
 	}
 	c.releaseBufs()
@@ -507,7 +647,7 @@ func (c *econn) settle() {
 	}
 	want := sock.Readiness(0)
 	if read {
-		want |= sock.Readable | sock.PeerShut
+		want |= sock.Readable | sock.PeerShut | c.m.urgent
 	}
 	if pending > 0 || moreDrain {
 		want |= sock.Writable
@@ -657,7 +797,7 @@ func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
 	c := &econn{l: l, fd: -1, idx: -1, st: stConnecting, start: l.now, lastIn: l.now}
-	c.m = newMeta(d.network, d.h, nil, nil)
+	c.m = newMeta(&s.cfg, d.network, d.h, nil, nil)
 	var other net.Addr
 	if c.raddr, other = d.target.Peer(d.network); other != nil {
 		c.setRemote(other)
@@ -673,7 +813,7 @@ func (l *loop) startDial(d *dialReq) {
 	}
 	switch err := sock.Connect(fd, d.target); err {
 	case nil: // Unix sockets connect at once
-		if !c.watch(sock.Readable | sock.PeerShut) {
+		if !c.watch(sock.Readable | sock.PeerShut | c.m.urgent) {
 			return
 		}
 		c.connected()
@@ -729,6 +869,9 @@ func (c *econn) connected() {
 	if err := s.opts.TuneFD(int(c.fd), c.m.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: int(c.fd), Net: c.m.network, Err: err})
 	}
+	if c.m.inline {
+		c.l.setInline(int(c.fd), c.m.network)
+	}
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepConnected, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
@@ -747,7 +890,7 @@ func (c *econn) completeConnect() {
 		c.connected()
 		return
 	}
-	c.events = sock.Readable | sock.PeerShut
+	c.events = sock.Readable | sock.PeerShut | c.m.urgent
 	if err := c.l.p.ep.Mod(int(c.fd), c.events); err != nil {
 		c.failConnect(err)
 		return

@@ -301,6 +301,23 @@ type Config struct {
 
 	// Observer receives every socket step; nil costs nothing.
 	Observer sockit.Observer
+
+	// Urgent is what becomes of TCP urgent (out-of-band) data; the zero
+	// value leaves it to the kernel, which keeps it out of the stream for
+	// a recv(MSG_OOB) nobody makes. See UrgentMode.
+	Urgent UrgentMode
+	// Rights makes Unix stream and seqpacket connections read with
+	// recvmsg(2) and take descriptors passed with SCM_RIGHTS (up to 16
+	// a read; per unix(7) the kernel closes the rest): a handler that is
+	// a RightsHandler gets them, and the engine closes them after. Off,
+	// a read(2) leaves them to the kernel, which closes them.
+	Rights bool
+	// AcceptDelay makes each listener call accept(2) once every
+	// AcceptDelay, for one connection, instead of as connections come:
+	// the others wait in the listen backlog, which fills, so that it can
+	// be watched (a lesson, never a production setting). 0 = accept at
+	// once.
+	AcceptDelay time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -359,6 +376,8 @@ type Stats struct {
 	PacketsIn    uint64 // datagrams received
 	PacketsOut   uint64 // datagrams sent
 	AcceptErrors uint64 // accept(2) failures survived (EMFILE and the like)
+	UrgentIn     uint64 // urgent bytes taken with recv(MSG_OOB) (Config.Urgent UrgentReceive)
+	RightsIn     uint64 // descriptors received with SCM_RIGHTS (Config.Rights)
 	// Held is the memory the connections hold now against
 	// Config.MaxPendingTotal: pending output chunks, unconsumed input and
 	// what layers Hold.

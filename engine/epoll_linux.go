@@ -76,7 +76,7 @@ func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	if err != nil {
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
-	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, meta: listenMeta(ep.Network(), h, addr)}
+	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, meta: listenMeta(&b.s.cfg, ep.Network(), h, addr)}
 	if err := b.attach(b.pick(), task{kind: taskAddListener, ln: ln}); err != nil {
 		b.closeFD(fd, ep.Network())
 		return nil, err
@@ -95,7 +95,7 @@ func (b *epollBackend) listenPerLoop(ep endpoint.Endpoint, h Handler) (net.Addr,
 	for _, l := range b.loops {
 		fd, addr, err := opts.ListenFD(ep.Network(), address, b.s.obs)
 		if err == nil {
-			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, own: true, meta: listenMeta(ep.Network(), h, addr)}
+			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, own: true, meta: listenMeta(&b.s.cfg, ep.Network(), h, addr)}
 			if err = b.attach(l, task{kind: taskAddListener, ln: ln}); err != nil {
 				b.closeFD(fd, ep.Network())
 			} else {
@@ -265,6 +265,8 @@ type loop struct {
 	timers    timerHeap
 	acc       sock.AcceptBuf // accept4's peer address, reused
 	vec       sock.Vectors   // writev's iovecs, reused
+	oob       []byte         // recvmsg's control buffer (Config.Rights), made at first use
+	rights    []int          // descriptors the last recvmsg received
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
@@ -482,10 +484,11 @@ func (l *loop) runTasks() (stop bool) {
 	return stop
 }
 
-// addListener registers a listener.
+// addListener registers a listener; with Config.AcceptDelay it stays
+// silent and its timer accepts.
 func (l *loop) addListener(ln *elistener) error {
 	ln.l = l
-	if l.u != nil {
+	if l.u != nil { // AcceptDelay is refused on uring (LabSupportOf)
 		if err := sock.SetBlocking(ln.fd); err != nil { // io_uring does the waiting
 			return err
 		}
@@ -493,7 +496,12 @@ func (l *loop) addListener(ln *elistener) error {
 		l.listeners = append(l.listeners, ln)
 		return nil
 	}
-	if err := l.p.ep.Add(ln.fd, sock.Readable); err != nil {
+	interest := sock.Readable
+	if d := l.b.s.cfg.AcceptDelay; d > 0 {
+		interest = 0
+		l.timers.arm(time.Now().UnixNano()+int64(d), ln)
+	}
+	if err := l.p.ep.Add(ln.fd, interest); err != nil {
 		return err
 	}
 	l.setOther(ln.fd, pollee{ln: ln})
@@ -528,14 +536,23 @@ func (l *loop) closeListeners() {
 	l.listeners, l.packets = nil, nil
 }
 
+// setInline sets SO_OOBINLINE (UrgentInline) on a new connection and
+// tells the observer.
+func (l *loop) setInline(fd int, network string) {
+	err := setInline(fd, network)
+	if s := l.b.s; s.obs != nil || err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: network, Detail: "SO_OOBINLINE=1", Err: err})
+	}
+}
+
 // listenMeta is the meta of a listener's connections: an accepted Unix
 // peer is unnamed, as package net reports it.
-func listenMeta(network string, h Handler, local net.Addr) *connMeta {
+func listenMeta(cfg *Config, network string, h Handler, local net.Addr) *connMeta {
 	var remote net.Addr
 	if strings.HasPrefix(network, "unix") {
 		remote = &net.UnixAddr{Net: network}
 	}
-	return newMeta(network, h, local, remote)
+	return newMeta(cfg, network, h, local, remote)
 }
 
 // elistener is a listening socket owned by one loop.
@@ -556,8 +573,24 @@ type elistener struct {
 
 func (ln *elistener) slot() *timerSlot { return &ln.timer }
 
-// fire resumes accepting after a pause for lack of descriptors.
-func (ln *elistener) fire(int64) int64 {
+// fire resumes accepting after a pause for lack of descriptors; with
+// Config.AcceptDelay it accepts one connection and waits again.
+func (ln *elistener) fire(now int64) int64 {
+	if d := ln.l.b.s.cfg.AcceptDelay; d > 0 {
+		if ln.fd < 0 {
+			return 0
+		}
+		if ln.paused { // after EMFILE: the backoff has passed
+			ln.paused = false
+			ln.l.b.paused.Add(-1)
+		}
+		ln.l.now = now
+		ln.acceptN(ln.l, 1)
+		if ln.paused {
+			return 0 // EMFILE again: its backoff timer is armed
+		}
+		return now + int64(d)
+	}
 	if ln.paused && ln.fd >= 0 {
 		ln.paused = false
 		ln.l.b.paused.Add(-1)
@@ -573,9 +606,12 @@ func (ln *elistener) fire(int64) int64 {
 }
 
 // accept takes up to a batch of pending connections and deals them out.
-func (ln *elistener) accept(l *loop) {
+func (ln *elistener) accept(l *loop) { ln.acceptN(l, 128) }
+
+// acceptN takes up to max pending connections.
+func (ln *elistener) acceptN(l *loop, max int) {
 	s := l.b.s
-	for i := 0; i < 128; i++ {
+	for i := 0; i < max; i++ {
 		fd, ap, other, err := l.acc.Accept(ln.fd, ln.network)
 		switch err {
 		case nil:
@@ -689,10 +725,13 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, other net.Addr, ln *elisten
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
 	}
+	if c.m.inline {
+		l.setInline(fd, ln.network)
+	}
 	if l.u != nil {
 		l.attach(c)
 	} else {
-		c.events = sock.Readable | sock.PeerShut
+		c.events = sock.Readable | sock.PeerShut | c.m.urgent
 		if err := l.p.ep.Add(fd, c.events); err != nil {
 			s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: ln.network, Peer: c.remoteAddr(), Err: err})
 			l.b.closeFD(fd, ln.network)
@@ -702,7 +741,7 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, other net.Addr, ln *elisten
 		l.setConn(fd, c)
 	}
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(), Detail: peerDetail(fd, c.m.network)})
 		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
 	if s.life.closingNow() { // accepted as the server shuts down: the handler never sees it

@@ -56,6 +56,7 @@ type backend interface {
 
 type counters struct {
 	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs, forced atomic.Uint64
+	urgent, rights                                                 atomic.Uint64
 }
 
 // ownedPath is a Unix socket file this server created and removes on exit,
@@ -85,6 +86,9 @@ func NewServer(cfg *Config) (*Server, error) {
 }
 
 func newBackend(s *Server) (backend, error) {
+	if err := s.cfg.checkLab(); err != nil {
+		return nil, err
+	}
 	switch s.cfg.Accept {
 	case AcceptDefault, AcceptShared, AcceptReusePort:
 	default:
@@ -316,6 +320,8 @@ func (s *Server) Stats() Stats {
 		PacketsIn:    s.c.pktIn.Load(),
 		PacketsOut:   s.c.pktOut.Load(),
 		AcceptErrors: s.c.acceptErrs.Load(),
+		UrgentIn:     s.c.urgent.Load(),
+		RightsIn:     s.c.rights.Load(),
 		Held:         s.budget.used.Load(),
 		Forced:       s.c.forced.Load(),
 	}

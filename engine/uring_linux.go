@@ -385,7 +385,11 @@ func (c *econn) sent(cqe *sock.CQE) {
 	n, err := sock.Completed(sock.CallIO, "write", cqe.Res)
 	switch {
 	case err == nil:
-		c.wrote(n)
+		var p []byte // what the observer shows of the bytes sent
+		if c.l.b.s.obs != nil {
+			p = c.b.out.vectors(c.m.message)[0]
+		}
+		c.wrote(n, p)
 		c.b.out.advance(n, c.m.message)
 		if c.Pending() == 0 {
 			c.releaseBufs()

@@ -49,6 +49,18 @@ var optionFlags = map[string]string{
 
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
+
+	// The socket API lab.
+	"client.Options.Calls":           "--send-call, --recv-call and their flags",
+	"client.Options.Calls.Send":      "--send-call",
+	"client.Options.Calls.SendFlags": "--send-flags",
+	"client.Options.Calls.Recv":      "--recv-call",
+	"client.Options.Calls.RecvFlags": "--recv-flags",
+	"client.Options.Connect":         "--connected",
+	"client.Options.LocalAddr":       "--local",
+	"client.SendOptions.Rights":      "--pass-fd",
+	"engine.Config.Urgent":           "--urgent",
+	"engine.Config.AcceptDelay":      "--accept-delay",
 }
 
 // describe is the text sockit prints for err: option fields named as

@@ -12,6 +12,7 @@ import (
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/proxy"
+	"github.com/sockit/sockit/sockapi"
 )
 
 // ConnectOptions are the inputs of `sockit connect`.
@@ -25,8 +26,10 @@ type ConnectOptions struct {
 	Verbose        bool
 	States         bool // with Verbose: note the TCP state after each step
 	ProxyProtocol  int  // 1 or 2: begin with a PROXY protocol header naming this client
+	Preview        bool // -vv: with Verbose, the first bytes of each read and write
 	TLS            tlsFlags
 	Sock           sockFlags
+	API            apiFlags
 }
 
 // NewCmdConnect builds `sockit connect`. runF replaces runConnect in tests.
@@ -51,7 +54,7 @@ printed until --reply-wait after the input ends.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
 			opts.Endpoint = args[0]
-			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
@@ -66,11 +69,12 @@ printed until --reply-wait after the input ends.`,
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "exit when nothing moves either way for this long (0 = never)")
 	fs.DurationVar(&opts.ReplyWait, "reply-wait", time.Second, "datagrams: how long to wait for replies after the input ends")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
-	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	fs.CountP("verbose", "v", "narrate each socket step, as the call was made; -vv adds the first bytes of each read and write")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	fs.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "begin with a PROXY protocol header of this version (1 or 2) naming this connection's own addresses, as a load balancer would (to test a server that accepts it)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	opts.API.register(fs)
 	return cmd
 }
 
@@ -79,15 +83,19 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	if err != nil {
 		return err
 	}
+	api, err := opts.API.resolve(ep)
+	if err != nil {
+		return err
+	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
-	log.obs = withStates(log.obs, opts.States)
+	log.obs = withPreview(withStates(log.obs, opts.States), opts.Preview)
 	var preamble func(local, remote net.Addr) ([]byte, error)
 	if opts.ProxyProtocol != 0 {
 		if preamble, err = proxy.Preamble(opts.ProxyProtocol); err != nil {
 			return err
 		}
 	}
-	c, err := dialLayers(ctx, ep, opts.TLS, client.Options{
+	c, err := dialLayers(ctx, ep, opts.TLS, opts.API.options(client.Options{
 		ConnectTimeout: opts.ConnectTimeout,
 		Nagle:          !opts.Sock.NoDelay,
 		KeepAlive:      opts.Sock.KeepAlive,
@@ -95,18 +103,21 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		SendBuf:        opts.Sock.SendBuf,
 		Linger:         opts.Sock.Linger,
 		Observer:       log.obs,
-	}, preamble)
+	}, api), preamble)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait}
+	po := client.PipeOptions{NoShutdown: opts.NoShutdown, IdleTimeout: opts.IdleTimeout, ReplyWait: opts.ReplyWait,
+		Shutdown: api.shutdown, Urgent: api.urgent, Hold: opts.API.Hold}
 	if opts.IO.InTTY {
 		po.Interactive, po.Prompt = true, "> "
 		send, end := "type a line and Enter to send it", "Ctrl-D sends FIN (shutdown SHUT_WR)"
 		switch {
-		case ep.IsPacket() || opts.NoShutdown:
+		case ep.IsPacket() || opts.NoShutdown || api.shutdown == sockapi.ShutNone:
 			end = "Ctrl-D ends input"
+		case api.shutdown != sockapi.ShutWR:
+			end = "Ctrl-D calls shutdown(" + api.shutdown.String() + ")"
 		case ep.IsWebSocket():
 			send, end = "each line is a message", "Ctrl-D sends a close frame"
 		case ep.IsTLS():

@@ -32,7 +32,7 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	b.WriteString(r.Time.Format("15:04:05.000000"))
+	b.WriteString(r.Time.Format(stampLayout))
 	b.WriteByte(' ')
 	if r.Level >= slog.LevelWarn {
 		b.WriteString(strings.ToLower(r.Level.String()) + ": ")
@@ -61,11 +61,15 @@ func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
 
+// stampLayout is the time of day that starts each line sockit narrates.
+const stampLayout = "15:04:05.000000"
+
 // narrator turns socket steps into log lines: the -v narration. It is the
 // Observer the library reports to; nothing else in sockit logs.
 type narrator struct {
-	log    *slog.Logger
-	states *stateNotes // --states; nil costs one comparison per step
+	log     *slog.Logger
+	states  *stateNotes // --states; nil costs one comparison per step
+	preview bool        // -vv: show the first bytes each transfer moved
 }
 
 // observer returns the narrator as an Observer, or nil when not verbose so
@@ -81,6 +85,9 @@ func (n narrator) Observe(e sockit.Event) {
 	msg := e.String()
 	if e.FD >= 0 && e.Step != sockit.StepSocket && e.Step != sockit.StepAccept {
 		msg = "[fd " + strconv.Itoa(e.FD) + "] " + msg
+	}
+	if n.preview && e.N > 0 && e.Data != nil && e.Err == nil {
+		msg += " " + preview(e.Data, e.N)
 	}
 	if n.states != nil {
 		msg += n.states.note(e)

@@ -182,15 +182,22 @@ func TestFlagsToOptions(t *testing.T) {
 		}{
 			{name: "defaults", args: []string{ep, "hello", "there"},
 				want: SendOptions{Endpoint: ep, Message: []string{"hello", "there"}, Count: 1,
-					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true}}},
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true}, API: apiFlags{Shutdown: "wr"}}},
 			{name: "all set", args: []string{"-n", "--hex", "--count", "3", "--timeout", "1s", "--connect-timeout", "2s", "-v",
 				"--keepalive", "-1s", "--linger", "0", "unix:///x", "-"},
 				want: SendOptions{Endpoint: "unix:///x", Message: []string{"-"}, NoNewline: true, Hex: true, Count: 3,
 					Timeout: time.Second, ConnectTimeout: 2 * time.Second, Verbose: true,
-					Sock: sockFlags{NoDelay: true, KeepAlive: -time.Second, Linger: -1}}},
+					Sock: sockFlags{NoDelay: true, KeepAlive: -time.Second, Linger: -1}, API: apiFlags{Shutdown: "wr"}}},
 			{name: "linger set", args: []string{"--linger", "4s", ep, "x"},
 				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1,
-					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true, Linger: 4 * time.Second}}},
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true, Linger: 4 * time.Second}, API: apiFlags{Shutdown: "wr"}}},
+			{name: "socket API lab", args: []string{"-vv", "--send-call", "sendmsg", "--recv-call", "recv", "--send-flags", "dontroute", "--recv-flags", "peek,waitall",
+				"--oob", "!", "--shutdown", "rd", "--local", "127.0.0.2", "--connected", "--hold", "5s", "--pass-fd", "/etc/hostname", ep, "x"},
+				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1, Verbose: true, Preview: true,
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true},
+					API: apiFlags{SendCall: "sendmsg", RecvCall: "recv", SendFlags: "dontroute", RecvFlags: "peek,waitall", OOB: "!",
+						Shutdown: "rd", Local: "127.0.0.2", Connected: true, Hold: 5 * time.Second},
+					PassFD: []string{"/etc/hostname"}}},
 		}
 		for _, tt := range tests {
 			app, _, _ := newTestApp()
@@ -220,7 +227,7 @@ func TestFlagsToOptions(t *testing.T) {
 		g := *got
 		g.IO = IOStreams{}
 		want := ConnectOptions{Endpoint: ep, NoShutdown: true, IdleTimeout: 3 * time.Second,
-			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}}
+			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}, API: apiFlags{Shutdown: "wr"}}
 		if !reflect.DeepEqual(g, want) {
 			t.Errorf("options\n got %+v\nwant %+v", g, want)
 		}

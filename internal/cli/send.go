@@ -27,8 +27,11 @@ type SendOptions struct {
 	ConnectTimeout time.Duration
 	Verbose        bool
 	States         bool // with Verbose: note the TCP state after each step
+	Preview        bool // -vv: with Verbose, the first bytes of each read and write
 	TLS            tlsFlags
 	Sock           sockFlags
+	API            apiFlags
+	PassFD         []string // files whose descriptors go with the message (SCM_RIGHTS)
 }
 
 // NewCmdSend builds `sockit send`. runF replaces runSend in tests.
@@ -53,7 +56,7 @@ the reply printed meanwhile, however long it is.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
 			opts.Endpoint, opts.Message = args[0], args[1:]
-			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
@@ -69,10 +72,12 @@ the reply printed meanwhile, however long it is.`,
 	fs.IntVar(&opts.Count, "count", 1, "send the message this many times (a message from standard input is then held in memory; once, it is streamed)")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "give up when the server sends nothing for this long (0 = wait forever)")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
-	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	fs.CountP("verbose", "v", "narrate each socket step, as the call was made; -vv adds the first bytes of each read and write")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	opts.API.register(fs)
+	fs.StringArrayVar(&opts.PassFD, "pass-fd", nil, "unix: open this file and pass its descriptor with the message (sendmsg with SCM_RIGHTS); the server receives it open (repeatable)")
 	positive(fs, "count")
 	return cmd
 }
@@ -117,9 +122,18 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 			return err
 		}
 	}
+	api, err := opts.API.resolve(ep)
+	if err != nil {
+		return err
+	}
+	files, err := openFiles(opts.PassFD)
+	if err != nil {
+		return err
+	}
+	defer closeFiles(files)
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
-	log.obs = withStates(log.obs, opts.States)
-	c, err := dialLayers(ctx, ep, opts.TLS, opts.dialOptions(log), nil)
+	log.obs = withPreview(withStates(log.obs, opts.States), opts.Preview)
+	c, err := dialLayers(ctx, ep, opts.TLS, opts.API.options(opts.dialOptions(log), api), nil)
 	if err != nil {
 		return err
 	}
@@ -130,7 +144,8 @@ func runSend(ctx context.Context, opts *SendOptions) error {
 		dumper = hex.Dumper(out)
 		out = dumper
 	}
-	so := client.SendOptions{Count: opts.Count, Timeout: opts.Timeout}
+	so := client.SendOptions{Count: opts.Count, Timeout: opts.Timeout,
+		Shutdown: api.shutdown, Urgent: api.urgent, Rights: files, Hold: opts.API.Hold}
 	if stream {
 		err = client.SendFrom(ctx, c, opts.IO.In, out, so)
 	} else {

@@ -37,8 +37,11 @@ func NewCmdWatch(app *App, runF func(context.Context, *WatchOptions) error) *cob
 		Short: "Show the TCP sockets on a port and their states, live",
 		Long: `Show the TCP sockets on a port (local or remote) with their state, addresses,
 send and receive queues, round-trip time and time in state, and how many are in
-each state. On a terminal the table refreshes every --interval until Ctrl-C;
-otherwise, or with --once, it is printed once. --json prints one snapshot.
+each state. A listener's row says what its queues are: "accept queue N of
+backlog M", the connections completed and waiting for accept(2) against
+listen(2)'s backlog (see it fill: sockit serve --accept-delay 1m). On a
+terminal the table refreshes every --interval until Ctrl-C; otherwise, or
+with --once, it is printed once. --json prints one snapshot.
 
 The data comes from the kernel's sock_diag, as ss(8) gets it: no root needed.
 Time in state is exact for TIME_WAIT (from its timer) and counted from when
@@ -155,8 +158,8 @@ func writeWatchTable(w io.Writer, socks []tcpstate.Socket, ages *stateAges, now 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tLOCAL\tREMOTE\tSEND-Q\tRECV-Q\tRTT\tIN STATE")
 	for _, s := range socks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.State, s.Local, remoteText(s), s.SendQ, s.RecvQ,
-			rttText(s), ageText(s, ages.seen[s.Key()], now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s%s\n", s.State, s.Local, remoteText(s), s.SendQ, s.RecvQ,
+			rttText(s), ageText(s, ages.seen[s.Key()], now), queueText(s))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, countsLine(socks, label))
@@ -167,6 +170,20 @@ func remoteText(s tcpstate.Socket) string {
 		return "*:*"
 	}
 	return s.Remote.String()
+}
+
+// queueText labels a listener's queues, which ss(8) shows as its RECV-Q
+// and SEND-Q: the connections the kernel has completed and that wait for
+// accept(2), against the backlog listen(2) allowed. Other sockets get "".
+func queueText(s tcpstate.Socket) string {
+	if s.State != tcpstate.Listen {
+		return ""
+	}
+	text := fmt.Sprintf("\taccept queue %d of backlog %d", s.RecvQ, s.SendQ)
+	if s.RecvQ > s.SendQ {
+		text += " (full: new SYNs are dropped)"
+	}
+	return text
 }
 
 func rttText(s tcpstate.Socket) string {
