@@ -7,10 +7,12 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,8 +34,37 @@ type Options struct {
 	// send queued data, in whole seconds rounded up (SO_LINGER counts
 	// seconds); < 0 means close resets (SO_LINGER 0); 0 leaves the system
 	// default.
-	Linger   time.Duration
+	Linger time.Duration
+	// Source is the local address Dial binds before connecting, on tcp
+	// and udp: "ip", "ip:port" or ":port" (IPv6 in brackets with a port).
+	// "" = the system's choice.
+	Source   string
 	Observer sockit.Observer // receives each socket step; nil = none
+}
+
+// sourceAddr resolves o.Source for network; nil for "".
+func (o Options) sourceAddr(ep endpoint.Endpoint) (net.Addr, error) {
+	if o.Source == "" {
+		return nil, nil
+	}
+	if ep.IsUnix() {
+		return nil, sockit.BadOption("client.Options", "Source", "is an IP address; "+ep.String()+" is a Unix socket")
+	}
+	hp := o.Source
+	if _, _, err := net.SplitHostPort(hp); err != nil {
+		hp = net.JoinHostPort(strings.Trim(hp, "[]"), "0")
+	}
+	var a net.Addr
+	var err error
+	if ep.IsPacket() {
+		a, err = net.ResolveUDPAddr(ep.Network(), hp)
+	} else {
+		a, err = net.ResolveTCPAddr(ep.Network(), hp)
+	}
+	if err != nil {
+		return nil, sockit.BadOption("client.Options", "Source", fmt.Sprintf("%q is not a local address for %s: %v", o.Source, ep.Network(), err))
+	}
+	return a, nil
 }
 
 // notSocket reports whether path is a regular file or a directory: per
@@ -61,7 +92,10 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		return nil, &sockit.Error{Op: "connect", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
 	}
 	so := sock.Options{Nagle: o.Nagle, KeepAlive: o.KeepAlive, RecvBuf: o.RecvBuf, SendBuf: o.SendBuf}
-	var laddr net.Addr
+	laddr, err := o.sourceAddr(ep)
+	if err != nil {
+		return nil, err
+	}
 	var tmp string
 	if ep.Scheme == "unixgram" {
 		dir, err := os.MkdirTemp("", "sockit-")

@@ -45,6 +45,7 @@ var optionFlags = map[string]string{
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
 	"service.GuardOptions.Burst":  "--udp-burst",
+	"client.Options.Source":       "--source (-s)",
 
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
@@ -123,4 +124,26 @@ func checkPositive(cmd *cobra.Command) error {
 		}
 	})
 	return bad
+}
+
+// formerShorthands are short flags a verb had before nc's meaning took
+// them (-s is nc's source address), with the long name that stays.
+var formerShorthands = map[string]string{
+	"serve -s": "--service",
+	"bench -s": "--size",
+}
+
+// flagAdvice adds to a flag error what to type instead, where sockit
+// knows: a short flag that moved to nc's meaning.
+func flagAdvice(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if !errors.As(err, &ne) || ne.GetSpecifiedShortnames() == "" {
+		return err
+	}
+	for _, short := range ne.GetSpecifiedName() {
+		if long, ok := formerShorthands[cmd.Name()+" -"+string(short)]; ok {
+			return fmt.Errorf("%w (-%c is nc's source address now; use %s)", err, short, long)
+		}
+	}
+	return err
 }

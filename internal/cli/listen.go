@@ -31,6 +31,7 @@ type ListenOptions struct {
 	// endpoint; without them a self-signed one is made for the session.
 	CertFile, KeyFile string
 	Sock              sockFlags
+	NC                ncFlags // mapped onto Endpoint and IdleTimeout
 	// Ready, if set, is called with the bound address once it listens
 	// (tests use it to learn port 0's port).
 	Ready func(net.Addr)
@@ -40,7 +41,7 @@ type ListenOptions struct {
 func NewCmdListen(app *App, runF func(context.Context, *ListenOptions) error) *cobra.Command {
 	opts := &ListenOptions{}
 	cmd := &cobra.Command{
-		Use:   "listen ENDPOINT",
+		Use:   "listen ENDPOINT | -p PORT",
 		Short: "Accept a connection and copy it to standard output and standard input to it, like nc -l",
 		Long: `Accept one connection on ENDPOINT (with --keep, one after another) and copy
 standard input to it and it to standard output, as connect does for a
@@ -52,15 +53,23 @@ printing until the peer closes; --no-shutdown keeps the connection fully open
 instead. On udp and unixgram the first datagram's sender is the peer: its
 datagrams are printed, each input line goes back to it as one datagram, and
 others' datagrams are dropped until it is done (--reply-wait after the input
-ends). With --keep, standard input goes to the connection open when it comes.`,
+ends). With --keep, standard input goes to the connection open when it comes.
+
+nc's flags work as nc users type them: -l (changes nothing), -p PORT, -s ADDR,
+-u, -4, -6, -w SECS (--idle-timeout), -k.`,
 		Example: `  sockit listen :9000 > file            (nc -l 9000 > file)
   sockit listen udp://127.0.0.1:9000
   sockit listen unix:///tmp/s.sock -k -v
-  sockit listen wss://127.0.0.1:9443     (a self-signed certificate)`,
-		Args: argsBetween(1, 1),
+  sockit listen wss://127.0.0.1:9443     (a self-signed certificate)
+  sockit listen -l -u -p 9000            (nc -l -u -p 9000)`,
+		Args: argsBetween(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
-			opts.Endpoint = args[0]
+			var err error
+			if opts.Endpoint, err = opts.NC.endpoint(args, cmd.UseLine()); err != nil {
+				return err
+			}
+			opts.NC.wait(cmd.Flags(), map[string]*time.Duration{"idle-timeout": &opts.IdleTimeout})
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
@@ -81,6 +90,7 @@ ends). With --keep, standard input goes to the connection open when it comes.`,
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, false)
+	opts.NC.register(fs, "listen")
 	return cmd
 }
 

@@ -125,10 +125,14 @@ first one shuts down gracefully and exits 0).`,
 	root.SetOut(app.IO.Out)
 	root.SetErr(app.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErr{err}
+		return usageErr{flagAdvice(c, err)}
 	})
 	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil))
 	registerCompletions(root)
+	for _, c := range append(root.Commands(), root) {
+		secondsDurations(c.Flags())
+		secondsDurations(c.PersistentFlags())
+	}
 	return root
 }
 

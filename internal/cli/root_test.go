@@ -37,7 +37,7 @@ func TestUsageErrors(t *testing.T) {
 		args  []string
 		wants []string
 	}{
-		{name: "send without arguments", args: []string{"send"}, wants: []string{"send: wrong number of arguments", "usage: sockit send ENDPOINT MESSAGE..."}},
+		{name: "send without arguments", args: []string{"send"}, wants: []string{"send: wrong number of arguments", "usage: sockit send ENDPOINT|HOST PORT MESSAGE..."}},
 		{name: "send without message", args: []string{"send", "tcp://" + dead}, wants: []string{"wrong number of arguments"}},
 		{name: "connect without endpoint", args: []string{"connect"}, wants: []string{"connect: wrong number of arguments", "usage: sockit connect ENDPOINT"}},
 		{name: "connect with two endpoints", args: []string{"connect", "tcp://" + dead, "tcp://" + dead2}, wants: []string{"wrong number of arguments"}},
@@ -138,7 +138,7 @@ func TestFlagsToOptions(t *testing.T) {
 					t.Errorf("Sock = %+v, want Linger 0 (engine default) and NoDelay", o.Sock)
 				}
 			}},
-			{name: "all set", args: []string{"tcp://:1", "udp://:2", "-s", "daytime", "--grace", "1s", "--idle-timeout", "2s",
+			{name: "all set", args: []string{"tcp://:1", "udp://:2", "--service", "daytime", "--grace", "1s", "--idle-timeout", "2s",
 				"--unlink", "-v", "--backlog", "7", "--reuseport", "--nodelay=false", "--rcvbuf", "4096", "--sndbuf", "8192", "--linger", "3s"},
 				check: func(t *testing.T, o *ServeOptions) {
 					if want := []string{"tcp://:1", "udp://:2"}; !reflect.DeepEqual(o.Endpoints, want) {
@@ -201,7 +201,7 @@ func TestFlagsToOptions(t *testing.T) {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
 			g := *got
-			g.IO = IOStreams{}
+			g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Errorf("%s: options\n got %+v\nwant %+v", tt.name, g, tt.want)
 			}
@@ -218,7 +218,7 @@ func TestFlagsToOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := *got
-		g.IO = IOStreams{}
+		g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 		want := ConnectOptions{Endpoint: ep, NoShutdown: true, IdleTimeout: 3 * time.Second,
 			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}}
 		if !reflect.DeepEqual(g, want) {

@@ -29,20 +29,24 @@ type SendOptions struct {
 	States         bool // with Verbose: note the TCP state after each step
 	TLS            tlsFlags
 	Sock           sockFlags
+	NC             ncFlags // mapped onto Endpoint, the timeouts and the source address
 }
 
 // NewCmdSend builds `sockit send`. runF replaces runSend in tests.
 func NewCmdSend(app *App, runF func(context.Context, *SendOptions) error) *cobra.Command {
 	opts := &SendOptions{}
 	cmd := &cobra.Command{
-		Use:   "send ENDPOINT MESSAGE...",
+		Use:   "send ENDPOINT|HOST PORT MESSAGE...",
 		Short: "Send one message, half-close, and print the reply until the server closes",
 		Long: `Connect, send MESSAGE (its words joined by spaces, plus a newline unless -n),
 half-close with shutdown(SHUT_WR) so the server reads EOF, print everything the
 server returns until its EOF, and exit 0. On udp and unixgram: send one datagram
 and print the reply datagram, waiting up to --timeout. MESSAGE "-" reads the
 message from standard input, as is, and streams it: sent as it is read, with
-the reply printed meanwhile, however long it is.`,
+the reply printed meanwhile, however long it is.
+
+nc's flags work as nc users type them: HOST PORT, -u, -4, -6, -w SECS,
+-s ADDR and -p PORT (the local address and port to connect from).`,
 		Example: `  sockit send 127.0.0.1:7007 hello
   sockit send udp://127.0.0.1:7007 hello
   echo hi | sockit send unix:///tmp/echo.sock - --hex
@@ -52,7 +56,13 @@ the reply printed meanwhile, however long it is.`,
 		Args: argsBetween(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
-			opts.Endpoint, opts.Message = args[0], args[1:]
+			epArgs, msg := sendArgs(args)
+			var err error
+			if opts.Endpoint, err = opts.NC.endpoint(epArgs, cmd.UseLine()); err != nil {
+				return err
+			}
+			opts.Message = msg
+			opts.NC.wait(cmd.Flags(), map[string]*time.Duration{"connect-timeout": &opts.ConnectTimeout, "timeout": &opts.Timeout})
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
@@ -73,6 +83,7 @@ the reply printed meanwhile, however long it is.`,
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
+	opts.NC.register(fs, "send")
 	positive(fs, "count")
 	return cmd
 }
@@ -101,6 +112,7 @@ func (o *SendOptions) dialOptions(log observerLog) client.Options {
 		RecvBuf:        o.Sock.RecvBuf,
 		SendBuf:        o.Sock.SendBuf,
 		Linger:         o.Sock.Linger,
+		Source:         o.NC.source(),
 		Observer:       log.obs,
 	}
 }

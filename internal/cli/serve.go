@@ -102,7 +102,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(service.Names, ", "))
+	fs.StringVar(&opts.Service, "service", "echo", "service to run: "+strings.Join(service.Names, ", "))
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
