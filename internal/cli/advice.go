@@ -46,6 +46,8 @@ var optionFlags = map[string]string{
 	"service.GuardOptions.Rate":   "--udp-rate",
 	"service.GuardOptions.Burst":  "--udp-burst",
 	"client.Options.Source":       "--source (-s)",
+	"program.Program.Argv":        "--exec",
+	"program.Program.Shell":       "--sh",
 
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/layer"
+	"github.com/sockit/sockit/program"
 )
 
 // ListenOptions are the inputs of `sockit listen`.
@@ -32,6 +34,11 @@ type ListenOptions struct {
 	CertFile, KeyFile string
 	Sock              sockFlags
 	NC                ncFlags // mapped onto Endpoint and IdleTimeout
+	// Exec and Sh run a program per connection instead of piping
+	// standard input and output (program.Program's Argv, split at
+	// spaces, and Shell); at most MaxConns at once.
+	Exec, Sh string
+	MaxConns int
 	// Ready, if set, is called with the bound address once it listens
 	// (tests use it to learn port 0's port).
 	Ready func(net.Addr)
@@ -55,13 +62,23 @@ datagrams are printed, each input line goes back to it as one datagram, and
 others' datagrams are dropped until it is done (--reply-wait after the input
 ends). With --keep, standard input goes to the connection open when it comes.
 
+--exec 'CMD ARGS' runs CMD for each connection instead, with the connection as
+its standard input and output (through pipes; ARGS split at spaces, no shell:
+--sh 'command line' runs /bin/sh -c), and SOCKIT_PEER_ADDR, SOCKIT_LOCAL_ADDR
+and SOCKIT_NETWORK in its environment. The peer's FIN closes the program's
+standard input; the end of its standard output (or its exit) sends our FIN. With
+-k, connections are served at once, up to --max-conns programs; --idle-timeout
+kills a program when nothing moves either way for that long.
+
 nc's flags work as nc users type them: -l (changes nothing), -p PORT, -s ADDR,
--u, -4, -6, -w SECS (--idle-timeout), -k.`,
+-u, -4, -6, -w SECS (--idle-timeout), -k, -e CMD (--exec), -c CMD (--sh).`,
 		Example: `  sockit listen :9000 > file            (nc -l 9000 > file)
   sockit listen udp://127.0.0.1:9000
   sockit listen unix:///tmp/s.sock -k -v
   sockit listen wss://127.0.0.1:9443     (a self-signed certificate)
-  sockit listen -l -u -p 9000            (nc -l -u -p 9000)`,
+  sockit listen -l -u -p 9000            (nc -l -u -p 9000)
+  sockit listen :9000 -k --exec 'tr a-z A-Z'
+  sockit listen :9000 -k --sh 'echo hello $SOCKIT_PEER_ADDR; cat'`,
 		Args: argsBetween(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
@@ -89,6 +106,10 @@ nc's flags work as nc users type them: -l (changes nothing), -p PORT, -s ADDR,
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
+	fs.StringVarP(&opts.Exec, "exec", "e", "", "run this program for each connection, the connection as its standard input and output (arguments split at spaces; no shell)")
+	fs.StringVarP(&opts.Sh, "sh", "c", "", "run this command line with /bin/sh -c for each connection, as --exec does")
+	fs.IntVar(&opts.MaxConns, "max-conns", 32, "with --exec or --sh and -k: the most programs running at once; more connections wait to be accepted")
+	positive(fs, "max-conns")
 	opts.Sock.register(fs, false)
 	opts.NC.register(fs, "listen")
 	return cmd
@@ -106,6 +127,10 @@ func runListen(ctx context.Context, opts *ListenOptions) error {
 	defer tlsCfg.close()
 	layers := layer.NewServer(layer.ServerConfig{TLS: tlsCfg.cfg})
 	if err := layers.Check(ep); err != nil {
+		return err
+	}
+	prog, err := opts.program()
+	if err != nil {
 		return err
 	}
 	log := newObserverLog(opts.IO.ErrOut, opts.Verbose)
@@ -131,11 +156,14 @@ func runListen(ctx context.Context, opts *ListenOptions) error {
 	if opts.Ready != nil {
 		opts.Ready(l.Addr())
 	}
+	if prog != nil {
+		return listenExec(ctx, opts, l, layers, ep, *prog)
+	}
 	in := opts.IO.In
 	if opts.Keep {
 		f := newInputFeed(in)
 		defer f.close()
-		in = nil
+		var backoff time.Duration
 		for {
 			err := listenOnce(ctx, opts, l, layers, ep, f.view())
 			if ctx.Err() != nil {
@@ -143,6 +171,9 @@ func runListen(ctx context.Context, opts *ListenOptions) error {
 			}
 			if err != nil {
 				fmt.Fprintf(opts.IO.ErrOut, "sockit: %s\n", describe(err))
+				pause(ctx, &backoff)
+			} else {
+				backoff = 0
 			}
 		}
 	}
@@ -172,6 +203,103 @@ func listenOnce(ctx context.Context, opts *ListenOptions, l *client.Listener, la
 		return fmt.Errorf("%w: nothing moved either way for %s (--idle-timeout)", err, opts.IdleTimeout)
 	}
 	return err
+}
+
+// pause waits after a failed connection, doubling *backoff from 5 ms to
+// 1 s, so that an accept that keeps failing (out of descriptors) does not
+// spin; ctx ends the wait.
+func pause(ctx context.Context, backoff *time.Duration) {
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// program is the program --exec or --sh names, nil for none.
+func (o *ListenOptions) program() (*program.Program, error) {
+	var p program.Program
+	switch {
+	case o.Exec == "" && o.Sh == "":
+		return nil, nil
+	case o.Exec != "" && o.Sh != "":
+		return nil, usageErr{errors.New("--exec and --sh exclude each other: run a program, or a shell command line")}
+	case o.Exec != "":
+		p.Argv = strings.Fields(o.Exec)
+	default:
+		p.Shell = o.Sh
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// listenExec runs prog for each connection l accepts: one, or with
+// --keep one after another, up to --max-conns at once, until ctx ends.
+func listenExec(ctx context.Context, opts *ListenOptions, l *client.Listener, layers *layer.Server, ep endpoint.Endpoint, prog program.Program) error {
+	po := program.Options{Stderr: opts.IO.ErrOut, IdleTimeout: opts.IdleTimeout}
+	serve := func(c *client.Conn) error {
+		defer c.Close()
+		peer := c.RemoteAddr()
+		if err := layers.Accept(ctx, c, ep); err != nil {
+			return err
+		}
+		rep, err := program.Run(ctx, c, prog, po)
+		if opts.Verbose {
+			line := fmt.Sprintf("%s: program exited %d; bytes in %d, out %d", peer, rep.ExitCode, rep.In, rep.Out)
+			if rep.Killed != "" {
+				line = fmt.Sprintf("%s: program killed (%s); bytes in %d, out %d", peer, rep.Killed, rep.In, rep.Out)
+			}
+			fmt.Fprintln(opts.IO.ErrOut, line)
+		}
+		return err
+	}
+	if !opts.Keep {
+		c, err := l.Accept(ctx)
+		if err != nil {
+			return err
+		}
+		if opts.Verbose {
+			fmt.Fprintf(opts.IO.ErrOut, "connection from %s\n", c.RemoteAddr())
+		}
+		return serve(c)
+	}
+	slots := make(chan struct{}, max(opts.MaxConns, 1))
+	var backoff time.Duration
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		c, err := l.Accept(ctx)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C ends --keep: its normal end
+		}
+		if err != nil {
+			<-slots
+			fmt.Fprintf(opts.IO.ErrOut, "sockit: %s\n", describe(err))
+			pause(ctx, &backoff)
+			continue
+		}
+		backoff = 0
+		if opts.Verbose {
+			fmt.Fprintf(opts.IO.ErrOut, "connection from %s\n", c.RemoteAddr())
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := serve(c); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(opts.IO.ErrOut, "sockit: %s\n", describe(err))
+			}
+		}()
+	}
 }
 
 // inputFeed shares one input among connections that come one after

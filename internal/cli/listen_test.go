@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,87 @@ func TestListenDatagramPeer(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestListenExec runs a program per connection that reads all its input
+// before it answers (wc -c): connect's FIN reaches it as its end of input,
+// and its answer, then our FIN, reach connect, over plain and layered
+// endpoints.
+func TestListenExec(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("the command line is for /bin/sh")
+	}
+	input := strings.Repeat("0123456789", 10_000)
+	for _, scheme := range []string{"tcp", "unix", "tls", "ws"} {
+		t.Run(scheme, func(t *testing.T) {
+			t.Parallel()
+			l := startListen(t, scheme, strings.NewReader(""), func(o *ListenOptions) {
+				o.Sh, o.Keep, o.MaxConns, o.Verbose = `wc -c | tr -d ' '; echo "from $SOCKIT_PEER_ADDR"`, true, 4, true
+			})
+			for i := range 2 {
+				opts, out, errOut := connectOpts(l.endpoint(), strings.NewReader(input))
+				opts.TLS.Insecure = true
+				if err := runConnectBounded(t, context.Background(), opts); err != nil {
+					t.Fatalf("connection %d: runConnect = %v\nstderr:\n%s", i, err, errOut)
+				}
+				if !strings.HasPrefix(out.String(), "100000\nfrom ") {
+					t.Errorf("connection %d: the program answered %q, want the count of all 100000 bytes, then the peer", i, out)
+				}
+			}
+			l.errOut.WaitFor(t, "program exited 0; bytes in 100000")
+		})
+	}
+}
+
+// TestListenExecBounded: with --max-conns 1 a second connection waits
+// until the first one's program is done, and then is served.
+func TestListenExecBounded(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("the command line is for /bin/sh")
+	}
+	l := startListen(t, "tcp", strings.NewReader(""), func(o *ListenOptions) { o.Sh, o.Keep, o.MaxConns = "cat", true, 1 })
+	first := testkit.Dial(t, "tcp", l.addr.String()).(*net.TCPConn)
+	first.Write([]byte("one"))
+	buf := make([]byte, 3)
+	first.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	if _, err := io.ReadFull(first, buf); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	second := testkit.Dial(t, "tcp", l.addr.String()).(*net.TCPConn)
+	second.Write([]byte("two"))
+	second.CloseWrite()
+	second.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // an answer would come at once
+	if n, err := second.Read(buf); !isTimeout(err) {
+		t.Fatalf("second connection read %q, %v while the first one's program runs; want nothing (--max-conns 1)", buf[:n], err)
+	}
+	first.CloseWrite()
+	readAll(t, first)
+	if got := string(readAll(t, second)); got != "two" {
+		t.Errorf("second connection got %q once the first was done, want its echo", got)
+	}
+}
+
+// TestListenExecErrors: a program that cannot run is refused before
+// listening, with the flag that named it.
+func TestListenExecErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		set  func(*ListenOptions)
+		want string
+	}{
+		{name: "missing program", set: func(o *ListenOptions) { o.Exec = "sockit-no-such-program --flag" }, want: `--exec "sockit-no-such-program" cannot be run`},
+		{name: "both", set: func(o *ListenOptions) { o.Exec, o.Sh = "cat", "cat" }, want: "--exec and --sh exclude each other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := &ListenOptions{IO: IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}, Endpoint: "tcp://127.0.0.1:0"}
+			tt.set(opts)
+			opts.Ready = func(net.Addr) { t.Error("listened") }
+			testkit.MustContain(t, "error", errorOf(t, runListen(context.Background(), opts), ExitUsage), tt.want)
+		})
+	}
 }
