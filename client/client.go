@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,13 @@ type Options struct {
 	// Source is the local address Dial binds before connecting, on tcp
 	// and udp: "ip", "ip:port" or ":port" (IPv6 in brackets with a port).
 	// "" = the system's choice.
-	Source   string
+	Source string
+	// Proxy connects to a tcp endpoint through a proxy:
+	// "socks5://[user:pass@]host:port" (SOCKS5, the target's name
+	// resolved by the proxy) or "http://[user:pass@]host:port" (HTTP
+	// CONNECT). What the proxy answers instead of connecting is a
+	// *ProxyError. "" = connect directly.
+	Proxy    string
 	Observer sockit.Observer // receives each socket step; nil = none
 }
 
@@ -105,8 +112,16 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		tmp = filepath.Join(dir, "c.sock")
 		laddr = &net.UnixAddr{Name: tmp, Net: "unixgram"}
 	}
+	dialNet, dialAddr, where := ep.Network(), ep.Addr, ep.Addr
+	var pu *url.URL
+	if o.Proxy != "" {
+		if pu, err = proxyURL(o.Proxy, ep); err != nil {
+			return nil, err
+		}
+		dialAddr, where = pu.Host, proxyName(pu)
+	}
 	d := so.Dialer(o.Observer, laddr, o.ConnectTimeout)
-	c, err := d.DialContext(ctx, ep.Network(), ep.Addr)
+	c, err := d.DialContext(ctx, dialNet, dialAddr)
 	if err != nil {
 		if tmp != "" {
 			os.RemoveAll(filepath.Dir(tmp))
@@ -117,7 +132,16 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		if sockit.KindOf(err) == sockit.KindRefused && ep.IsUnix() && !ep.IsAbstract() && notSocket(ep.Addr) {
 			err = notSocketError{refused: err}
 		}
-		return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
+		return nil, sockit.Wrap("connect", ep.Network(), where, err)
+	}
+	if pu != nil {
+		if err := tunnel(ctx, c, pu, ep.Addr, o.ConnectTimeout); err != nil {
+			c.Close()
+			return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
+		}
+		if o.Observer != nil {
+			o.Observer.Observe(sockit.Event{Step: sockit.StepHandshake, FD: sock.FD(c), Net: ep.Network(), Detail: "connected to " + ep.Addr + " through the proxy " + proxyName(pu)})
+		}
 	}
 	if tc, ok := c.(*net.TCPConn); ok && o.Linger != 0 {
 		if err := tc.SetLinger(lingerSeconds(o.Linger)); err != nil {

@@ -47,6 +47,8 @@ var optionFlags = map[string]string{
 	"service.GuardOptions.Burst":  "--udp-burst",
 	"client.Options.Source":       "--source (-s)",
 	"program.Program.Argv":        "--exec",
+	"client.Options.Proxy":        "--proxy",
+	"relay.Options.Proxy":         "--proxy",
 	"program.Program.Shell":       "--sh",
 
 	// The WebSocket Origin policy of serve and relay.

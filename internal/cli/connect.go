@@ -29,6 +29,7 @@ type ConnectOptions struct {
 	Sock           sockFlags
 	NC             ncFlags // -l runs listen instead; the rest is in Endpoint and the fields above
 	Cert, Key      string  // with -l: tls, wss
+	Proxy          string  // client.Options.Proxy
 }
 
 // NewCmdConnect builds `sockit connect`. runF replaces runConnect in tests.
@@ -86,6 +87,7 @@ nc's flags work as nc users type them: HOST PORT, -u, -4, -6, -w SECS,
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
 	opts.NC.register(fs, "connect")
+	registerProxy(fs, &opts.Proxy)
 	return cmd
 }
 
@@ -119,6 +121,7 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 		SendBuf:        opts.Sock.SendBuf,
 		Linger:         opts.Sock.Linger,
 		Source:         opts.NC.source(),
+		Proxy:          opts.Proxy,
 		Observer:       log.obs,
 	}, preamble)
 	if err != nil {

@@ -30,6 +30,7 @@ type SendOptions struct {
 	TLS            tlsFlags
 	Sock           sockFlags
 	NC             ncFlags // mapped onto Endpoint, the timeouts and the source address
+	Proxy          string  // client.Options.Proxy
 }
 
 // NewCmdSend builds `sockit send`. runF replaces runSend in tests.
@@ -84,6 +85,7 @@ nc's flags work as nc users type them: HOST PORT, -u, -4, -6, -w SECS,
 	opts.TLS.register(fs)
 	opts.Sock.register(fs, false)
 	opts.NC.register(fs, "send")
+	registerProxy(fs, &opts.Proxy)
 	positive(fs, "count")
 	return cmd
 }
@@ -113,6 +115,7 @@ func (o *SendOptions) dialOptions(log observerLog) client.Options {
 		SendBuf:        o.Sock.SendBuf,
 		Linger:         o.Sock.Linger,
 		Source:         o.NC.source(),
+		Proxy:          o.Proxy,
 		Observer:       log.obs,
 	}
 }
