@@ -106,7 +106,9 @@ func TestProxyErrors(t *testing.T) {
 			target: echo, is: syscall.ECONNREFUSED, kind: sockit.KindRefused, contains: "connect tcp4 socks5://127.0.0.1:"},
 		{name: "socks5: host unreachable", proxy: func(t *testing.T) string { return "socks5://" + scriptedSOCKS(t, 0x04) },
 			target: echo, is: syscall.EHOSTUNREACH, kind: sockit.KindUnreachable, contains: "says: host unreachable"},
-		{name: "not a proxy", proxy: func(t *testing.T) string { return "socks5://" + testkit.Serve(t, func(c net.Conn) { c.Close() }).String() },
+		{name: "not a proxy", proxy: func(t *testing.T) string {
+			return "socks5://" + testkit.Serve(t, func(c net.Conn) { c.Close() }).String()
+		},
 			target: echo, contains: "closed the connection in the middle of the handshake"},
 	}
 	for _, tt := range tests {

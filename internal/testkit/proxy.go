@@ -108,4 +108,3 @@ func splice(c net.Conn, br *bufio.Reader, target net.Conn) {
 	}
 	<-done
 }
-
