@@ -388,7 +388,7 @@ func TestErrorText(t *testing.T) {
 		{
 			name: "bad endpoint",
 			err:  &sockit.Error{Op: "listen", Err: func() error { _, err := endpoint.Parse("tpc://x"); return err }()},
-			want: `listen: bad endpoint "tpc://x": unknown scheme "tpc" (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss)`,
+			want: `listen: bad endpoint "tpc://x": unknown scheme "tpc" (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss, http, https)`,
 		},
 	}
 	for _, tt := range tests {

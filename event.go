@@ -32,13 +32,14 @@ const (
 	StepClosed                     // a server connection ended; In, Out and Dur are its totals
 	StepProxy                      // a PROXY protocol header: Peer is the real client, Local its destination, Detail the version
 	StepHandshake                  // a protocol's handshake over the socket finished (TLS, WebSocket upgrade); Detail says what was agreed
+	StepHTTP                       // a step of an HTTP message on a connection from Peer: its request line, a field, its body, the response; Detail says which
 )
 
 var stepNames = [...]string{
 	StepSocket: "socket", StepSetsockopt: "setsockopt", StepBind: "bind", StepListen: "listen",
 	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
 	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
-	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy", StepHandshake: "handshake",
+	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy", StepHandshake: "handshake", StepHTTP: "http",
 }
 
 func (s Step) String() string {
@@ -117,6 +118,8 @@ func (e Event) text() string {
 		return "new conn " + addrString(e.Peer)
 	case StepHandshake:
 		return e.Detail
+	case StepHTTP:
+		return "http " + addrString(e.Peer) + ": " + e.Detail
 	case StepProxy:
 		if e.Detail != "" && e.Peer == nil {
 			return "PROXY header: " + e.Detail

@@ -90,8 +90,9 @@ func TestStepString(t *testing.T) {
 		{step: sockit.StepClosed, want: "closed"},
 		{step: sockit.StepProxy, want: "proxy"},
 		{step: sockit.StepHandshake, want: "handshake"},
+		{step: sockit.StepHTTP, want: "http"},
 		{step: 0, want: "step(0)"},
-		{step: sockit.StepHandshake + 1, want: "step(19)"},
+		{step: sockit.StepHTTP + 1, want: "step(20)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -51,7 +51,11 @@ type Options struct {
 	Drain time.Duration
 
 	Payload Payload
-	Mode    Mode // "" = ModeEcho
+	Mode    Mode // "" = ModeEcho, or ModeHTTP for http:// and https://
+	// HTTPStatus is the status every response of an HTTP run must have;
+	// 0 = 200. HTTPBody, if set, is the body each must have.
+	HTTPStatus int
+	HTTPBody   []byte
 	// NoVerify turns off the byte-for-byte check of echoes (latency and
 	// counts are still measured).
 	NoVerify bool
@@ -113,8 +117,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.ConnectTimeout == 0 {
 		r.ConnectTimeout = 5 * time.Second
 	}
-	if r.Mode == "" {
+	if r.Mode == "" || r.Mode == ModeEcho && r.Endpoint.IsHTTP() {
 		r.Mode = ModeEcho
+		if r.Endpoint.IsHTTP() {
+			r.Mode = ModeHTTP
+		}
+	}
+	if r.HTTPStatus == 0 {
+		r.HTTPStatus = 200
 	}
 	if r.Payload.Kind == "" {
 		r.Payload.Kind = PayloadRandom
@@ -127,6 +137,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.Size == 0 {
 		r.Size = 64
+	}
+	if r.Endpoint.IsHTTP() {
+		r.Size = len(httpRequest(&r)) // each message is the request
 	}
 	switch {
 	case r.Conns < 0:
@@ -149,8 +162,12 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, badOption("Drain", "must not be negative")
 	case r.Duration > maxRun || r.Warmup > maxRun || r.Duration+r.Warmup > maxRun:
 		return r, &sockit.OptionError{Owner: optionsOwner, Fields: []string{"Warmup", "Duration"}, Reason: fmt.Sprintf("together must be at most %v", maxRun)}
-	case r.Mode != ModeEcho && r.Mode != ModeSink && r.Mode != ModeSource:
-		return r, badOption("Mode", fmt.Sprintf("%q is not echo, sink or source", r.Mode))
+	case r.Mode != ModeEcho && r.Mode != ModeSink && r.Mode != ModeSource && r.Mode != ModeHTTP:
+		return r, badOption("Mode", fmt.Sprintf("%q is not echo, sink, source or http", r.Mode))
+	case (r.Mode == ModeHTTP) != r.Endpoint.IsHTTP():
+		return r, badOption("Mode", fmt.Sprintf("%s is for http:// and https:// endpoints, which send requests and check responses", ModeHTTP))
+	case r.HTTPStatus < 100 || r.HTTPStatus > 999:
+		return r, badOption("HTTPStatus", fmt.Sprintf("%d is not an HTTP status", r.HTTPStatus))
 	case r.SourceIPs < 0 || r.SourceIPs+r.SourceOffset > 1<<16:
 		return r, badOption("SourceIPs", "must be 0 … 65536")
 	}

@@ -39,7 +39,7 @@ func TestVerificationWarnings(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		got := tt.check.warnings()
+		got := tt.check.warnings(ModeEcho)
 		if len(got) != len(tt.want) {
 			t.Errorf("%s: %d warnings %q, want %d %q", tt.name, len(got), got, len(tt.want), tt.want)
 			continue

@@ -21,8 +21,12 @@ func (res *Result) WriteText(w io.Writer) {
 	if res.Verify {
 		verify = "verify on"
 	}
-	p("sockit bench %s — %s, %s, %d-byte messages, depth %d, %s, %s\n",
-		res.Endpoint, res.Mode, counted(uint64(res.Conns), "connection"), res.Size, res.Depth, load, verify)
+	unit := "messages"
+	if res.Mode == ModeHTTP {
+		unit = "requests (GET, keep-alive)"
+	}
+	p("sockit bench %s — %s, %s, %d-byte %s, depth %d, %s, %s\n",
+		res.Endpoint, res.Mode, counted(uint64(res.Conns), "connection"), res.Size, unit, res.Depth, load, verify)
 	if res.Procs > 1 {
 		p("  (%d worker processes)\n", res.Procs)
 	}
@@ -30,7 +34,7 @@ func (res *Result) WriteText(w io.Writer) {
 		res.ConnsUp, res.Conns, res.MaxConnsUp, dur(res.ConnectTime.P50), dur(res.ConnectTime.P99), dur(res.ConnectTime.Max))
 	p("window        %.2fs measured\n", time.Duration(res.Window).Seconds())
 	switch res.Mode {
-	case ModeEcho:
+	case ModeEcho, ModeHTTP:
 		p("throughput    %s msgs/s   %s/s each way\n", count(uint64(res.MsgsPerSec)), bytesText(res.BytesPerSec))
 		l := res.Latency
 		if l.Count == 0 {
@@ -49,7 +53,10 @@ func (res *Result) WriteText(w io.Writer) {
 	}
 	p("totals        sent %s, %s; received %s\n", counted(res.TotalSentMsgs, "message"), counted(res.TotalSentBytes, "byte"), counted(res.TotalRecvBytes, "byte"))
 	c := res.Check
-	if res.Verify {
+	if res.Verify && res.Mode == ModeHTTP {
+		p("verification  %s checked (status, framing, body): %s bad, %s unanswered in %s\n",
+			counted(res.TotalDoneMsgs, "response"), count(c.MismatchedMsgs), count(c.ShortMsgs), counted(c.ShortConns, "connection"))
+	} else if res.Verify {
 		p("verification  %s checked: %s, %s in %s, %s",
 			counted(c.CheckedBytes, "byte"), counted(c.MismatchedMsgs, "mismatched message"), counted(c.MissingBytes, "missing byte"),
 			counted(c.ShortConns, "connection"), counted(c.ExtraBytes, "extra byte"))
@@ -66,7 +73,7 @@ func (res *Result) WriteText(w io.Writer) {
 		if m := c.FirstExtra; m != nil {
 			p("              first extra: connection %d, byte %d of its stream (0x%02x)\n", m.Conn, m.Offset, m.Got)
 		}
-	} else if res.Mode == ModeEcho {
+	} else if res.Mode == ModeEcho || res.Mode == ModeHTTP {
 		p("verification  off\n")
 	}
 	if len(res.Errors) == 0 {

@@ -211,7 +211,7 @@ func (r *recorder) result() *Result {
 	res := &Result{
 		Sockit:   version.Get(),
 		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
-		Verify: o.Mode == ModeEcho && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
+		Verify: (o.Mode == ModeEcho || o.Mode == ModeHTTP) && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
 		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,
 		Messages: t.winMsgs, Errors: r.errorList(), lat: r.latency(), SourceSpread: o.SourceIPs > 1,
 	}
@@ -304,14 +304,19 @@ func (res *Result) finish(series []Second, t0, ws, we int64) {
 	if res.ConnectTime.P99 > Duration(100*time.Millisecond) && res.Conns >= 5000 && !res.SourceSpread {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("slow connects (p99 %s): with thousands of connections from one address the kernel searches a crowded ephemeral port range, more so with many sockets in TIME_WAIT; spreading them over more source addresses helps", dur(res.ConnectTime.P99)))
 	}
-	res.Warnings = append(res.Warnings, res.Check.warnings()...)
+	res.Warnings = append(res.Warnings, res.Check.warnings(res.Mode)...)
 }
 
-// warnings says what went wrong in the echoes, if anything did.
-func (c Verification) warnings() []string {
+// warnings says what went wrong in the echoes (the responses, in mode
+// ModeHTTP), if anything did.
+func (c Verification) warnings(mode Mode) []string {
 	var w []string
 	if c.MismatchedMsgs > 0 {
-		w = append(w, fmt.Sprintf("%s did not match what was sent: see verification", counted(c.MismatchedMsgs, "echoed message")))
+		if mode == ModeHTTP {
+			w = append(w, fmt.Sprintf("%s failed their check (status, framing or body): see verification and errors", counted(c.MismatchedMsgs, "response")))
+		} else {
+			w = append(w, fmt.Sprintf("%s did not match what was sent: see verification", counted(c.MismatchedMsgs, "echoed message")))
+		}
 	}
 	if c.MissingBytes > 0 {
 		w = append(w, fmt.Sprintf("%s sent on %s never came back (the server closed, reset or stalled them): see verification and errors", counted(c.MissingBytes, "byte"), counted(c.ShortConns, "connection")))

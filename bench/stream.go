@@ -112,6 +112,7 @@ type streamRun struct {
 	s        *stream
 	interval float64 // open loop: nanoseconds between one connection's messages
 	verify   bool
+	req      []byte // ModeHTTP: the request every message sends
 
 	started atomic.Bool // the connect phase is over: connections send
 
@@ -125,8 +126,11 @@ type streamRun struct {
 }
 
 func newStreamRun(o *Options, r *recorder) *streamRun {
-	st := &streamRun{o: o, r: r, s: newStream(o.Payload, o.Size), verify: o.Mode == ModeEcho && !o.NoVerify,
+	st := &streamRun{o: o, r: r, s: newStream(o.Payload, o.Size), verify: (o.Mode == ModeEcho || o.Mode == ModeHTTP) && !o.NoVerify,
 		pending: o.Conns, settled: make(chan struct{})}
+	if o.Mode == ModeHTTP {
+		st.req = httpRequest(o)
+	}
 	if o.Rate > 0 {
 		st.interval = float64(o.Conns) / o.Rate * float64(time.Second)
 	}
@@ -178,7 +182,7 @@ func (st *streamRun) stopAll(mode Mode) {
 
 func (st *streamRun) newConn(id int) *bconn {
 	b := &bconn{st: st, id: id, seed: st.s.seedFor(id), dialed: time.Now().UnixNano()}
-	if st.o.Mode == ModeEcho {
+	if st.o.Mode == ModeEcho || st.o.Mode == ModeHTTP {
 		b.due = make([]int64, st.o.Depth)
 	}
 	return b
@@ -201,6 +205,7 @@ type bconn struct {
 	finished         bool    // the window is over: no new messages
 	writeFailed      bool    // a write failed and was counted
 	doneDue          []int64 // scratch: when each message one OnData completed was due
+	h                httpCheck
 }
 
 func (b *bconn) OnOpen(c engine.Conn) {
@@ -301,7 +306,10 @@ func (b *bconn) pace(now int64) {
 // send writes message number b.sent, due at due.
 func (b *bconn) send(now, due int64) bool {
 	st := b.st
-	msg := st.s.message(b.seed, b.sentOff)
+	msg := st.req
+	if msg == nil {
+		msg = st.s.message(b.seed, b.sentOff)
+	}
 	if _, err := b.c.Write(msg); err != nil {
 		if !errors.Is(err, engine.ErrClosed) {
 			st.r.fail("write", err)
@@ -356,6 +364,20 @@ func (b *bconn) OnData(c engine.Conn, in []byte) int {
 	case ModeSink:
 		st.r.read(b.id, len(in), 0, 0, nil, now) // a sink's server should not answer; count and drop
 		return len(in)
+	case ModeHTTP:
+		b.doneDue = b.doneDue[:0]
+		k := b.httpData(in)
+		b.recvOff += int64(k)
+		n := len(b.doneDue)
+		st.r.read(b.id, k, n, n*len(st.req), b.doneDue, now)
+		if n > 0 && !b.finished {
+			if st.interval > 0 {
+				b.pace(now)
+			} else {
+				b.fill(now)
+			}
+		}
+		return k
 	}
 	take := min(int64(len(in)), b.sentOff-b.recvOff)
 	if st.verify && take > 0 {
@@ -429,8 +451,11 @@ func (b *bconn) OnClose(c engine.Conn, err error) {
 	} else if errors.Is(err, engine.ErrShutdown) {
 		st.r.failText("drain: cut off", "the connection had not finished when the drain time ran out")
 	}
-	if st.o.Mode == ModeEcho {
+	switch st.o.Mode {
+	case ModeEcho:
 		st.r.short(b.id, b.recvOff, b.sentOff-b.recvOff, uint64(b.sent-b.done))
+	case ModeHTTP: // the requests still unanswered
+		st.r.short(b.id, b.recvOff, (b.sent-b.done)*int64(len(st.req)), uint64(b.sent-b.done))
 	}
 	if b.st.interval > 0 {
 		// Messages due in the window that never went out, because the

@@ -92,7 +92,7 @@ func (e notSocketError) Unwrap() []error { return []error{sockit.ErrNotSocket, e
 // Dial connects to ep. For unixgram it first binds a private socket file in
 // the temporary directory so that the server can answer; Close removes it.
 // Errors are *sockit.Error with Op "connect". Dial opens sockets only: a
-// layered endpoint (tls, ws, wss) is refused with endpoint.ErrLayered;
+// layered endpoint (tls, ws, wss, http, https) is refused with endpoint.ErrLayered;
 // package layer dials those.
 func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 	if ep.IsLayered() {

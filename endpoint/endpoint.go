@@ -3,7 +3,8 @@
 // unixgram, unixpacket with a file path (or "@name" for Linux's abstract
 // namespace). A bare ":8080", "host:8080" or "8080" means TCP. tls://host:port
 // is TLS over TCP; ws://host:port/path and wss://host:port/path are
-// WebSocket over TCP and over TLS.
+// WebSocket over TCP and over TLS; http://host:port/path and
+// https://host:port/path are HTTP over TCP and over TLS.
 //
 // Parse errors are *ParseError values that say which part is wrong and what
 // is allowed, and match errors.Is(err, sockit.ErrBadEndpoint).
@@ -20,7 +21,7 @@ import (
 )
 
 // Schemes lists every scheme Parse accepts, in the order help texts show them.
-var Schemes = []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket", "tls", "ws", "wss"}
+var Schemes = []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket", "tls", "ws", "wss", "http", "https"}
 
 // maxUnixPath is the longest path a sockaddr_un holds with its terminating
 // NUL on Linux (sun_path is 108 bytes, per unix(7)).
@@ -28,16 +29,16 @@ const maxUnixPath = 107
 
 // Endpoint is a parsed "scheme://address". The zero value is not valid.
 type Endpoint struct {
-	Scheme string // one of Schemes; for all but tls, ws and wss also the network name for package net
+	Scheme string // one of Schemes; for all but tls, ws, wss, http and https also the network name for package net
 	Addr   string // "host:port" for IP schemes; a path or "@name" for Unix schemes
-	Path   string // ws and wss: the request path, "/" at least
+	Path   string // ws, wss, http and https: the request path, "/" at least
 }
 
 // Network returns the network name package net uses for the endpoint: tls,
-// ws and wss run over tcp.
+// ws, wss, http and https run over tcp.
 func (e Endpoint) Network() string {
 	switch e.Scheme {
-	case "tls", "ws", "wss":
+	case "tls", "ws", "wss", "http", "https":
 		return "tcp"
 	}
 	return e.Scheme
@@ -46,18 +47,21 @@ func (e Endpoint) Network() string {
 // String formats the endpoint so that Parse(e.String()) == e.
 func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr + e.Path }
 
-// IsTLS reports whether the endpoint runs over TLS (tls, wss).
-func (e Endpoint) IsTLS() bool { return e.Scheme == "tls" || e.Scheme == "wss" }
+// IsTLS reports whether the endpoint runs over TLS (tls, wss, https).
+func (e Endpoint) IsTLS() bool { return e.Scheme == "tls" || e.Scheme == "wss" || e.Scheme == "https" }
 
 // IsWebSocket reports whether the endpoint speaks WebSocket (ws, wss).
 func (e Endpoint) IsWebSocket() bool { return e.Scheme == "ws" || e.Scheme == "wss" }
 
+// IsHTTP reports whether the endpoint speaks HTTP (http, https).
+func (e Endpoint) IsHTTP() bool { return e.Scheme == "http" || e.Scheme == "https" }
+
 // IsLayered reports whether the endpoint runs a protocol over its socket
-// (TLS, WebSocket) rather than plain bytes or datagrams.
-func (e Endpoint) IsLayered() bool { return e.IsTLS() || e.IsWebSocket() }
+// (TLS, WebSocket, HTTP) rather than plain bytes or datagrams.
+func (e Endpoint) IsLayered() bool { return e.IsTLS() || e.IsWebSocket() || e.IsHTTP() }
 
 // Transport returns the endpoint of the socket under the layers: for tls,
-// ws and wss, tcp:// with the same address (and no Path); any other
+// ws, wss, http and https, tcp:// with the same address (and no Path); any other
 // endpoint unchanged. Listening on or dialing an endpoint means opening
 // its Transport, then running its layers (package layer) over it.
 func (e Endpoint) Transport() Endpoint {
@@ -68,7 +72,7 @@ func (e Endpoint) Transport() Endpoint {
 }
 
 // ErrLayered is the error of a package that serves or dials sockets only
-// (engine, client) when it is given a layered endpoint (tls, ws, wss):
+// (engine, client) when it is given a layered endpoint (tls, ws, wss, http, https):
 // rather than speak plain bytes where a protocol is due, it refuses.
 var ErrLayered = errors.New("endpoint stacks a protocol on its socket; serve or dial it through package layer")
 
@@ -163,8 +167,8 @@ func Parse(s string) (Endpoint, error) {
 	if !knownScheme(scheme) {
 		return bad("scheme", fmt.Sprintf("unknown scheme %q", scheme), strings.Join(Schemes, ", "))
 	}
-	if scheme == "ws" || scheme == "wss" {
-		return parseWS(s, scheme, addr)
+	if scheme == "ws" || scheme == "wss" || scheme == "http" || scheme == "https" {
+		return parseURL(s, scheme, addr)
 	}
 	if strings.HasPrefix(scheme, "unix") {
 		if reason, want := checkUnixPath(addr); reason != "" {
@@ -180,9 +184,10 @@ func Parse(s string) (Endpoint, error) {
 	return e, nil
 }
 
-// parseWS parses the host:port/path of a ws or wss endpoint; the port
-// defaults to 80 (ws) or 443 (wss), the path to "/".
-func parseWS(input, scheme, rest string) (Endpoint, error) {
+// parseURL parses the host:port/path of a ws, wss, http or https
+// endpoint; the port defaults to 80 (ws, http) or 443 (wss, https), the
+// path to "/".
+func parseURL(input, scheme, rest string) (Endpoint, error) {
 	hostport, path := rest, "/"
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		hostport, path = rest[:i], rest[i:]
@@ -192,7 +197,7 @@ func parseWS(input, scheme, rest string) (Endpoint, error) {
 	}
 	if hostport != "" && (strings.HasSuffix(hostport, "]") || !strings.Contains(hostport, ":")) {
 		port := "80"
-		if scheme == "wss" {
+		if scheme == "wss" || scheme == "https" {
 			port = "443"
 		}
 		hostport += ":" + port

@@ -60,6 +60,8 @@ func TestParse(t *testing.T) {
 		{name: "ws no path", in: "ws://localhost:7080", want: endpoint.Endpoint{Scheme: "ws", Addr: "localhost:7080", Path: "/"}},
 		{name: "ws default port", in: "ws://localhost/a/b", want: endpoint.Endpoint{Scheme: "ws", Addr: "localhost:80", Path: "/a/b"}},
 		{name: "wss default port", in: "WSS://[::1]/x", want: endpoint.Endpoint{Scheme: "wss", Addr: "[::1]:443", Path: "/x"}},
+		{name: "http default port and path", in: "http://127.0.0.1", want: endpoint.Endpoint{Scheme: "http", Addr: "127.0.0.1:80", Path: "/"}},
+		{name: "https with a path", in: "https://[::1]:8443/plaintext", want: endpoint.Endpoint{Scheme: "https", Addr: "[::1]:8443", Path: "/plaintext"}},
 	}
 	for _, tt := range layered {
 		got, err := endpoint.Parse(tt.in)
@@ -100,7 +102,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
-	allSchemes := "tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss"
+	allSchemes := "tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss, http, https"
 	tests := []struct {
 		name     string
 		in       string
@@ -296,8 +298,8 @@ func TestPredicates(t *testing.T) {
 // TestSchemesAllParse guards the exported list against schemes Parse rejects.
 func TestSchemesAllParse(t *testing.T) {
 	t.Parallel()
-	if len(endpoint.Schemes) != 12 {
-		t.Errorf("len(Schemes) mismatch (-want +got):\n-12\n+%d", len(endpoint.Schemes))
+	if len(endpoint.Schemes) != 14 {
+		t.Errorf("len(Schemes) mismatch (-want +got):\n-14\n+%d", len(endpoint.Schemes))
 	}
 	for _, s := range endpoint.Schemes {
 		addr := "127.0.0.1:1"
@@ -308,7 +310,7 @@ func TestSchemesAllParse(t *testing.T) {
 			addr = "[::1]:1"
 		}
 		in := s + "://" + addr
-		if s == "ws" || s == "wss" {
+		if s == "ws" || s == "wss" || s == "http" || s == "https" {
 			in += "/x"
 		}
 		e, err := endpoint.Parse(in)
@@ -430,6 +432,8 @@ func TestTransport(t *testing.T) {
 		{in: "tls://127.0.0.1:7443", want: endpoint.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:7443"}},
 		{in: "ws://localhost:7080/echo", want: endpoint.Endpoint{Scheme: "tcp", Addr: "localhost:7080"}},
 		{in: "wss://[::1]/x", want: endpoint.Endpoint{Scheme: "tcp", Addr: "[::1]:443"}},
+		{in: "http://127.0.0.1:8080/anything", want: endpoint.Endpoint{Scheme: "tcp", Addr: "127.0.0.1:8080"}},
+		{in: "https://localhost", want: endpoint.Endpoint{Scheme: "tcp", Addr: "localhost:443"}},
 		{in: "tcp6://[::1]:7", want: endpoint.Endpoint{Scheme: "tcp6", Addr: "[::1]:7"}},
 		{in: "udp://127.0.0.1:53", want: endpoint.Endpoint{Scheme: "udp", Addr: "127.0.0.1:53"}},
 		{in: "unixpacket:///tmp/p.sock", want: endpoint.Endpoint{Scheme: "unixpacket", Addr: "/tmp/p.sock"}},

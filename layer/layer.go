@@ -1,6 +1,8 @@
 // Package layer stacks protocols on sockets for the endpoints that ask for
 // them: tls:// is TLS over TCP, ws:// WebSocket over TCP, and wss://
-// WebSocket over TLS over TCP. It is the one place that knows which layers
+// WebSocket over TLS over TCP; http:// is HTTP on the TCP socket itself
+// and https:// HTTP over TLS, where the handler given is the HTTP service
+// (package httpsvc) or, dialing, the client that speaks HTTP. It is the one place that knows which layers
 // a scheme stacks and in which order, for serving and for dialing, on the
 // engine and on blocking sockets. The packages under it (engine, client)
 // open sockets only, and refuse a layered endpoint with

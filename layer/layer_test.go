@@ -394,7 +394,7 @@ func TestPreamble(t *testing.T) {
 func TestLowerPackagesRefuse(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
 		srv := newEngine(t, b)
-		for _, scheme := range []string{"tls", "ws", "wss"} {
+		for _, scheme := range []string{"tls", "ws", "wss", "http", "https"} {
 			ep := endpointFor(scheme)
 			refused := func(what, op string, err error) {
 				t.Helper()

@@ -109,7 +109,8 @@ func hasCertificate(c *tls.Config) bool {
 }
 
 // Handler returns the engine handler that serves h on ep's layers: h
-// itself for an endpoint without layers; under TLS for tls:// and wss://;
+// itself for an endpoint without layers and for http:// (h is then the
+// HTTP service); under TLS for tls://, wss:// and https://;
 // over WebSocket for ws:// and wss:// (as a stream, or ServerConfig.Messages
 // instead of h); and all of it behind a PROXY protocol header when
 // ServerConfig.Proxy is set. Listen on ep.Transport() with it.

@@ -39,12 +39,24 @@ func (Echo) OnClose(*Conn, CloseCode, string, error) {}
 //		}
 //		return 200, "text/html; charset=utf-8", page
 //	}}
-func EchoPage(path string) []byte {
+func EchoPage(path string) []byte { return page(path, false) }
+
+// ChatPage is EchoPage in chat mode, for a chat service (package chat)
+// at path: what others say arrives as lines of the log, what this page
+// sends shows as "you: …", so that two tabs of it talk to each other.
+func ChatPage(path string) []byte { return page(path, true) }
+
+func page(path string, chat bool) []byte {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
 	js, _ := json.Marshal(path) // a JS string literal; json escapes <, > and &
-	return []byte(strings.Replace(echoPage, "PATH_JSON", string(js), 1))
+	title, mode := "WebSocket echo", "false"
+	if chat {
+		title, mode = "WebSocket chat", "true"
+	}
+	r := strings.NewReplacer("PATH_JSON", string(js), "PAGE_TITLE", title, "CHAT_MODE", mode)
+	return []byte(r.Replace(echoPage))
 }
 
 const echoPage = `<!doctype html>
@@ -52,7 +64,7 @@ const echoPage = `<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>sockit · WebSocket echo</title>
+<title>sockit · PAGE_TITLE</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
@@ -68,7 +80,7 @@ const echoPage = `<!doctype html>
 </style>
 </head>
 <body>
-<h1>WebSocket echo</h1>
+<h1>PAGE_TITLE</h1>
 <div id="state">not connected</div>
 <form id="form">
   <input id="msg" autocomplete="off" placeholder="Type a message, press Enter" autofocus>
@@ -79,6 +91,7 @@ const echoPage = `<!doctype html>
 <script>
 "use strict";
 const path = PATH_JSON;
+const chat = CHAT_MODE; // chat: messages are others' words, not echoes
 const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
 const $ = (id) => document.getElementById(id);
 const enc = new TextEncoder();
@@ -114,6 +127,11 @@ function connect() {
     $("msg").focus();
   };
   ws.onmessage = (e) => {
+    if (chat && typeof e.data === "string") {
+      const line = e.data.replace(/\r?\n$/, "");
+      log(line.startsWith("* ") ? "ev" : "in", line);
+      return;
+    }
     const text = typeof e.data === "string" ? JSON.stringify(e.data) : "(binary)";
     log("in", "received " + size(e.data) + ": " + text);
   };
@@ -135,7 +153,7 @@ $("form").addEventListener("submit", (e) => {
     return;
   }
   ws.send(text);
-  log("out", "sent " + size(text) + ": " + JSON.stringify(text));
+  log("out", chat ? "you: " + text : "sent " + size(text) + ": " + JSON.stringify(text));
   $("msg").value = "";
 });
 $("reconnect").addEventListener("click", connect);

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sockit/sockit/http1"
 	"github.com/sockit/sockit/internal/sniff"
 )
 
@@ -50,118 +51,53 @@ func hsErr(status int, format string, args ...any) *HandshakeError {
 
 // DefaultMaxHeader bounds the bytes of an HTTP request or response head
 // (request line and header fields) in the opening handshake.
-const DefaultMaxHeader = 8 << 10
+const DefaultMaxHeader = http1.DefaultMaxHead
 
 // maxFields bounds the number of header fields of a request or response.
-const maxFields = 100
+const maxFields = http1.DefaultMaxFields
 
-var crlf2 = []byte("\r\n\r\n")
+// limits are the parser's limits for a head of at most max bytes.
+func limits(max int) http1.Limits { return http1.Limits{MaxHead: max, MaxFields: maxFields} }
 
-// headEnd returns the length of the HTTP head at the start of b (up to and
-// including its empty line), 0 if it is not complete yet, or an error if
-// it is, or would be, longer than max.
-func headEnd(b []byte, max int) (int, *HandshakeError) {
-	i := bytes.Index(b[:min(len(b), max)], crlf2)
-	if i < 0 {
-		if len(b) >= max {
-			return 0, hsErr(431, "request head longer than %d bytes", max)
-		}
-		return 0, nil
-	}
-	return i + 4, nil
-}
-
-// parseRequest reads an HTTP/1.x request head from the start of b. It
-// returns n = 0 and no error while the head is incomplete; the body, if
-// any, is not read (a GET has none).
+// parseRequest reads an HTTP/1.x request head from the start of b with
+// package http1's parser (the HTTP service's too). It returns n = 0 and
+// no error while the head is incomplete; the body, if any, is not read (a
+// GET has none).
 func parseRequest(b []byte, max int) (*Request, int, *HandshakeError) {
-	n, herr := headEnd(b, max)
+	var hr http1.Request
+	n, err := http1.ParseRequest(&hr, b, limits(max))
+	if err != nil {
+		he := err.(*http1.Error)
+		return nil, n, hsErr(he.Status, "%s", he.Reason)
+	}
 	if n == 0 {
-		return nil, 0, herr
+		return nil, 0, nil
 	}
-	line, rest, _ := strings.Cut(string(b[:n-4]), "\r\n")
-	method, line, ok1 := strings.Cut(line, " ")
-	target, proto, ok2 := strings.Cut(line, " ")
-	switch {
-	case !ok1 || !ok2 || !isToken(method) || strings.ContainsAny(target, " \t\r\n") || target == "":
-		return nil, n, hsErr(400, "malformed request line")
-	case proto != "HTTP/1.1" && proto != "HTTP/1.0":
-		return nil, n, hsErr(505, "unsupported protocol %q", proto)
-	case target[0] != '/':
-		return nil, n, hsErr(400, "request-target %q is not a path", target)
+	if hr.Target[0] != '/' {
+		return nil, n, hsErr(400, "request-target %q is not a path", hr.Target)
 	}
-	h, herr := parseFields(rest, 400)
-	if herr != nil {
-		return nil, n, herr
-	}
-	req := &Request{Method: method, Target: target, Proto: proto, Header: h}
-	req.Path, req.RawQuery, _ = strings.Cut(target, "?")
-	switch hosts := h["Host"]; {
-	case len(hosts) > 1:
-		return nil, n, hsErr(400, "more than one Host header")
-	case len(hosts) == 1:
-		req.Host = hosts[0]
-	}
-	return req, n, nil
+	return NewRequest(&hr), n, nil
 }
 
-// parseFields parses header field lines separated by CRLF. A bad line is
-// an error with the given status.
-func parseFields(s string, status int) (textproto.MIMEHeader, *HandshakeError) {
-	h := textproto.MIMEHeader{}
-	count := 0
-	for s != "" {
-		var line string
-		line, s, _ = strings.Cut(s, "\r\n")
-		if count++; count > maxFields {
-			return nil, hsErr(431, "more than %d header fields", maxFields)
-		}
-		if line == "" || line[0] == ' ' || line[0] == '\t' {
-			return nil, hsErr(status, "obsolete line folding or an empty field line")
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(name) {
-			return nil, hsErr(status, "malformed header field %q", trunc(line))
-		}
-		value = strings.Trim(value, " \t")
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return nil, hsErr(status, "bad character in header field %q", name)
-		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		h[key] = append(h[key], value)
+// NewRequest copies a request head parsed by package http1 into a
+// Request (without RemoteAddr): what a server that reads requests itself
+// hands to the WebSocket layer (package httpsvc).
+func NewRequest(hr *http1.Request) *Request {
+	req := &Request{Method: string(hr.Method), Target: string(hr.Target), Path: string(hr.Path), RawQuery: string(hr.Query),
+		Proto: hr.Proto(), Host: string(hr.Host), Header: make(textproto.MIMEHeader, len(hr.Fields))}
+	for _, f := range hr.Fields {
+		key := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		req.Header[key] = append(req.Header[key], string(f.Value))
 	}
-	return h, nil
-}
-
-func trunc(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7F || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
+	return req
 }
 
 // hasToken reports whether the comma-separated lists in values hold token,
 // compared without regard to case (the Connection and Upgrade headers).
 func hasToken(values []string, token string) bool {
 	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.Trim(part, " \t"), token) {
-				return true
-			}
+		if http1.HasToken([]byte(v), token) {
+			return true
 		}
 	}
 	return false
@@ -206,29 +142,8 @@ func newKey() string {
 }
 
 func statusText(code int) string {
-	switch code {
-	case 101:
-		return "Switching Protocols"
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 426:
-		return "Upgrade Required"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 505:
-		return "HTTP Version Not Supported"
+	if t := http1.StatusText(code); t != "" {
+		return t
 	}
 	return "Status " + strconv.Itoa(code)
 }
@@ -307,39 +222,31 @@ func parseResponse(b []byte, max int, key string, offered []string) (n int, subp
 		// server spoke now, rather than wait for a head that never ends.
 		return len(b), "", hsErr(0, "%s", e)
 	}
-	n, herr := headEnd(b, max)
-	if herr != nil {
-		return 0, "", hsErr(0, "response head longer than %d bytes", max)
-	}
-	if n == 0 {
-		return 0, "", nil
-	}
-	line, rest, _ := strings.Cut(string(b[:n-4]), "\r\n")
-	proto, line, _ := strings.Cut(line, " ")
-	codeText, _, _ := strings.Cut(line, " ")
-	status, cerr := strconv.Atoi(codeText)
-	if !strings.HasPrefix(proto, "HTTP/1.") || cerr != nil || len(codeText) != 3 {
-		return n, "", hsErr(0, "malformed status line")
-	}
-	if status != 101 {
-		return n, "", hsErr(status, "the server did not switch protocols")
-	}
-	h, herr := parseFields(rest, status)
+	var r http1.Response
+	n, perr := http1.ParseResponse(&r, b, limits(max))
 	switch {
-	case herr != nil:
-		return n, "", herr
-	case !hasToken(h["Upgrade"], "websocket"):
-		return n, "", hsErr(status, "no Upgrade: websocket in the response")
-	case !hasToken(h["Connection"], "upgrade"):
-		return n, "", hsErr(status, "no Connection: Upgrade in the response")
-	case h.Get("Sec-Websocket-Accept") != acceptKey(key):
-		return n, "", hsErr(status, "Sec-WebSocket-Accept does not match the key sent")
-	case len(h["Sec-Websocket-Extensions"]) > 0:
-		return n, "", hsErr(status, "the server chose an extension that was not offered")
+	case perr != nil && n == 0:
+		return 0, "", hsErr(0, "response head longer than %d bytes, or a line not ended by CRLF", max)
+	case n == 0:
+		return 0, "", nil
+	case r.Status == 0:
+		return n, "", hsErr(0, "malformed status line")
+	case r.Status != 101:
+		return n, "", hsErr(r.Status, "the server did not switch protocols")
+	case perr != nil:
+		return n, "", hsErr(r.Status, "%s", perr.(*http1.Error).Reason)
+	case !http1.HasToken(r.Get("Upgrade"), "websocket"):
+		return n, "", hsErr(r.Status, "no Upgrade: websocket in the response")
+	case !http1.HasToken(r.Get("Connection"), "upgrade"):
+		return n, "", hsErr(r.Status, "no Connection: Upgrade in the response")
+	case string(r.Get("Sec-WebSocket-Accept")) != acceptKey(key):
+		return n, "", hsErr(r.Status, "Sec-WebSocket-Accept does not match the key sent")
+	case r.Get("Sec-WebSocket-Extensions") != nil:
+		return n, "", hsErr(r.Status, "the server chose an extension that was not offered")
 	}
-	subprotocol = h.Get("Sec-Websocket-Protocol")
+	subprotocol = string(r.Get("Sec-WebSocket-Protocol"))
 	if subprotocol != "" && !slices.Contains(offered, subprotocol) {
-		return n, "", hsErr(status, "the server chose subprotocol %q, which was not offered", subprotocol)
+		return n, "", hsErr(r.Status, "the server chose subprotocol %q, which was not offered", subprotocol)
 	}
 	return n, subprotocol, nil
 }

@@ -214,6 +214,9 @@ func (e *HandshakeError) orNil() error {
 	return e
 }
 
+// crlf2 ends a message head.
+var crlf2 = []byte("\r\n\r\n")
+
 // decide answers a whole request (RFC 6455, 4.2.1 and 4.2.2): the upgrade,
 // a page of o.HTTP for a plain GET, or a refusal.
 func decide(o *ServerOptions, req *Request) verdict {

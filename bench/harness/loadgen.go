@@ -62,6 +62,11 @@ type LoadSpec struct {
 	Spin bool
 	// ServerPID, if set, is sampled (CPU, RSS) at the window's edges.
 	ServerPID int
+	// HTTP, if set, is a path: every message is a keep-alive GET of it
+	// (Size is then the request's length), and every response must be a
+	// 200 whose body is HTTPBody, framed by Content-Length or chunked.
+	HTTP     string
+	HTTPBody string
 }
 
 // LoadResult is what one run measured.
@@ -101,6 +106,9 @@ type Percentiles struct {
 }
 
 func (s *LoadSpec) check() error {
+	if s.HTTP != "" {
+		s.Size = len(httpRequest(s))
+	}
 	switch {
 	case s.Conns <= 0:
 		return errors.New("loadgen: Conns must be positive")
@@ -133,6 +141,8 @@ type lconn struct {
 	slot       int   // index in loadgen.conns
 	begun      int64 // when its socket(2) was called, ns since base
 	connecting bool  // the handshake has not completed yet
+
+	http *httpConn // HTTP runs: the response being read
 }
 
 // loadgen drives every connection from one goroutine locked to one thread,
@@ -156,6 +166,7 @@ type loadgen struct {
 	interval             float64 // open loop: ns between two messages of the whole run
 	cursor               uint64  // open loop: next slot to fall due
 	pwait2               bool
+	req                  []byte // HTTP runs: the request every message sends
 
 	startSample sample
 	busy        int64 // ns of work in the window
@@ -193,6 +204,9 @@ func runLoad(spec LoadSpec, h hooks) (*LoadResult, error) {
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 
 	g := &loadgen{spec: spec, hooks: h, base: time.Now(), pwait2: true}
+	if spec.HTTP != "" {
+		g.req = httpRequest(&spec)
+	}
 	g.res.Conns = spec.Conns
 	g.hist = hdrhistogram.New(1, int64(time.Minute/time.Microsecond)*1000, 3) // ns, up to a minute
 	g.pattern = make([]byte, spec.Size+patternPeriod)
@@ -604,6 +618,9 @@ func (g *loadgen) watch(c *lconn, events uint32) {
 // appendMessage appends message k of connection id: its header, then
 // filler that starts at an offset of its own.
 func (g *loadgen) appendMessage(b []byte, id uint32, k uint64) []byte {
+	if g.req != nil {
+		return append(b, g.req...)
+	}
 	var h [headerLen]byte
 	header(&h, id, k)
 	off := fillerOffset(id, k)
@@ -660,6 +677,10 @@ func (g *loadgen) receive(c *lconn) {
 }
 
 func (g *loadgen) consume(c *lconn, p []byte) {
+	if g.req != nil {
+		g.consumeHTTP(c, p)
+		return
+	}
 	s := &g.spec
 	now := int64(-1)
 	for len(p) > 0 {

@@ -48,6 +48,7 @@ type options struct {
 	rounds                 int
 	cases                  string
 	servers                string
+	httpServers            string
 	out                    string
 	jsonOut                string
 	perf                   string
@@ -64,8 +65,9 @@ func run(args []string) int {
 	var o options
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1 round, short durations, fewer idle connections (for CI)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per case and server (0 = 3, or 1 with -quick)")
-	fs.StringVar(&o.cases, "cases", "a,b,c,d,e,f", "cases to run: a, b, c, d, e, f (see the report)")
+	fs.StringVar(&o.cases, "cases", "a,b,c,d,e,f", "cases to run: a, b, c, d, e, f, and the HTTP cases h1, h2, h3, h4 (see the report)")
 	fs.StringVar(&o.servers, "servers", defaultServers, "servers to compare, in the order they take turns, from epoll, uring, std, c, c-uring, gnet, netpoll, epoll-shared2, epoll-reuseport2; those that cannot be built or started here are skipped with a note")
+	fs.StringVar(&o.httpServers, "http-servers", defaultHTTPServers, "HTTP servers to compare in the HTTP cases (h1 … h4), in turn: http (sockit), nethttp (Go's net/http), gnet-http (github.com/panjf2000/gnet/v2), the peers each built from its own module under bench/peers")
 	fs.StringVar(&o.out, "out", "", "write the Markdown report here too (default bench/results.md; none with -quick)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every round's raw numbers here as JSON")
 	fs.StringVar(&o.perf, "perf", "", "profile each server with perf record over each measured window, reports in this directory (inflates CPU numbers)")

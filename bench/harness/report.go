@@ -18,6 +18,7 @@ type report struct {
 	took                  time.Duration
 	rounds                int
 	order                 []string
+	httpOrder             []string    // the HTTP cases' servers
 	servers               []serverDef // in order
 	skipped               []skip      // servers left out of the run, and why
 	quick                 bool
@@ -164,9 +165,11 @@ func (rp *report) markdown() string {
 	rp.serverList(w)
 	w("Load average before / after: %s / %s. Other people's unit tests may run on this machine meanwhile: the column *CPU 0 other* is CPU 0's busy time not spent by the server, in %% of the window; high values mean noise (it comes from tick-sampled /proc/stat, so it is good to about ±10 points and can dip below 0). Noise lowers a server's CPU/msg (more events per wake-up) and raises its latency; p99 in particular follows the noise more than the server.\n\n", rp.loadBefore, rp.loadAfter)
 
-	var timed, idle, churn []caseDef
+	var timed, idle, churn, httpc []caseDef
 	for _, c := range rp.cases {
 		switch {
+		case c.http:
+			httpc = append(httpc, c)
 		case c.idle:
 			idle = append(idle, c)
 		case c.churn:
@@ -224,6 +227,9 @@ func (rp *report) markdown() string {
 	}
 	if len(churn) > 0 {
 		rp.churnTable(w, churn)
+	}
+	if len(httpc) > 0 {
+		rp.httpTable(w, httpc)
 	}
 	rp.targets(w)
 	rp.raw(w)

@@ -38,6 +38,7 @@ type caseDef struct {
 	idle      bool
 	churn     bool // each connection echoes one message and closes; conns at a time
 	loaders   int  // load generator processes (idle: the descriptor limit)
+	http      bool // GET /plaintext on keep-alive connections, against the HTTP servers
 }
 
 func cases(quick bool) []caseDef {
@@ -45,14 +46,14 @@ func cases(quick bool) []caseDef {
 	if quick {
 		idleConns = 2000
 	}
-	return []caseDef{
+	return append([]caseDef{
 		{id: "a", title: "64 B, 40 000 msg/s offered, 100 conns × 1 in flight", conns: 100, size: 64, window: 1, rate: 40000, loaders: 1},
 		{id: "b", title: "64 B, 40 000 msg/s offered, 1000 conns × 4 in flight", conns: 1000, size: 64, window: 4, rate: 40000, loaders: 1},
 		{id: "c", title: "16 KiB, closed loop, 10 conns × 1 in flight", conns: 10, size: 16 << 10, window: 1, closed: true, loaders: 1},
 		{id: "d", title: fmt.Sprintf("idle: %d conns, one 64 B echo each, then held", idleConns), conns: idleConns, size: 64, window: 1, idle: true, loaders: 2},
 		{id: "e", title: "churn: 64 conns at a time, each connects, echoes one 64 B message and closes (reset), closed loop", conns: 64, size: 64, window: 1, churn: true, loaders: 1},
 		{id: "f", title: "64 B, closed loop, 100 conns × 1 in flight", conns: 100, size: 64, window: 1, closed: true, loaders: 1},
-	}
+	}, httpCases()...)
 }
 
 // env is what the harness found and built.
@@ -93,7 +94,13 @@ func harness(o *options) error {
 		fmt.Fprintln(os.Stderr, "harness: taskset not found: servers and load generator run unpinned")
 		e.taskset = ""
 	}
-	order, err := parseServers(o.servers, servers(nil))
+	var defs []caseDef
+	for _, c := range cases(o.quick) {
+		if strings.Contains(","+o.cases+",", ","+c.id+",") {
+			defs = append(defs, c)
+		}
+	}
+	order, httpOrder, err := selectServers(o, defs)
 	if err != nil {
 		return err
 	}
@@ -105,29 +112,26 @@ func harness(o *options) error {
 	} else {
 		defer os.RemoveAll(e.tmp)
 	}
-	skips, err := e.build(order)
+	skips, err := e.build(append(slices.Clone(order), httpOrder...))
 	if err != nil {
 		return err
 	}
-	order = slices.DeleteFunc(order, func(s string) bool {
+	skipped := func(s string) bool {
 		return slices.ContainsFunc(skips, func(k skip) bool { return k.Server == s })
-	})
+	}
+	order = slices.DeleteFunc(order, skipped)
+	httpOrder = slices.DeleteFunc(httpOrder, skipped)
 	order, notStarted := e.startable(order)
-	skips = append(skips, notStarted...)
+	httpOrder, notStartedHTTP := e.startable(httpOrder)
+	skips = append(append(skips, notStarted...), notStartedHTTP...)
 	for _, k := range skips {
 		fmt.Fprintf(os.Stderr, "harness: skipping %s: %s\n", k.Server, k.Why)
 	}
-	if len(order) == 0 {
+	if len(order)+len(httpOrder) == 0 {
 		return errors.New("no server could run (see above)")
 	}
-	var defs []caseDef
-	for _, c := range cases(o.quick) {
-		if strings.Contains(","+o.cases+",", ","+c.id+",") {
-			defs = append(defs, c)
-		}
-	}
 	width := 0
-	for _, s := range order {
+	for _, s := range slices.Concat(order, httpOrder) {
 		width = max(width, len(s))
 	}
 	if o.perf != "" {
@@ -140,15 +144,19 @@ func harness(o *options) error {
 	m.NoFile = nofile
 	m.Commit = commit(e.root)
 	e.quietLeft = o.quietBudget
-	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, skipped: skips, quick: o.quick, spin: o.spin, nice: o.nice}
-	for _, s := range order {
+	rep := &report{machine: m, command: commandLine(o.args), started: time.Now(), rounds: o.rounds, order: order, httpOrder: httpOrder, skipped: skips, quick: o.quick, spin: o.spin, nice: o.nice}
+	for _, s := range append(slices.Clone(order), httpOrder...) {
 		rep.servers = append(rep.servers, e.servers[s])
 	}
 	rep.loadBefore = loadavg()
 	for _, c := range defs {
 		rep.cases = append(rep.cases, c)
+		turns := order
+		if c.http {
+			turns = httpOrder
+		}
 		for r := 1; r <= o.rounds; r++ {
-			for _, s := range order {
+			for _, s := range turns {
 				fmt.Fprintf(os.Stderr, "case %s round %d/%d: %-*s … ", c.id, r, o.rounds, width, s)
 				res := e.runOne(o, c, e.servers[s], r)
 				fmt.Fprintln(os.Stderr, res.brief())
@@ -251,7 +259,12 @@ func (e *env) startServer(d serverDef) (*server, error) {
 			if en := engineOf(line); en != "" {
 				engine = en
 			}
-			_, a, ok := strings.Cut(line, "listening on tcp://")
+			// "listening on tcp://ADDR" (echo), "listening on http://ADDR/" (HTTP)
+			_, a, ok := strings.Cut(line, "listening on ")
+			if ok {
+				_, a, ok = strings.Cut(strings.Fields(a + " ")[0], "://")
+				a = strings.TrimSuffix(a, "/")
+			}
 			if !ok {
 				banner = append(banner, strings.TrimSpace(line))
 				continue
@@ -448,6 +461,9 @@ func (e *env) runTimed(o *options, c caseDef, d serverDef, r *runResult) error {
 	spec := LoadSpec{
 		Addr: srv.addr, Source: e.source(), Conns: c.conns, Size: c.size, Window: c.window, Rate: c.rate,
 		Warmup: t.warmup, Duration: t.window, Drain: t.drain, ServerPID: srv.pid, Spin: o.spin, Churn: c.churn,
+	}
+	if c.http {
+		spec.HTTP, spec.HTTPBody = "/plaintext", "Hello, World!"
 	}
 	l, err := e.startLoader(spec)
 	if err != nil {

@@ -27,12 +27,17 @@ type serverDef struct {
 	// A sockit that falls back to another backend (io_uring missing or
 	// forbidden here) is not the server asked for.
 	engine string
+	http   bool // an HTTP server, for the HTTP cases (h1 … h4); the others echo
 }
 
 // defaultServers is -servers' default: sockit's backends, the C
 // yardsticks and the Go peers, in the order they take turns. Those that
 // cannot be built or do not start here are skipped with a note.
 const defaultServers = "epoll,uring,std,c,c-uring,gnet,netpoll"
+
+// defaultHTTPServers is -http-servers' default: sockit's HTTP service,
+// Go's net/http and gnet, in the order they take turns in the HTTP cases.
+const defaultHTTPServers = "http,nethttp,gnet-http"
 
 // programs are the paths of the programs servers run, by serverDef.needs.
 type programs map[string]string
@@ -56,6 +61,9 @@ func servers(p programs) map[string]serverDef {
 	peer := func(name, about string) serverDef {
 		return serverDef{name: name, needs: name, argv: []string{p[name], "tcp://127.0.0.1:0"}, about: about}
 	}
+	httpPeer := func(name, prog, about string) serverDef {
+		return serverDef{name: name, needs: prog, argv: []string{p[prog], "-addr", "127.0.0.1:0"}, about: about, http: true}
+	}
 	return map[string]serverDef{
 		"epoll":            sockit("epoll"),
 		"uring":            sockit("uring"),
@@ -66,30 +74,58 @@ func servers(p programs) map[string]serverDef {
 		"netpoll":          peer("netpoll", "netpoll echo (bench/peers/netpoll)"),
 		"epoll-shared2":    two("shared"),
 		"epoll-reuseport2": two("reuseport"),
+		"http": {name: "http", needs: "sockit", engine: "epoll", http: true,
+			argv:  []string{p["sockit"], "serve", "--engine", "epoll", "--grace", "1s", "http://127.0.0.1:0"},
+			about: "`sockit serve --engine epoll http://127.0.0.1:0`, route /plaintext"},
+		"nethttp":   httpPeer("nethttp", "nethttp", "Go's net/http (bench/peers/nethttp): a goroutine per connection"),
+		"gnet-http": httpPeer("gnet-http", "gnethttp", "gnet HTTP (bench/peers/gnethttp): event loops on epoll, a minimal request splitter"),
 	}
 }
 
-// serverNames lists the known servers, sorted.
-func serverNames(m map[string]serverDef) []string {
+// serverNames lists the known servers of a kind (HTTP or echo), sorted.
+func serverNames(m map[string]serverDef, http bool) []string {
 	var names []string
-	for n := range m {
-		names = append(names, n)
+	for n, d := range m {
+		if d.http == http {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	return names
 }
 
-// parseServers reads -servers: names from known, comma-separated, each
-// once.
-func parseServers(list string, known map[string]serverDef) ([]string, error) {
+// selectServers reads -servers and -http-servers: the echo servers if
+// defs has an echo case, the HTTP servers if it has an HTTP case.
+func selectServers(o *options, defs []caseDef) (order, httpOrder []string, err error) {
+	known := servers(programs{})
+	if slices.ContainsFunc(defs, func(c caseDef) bool { return !c.http }) {
+		if order, err = parseServers(o.servers, known, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	if slices.ContainsFunc(defs, func(c caseDef) bool { return c.http }) {
+		if httpOrder, err = parseServers(o.httpServers, known, true); err != nil {
+			return nil, nil, fmt.Errorf("-http-servers: %w", err)
+		}
+	}
+	if len(order)+len(httpOrder) == 0 {
+		return nil, nil, fmt.Errorf("-cases %q names no case", o.cases)
+	}
+	return order, httpOrder, nil
+}
+
+// parseServers reads -servers (or, http, -http-servers): names from
+// known, comma-separated, each once, of the kind asked for.
+func parseServers(list string, known map[string]serverDef, http bool) ([]string, error) {
 	var order []string
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
-		if _, ok := known[s]; !ok {
-			return nil, fmt.Errorf("unknown server %q (want %s)", s, strings.Join(serverNames(known), ", "))
+		d, ok := known[s]
+		if !ok || d.http != http {
+			return nil, fmt.Errorf("unknown server %q (want %s)", s, strings.Join(serverNames(known, http), ", "))
 		}
 		if slices.Contains(order, s) {
 			return nil, fmt.Errorf("server %q named twice in -servers", s)
@@ -122,8 +158,10 @@ var builders = map[string]func(e *env, out string) error{
 		}
 		return e.gcc("cecho_uring.c", cechoUringSource, out, "-luring")
 	},
-	"gnet":    func(e *env, out string) error { return e.goPeer("gnet", out) },
-	"netpoll": func(e *env, out string) error { return e.goPeer("netpoll", out) },
+	"gnet":     func(e *env, out string) error { return e.goPeer("gnet", out) },
+	"netpoll":  func(e *env, out string) error { return e.goPeer("netpoll", out) },
+	"nethttp":  func(e *env, out string) error { return e.goPeer("nethttp", out) },
+	"gnethttp": func(e *env, out string) error { return e.goPeer("gnethttp", out) },
 }
 
 // hasHeader reports whether gcc finds the C header name.
@@ -228,6 +266,9 @@ func (e *env) describe() {
 		if v := requiredVersion(filepath.Join(e.root, "bench", "peers", name, "go.mod"), module); v != "" {
 			set(name, fmt.Sprintf("%s %s echo (bench/peers/%s)", name, v, name))
 		}
+	}
+	if v := requiredVersion(filepath.Join(e.root, "bench", "peers", "gnethttp", "go.mod"), "github.com/panjf2000/gnet/v2"); v != "" {
+		set("gnet-http", fmt.Sprintf("gnet %s HTTP (bench/peers/gnethttp): event loops on epoll, a minimal request splitter", v))
 	}
 }
 

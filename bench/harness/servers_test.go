@@ -27,8 +27,19 @@ func TestServers(t *testing.T) {
 		progs[name] = strings.ToUpper(name)
 	}
 	m := servers(progs)
-	if got, want := strings.Join(serverNames(m), ","), "c,c-uring,epoll,epoll-reuseport2,epoll-shared2,gnet,netpoll,std,uring"; got != want {
+	if got, want := strings.Join(serverNames(m, false), ","), "c,c-uring,epoll,epoll-reuseport2,epoll-shared2,gnet,netpoll,std,uring"; got != want {
 		t.Errorf("servers %s, want %s", got, want)
+	}
+	if got, want := strings.Join(serverNames(m, true), ","), "gnet-http,http,nethttp"; got != want {
+		t.Errorf("HTTP servers %s, want %s", got, want)
+	}
+	if argv := strings.Join(m["http"].argv, " "); m["http"].engine != "epoll" || argv != "SOCKIT serve --engine epoll --grace 1s http://127.0.0.1:0" {
+		t.Errorf("http: engine %q, argv %q", m["http"].engine, argv)
+	}
+	for _, name := range []string{"nethttp", "gnet-http"} {
+		if argv := strings.Join(m[name].argv[1:], " "); argv != "-addr 127.0.0.1:0" || m[name].engine != "" {
+			t.Errorf("%s: arguments %q, engine %q", name, argv, m[name].engine)
+		}
 	}
 	for name, d := range m {
 		if d.name != name || builders[d.needs] == nil || d.argv[0] != progs[d.needs] || d.about == "" {
@@ -76,7 +87,11 @@ func TestParseServers(t *testing.T) {
 	known := servers(nil)
 	tests := []struct {
 		list, want, err string
+		http            bool
 	}{
+		{list: defaultHTTPServers, http: true, want: "http,nethttp,gnet-http"},
+		{list: "http,epoll", http: true, err: `unknown server "epoll" (want gnet-http, http, nethttp)`},
+		{list: "epoll,http", err: `unknown server "http"`},
 		{list: defaultServers, want: "epoll,uring,std,c,c-uring,gnet,netpoll"},
 		{list: " c-uring, gnet,,netpoll ", want: "c-uring,gnet,netpoll"},
 		{list: "epoll,io_uring", err: `unknown server "io_uring" (want c, c-uring, epoll,`},
@@ -84,7 +99,7 @@ func TestParseServers(t *testing.T) {
 		{list: ",", err: "-servers names no server"},
 	}
 	for _, tt := range tests {
-		got, err := parseServers(tt.list, known)
+		got, err := parseServers(tt.list, known, tt.http)
 		switch {
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 			t.Errorf("%q: got %q, %v; want error %q", tt.list, got, err, tt.err)

@@ -101,7 +101,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "serve help", args: []string{"serve", "--help"}, wantCode: 0, wantStdout: "sockit serve [ENDPOINT...]"},
 		{name: "send help", args: []string{"send", "--help"}, wantCode: 0, wantStdout: "sockit send ENDPOINT MESSAGE..."},
 		{name: "bad scheme", args: []string{"send", "tpc://x", "hi"}, wantCode: 2,
-			wantStderr: `sockit: bad endpoint "tpc://x": unknown scheme "tpc" (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss)`},
+			wantStderr: `sockit: bad endpoint "tpc://x": unknown scheme "tpc" (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket, tls, ws, wss, http, https)`},
 		{name: "missing message", args: []string{"send", dead}, wantCode: 2, wantStderr: "wrong number of arguments"},
 		{name: "unknown command", args: []string{"bogus"}, wantCode: 2, wantStderr: `unknown command "bogus"`},
 		{name: "unknown flag", args: []string{"serve", "--bogus"}, wantCode: 2, wantStderr: "unknown flag: --bogus"},

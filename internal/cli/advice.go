@@ -31,6 +31,7 @@ var optionFlags = map[string]string{
 	"bench.Options.Drain":         "--drain",
 	"bench.Options.Payload":       "--payload",
 	"bench.Options.Mode":          "--mode",
+	"bench.Options.HTTPStatus":    "--expect-status",
 	"bench.Options.SourceIPs":     "--source-ips",
 	"bench.Options.ServerPID":     "--server-pid",
 	"bench.RunWorkers.n":          "--procs",

@@ -21,11 +21,13 @@ type BenchOptions struct {
 	Bench    bench.Options
 	Payload  string
 	Mode     string
-	Verify   bool
-	JSON     bool
-	HTML     string
-	Procs    int
-	Worker   bool // internal: serve as one worker of a --procs run
+	// ExpectBody is the body every HTTP response must have ("" = any).
+	ExpectBody string
+	Verify     bool
+	JSON       bool
+	HTML       string
+	Procs      int
+	Worker     bool // internal: serve as one worker of a --procs run
 }
 
 // NewCmdBench builds `sockit bench`. runF replaces runBench in tests.
@@ -42,6 +44,9 @@ over all connections, each message's latency timed from when it was due, so that
 stalled server cannot hide the stall. In echo mode every byte that comes back is
 compared with what was sent; mismatches, missing and extra bytes are counted and the
 first offset of each reported. sink mode only sends, source mode only reads.
+Over http:// and https:// each message is a GET of the endpoint's path on a
+keep-alive connection (--depth of them pipelined), and every response is checked:
+its status (--expect-status), its framing, and with --expect-body its body.
 
 The run connects, warms up for --warmup, measures for --duration, then half-closes
 every connection and waits up to --drain for the last echoes and the server's FIN.
@@ -59,6 +64,7 @@ be made at all.`,
   sockit bench udp://127.0.0.1:7007 -c 8 --depth 16 --json
   sockit bench ws://127.0.0.1:7080/echo -c 100 --rate 10000
   sockit bench tls://127.0.0.1:7443 -c 50 --insecure
+  sockit bench http://127.0.0.1:8080/plaintext -c 100 --depth 8 --expect-body 'Hello, World!'
   sockit bench 127.0.0.1:7007 -c 60000 --procs 4 --source-ips 4`,
 		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,7 +87,9 @@ be made at all.`,
 	fs.DurationVar(&b.Drain, "drain", 5*time.Second, "after the window, wait this long for the last echoes and the server's FIN")
 	fs.DurationVar(&b.ConnectTimeout, "connect-timeout", 5*time.Second, "give up on a connection that has not connected in this long")
 	fs.StringVar(&opts.Payload, "payload", "random", "message content: random, zeros or @file (each message is the file)")
-	fs.StringVar(&opts.Mode, "mode", "echo", "echo (send and verify), sink (only send) or source (only read)")
+	fs.StringVar(&opts.Mode, "mode", "echo", "echo (send and verify), sink (only send) or source (only read); http:// and https:// endpoints: http")
+	fs.IntVar(&b.HTTPStatus, "expect-status", 200, "http, https: the status every response must have")
+	fs.StringVar(&opts.ExpectBody, "expect-body", "", "http, https: the body every response must have (default: any body, its framing checked)")
 	fs.BoolVar(&opts.Verify, "verify", true, "compare every echoed byte with what was sent")
 	fs.Bool("no-verify", false, "do not compare echoes (same as --verify=false)")
 	fs.IntVar(&b.SourceIPs, "source-ips", 0, "spread TCP connections over this many source addresses from 127.0.0.1 up (loopback servers)")
@@ -119,6 +127,9 @@ func runBench(ctx context.Context, opts *BenchOptions) error {
 	o.Endpoint = ep
 	o.Mode = bench.Mode(opts.Mode)
 	o.NoVerify = !opts.Verify
+	if opts.ExpectBody != "" {
+		o.HTTPBody = []byte(opts.ExpectBody)
+	}
 	if o.Payload, err = bench.ParsePayload(opts.Payload); err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ first one shuts down gracefully and exits 0).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr{flagAdvice(c, err)}
 	})
-	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdVersion(app, nil), NewCmdMan(app))
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdVersion(app, nil))
 	registerCompletions(root)
 	for _, c := range append(root.Commands(), root) {
 		secondsDurations(c.Flags())

@@ -52,7 +52,7 @@ func TestUsageErrors(t *testing.T) {
 		// Option errors of the library come back with their flags' names.
 		{name: "bench depth 0", args: []string{"bench", dead, "--depth", "0"}, wants: []string{"--depth must be at least 1"}},
 		{name: "bench duration 0", args: []string{"bench", dead, "-d", "0s"}, wants: []string{"--duration must be positive"}},
-		{name: "bench mode", args: []string{"bench", dead, "--mode", "mirror"}, wants: []string{`--mode "mirror" is not echo, sink or source`}},
+		{name: "bench mode", args: []string{"bench", dead, "--mode", "mirror"}, wants: []string{`--mode "mirror" is not echo, sink, source or http`}},
 		{name: "bench rate", args: []string{"bench", dead, "--rate", "NaN"}, wants: []string{"--rate must be a finite number"}},
 		{name: "bench negative drain", args: []string{"bench", dead, "--drain", "-1s"}, wants: []string{"--drain must not be negative"}},
 		{name: "bench source ips", args: []string{"bench", "unix:///nonexistent.sock", "--source-ips", "2"}, wants: []string{"--source-ips applies to TCP only"}},

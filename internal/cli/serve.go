@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/chat"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/layer"
@@ -29,14 +30,19 @@ type ServeOptions struct {
 	Self      string          // how the banner's suggestions run sockit (App.Self); "" = "sockit"
 	Endpoints []string
 	Service   string
-	Engine    string
-	Loops     int
-	Accept    string
-	Grace     time.Duration
-	Idle      time.Duration
-	Unlink    bool
-	Verbose   bool
-	States    bool // with Verbose: note each TCP socket's state after each step
+	// ServiceSet: --service was given (else http:// and https://
+	// endpoints choose the HTTP service).
+	ServiceSet bool
+	// Root is the directory the HTTP service serves files from.
+	Root    string
+	Engine  string
+	Loops   int
+	Accept  string
+	Grace   time.Duration
+	Idle    time.Duration
+	Unlink  bool
+	Verbose bool
+	States  bool // with Verbose: note each TCP socket's state after each step
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
@@ -91,6 +97,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
+			opts.ServiceSet = cmd.Flags().Changed("service")
 			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
@@ -102,7 +109,8 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.Service, "service", "echo", "service to run: "+strings.Join(service.Names, ", "))
+	fs.StringVar(&opts.Service, "service", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
+	fs.StringVar(&opts.Root, "root", "", "http: serve the files of this directory (GET, HEAD, Range; paths cannot leave it)")
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
@@ -140,10 +148,16 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		eps = append(eps, ep)
 	}
-	handler, packetHandler, err := service.Lookup(opts.Service)
+	if err := resolveService(opts, eps); err != nil {
+		return err
+	}
+	log := newLogger(opts.IO.ErrOut, opts.Verbose)
+	obs := withStates(observer(log, opts.Verbose), opts.States)
+	svc, err := newServed(opts, obs)
 	if err != nil {
 		return err
 	}
+	handler, packetHandler := svc.stream, svc.packet
 	rate := opts.UDPRate
 	if rate == 0 {
 		rate = -1 // --udp-rate 0: no limit
@@ -160,14 +174,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Grace < 0 {
 		return usageErr{fmt.Errorf("--grace must be 0 or more, not %s", opts.Grace)}
 	}
-	log := newLogger(opts.IO.ErrOut, opts.Verbose)
-	packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
+	if packetHandler != nil { // the HTTP service and the chat room serve streams only
+		packetHandler = &unboundNote{h: guard.Wrap(packetHandler), log: log, verbose: opts.Verbose}
+	}
 	newServer := engine.NewServer
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
-	obs := withStates(observer(log, opts.Verbose), opts.States)
-	layers := newServeLayers(opts, certTLS, obs)
+	layers := newServeLayers(opts, certTLS, obs, svc.room)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -237,6 +251,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
+	for _, line := range svc.summary() {
+		fmt.Fprintln(opts.IO.Out, line)
+	}
 	if g := guard.Stats(); g.Unanswered() > 0 {
 		line := fmt.Sprintf("datagrams left unanswered: %d (%d from our own address, %d from a broadcast, multicast or unspecified address, %d from a service port below 1024, %d over --udp-rate",
 			g.Unanswered(), g.OwnAddress, g.NotUnicast, g.ServicePort, g.RateLimited)
@@ -268,9 +285,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 // and the Origin policy of --allow-origin on WebSocket. The echo service
 // keeps WebSocket messages whole (ws.Echo), and a WebSocket endpoint of it
 // answers a browser's plain GET, on / and on its path, with the echo page;
-// the other services see a WebSocket connection as a stream, whose writes
-// go out as text messages when they are UTF-8.
-func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) *layer.Server {
+// the chat room (room, for --service chat) gets each WebSocket message
+// whole too, and its page is the echo page in chat mode; the other
+// services see a WebSocket connection as a stream, whose writes go out as
+// text messages when they are UTF-8.
+func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer, room *chat.Room) *layer.Server {
 	echo := opts.Service == "echo"
 	cfg := layer.ServerConfig{
 		TLS:          certTLS.cfg,
@@ -278,8 +297,11 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 		AllowOrigins: opts.AllowOrigins,
 		WebSocket: func(ep endpoint.Endpoint) ws.ServerOptions {
 			o := ws.ServerOptions{Path: ep.Path, MaxMessage: opts.MaxMessage}
-			if echo {
+			if echo || room != nil {
 				page := ws.EchoPage(ep.Path)
+				if room != nil {
+					page = ws.ChatPage(ep.Path)
+				}
 				o.HTTP = func(r *ws.Request) (int, string, []byte) {
 					if r.Path == "/" || r.Path == ep.Path {
 						return 200, "text/html; charset=utf-8", page
@@ -292,6 +314,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer) 
 	}
 	if echo {
 		cfg.Messages = ws.Echo{}
+	}
+	if room != nil {
+		cfg.Messages = room.Messages()
 	}
 	if opts.ProxyProtocol {
 		cfg.Proxy = &proxy.Options{Observer: obs, HeaderTimeout: opts.ProxyTimeout}
@@ -310,7 +335,15 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 	}
 	var tries []string
 	for _, ep := range eps {
-		if ep.IsWebSocket() && opts.Service == "echo" {
+		if opts.Service == "http" && len(tries) < 3 {
+			tries = append(tries, httpTries(ep, certTLS.selfSigned)...)
+		}
+	}
+	for _, ep := range eps {
+		if opts.Service == "http" {
+			break
+		}
+		if ep.IsWebSocket() && (opts.Service == "echo" || opts.Service == "chat") {
 			scheme := "http"
 			if ep.IsTLS() {
 				scheme = "https"
@@ -323,6 +356,9 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		self = "sockit"
 	}
 	for _, ep := range eps {
+		if opts.Service == "http" {
+			break
+		}
 		// chargen never stops sending, and discard never answers a
 		// datagram: those are for connect and Ctrl-C, not send.
 		t := self + " send " + dialable(ep) + " hello"
@@ -331,6 +367,9 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 		}
 		if opts.Service == "chargen" || opts.Service == "discard" && ep.IsPacket() {
 			t = self + " connect " + dialable(ep) + "   (Ctrl-C to stop)"
+		}
+		if opts.Service == "chat" {
+			t = "sockit connect " + dialable(ep) + "   (type lines; run it twice, and talk)"
 		}
 		if len(tries) < 3 {
 			tries = append(tries, t)

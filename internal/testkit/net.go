@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,6 +20,30 @@ func Dial(t testing.TB, network, addr string) net.Conn {
 	c, err := net.DialTimeout(network, addr, Timeout)
 	if err != nil {
 		t.Fatalf("dial %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(Timeout)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// DialSmall is Dial over TCP with a receive buffer of rcvbuf bytes
+// (SO_RCVBUF, set before the connect so that the window the peer sees is
+// small from the start): for a client that does not read, whose peer's
+// output should back up soon.
+func DialSmall(t testing.TB, addr string, rcvbuf int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: Timeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = setRcvBuf(fd, rcvbuf) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial tcp %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	if err := c.SetDeadline(time.Now().Add(Timeout)); err != nil {

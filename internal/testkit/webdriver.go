@@ -100,6 +100,17 @@ func (b *Browser) Run(t testing.TB, script string, args ...any) any {
 	return out
 }
 
+// CloseTab closes the current tab, as a person closing it would: its page
+// unloads at once (navigating away may keep it in the back-forward cache,
+// its sockets open). Switch to another tab (Post "/window") before the
+// next command; closing the last one ends the session.
+func (b *Browser) CloseTab(t testing.TB) {
+	t.Helper()
+	if err := b.do("DELETE", "/session/"+b.session+"/window", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Find returns the WebDriver id of the element matching a CSS selector.
 func (b *Browser) Find(t testing.TB, css string) string {
 	t.Helper()

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"os"
@@ -6,19 +6,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sockit/sockit/internal/testkit"
 )
+
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // TestManPagesCurrent: the manual pages checked in (doc/man) are what
 // the command tree makes now, but for the date on their .TH line; if
-// not, run go generate ./internal/cli.
+// not, run go generate ./internal/cli/mangen.
 func TestManPagesCurrent(t *testing.T) {
 	t.Parallel()
-	app, _, _ := newTestApp()
 	dir := t.TempDir()
-	if err := writeManPages(NewRootCmd(app), dir); err != nil {
+	if err := write(dir); err != nil {
 		t.Fatal(err)
 	}
-	const checkedIn = "../../doc/man"
+	const checkedIn = "../../../doc/man"
 	names := func(d string) []string {
 		es, err := os.ReadDir(d)
 		if err != nil {
@@ -32,7 +35,7 @@ func TestManPagesCurrent(t *testing.T) {
 	}
 	want, got := names(dir), names(checkedIn)
 	if !slices.Equal(got, want) {
-		t.Fatalf("doc/man holds %q, the command tree makes %q: run go generate ./internal/cli", got, want)
+		t.Fatalf("doc/man holds %q, the command tree makes %q: run go generate ./internal/cli/mangen", got, want)
 	}
 	if !slices.Contains(want, "sockit-listen.1") {
 		t.Errorf("no page for listen among %q", want)
@@ -47,7 +50,7 @@ func TestManPagesCurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 		if withoutDate(string(old)) != withoutDate(string(fresh)) {
-			t.Errorf("doc/man/%s differs from what the command tree makes: run go generate ./internal/cli", n)
+			t.Errorf("doc/man/%s differs from what the command tree makes: run go generate ./internal/cli/mangen", n)
 		}
 	}
 }
