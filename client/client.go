@@ -135,7 +135,7 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		return nil, sockit.Wrap("connect", ep.Network(), where, err)
 	}
 	if pu != nil {
-		if err := tunnel(ctx, c, pu, ep.Addr, o.ConnectTimeout); err != nil {
+		if err := dialTunnel(ctx, c, pu, ep.Addr, o.ConnectTimeout); err != nil {
 			c.Close()
 			return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
 		}

@@ -50,6 +50,8 @@ var optionFlags = map[string]string{
 	"program.Program.Argv":        "--exec",
 	"client.Options.Proxy":        "--proxy",
 	"relay.Options.Proxy":         "--proxy",
+	"bench.Options.Proxy":         "--proxy",
+	"layer.ClientConfig.Proxy":    "--proxy",
 	"program.Program.Shell":       "--sh",
 
 	// The WebSocket Origin policy of serve and relay.

@@ -98,6 +98,7 @@ be made at all.`,
 	fs.IntVar(&b.Loops, "loops", 0, "event loops per process (0 = GOMAXPROCS)")
 	fs.BoolVar(&b.Insecure, "insecure", false, "tls, wss: do not verify the server's certificate (a self-signed test server)")
 	fs.StringVar(&b.CAFile, "ca", "", "tls, wss: verify the server's certificate against the CA certificates in this PEM file")
+	registerProxy(fs, &b.Proxy)
 	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON instead of a table")
 	fs.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to this file")
 	fs.BoolVar(&opts.Worker, "worker", false, "internal: run as one worker process of --procs")
