@@ -89,10 +89,10 @@ type Handshake struct {
 type stage int
 
 const (
-	socksMethod  stage = iota // the server's choice of method: 2 bytes
-	socksAuth                 // RFC 1929's answer: 2 bytes
-	socksReply                // the CONNECT reply, to its end
-	httpHead                  // the response head, to its blank line
+	socksMethod stage = iota // the server's choice of method: 2 bytes
+	socksAuth                // RFC 1929's answer: 2 bytes
+	socksReply               // the CONNECT reply, to its end
+	httpHead                 // the response head, to its blank line
 	open
 )
 
