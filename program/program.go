@@ -164,12 +164,12 @@ func Run(ctx context.Context, c Conn, p Program, o Options) (Report, error) {
 	if outErr != nil && !isPipeEnd(outErr) && ctx.Err() == nil {
 		kill("the peer is gone")
 	}
-	werr := cmd.Wait() // the program has exited; its output has been read
-	if outErr == nil {
+	if outErr == nil { // its output ended (it closed it, or exited): our FIN, now
 		if err := c.CloseWrite(); err != nil && !errors.Is(err, sock.ErrUnsupported) {
 			outErr = err
 		}
 	}
+	werr := cmd.Wait() // the program has exited; its output has been read
 	// The program is gone: what the peer still sends has nowhere to go.
 	c.SetReadDeadline(time.Unix(1, 0))
 	wg.Wait()

@@ -242,3 +242,25 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(%v) = %v", p, p.Check())
 	}
 }
+
+// TestClosesOutputFirst: a program that closes its standard output and
+// goes on running gets the peer our FIN at once, not when it exits.
+func TestClosesOutputFirst(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("the command line is for /bin/sh")
+	}
+	peer, done := start(t, program.Program{Shell: `echo done; exec >&-; read line || true`}, program.Options{})
+	if got, err := io.ReadAll(peer); err != nil || string(got) != "done\n" {
+		t.Fatalf("peer read %q, %v; want the answer, then EOF while the program still runs", got, err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("Run returned %+v before the program exited", r)
+	default:
+	}
+	peer.CloseWrite() // the program's read ends, and it exits
+	if r := testkit.Receive(t, done, "Run's return"); r.err != nil || r.rep.ExitCode != 0 {
+		t.Errorf("Run = %+v, %v", r.rep, r.err)
+	}
+}
