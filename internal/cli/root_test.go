@@ -37,7 +37,7 @@ func TestUsageErrors(t *testing.T) {
 		args  []string
 		wants []string
 	}{
-		{name: "send without arguments", args: []string{"send"}, wants: []string{"send: wrong number of arguments", "usage: sockit send ENDPOINT|HOST PORT MESSAGE..."}},
+		{name: "send without arguments", args: []string{"send"}, wants: []string{"send: wrong number of arguments", "usage: sockit send ENDPOINT MESSAGE..."}},
 		{name: "send without message", args: []string{"send", "tcp://" + dead}, wants: []string{"wrong number of arguments"}},
 		{name: "connect without endpoint", args: []string{"connect"}, wants: []string{"connect: wrong number of arguments", "usage: sockit connect ENDPOINT"}},
 		{name: "connect with two endpoints", args: []string{"connect", "tcp://" + dead, "tcp://" + dead2}, wants: []string{"wrong number of arguments"}},

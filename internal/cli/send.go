@@ -37,7 +37,7 @@ type SendOptions struct {
 func NewCmdSend(app *App, runF func(context.Context, *SendOptions) error) *cobra.Command {
 	opts := &SendOptions{}
 	cmd := &cobra.Command{
-		Use:   "send ENDPOINT|HOST PORT MESSAGE...",
+		Use:   "send ENDPOINT MESSAGE... | HOST PORT MESSAGE...",
 		Short: "Send one message, half-close, and print the reply until the server closes",
 		Long: `Connect, send MESSAGE (its words joined by spaces, plus a newline unless -n),
 half-close with shutdown(SHUT_WR) so the server reads EOF, print everything the
