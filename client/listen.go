@@ -19,16 +19,17 @@ import (
 // unixgram it is one bound socket, and a "connection" is the datagrams of
 // one peer (see Accept).
 type Listener struct {
-	ep  endpoint.Endpoint
-	obs sockit.Observer
-	so  sock.Options
-	ln  net.Listener   // streams
-	pc  net.PacketConn // datagrams
-	sem chan struct{}  // datagrams: one peer's Conn at a time holds it
+	ep     endpoint.Endpoint
+	obs    sockit.Observer
+	so     sock.Options
+	linger time.Duration  // Options.Linger, set on each accepted TCP connection
+	ln     net.Listener   // streams
+	pc     net.PacketConn // datagrams
+	sem    chan struct{}  // datagrams: one peer's Conn at a time holds it
 }
 
-// Listen binds ep with o's socket options (o.ConnectTimeout does not
-// apply) and reports socket, bind and listen to o.Observer. It listens on
+// Listen binds ep with o's socket options (o.ConnectTimeout, Source and
+// Proxy do not apply; Linger applies to each connection accepted) and reports socket, bind and listen to o.Observer. It listens on
 // sockets only: a layered endpoint (tls, ws, wss) is refused with
 // endpoint.ErrLayered, and package layer stacks those on what Accept
 // returns. Errors are *sockit.Error with Op "listen".
@@ -37,7 +38,7 @@ func Listen(ctx context.Context, ep endpoint.Endpoint, o Options) (*Listener, er
 		return nil, &sockit.Error{Op: "listen", Net: ep.Scheme, Addr: ep.Addr, Err: endpoint.ErrLayered}
 	}
 	so := sock.Options{Nagle: o.Nagle, KeepAlive: o.KeepAlive, RecvBuf: o.RecvBuf, SendBuf: o.SendBuf}
-	l := &Listener{ep: ep, obs: o.Observer, so: so}
+	l := &Listener{ep: ep, obs: o.Observer, so: so, linger: o.Linger}
 	var err error
 	if ep.IsPacket() {
 		l.pc, err = so.ListenPacket(ctx, ep.Network(), ep.Addr, o.Observer)
@@ -110,6 +111,9 @@ func (l *Listener) accept() (*Conn, error) {
 		}
 		if l.obs != nil {
 			l.obs.Observe(sockit.Event{Step: sockit.StepAccept, FD: sock.FD(nc), Net: l.ep.Network(), Peer: nc.RemoteAddr()})
+		}
+		if tc, ok := nc.(*net.TCPConn); ok && l.linger != 0 {
+			tc.SetLinger(lingerSeconds(l.linger))
 		}
 		if err := l.so.TuneConn(nc); err != nil {
 			nc.Close()
