@@ -174,6 +174,7 @@ func (res *Result) WriteHTML(w io.Writer) error {
 	page := strings.NewReplacer(
 		"{{TITLE}}", html.EscapeString("sockit bench "+res.Endpoint),
 		"{{SUMMARY}}", html.EscapeString(text.String()),
+		"{{VERSION}}", html.EscapeString(res.Sockit.String()),
 		"{{DATA}}", string(data),
 	).Replace(htmlPage)
 	_, err = io.WriteString(w, page)
@@ -198,6 +199,7 @@ svg { background: #fff; border: 1px solid #ddd; }
 </head>
 <body>
 <h1>{{TITLE}}</h1>
+<p id="version">{{VERSION}}</p>
 <pre id="summary">{{SUMMARY}}</pre>
 <figure><figcaption>Latency by percentile (timed from when each message was due)</figcaption>
 <svg id="latency-chart" width="880" height="320" role="img" aria-label="latency by percentile"></svg></figure>

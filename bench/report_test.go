@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -22,17 +23,20 @@ func TestReports(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
 		t.Fatalf("JSON does not parse: %v", err)
 	}
-	for _, k := range []string{"latency", "msgs_per_sec", "verification", "errors", "series", "connect_time", "bench"} {
+	for _, k := range []string{"latency", "msgs_per_sec", "verification", "errors", "series", "connect_time", "bench", "sockit"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
+	}
+	if v, _ := back["sockit"].(map[string]any); v["go"] != runtime.Version() || v["os"] != runtime.GOOS || v["version"] == "" {
+		t.Errorf("JSON's sockit = %v, want this build's version, Go version and OS", back["sockit"])
 	}
 	var page strings.Builder
 	if err := res.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
 	h := page.String()
-	for _, want := range []string{`id="latency-chart"`, `id="throughput-chart"`, `"latency_curve"`, "sockit bench tcp://"} {
+	for _, want := range []string{`id="latency-chart"`, `id="throughput-chart"`, `"latency_curve"`, "sockit bench tcp://", `<p id="version">sockit `, runtime.Version()} {
 		if !strings.Contains(h, want) {
 			t.Errorf("HTML lacks %s", want)
 		}

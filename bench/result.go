@@ -6,20 +6,24 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/sockit/sockit/internal/version"
 )
 
 // Result is what a run measured. Counts named Total cover the whole run
 // (connect, warm-up, window, drain) and are what the server saw; rates and
 // latencies cover the measured window only.
 type Result struct {
-	Endpoint string  `json:"endpoint"`
-	Mode     Mode    `json:"mode"`
-	Conns    int     `json:"conns"`
-	Size     int     `json:"size"`
-	Depth    int     `json:"depth"`
-	Rate     float64 `json:"rate,omitempty"` // offered messages/s; 0 = closed loop
-	Verify   bool    `json:"verify"`
-	Procs    int     `json:"procs,omitempty"`
+	// Sockit is the build of the sockit that made the result.
+	Sockit   version.Info `json:"sockit"`
+	Endpoint string       `json:"endpoint"`
+	Mode     Mode         `json:"mode"`
+	Conns    int          `json:"conns"`
+	Size     int          `json:"size"`
+	Depth    int          `json:"depth"`
+	Rate     float64      `json:"rate,omitempty"` // offered messages/s; 0 = closed loop
+	Verify   bool         `json:"verify"`
+	Procs    int          `json:"procs,omitempty"`
 	// SourceSpread: connections came from several source addresses.
 	SourceSpread bool   `json:"source_spread,omitempty"`
 	FDLimit      uint64 `json:"fd_limit,omitempty"`
@@ -205,6 +209,7 @@ func (r *recorder) result() *Result {
 	o := r.o
 	t := r.totals()
 	res := &Result{
+		Sockit:   version.Get(),
 		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
 		Verify: (o.Mode == ModeEcho || o.Mode == ModeHTTP) && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
 		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,

@@ -152,7 +152,7 @@ func TestCallsRefused(t *testing.T) {
 		{name: "write with flags", o: client.Options{Calls: client.Calls{Send: sockapi.Write, SendFlags: sockapi.OOB}}, fields: []string{"Calls.Send", "Calls.SendFlags"}},
 		{name: "readv with flags", o: client.Options{Calls: client.Calls{Recv: sockapi.Readv, RecvFlags: sockapi.Peek}}, fields: []string{"Calls.Recv", "Calls.RecvFlags"}},
 		{name: "write on unconnected udp", o: client.Options{Calls: client.Calls{Send: sockapi.Write}}, fields: []string{"Calls.Send", "Connect"}},
-		{name: "bad local address", o: client.Options{LocalAddr: "not an address:x"}, fields: []string{"LocalAddr"}},
+		{name: "bad local address", o: client.Options{Source: "not an address:x"}, fields: []string{"Source"}},
 	}
 	for _, tt := range tests {
 		_, err := client.Dial(testkit.Context(t), ep, tt.o)
@@ -284,7 +284,7 @@ func TestLocalAddr(t *testing.T) {
 		c.Write([]byte(c.RemoteAddr().(*net.TCPAddr).IP.String()))
 		c.Close()
 	})
-	got, story, err := sendWith(t, ep, client.Options{LocalAddr: "127.0.0.2"}, "x", client.SendOptions{})
+	got, story, err := sendWith(t, ep, client.Options{Source: "127.0.0.2"}, "x", client.SendOptions{})
 	if err != nil || got != "127.0.0.2" {
 		t.Fatalf("Send from 127.0.0.2 = %q, %v", got, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,12 +37,18 @@ type Options struct {
 	// send queued data, in whole seconds rounded up (SO_LINGER counts
 	// seconds); < 0 means close resets (SO_LINGER 0); 0 leaves the system
 	// default.
-	Linger   time.Duration
+	Linger time.Duration
+	// Source is the local address Dial binds before connecting, on tcp
+	// and udp: "ip", "ip:port" or ":port" (IPv6 in brackets with a port).
+	// "" = the system's choice.
+	Source string
+	// Proxy connects to a tcp endpoint through a proxy:
+	// "socks5://[user:pass@]host:port" (SOCKS5, the target's name
+	// resolved by the proxy) or "http://[user:pass@]host:port" (HTTP
+	// CONNECT). What the proxy answers instead of connecting is a
+	// *ProxyError. "" = connect directly.
+	Proxy    string
 	Observer sockit.Observer // receives each socket step; nil = none
-	// LocalAddr is the address to bind(2) before connecting, for TCP and
-	// UDP: "127.0.0.2", "127.0.0.2:40000", "[::1]:0", ":40000". "" leaves
-	// it to the kernel.
-	LocalAddr string
 	// Connect makes a UDP socket connect(2) to the server before sending:
 	// the kernel then takes datagrams from the server only, and reports
 	// an ICMP error about one sent earlier on the socket (ECONNREFUSED).
@@ -93,6 +100,31 @@ func (c Calls) check(network string, connected bool) error {
 	return nil
 }
 
+// sourceAddr resolves o.Source for network; nil for "".
+func (o Options) sourceAddr(ep endpoint.Endpoint) (net.Addr, error) {
+	if o.Source == "" {
+		return nil, nil
+	}
+	if ep.IsUnix() {
+		return nil, sockit.BadOption("client.Options", "Source", "is an IP address; "+ep.String()+" is a Unix socket")
+	}
+	hp := o.Source
+	if _, _, err := net.SplitHostPort(hp); err != nil {
+		hp = net.JoinHostPort(strings.Trim(hp, "[]"), "0")
+	}
+	var a net.Addr
+	var err error
+	if ep.IsPacket() {
+		a, err = net.ResolveUDPAddr(ep.Network(), hp)
+	} else {
+		a, err = net.ResolveTCPAddr(ep.Network(), hp)
+	}
+	if err != nil {
+		return nil, sockit.BadOption("client.Options", "Source", fmt.Sprintf("%q is not a local address for %s: %v", o.Source, ep.Network(), err))
+	}
+	return a, nil
+}
+
 // notSocket reports whether path is a regular file or a directory: per
 // unix(7) connect(2) says ECONNREFUSED to those as it does to a socket
 // file nobody listens on, which would send a user looking for a server.
@@ -125,7 +157,7 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 	if unconnected {
 		return dialUnconnected(ctx, ep, so, o)
 	}
-	laddr, err := localAddr(ep, o.LocalAddr)
+	laddr, err := o.sourceAddr(ep)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +170,16 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		tmp = filepath.Join(dir, "c.sock")
 		laddr = &net.UnixAddr{Name: tmp, Net: "unixgram"}
 	}
+	dialNet, dialAddr, where := ep.Network(), ep.Addr, ep.Addr
+	var pu *url.URL
+	if o.Proxy != "" {
+		if pu, err = proxyURL(o.Proxy, ep); err != nil {
+			return nil, err
+		}
+		dialAddr, where = pu.Host, proxyName(pu)
+	}
 	d := so.Dialer(o.Observer, laddr, o.ConnectTimeout)
-	c, err := d.DialContext(ctx, ep.Network(), ep.Addr)
+	c, err := d.DialContext(ctx, dialNet, dialAddr)
 	if err != nil {
 		if tmp != "" {
 			os.RemoveAll(filepath.Dir(tmp))
@@ -150,7 +190,16 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		if sockit.KindOf(err) == sockit.KindRefused && ep.IsUnix() && !ep.IsAbstract() && notSocket(ep.Addr) {
 			err = notSocketError{refused: err}
 		}
-		return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
+		return nil, sockit.Wrap("connect", ep.Network(), where, err)
+	}
+	if pu != nil {
+		if err := dialTunnel(ctx, c, pu, ep.Addr, o.ConnectTimeout); err != nil {
+			c.Close()
+			return nil, sockit.Wrap("connect", ep.Network(), ep.Addr, err)
+		}
+		if o.Observer != nil {
+			o.Observer.Observe(sockit.Event{Step: sockit.StepHandshake, FD: sock.FD(c), Net: ep.Network(), Detail: "connected to " + ep.Addr + " through the proxy " + proxyName(pu)})
+		}
 	}
 	if tc, ok := c.(*net.TCPConn); ok && o.Linger != 0 {
 		if err := tc.SetLinger(lingerSeconds(o.Linger)); err != nil {
@@ -173,37 +222,9 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 	return oc, nil
 }
 
-// localAddr parses Options.LocalAddr for ep: a host alone means port 0.
-func localAddr(ep endpoint.Endpoint, s string) (net.Addr, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := func(err error) error {
-		return &sockit.OptionError{Owner: "client.Options", Fields: []string{"LocalAddr"}, Reason: fmt.Sprintf("%q is not a local address for %s: %v", s, ep.Network(), err), Err: err}
-	}
-	if ep.IsUnix() {
-		return nil, bad(errors.New("only TCP and UDP bind a local address here"))
-	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
-		s = net.JoinHostPort(s, "0")
-	}
-	if strings.HasPrefix(ep.Network(), "udp") {
-		a, err := net.ResolveUDPAddr(ep.Network(), s)
-		if err != nil {
-			return nil, bad(err)
-		}
-		return a, nil
-	}
-	a, err := net.ResolveTCPAddr(ep.Network(), s)
-	if err != nil {
-		return nil, bad(err)
-	}
-	return a, nil
-}
-
 // dialUnconnected makes the classic UDP client's socket: socket(2), a
 // bind (package net binds at once; the kernel picks the port unless
-// LocalAddr names one), IP_RECVERR, and no connect: writes go out with
+// Source names one), IP_RECVERR, and no connect: writes go out with
 // sendto(2) to ep, reads come in with recvfrom(2).
 func dialUnconnected(ctx context.Context, ep endpoint.Endpoint, so sock.Options, o Options) (*Conn, error) {
 	wrap := func(err error) error { return sockit.Wrap("connect", ep.Network(), ep.Addr, err) }
@@ -216,7 +237,7 @@ func dialUnconnected(ctx context.Context, ep endpoint.Endpoint, so sock.Options,
 		network = "udp6"
 	}
 	local := ":0"
-	if la, err := localAddr(ep, o.LocalAddr); err != nil {
+	if la, err := o.sourceAddr(ep); err != nil {
 		return nil, err
 	} else if la != nil {
 		local = la.String()

@@ -22,7 +22,7 @@ func TestFlagCompletion(t *testing.T) {
 		directive cobra.ShellCompDirective
 	}{
 		{args: []string{"serve", "--service", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
-		{args: []string{"serve", "-s", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"serve", "--service", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"serve", "--engine", ""}, values: engineNames(), directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"serve", "--accept", ""}, values: []string{"shared", "reuseport"}, directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"bench", "127.0.0.1:7007", "--mode", ""}, values: []string{"echo", "sink", "source"}, directive: cobra.ShellCompDirectiveNoFileComp},

@@ -30,7 +30,6 @@ type apiFlags struct {
 	RecvFlags string
 	OOB       string
 	Shutdown  string
-	Local     string
 	Connected bool
 	Hold      time.Duration
 }
@@ -42,7 +41,6 @@ func (f *apiFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.RecvFlags, "recv-flags", "", "MSG_* flags of each receive, comma-separated: peek (each read peeks first, then takes), waitall, dontwait (EAGAIN, then a wait as with poll), oob")
 	fs.StringVar(&f.OOB, "oob", "", "send this as urgent data with send(MSG_OOB) after the message, before the shutdown (tcp: its last byte is urgent)")
 	fs.StringVar(&f.Shutdown, "shutdown", "wr", "at end of input: wr (shutdown SHUT_WR: FIN, then read the reply to EOF), rd (SHUT_RD: reads return 0 from now on), rdwr (both) or none")
-	fs.StringVar(&f.Local, "local", "", "bind(2) the socket to this address first: ADDR or ADDR:PORT (tcp, udp)")
 	fs.BoolVar(&f.Connected, "connected", false, "udp: connect(2) the socket first (it then hears only the server, and ICMP errors as ECONNREFUSED); default: unconnected, sendto and recvfrom like the classic UDP client")
 	fs.DurationVar(&f.Hold, "hold", 0, "keep the socket open this long after the end of input, even once the peer has closed, to watch its state (FIN_WAIT_2 while the peer holds, TIME_WAIT after)")
 }
@@ -95,7 +93,7 @@ func layerName(ep endpoint.Endpoint) string {
 
 // options adds the flags' choices to a client's options.
 func (f *apiFlags) options(o client.Options, a apiChoices) client.Options {
-	o.LocalAddr, o.Connect, o.Calls = f.Local, f.Connected, a.calls
+	o.Connect, o.Calls = f.Connected, a.calls
 	return o
 }
 

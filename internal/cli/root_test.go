@@ -138,7 +138,7 @@ func TestFlagsToOptions(t *testing.T) {
 					t.Errorf("Sock = %+v, want Linger 0 (engine default) and NoDelay", o.Sock)
 				}
 			}},
-			{name: "all set", args: []string{"tcp://:1", "udp://:2", "-s", "daytime", "--grace", "1s", "--idle-timeout", "2s",
+			{name: "all set", args: []string{"tcp://:1", "udp://:2", "--service", "daytime", "--grace", "1s", "--idle-timeout", "2s",
 				"--unlink", "-v", "--backlog", "7", "--reuseport", "--nodelay=false", "--rcvbuf", "4096", "--sndbuf", "8192", "--linger", "3s"},
 				check: func(t *testing.T, o *ServeOptions) {
 					if want := []string{"tcp://:1", "udp://:2"}; !reflect.DeepEqual(o.Endpoints, want) {
@@ -192,12 +192,12 @@ func TestFlagsToOptions(t *testing.T) {
 				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1,
 					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true, Linger: 4 * time.Second}, API: apiFlags{Shutdown: "wr"}}},
 			{name: "socket API lab", args: []string{"-vv", "--send-call", "sendmsg", "--recv-call", "recv", "--send-flags", "dontroute", "--recv-flags", "peek,waitall",
-				"--oob", "!", "--shutdown", "rd", "--local", "127.0.0.2", "--connected", "--hold", "5s", "--pass-fd", "/etc/hostname", ep, "x"},
+				"--oob", "!", "--shutdown", "rd", "--source", "127.0.0.2", "--connected", "--hold", "5s", "--pass-fd", "/etc/hostname", ep, "x"},
 				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1, Verbose: true, Preview: true,
 					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true},
 					API: apiFlags{SendCall: "sendmsg", RecvCall: "recv", SendFlags: "dontroute", RecvFlags: "peek,waitall", OOB: "!",
-						Shutdown: "rd", Local: "127.0.0.2", Connected: true, Hold: 5 * time.Second},
-					PassFD: []string{"/etc/hostname"}}},
+						Shutdown: "rd", Connected: true, Hold: 5 * time.Second},
+					PassFD: []string{"/etc/hostname"}, NC: ncFlags{Source: "127.0.0.2"}}},
 		}
 		for _, tt := range tests {
 			app, _, _ := newTestApp()
@@ -208,7 +208,7 @@ func TestFlagsToOptions(t *testing.T) {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
 			g := *got
-			g.IO = IOStreams{}
+			g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Errorf("%s: options\n got %+v\nwant %+v", tt.name, g, tt.want)
 			}
@@ -225,7 +225,7 @@ func TestFlagsToOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := *got
-		g.IO = IOStreams{}
+		g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 		want := ConnectOptions{Endpoint: ep, NoShutdown: true, IdleTimeout: 3 * time.Second,
 			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}, API: apiFlags{Shutdown: "wr"}}
 		if !reflect.DeepEqual(g, want) {

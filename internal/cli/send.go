@@ -32,20 +32,25 @@ type SendOptions struct {
 	Sock           sockFlags
 	API            apiFlags
 	PassFD         []string // files whose descriptors go with the message (SCM_RIGHTS)
+	NC             ncFlags  // mapped onto Endpoint, the timeouts and the source address
+	Proxy          string   // client.Options.Proxy
 }
 
 // NewCmdSend builds `sockit send`. runF replaces runSend in tests.
 func NewCmdSend(app *App, runF func(context.Context, *SendOptions) error) *cobra.Command {
 	opts := &SendOptions{}
 	cmd := &cobra.Command{
-		Use:   "send ENDPOINT MESSAGE...",
+		Use:   "send ENDPOINT MESSAGE... | HOST PORT MESSAGE...",
 		Short: "Send one message, half-close, and print the reply until the server closes",
 		Long: `Connect, send MESSAGE (its words joined by spaces, plus a newline unless -n),
 half-close with shutdown(SHUT_WR) so the server reads EOF, print everything the
 server returns until its EOF, and exit 0. On udp and unixgram: send one datagram
 and print the reply datagram, waiting up to --timeout. MESSAGE "-" reads the
 message from standard input, as is, and streams it: sent as it is read, with
-the reply printed meanwhile, however long it is.`,
+the reply printed meanwhile, however long it is.
+
+nc's flags work as nc users type them: HOST PORT, -u, -4, -6, -w SECS,
+-s ADDR and -p PORT (the local address and port to connect from).`,
 		Example: `  sockit send 127.0.0.1:7007 hello
   sockit send udp://127.0.0.1:7007 hello
   echo hi | sockit send unix:///tmp/echo.sock - --hex
@@ -55,7 +60,13 @@ the reply printed meanwhile, however long it is.`,
 		Args: argsBetween(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
-			opts.Endpoint, opts.Message = args[0], args[1:]
+			epArgs, msg := sendArgs(args)
+			var err error
+			if opts.Endpoint, err = opts.NC.endpoint(epArgs, cmd.UseLine()); err != nil {
+				return err
+			}
+			opts.Message = msg
+			opts.NC.wait(cmd.Flags(), map[string]*time.Duration{"connect-timeout": &opts.ConnectTimeout, "timeout": &opts.Timeout})
 			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
@@ -78,6 +89,8 @@ the reply printed meanwhile, however long it is.`,
 	opts.Sock.register(fs, false)
 	opts.API.register(fs)
 	fs.StringArrayVar(&opts.PassFD, "pass-fd", nil, "unix: open this file and pass its descriptor with the message (sendmsg with SCM_RIGHTS); the server receives it open (repeatable)")
+	opts.NC.register(fs, "send")
+	registerProxy(fs, &opts.Proxy)
 	positive(fs, "count")
 	return cmd
 }
@@ -106,6 +119,8 @@ func (o *SendOptions) dialOptions(log observerLog) client.Options {
 		RecvBuf:        o.Sock.RecvBuf,
 		SendBuf:        o.Sock.SendBuf,
 		Linger:         o.Sock.Linger,
+		Source:         o.NC.source(),
+		Proxy:          o.Proxy,
 		Observer:       log.obs,
 	}
 }

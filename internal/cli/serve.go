@@ -120,7 +120,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
+	fs.StringVar(&opts.Service, "service", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
 	fs.StringVar(&opts.Root, "root", "", "http: serve the files of this directory (GET, HEAD, Range; paths cannot leave it)")
 	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection), epoll, or uring (io_uring; falls back to epoll where the kernel lacks it)")
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll and uring engines: number of event loops (0 = GOMAXPROCS)")
