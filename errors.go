@@ -92,7 +92,21 @@ func (e *Error) Error() string {
 	if len(notes) > 0 {
 		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
+	if name := ErrnoName(e.Err); name != "" {
+		msg += " [" + name + "]"
+	}
 	return s + ": " + msg
+}
+
+// ErrnoName is the C name of the errno inside err ("ECONNRESET",
+// "EPIPE"), as errno(3) and the man pages of the system calls spell it,
+// or "" when err holds none.
+func ErrnoName(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) || errno == 0 {
+		return ""
+	}
+	return errnoName(errno)
 }
 
 // reason is the underlying error's text without the repeated "op net addr:"
@@ -161,6 +175,11 @@ func (e *Error) Hint() string {
 		}
 		return "permission denied by the system"
 	case KindRefused:
+		if strings.HasPrefix(e.Net, "udp") {
+			// Per udp(7) a datagram socket hears of a refusal only from
+			// an ICMP message about a datagram it sent earlier.
+			return "an ICMP port unreachable came back: nothing listens on that UDP port; see it with: sockit icmp"
+		}
 		return "nothing listens there"
 	case KindUnreachable:
 		return "no route to that address"

@@ -61,7 +61,7 @@ func TestNoRoute(t *testing.T) {
 	if !errors.Is(err, syscall.ENETUNREACH) {
 		t.Errorf("errors.Is(%v, ENETUNREACH) = false", err)
 	}
-	want := "connect tcp 127.0.0.1:7: network is unreachable (no route to that address)"
+	want := "connect tcp 127.0.0.1:7: network is unreachable (no route to that address) [ENETUNREACH]"
 	if err.Error() != want {
 		t.Errorf("message:\n got %q\nwant %q", err.Error(), want)
 	}

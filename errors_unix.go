@@ -2,7 +2,14 @@
 
 package sockit
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// errnoName is the C name of e ("ECONNRESET"), or "".
+func errnoName(e syscall.Errno) string { return unix.ErrnoName(e) }
 
 func errnoKind(e syscall.Errno) Kind {
 	switch e {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,8 @@ const (
 	StepProxy                      // a PROXY protocol header: Peer is the real client, Local its destination, Detail the version
 	StepHandshake                  // a protocol's handshake over the socket finished (TLS, WebSocket upgrade); Detail says what was agreed
 	StepHTTP                       // a step of an HTTP message on a connection from Peer: its request line, a field, its body, the response; Detail says which
+	StepUrgent                     // urgent (out-of-band) TCP data arrived: N bytes in Data, taken as Call says; Detail says how it was found
+	StepAncillary                  // ancillary data came with a message (recvmsg): Detail says what, e.g. "SCM_RIGHTS fd 9 (regular file, 42 bytes)"
 )
 
 var stepNames = [...]string{
@@ -40,6 +43,7 @@ var stepNames = [...]string{
 	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
 	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
 	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy", StepHandshake: "handshake", StepHTTP: "http",
+	StepUrgent: "urgent", StepAncillary: "ancillary",
 }
 
 func (s Step) String() string {
@@ -63,16 +67,54 @@ type Event struct {
 	Dur    time.Duration // StepClosed: how long the connection lived
 	Detail string        // step-specific words, see the Step constants
 	Err    error         // the step failed with this error, or nil
+	// Call is the system call as it was made, with its flags, where it is
+	// not the step's own word: "recv(MSG_PEEK)", "recvmmsg", "writev".
+	// "" means the step names the call (read, write, recvfrom, sendto).
+	Call string
+	// Data is what a read, write, recvfrom, sendto or urgent step moved
+	// (up to N bytes), for a preview; nil when not known. It is valid only
+	// during Observe: an observer that keeps any of it copies it.
+	Data []byte
 }
 
 // String narrates the event the way a socket tutorial would write it, e.g.
-// "socket(AF_INET, SOCK_STREAM) = fd 3" or "read 0: peer sent FIN".
+// "socket(AF_INET, SOCK_STREAM) = fd 3", "read 0: peer sent FIN", or for a
+// failed transfer "read = -1 ECONNRESET: connection reset by peer".
 func (e Event) String() string {
+	if e.Err != nil && e.transfer() {
+		if name := ErrnoName(e.Err); name != "" {
+			return e.call() + " = -1 " + name + ": " + reasonOf(e.Err) + detail(e.Detail)
+		}
+	}
 	s := e.text()
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
+		if name := ErrnoName(e.Err); name != "" && !strings.HasSuffix(s, "]") {
+			s += " [" + name + "]"
+		}
 	}
 	return s
+}
+
+// transfer reports whether the step moves data: a failure of it is told
+// as the system call returned it, -1 and the errno.
+func (e Event) transfer() bool {
+	switch e.Step {
+	case StepRead, StepWrite, StepRecvFrom, StepSendTo, StepUrgent:
+		return true
+	}
+	return false
+}
+
+// call names the system call of a transfer.
+func (e Event) call() string {
+	if e.Call != "" {
+		return e.Call
+	}
+	if e.Step == StepUrgent {
+		return "recv(MSG_OOB)"
+	}
+	return e.Step.String()
 }
 
 func (e Event) text() string {
@@ -86,8 +128,16 @@ func (e Event) text() string {
 	case StepListen:
 		return "listen backlog=" + strconv.Itoa(e.N)
 	case StepAccept:
+		if e.Detail != "" {
+			return "accept " + addrString(e.Peer) + " → " + fdString(e.FD) + " (" + e.Detail + ")"
+		}
 		return "accept " + addrString(e.Peer) + " → " + fdString(e.FD)
 	case StepConnect:
+		if strings.HasPrefix(e.Net, "udp") || e.Net == "unixgram" {
+			// Per udp(7) and unix(7), connect on a datagram socket only
+			// records the peer: no packet leaves.
+			return "connect " + addrString(e.Peer) + " (a datagram socket's connect sends nothing: it sets the default peer and filters what is received)"
+		}
 		return "connect " + addrString(e.Peer)
 	case StepConnected:
 		if e.Local != nil {
@@ -96,15 +146,22 @@ func (e Event) text() string {
 		return "connected to " + addrString(e.Peer)
 	case StepRead:
 		if e.N == 0 && e.Err == nil {
-			return "read 0: peer sent FIN"
+			if e.Detail != "" {
+				return e.call() + " 0: " + e.Detail
+			}
+			return e.call() + " 0: peer sent FIN"
 		}
-		return "read " + bytes(e.N)
+		return e.call() + " " + bytes(e.N) + detail(e.Detail)
 	case StepWrite:
-		return "write " + bytes(e.N)
+		return e.call() + " " + bytes(e.N) + detail(e.Detail)
 	case StepRecvFrom:
-		return "recvfrom " + bytes(e.N) + " from " + addrString(e.Peer)
+		return e.call() + " " + bytes(e.N) + " from " + addrString(e.Peer) + detail(e.Detail)
 	case StepSendTo:
-		return "sendto " + bytes(e.N) + " to " + addrString(e.Peer)
+		return e.call() + " " + bytes(e.N) + " to " + addrString(e.Peer) + detail(e.Detail)
+	case StepUrgent:
+		return "urgent data: " + e.call() + " " + bytes(e.N) + detail(e.Detail)
+	case StepAncillary:
+		return "ancillary data: " + e.Detail
 	case StepShutdown:
 		return "shutdown(" + e.Detail + ")"
 	case StepClose:
@@ -130,6 +187,14 @@ func (e Event) text() string {
 			addrString(e.Peer), e.In, e.Out, e.Dur.Round(time.Microsecond))
 	}
 	return e.Step.String()
+}
+
+// detail is a step's extra words in parentheses, or "".
+func detail(d string) string {
+	if d == "" {
+		return ""
+	}
+	return " (" + d + ")"
 }
 
 func bytes(n int) string {

@@ -3,6 +3,8 @@ package sockit_test
 import (
 	"errors"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +54,16 @@ func TestEventString(t *testing.T) {
 			event: sockit.Event{Step: sockit.StepClosed, Peer: peer, In: 10, Out: 20, Dur: 1500*time.Microsecond + 400*time.Nanosecond},
 			want:  "closed conn 127.0.0.1:55806: in 10 bytes, out 20 bytes, after 1.5ms",
 		},
+		{name: "recv with flags", event: sockit.Event{Step: sockit.StepRead, Call: "recv(MSG_PEEK)", N: 6}, want: "recv(MSG_PEEK) 6 bytes"},
+		{name: "read 0 after SHUT_RD", event: sockit.Event{Step: sockit.StepRead, Detail: "reading was shut down here (SHUT_RD)"}, want: "read 0: reading was shut down here (SHUT_RD)"},
+		{name: "read errno", event: sockit.Event{Step: sockit.StepRead, Err: os.NewSyscallError("read", syscall.ECONNRESET)}, want: "read = -1 ECONNRESET: connection reset by peer"},
+		{name: "write errno wrapped", event: sockit.Event{Step: sockit.StepWrite, Call: "send(MSG_DONTWAIT)", Err: &sockit.Error{Op: "write", Net: "tcp", Err: syscall.EPIPE}}, want: "send(MSG_DONTWAIT) = -1 EPIPE: broken pipe"},
+		{name: "recvmmsg", event: sockit.Event{Step: sockit.StepRecvFrom, Call: "recvmmsg", N: 5, Peer: peer6}, want: "recvmmsg 5 bytes from [::1]:53"},
+		{name: "urgent", event: sockit.Event{Step: sockit.StepUrgent, N: 1, Detail: "'!'"}, want: "urgent data: recv(MSG_OOB) 1 byte ('!')"},
+		{name: "ancillary", event: sockit.Event{Step: sockit.StepAncillary, Detail: "SCM_RIGHTS fd 9"}, want: "ancillary data: SCM_RIGHTS fd 9"},
+		{name: "accept with peer credentials", event: sockit.Event{Step: sockit.StepAccept, FD: 6, Peer: unnamed, Detail: "peer pid 1 uid 0 gid 0"}, want: "accept (unnamed) → fd 6 (peer pid 1 uid 0 gid 0)"},
+		{name: "udp connect", event: sockit.Event{Step: sockit.StepConnect, Net: "udp", Peer: peer6}, want: "connect [::1]:53 (a datagram socket's connect sends nothing: it sets the default peer and filters what is received)"},
+		{name: "error with errno", event: sockit.Event{Step: sockit.StepBind, Local: local, Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, want: "bind 127.0.0.1:7007: bind: address already in use [EADDRINUSE]"},
 		{name: "error appended", event: sockit.Event{Step: sockit.StepBind, Local: local, Err: errors.New("address already in use")}, want: "bind 127.0.0.1:7007: address already in use"},
 		{name: "zero step", event: sockit.Event{}, want: "step(0)"},
 		{name: "unknown step", event: sockit.Event{Step: sockit.Step(99)}, want: "step(99)"},
@@ -91,8 +103,10 @@ func TestStepString(t *testing.T) {
 		{step: sockit.StepProxy, want: "proxy"},
 		{step: sockit.StepHandshake, want: "handshake"},
 		{step: sockit.StepHTTP, want: "http"},
+		{step: sockit.StepUrgent, want: "urgent"},
+		{step: sockit.StepAncillary, want: "ancillary"},
 		{step: 0, want: "step(0)"},
-		{step: sockit.StepHTTP + 1, want: "step(20)"},
+		{step: sockit.StepAncillary + 1, want: "step(22)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

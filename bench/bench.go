@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -77,6 +78,11 @@ type Options struct {
 	// system's.
 	Insecure bool
 	CAFile   string
+
+	// Proxy, if set, makes every connection through this proxy,
+	// "socks5://[user:pass@]host:port" or "http://[user:pass@]host:port"
+	// (layer.ClientConfig.Proxy): TCP endpoints only.
+	Proxy string
 
 	// ServerPID, if set, is sampled for CPU time and memory (Linux /proc).
 	ServerPID int
@@ -205,6 +211,9 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, badOption("HTTPStatus", fmt.Sprintf("%d is not an HTTP status", r.HTTPStatus))
 	case r.SourceIPs < 0 || r.SourceIPs+r.SourceOffset > 1<<16:
 		return r, badOption("SourceIPs", "must be 0 … 65536")
+	}
+	if r.Proxy != "" && !strings.HasPrefix(r.Endpoint.Transport().Scheme, "tcp") {
+		return r, badOption("Proxy", "tunnels TCP; "+r.Endpoint.String()+" is not TCP")
 	}
 	if r.SourceIPs > 1 && !r.Endpoint.IsPacket() && r.Endpoint.Network()[0] != 't' {
 		return r, badOption("SourceIPs", "applies to TCP only")

@@ -91,7 +91,7 @@ func TestHTMLReportLayout(t *testing.T) {
 		if c := got["conns"].([]any); len(c) != 1 || int(c[0].(float64)) != len(res.Intervals) {
 			t.Errorf("at %d px: connections over time %v, want one line of %d points", width, c, len(res.Intervals))
 		}
-		testkit.MustContain(t, "metadata", got["meta"].(string), "sockit bench "+ep.String(), res.Meta.StartTime.Format(time.RFC3339), res.Meta.GoVersion)
+		testkit.MustContain(t, "metadata", got["meta"].(string), "sockit bench "+ep.String(), res.Meta.StartTime.Format(time.RFC3339), res.Meta.Host)
 		p := testkit.SaveArtifact(t, "bench-report-"+strconv.Itoa(width)+".png", b.Screenshot(t))
 		t.Logf("screenshot at %d px: %s", width, p)
 	}

@@ -16,6 +16,7 @@ func layers(o *Options) (layer.ClientConfig, error) {
 		WebSocket:        ws.ClientOptions{MaxMessage: max(ws.DefaultMaxMessage, 2*o.Size)},
 		HandshakeTimeout: o.ConnectTimeout,
 		MaxInput:         engineConfig(o).MaxInput,
+		Proxy:            o.Proxy,
 	}
 	if o.Endpoint.IsTLS() {
 		tc, err := certs.ClientConfig(o.Insecure, o.CAFile, "")

@@ -16,6 +16,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/internal/version"
 )
 
 // A run over several processes: the parent starts n workers (the same
@@ -251,7 +252,7 @@ func reportWorkers(ws []*worker, report func(Progress), stop chan struct{}) {
 
 // mergeResults adds up the workers' results.
 func mergeResults(ls []*workerLine, o *Options) *Result {
-	m := &Result{}
+	m := &Result{Sockit: version.Get()}
 	lat, conn := newHist(), newHist()
 	errs := map[string]*ErrorCount{}
 	var server *Usage

@@ -174,9 +174,8 @@ func (res *Result) WriteHTML(w io.Writer) error {
 	res.WriteText(&text)
 	m := res.Meta
 	rows := [][2]string{
-		{"command", m.Command}, {"started", m.StartTime.Format(time.RFC3339)}, {"sockit", m.Version},
-		{"host", m.Host}, {"system", strings.TrimSpace(m.OS + "/" + m.Arch + " " + m.Kernel)},
-		{"CPUs", fmt.Sprint(m.CPUs)}, {"Go", m.GoVersion},
+		{"command", m.Command}, {"started", m.StartTime.Format(time.RFC3339)}, {"host", m.Host},
+		{"system", strings.TrimSpace(res.Sockit.OS + "/" + res.Sockit.Arch + " " + m.Kernel)}, {"CPUs", fmt.Sprint(m.CPUs)},
 	}
 	var meta strings.Builder
 	for _, r := range rows {
@@ -188,6 +187,7 @@ func (res *Result) WriteHTML(w io.Writer) error {
 		"{{TITLE}}", html.EscapeString("sockit bench "+res.Endpoint),
 		"{{META}}", meta.String(),
 		"{{SUMMARY}}", html.EscapeString(text.String()),
+		"{{VERSION}}", html.EscapeString(res.Sockit.String()),
 		"{{DATA}}", string(data),
 	).Replace(htmlPage)
 	_, err = io.WriteString(w, page)
@@ -221,6 +221,7 @@ svg.chart { width: 100%; height: auto; display: block; background: #fff; border:
 </head>
 <body>
 <h1>{{TITLE}}</h1>
+<p id="version">{{VERSION}}</p>
 <table class="meta">{{META}}</table>
 <pre id="summary">{{SUMMARY}}</pre>
 <figure><figcaption>Latency by percentile (timed from when each message was due)</figcaption>

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,13 @@ func TestReports(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
 		t.Fatalf("JSON does not parse: %v", err)
 	}
-	for _, k := range []string{"meta", "latency", "msgs_per_sec", "verification", "errors", "series", "intervals", "connect_time", "bench", "window_us", "size_bytes"} {
+	for _, k := range []string{"sockit", "meta", "latency", "msgs_per_sec", "verification", "errors", "series", "intervals", "connect_time", "bench", "window_us", "size_bytes"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
+	}
+	if v, _ := back["sockit"].(map[string]any); v["go"] != runtime.Version() || v["os"] != runtime.GOOS || v["version"] == "" {
+		t.Errorf("JSON's sockit = %v, want this build's version, Go version and OS", back["sockit"])
 	}
 	// Units are in the keys: durations in µs, to the nanosecond.
 	lat := back["latency"].(map[string]any)
@@ -39,7 +43,7 @@ func TestReports(t *testing.T) {
 		t.Errorf("latency.p99_us = %v, want %v (µs)", got, want)
 	}
 	meta := back["meta"].(map[string]any)
-	for _, k := range []string{"schema", "sockit_version", "start_time", "host", "os", "cpus", "go_version"} {
+	for _, k := range []string{"schema", "start_time", "host", "cpus"} {
 		if v, ok := meta[k]; !ok || v == "" || v == 0.0 {
 			t.Errorf("meta.%s = %v, want it set", k, v)
 		}
@@ -56,7 +60,7 @@ func TestReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := page.String()
-	for _, want := range []string{`id="latency-chart"`, `id="throughput-chart"`, `"latency_curve"`, "sockit bench tcp://"} {
+	for _, want := range []string{`id="latency-chart"`, `id="throughput-chart"`, `"latency_curve"`, "sockit bench tcp://", `<p id="version">sockit `, runtime.Version()} {
 		if !strings.Contains(h, want) {
 			t.Errorf("HTML lacks %s", want)
 		}

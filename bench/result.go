@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/sockit/sockit/internal/version"
 )
 
 // Result is what a run measured. Counts named Total cover the whole run
@@ -16,15 +18,17 @@ import (
 // Its JSON form is schema Schema: durations are microseconds and sizes
 // bytes, with the unit in each key (p99_us, size_bytes, rss_bytes).
 type Result struct {
-	Meta     Meta    `json:"meta"`
-	Endpoint string  `json:"endpoint"`
-	Mode     Mode    `json:"mode"`
-	Conns    int     `json:"conns"`
-	Size     int     `json:"size_bytes"`
-	Depth    int     `json:"depth"`
-	Rate     float64 `json:"rate_msgs_per_sec,omitempty"` // offered messages/s; 0 = closed loop
-	Verify   bool    `json:"verify"`
-	Procs    int     `json:"procs,omitempty"`
+	// Sockit is the build of the sockit that made the result.
+	Sockit   version.Info `json:"sockit"`
+	Meta     Meta         `json:"meta"`
+	Endpoint string       `json:"endpoint"`
+	Mode     Mode         `json:"mode"`
+	Conns    int          `json:"conns"`
+	Size     int          `json:"size_bytes"`
+	Depth    int          `json:"depth"`
+	Rate     float64      `json:"rate_msgs_per_sec,omitempty"` // offered messages/s; 0 = closed loop
+	Verify   bool         `json:"verify"`
+	Procs    int          `json:"procs,omitempty"`
 	// SourceSpread: connections came from several source addresses.
 	SourceSpread bool   `json:"source_spread,omitempty"`
 	FDLimit      uint64 `json:"fd_limit,omitempty"`
@@ -218,6 +222,7 @@ func (r *recorder) result() *Result {
 	o := r.o
 	t := r.totals()
 	res := &Result{
+		Sockit:   version.Get(),
 		Endpoint: o.Endpoint.String(), Mode: o.Mode, Conns: o.Conns, Size: o.Size, Depth: o.Depth, Rate: o.Rate,
 		Verify: (o.Mode == ModeEcho || o.Mode == ModeHTTP) && !o.NoVerify, ConnsUp: r.opened.Load(), MaxConnsUp: r.maxUp.Load(),
 		Unsent: t.unsent, TotalSentMsgs: t.sentMsgs, TotalSentBytes: t.sentBytes, TotalRecvBytes: t.recvBytes, TotalDoneMsgs: t.doneMsgs,

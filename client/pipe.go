@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/sockapi"
 )
 
 // PipeOptions configure Pipe. The zero value is nc with explicit half-close:
@@ -19,8 +20,19 @@ import (
 // the peer closes.
 type PipeOptions struct {
 	// NoShutdown keeps the connection fully open at input EOF: no FIN is
-	// sent, and Pipe still ends when the peer closes.
+	// sent, and Pipe still ends when the peer closes. It is Shutdown
+	// ShutNone.
 	NoShutdown bool
+	// Shutdown is how a stream ends at input EOF: the zero value SHUT_WR
+	// sends FIN; SHUT_RD ends reading (reads return end of file, so Pipe
+	// ends too) and sends nothing; SHUT_RDWR both; ShutNone nothing.
+	Shutdown sockapi.How
+	// Urgent, if set, is sent at input EOF, before the shutdown, with
+	// send(MSG_OOB): on TCP its last byte is urgent data.
+	Urgent []byte
+	// Hold keeps the connection open after the peer has closed until
+	// this long after the input ended, so that its state can be watched.
+	Hold time.Duration
 	// IdleTimeout ends Pipe with a timeout error when no byte has moved in
 	// either direction for this long; 0 = never.
 	IdleTimeout time.Duration
@@ -59,6 +71,11 @@ func Pipe(ctx context.Context, c *Conn, in io.Reader, out io.Writer, o PipeOptio
 		}
 	}()
 	err := p.down(upDone)
+	if err == nil && o.Hold > 0 {
+		if at := p.ended.Load(); at != 0 {
+			err = hold(ctx, time.Unix(0, at).Add(o.Hold))
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -79,6 +96,7 @@ type pipe struct {
 	out   io.Writer
 	last  atomic.Int64 // unix nanos of the last byte moved
 	eof   atomic.Bool  // input reached EOF
+	ended atomic.Int64 // unix nanos when the input ended, for Hold
 
 	dlMu      sync.Mutex // orders read deadlines with interrupt and inputFailed
 	cancelled bool       // interrupt was called: ctx ended or up failed
@@ -186,12 +204,22 @@ func (p *pipe) up(in io.Reader) upResult {
 	} else {
 		r = p.upRaw(in)
 	}
+	p.ended.Store(time.Now().UnixNano())
 	p.eof.Store(true)
 	if r.in != nil {
 		p.inputFailed()
 	}
+	if r.out == nil && !packet && len(p.o.Urgent) > 0 {
+		_, r.out = p.c.SendUrgent(p.o.Urgent)
+	}
 	if r.out == nil && !packet && !p.o.NoShutdown {
-		r.out = p.c.CloseWrite()
+		switch p.o.Shutdown {
+		case sockapi.ShutNone:
+		case sockapi.ShutWR:
+			r.out = p.c.CloseWrite()
+		default:
+			r.out = p.c.Shutdown(p.o.Shutdown)
+		}
 	}
 	return r
 }
@@ -308,6 +336,17 @@ func (p *pipe) down(upDone <-chan upResult) error {
 				return nil
 			}
 			continue
+		case p.eof.Load() && p.o.Shutdown.Reads() && !p.o.NoShutdown && sockit.KindOf(err) == sockit.KindReset:
+			// We gave up reading at input EOF (SHUT_RD), and Linux resets
+			// a connection that gets data after that: the end we asked
+			// for, which the narration explains.
+			if !upReturned {
+				r := <-upDone
+				if p.inErr = r.in; r.out != nil {
+					return r.out
+				}
+			}
+			return nil
 		default:
 			return err
 		}

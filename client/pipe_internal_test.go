@@ -54,7 +54,7 @@ func TestPipeResetTakenByWrite(t *testing.T) {
 		c.Close()
 	})
 	wf := &writeFirst{Conn: nc, wFailed: make(chan struct{}), rDone: make(chan struct{})}
-	c := newConn(wf, endpoint.Endpoint{Scheme: "tcp4", Addr: nc.RemoteAddr().String()}, nil, "")
+	c, _ := newConn(wf, endpoint.Endpoint{Scheme: "tcp4", Addr: nc.RemoteAddr().String()}, Options{}, "", nil)
 	done := make(chan error, 1)
 	go func() {
 		done <- Pipe(t.Context(), c, io.LimitReader(testkit.Endless{}, 1<<30), io.Discard, PipeOptions{})

@@ -254,7 +254,7 @@ func TestPipeCancel(t *testing.T) {
 			ctx, cancel := context.WithCancel(testkit.Context(t))
 			defer cancel()
 			obs := sockit.ObserverFunc(func(e sockit.Event) {
-				if e.Step == sockit.StepWrite {
+				if e.Step == sockit.StepWrite || e.Step == sockit.StepSendTo {
 					cancel()
 				}
 			})

@@ -65,7 +65,7 @@ func TestSendCancelBeforeReadDeadline(t *testing.T) {
 				case <-time.After(5 * time.Second):
 				}
 			})
-			c := newConn(spy, endpoint.Endpoint{Scheme: tt.network, Addr: nc.RemoteAddr().String()}, obs, "")
+			c, _ := newConn(spy, endpoint.Endpoint{Scheme: tt.network, Addr: nc.RemoteAddr().String()}, Options{Observer: obs}, "", nil)
 			done := make(chan error, 1)
 			go func() { done <- Send(ctx, c, []byte("wait"), &bytes.Buffer{}, SendOptions{Timeout: time.Hour}) }()
 			select {

@@ -137,8 +137,8 @@ func TestSendCancel(t *testing.T) {
 	}{
 		{name: "tcp no timeout", ep: silentTCP, trigger: sockit.StepShutdown},
 		{name: "tcp long timeout", ep: silentTCP, timeout: time.Hour, trigger: sockit.StepShutdown},
-		{name: "udp default timeout", ep: silentUDP, trigger: sockit.StepWrite},
-		{name: "udp long timeout", ep: silentUDP, timeout: time.Hour, trigger: sockit.StepWrite},
+		{name: "udp default timeout", ep: silentUDP, trigger: sockit.StepSendTo},
+		{name: "udp long timeout", ep: silentUDP, timeout: time.Hour, trigger: sockit.StepSendTo},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,16 @@
 package engine_test
 
 import (
+	"bytes"
+	"io"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/testkit"
+	"github.com/sockit/sockit/service"
 )
 
 // drainLog is a Drainer that records the order of OnOpen and OnDrain.
@@ -84,6 +88,27 @@ func TestDrainerCalls(t *testing.T) {
 					t.Errorf("callbacks %v; want no OnDrain once output was closed", calls)
 				}
 			})
+		}
+	})
+}
+
+// A Drainer streams to a peer that only reads: every OnDrain's output is
+// sent though no input and no other event follows it (the uring backend
+// once left what OnDrain wrote queued until the next receive).
+func TestDrainerStreams(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		srv := newServer(t, b, engine.Config{HighWatermark: 256 << 10, LowWatermark: 64 << 10})
+		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", service.Chargen{}))
+		if err := c.SetDeadline(time.Now().Add(testkit.Timeout)); err != nil {
+			t.Fatal(err)
+		}
+		const size = 8 << 20
+		got := make([]byte, size)
+		if n, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("read %d of %d bytes: %v", n, size, err)
+		}
+		if !bytes.Equal(got, service.ChargenPattern(size)) {
+			t.Error("the stream differs from the chargen pattern")
 		}
 	})
 }

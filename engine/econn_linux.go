@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,8 @@ type econn struct {
 	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
 	// and is owed another call when there is room.
 	wantDrain bool
+	uops      uint8 // uring: the requests in flight (uRecv, uSend, ...)
+	idx       int32 // uring: the connection's index in its loop's conns, which its requests name
 
 	shut  atomic.Bool  // CloseWrite, Close or Abort was called: writes are refused
 	dead  atomic.Bool  // closed
@@ -55,13 +59,46 @@ type connMeta struct {
 	local   net.Addr
 	remote  net.Addr // Unix peers (usually unnamed); TCP peers are in econn.raddr
 	message bool     // unixpacket: every Write is one message
+	read    readMode // which call reads
+	// urgent is EPOLLPRI when the connection watches for urgent data
+	// (UrgentReceive), else 0: it is ORed into every read interest.
+	urgent sock.Readiness
+	inline bool // UrgentInline: SO_OOBINLINE on each connection
+	uh     UrgentHandler
+	rh     RightsHandler
 }
 
-func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
+// readMode is the system call a connection reads with.
+type readMode uint8
+
+const (
+	readStream        readMode = iota // read(2)
+	readSeqpacket                     // recvfrom(MSG_TRUNC): one seqpacket message
+	readRights                        // recvmsg(2) with room for SCM_RIGHTS
+	readRightsMessage                 // both
+)
+
+func newMeta(cfg *Config, network string, h Handler, local, remote net.Addr) *connMeta {
 	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
 	m.drainer, _ = h.(Drainer)
 	m.timer, _ = h.(TimerHandler)
 	m.goaway, _ = h.(ShutdownHandler)
+	if m.message {
+		m.read = readSeqpacket
+	}
+	if cfg.Rights && strings.HasPrefix(network, "unix") {
+		m.read += readRights
+		m.rh, _ = h.(RightsHandler)
+	}
+	if strings.HasPrefix(network, "tcp") {
+		switch cfg.Urgent {
+		case UrgentReceive:
+			m.urgent = sock.Urgent
+			m.uh, _ = h.(UrgentHandler)
+		case UrgentInline:
+			m.inline = true
+		}
+	}
 	return m
 }
 
@@ -71,7 +108,8 @@ func newMeta(network string, h Handler, local, remote net.Addr) *connMeta {
 type connBuf struct {
 	out  outq
 	in   input
-	held int // bytes a layer reported with Hold
+	held int           // bytes a layer reported with Hold
+	vec  *sock.SendVec // uring: a vectored send's header, made when first needed
 }
 
 var bufPool = sync.Pool{New: func() any { return new(connBuf) }}
@@ -181,7 +219,7 @@ func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 		return 0, ErrOutputFull
 	}
 	written := 0
-	if pending == 0 {
+	if pending == 0 && c.l.u == nil { // uring: the send goes with the next submission
 		n, err := c.write(p)
 		if err != nil {
 			c.fail(err)
@@ -202,14 +240,15 @@ func (c *econn) write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if err != nil {
+		c.failedCall(sockit.StepWrite, "", err)
 		return 0, err
 	}
-	c.wrote(n)
+	c.wrote(n, p)
 	return n, nil
 }
 
-// wrote counts n bytes the kernel took.
-func (c *econn) wrote(n int) {
+// wrote counts n bytes the kernel took; p begins with them.
+func (c *econn) wrote(n int, p []byte) {
 	c.outBytes += int64(n)
 	c.lastOut = c.l.now
 	if n > 0 && c.m.drainer != nil {
@@ -218,7 +257,15 @@ func (c *econn) wrote(n int) {
 	s := c.l.b.s
 	s.c.bytesOut.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n})
+		s.observe(sockit.Event{Step: sockit.StepWrite, FD: int(c.fd), Net: c.m.network, N: n, Data: p[:min(n, len(p))]})
+	}
+}
+
+// failedCall tells the observer of a read or write that failed, with
+// its errno (the connection then ends with it).
+func (c *econn) failedCall(step sockit.Step, call string, err error) {
+	if s := c.l.b.s; s.obs != nil {
+		s.observe(sockit.Event{Step: step, FD: int(c.fd), Net: c.m.network, Call: call, Err: err})
 	}
 }
 
@@ -271,6 +318,7 @@ func (c *econn) handle(ev sock.Readiness) {
 	}
 	if ev&sock.ErrorSeen != 0 {
 		if err := sock.PendingError(int(c.fd), "read"); err != nil {
+			c.failedCall(sockit.StepRead, "SO_ERROR (EPOLLERR)", err)
 			c.fail(err)
 			c.settle()
 			return
@@ -284,8 +332,28 @@ func (c *econn) handle(ev sock.Readiness) {
 			c.wantDrain = true // room again: settle calls OnDrain
 		}
 	}
+	// The urgent byte first: it waits apart from the stream, for
+	// recv(MSG_OOB) whatever has been read, and a read that comes to the
+	// peer's FIN would end our reading and leave it behind.
+	if ev&sock.Urgent != 0 && c.st.reads() {
+		c.takeUrgent()
+	}
 	if ev&(sock.Readable|sock.PeerShut|sock.HungUp) != 0 && c.st.reads() {
 		c.read()
+	}
+	if ev&sock.HungUp != 0 {
+		c.hangup(sock.HungUp)
+	}
+	c.settle()
+}
+
+// hangup acts on an error or a hang-up reported after input has ended.
+func (c *econn) hangup(ev sock.Readiness) {
+	if ev&sock.ErrorSeen != 0 {
+		if err := sock.PendingError(int(c.fd), "read"); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 	if ev&sock.HungUp != 0 && c.st == stPeerClosed && !c.shut.Load() {
 		// Input has ended and the peer is gone both ways (per epoll_ctl(2);
@@ -294,7 +362,6 @@ func (c *econn) handle(ev sock.Readiness) {
 		// written: without this a level-triggered HUP would fire forever.
 		c.fail(brokenPipe())
 	}
-	c.settle()
 }
 
 // read makes one read(2) into the loop's buffer and hands the bytes to the
@@ -305,14 +372,23 @@ func (c *econn) read() {
 	if err == sock.ErrWouldBlock {
 		return
 	}
+	c.got(l.buf[:n], err)
+}
+
+// got hands the handler what one read brought: data, the peer's EOF
+// (none), or a failure.
+func (c *econn) got(data []byte, err error) {
+	l := c.l
 	s := l.b.s
+	n := len(data)
 	if err != nil {
+		c.failedCall(sockit.StepRead, c.m.read.call(), err)
 		c.fail(err)
 		return
 	}
 	if n == 0 {
 		if s.obs != nil {
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network})
+			s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, Call: c.m.read.call()})
 		}
 		c.apply(evPeerFIN)
 		return
@@ -321,24 +397,109 @@ func (c *econn) read() {
 	c.lastIn = l.now
 	s.c.bytesIn.Add(uint64(n))
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, N: n})
+		e := sockit.Event{Step: sockit.StepRead, FD: int(c.fd), Net: c.m.network, Call: c.m.read.call(), N: n, Data: data}
+		if c.m.inline {
+			e.Detail = markDetail(int(c.fd))
+		}
+		s.observe(e)
 	}
 	if c.st.discards() {
+		if c.m.read >= readRights {
+			sock.CloseFDs(l.rights)
+			l.rights = l.rights[:0]
+		}
 		return // Close: input is drained and dropped
 	}
-	data := l.buf[:n]
 	if c.b != nil {
 		data = c.b.in.join(data)
 	}
 	c.offer(data)
+	if c.m.read >= readRights {
+		c.giveRights()
+	}
 }
 
-// readFD reads once: one whole message on unixpacket.
+// readFD reads once: one whole message on unixpacket, with recvmsg(2)
+// where descriptors may come.
 func (c *econn) readFD(buf []byte) (int, error) {
-	if c.m.message {
+	switch c.m.read {
+	case readStream:
+		return sock.Read(int(c.fd), buf)
+	case readSeqpacket:
 		return sock.ReadMessage(int(c.fd), buf)
 	}
-	return sock.Read(int(c.fd), buf)
+	return c.readRights(buf)
+}
+
+// call names the system call of a read mode for narration ("" = read).
+func (r readMode) call() string {
+	if r >= readRights {
+		return "recvmsg"
+	}
+	return ""
+}
+
+// readRights reads with recvmsg(2); descriptors that came are counted,
+// reported, handed to a RightsHandler after the data, and closed.
+func (c *econn) readRights(buf []byte) (int, error) {
+	l := c.l
+	if l.oob == nil {
+		l.oob = make([]byte, sock.RightsSpace(maxRights))
+	}
+	n, oobn, ctrunc, err := sock.RecvRights(int(c.fd), buf, l.oob, c.m.read == readRightsMessage)
+	if err != nil || oobn == 0 {
+		return n, err
+	}
+	fds, perr := sock.ParseRights(l.oob[:oobn])
+	s := l.b.s
+	s.c.rights.Add(uint64(len(fds)))
+	if s.obs != nil {
+		detail := rightsDetail(fds)
+		if ctrunc {
+			detail += fmt.Sprintf("; more than %d descriptors: the kernel closed the rest (MSG_CTRUNC)", maxRights)
+		}
+		if perr != nil {
+			detail += "; " + perr.Error()
+		}
+		s.observe(sockit.Event{Step: sockit.StepAncillary, FD: int(c.fd), Net: c.m.network, Detail: detail})
+	}
+	l.rights = append(l.rights[:0], fds...)
+	return n, nil
+}
+
+// maxRights is how many descriptors one read has room for.
+const maxRights = 16
+
+// giveRights hands the descriptors of the last read to a RightsHandler
+// and closes them.
+func (c *econn) giveRights() {
+	l := c.l
+	if c.m.rh != nil && c.st != stClosed {
+		c.m.rh.OnRights(c, l.rights)
+	}
+	sock.CloseFDs(l.rights)
+	l.rights = l.rights[:0]
+}
+
+// takeUrgent takes the urgent byte with recv(MSG_OOB) (UrgentReceive)
+// and tells the observer and an UrgentHandler.
+func (c *econn) takeUrgent() {
+	s := c.l.b.s
+	b, err := sock.RecvOOB(int(c.fd))
+	if err != nil {
+		if s.obs != nil {
+			s.observe(sockit.Event{Step: sockit.StepUrgent, FD: int(c.fd), Net: c.m.network, Err: err})
+		}
+		return
+	}
+	s.c.urgent.Add(1)
+	if s.obs != nil {
+		one := [1]byte{b}
+		s.observe(sockit.Event{Step: sockit.StepUrgent, FD: int(c.fd), Net: c.m.network, N: 1, Data: one[:], Detail: urgentDetail(b)})
+	}
+	if c.m.uh != nil {
+		c.m.uh.OnUrgent(c, b)
+	}
 }
 
 // offer gives data to the handler and keeps what it leaves.
@@ -361,16 +522,22 @@ func (c *econn) offer(data []byte) {
 // flush writes pending output until the kernel stops taking it: in one
 // write(2) per attempt on a byte stream, one per message on unixpacket.
 func (c *econn) flush() {
+	if c.l.u != nil {
+		c.usend()
+		return
+	}
 	for c.Pending() > 0 {
-		n, err := c.l.vec.Writev(int(c.fd), c.b.out.vectors(c.m.message))
+		vecs := c.b.out.vectors(c.m.message)
+		n, err := c.l.vec.Writev(int(c.fd), vecs)
 		if err == sock.ErrWouldBlock {
 			return
 		}
 		if err != nil {
+			c.failedCall(sockit.StepWrite, "writev", err)
 			c.fail(err)
 			return
 		}
-		c.wrote(n)
+		c.wrote(n, vecs[0])
 		c.b.out.advance(n, c.m.message)
 	}
 	c.releaseBufs()
@@ -464,9 +631,23 @@ func (c *econn) settle() {
 		pending = c.Pending()
 	}
 	c.paused = cfg.paused(c.paused, pending, c.l.b.s.budget.level())
+	read := c.st.reads() && (!c.paused || c.st.discards())
+	if c.l.u != nil {
+		c.usend() // what a Drainer has just written, unless a send is in flight
+		c.uwatch(read)
+		if c.st.ending() {
+			c.finish()
+			return
+		}
+		if moreDrain && pending == 0 {
+			c.l.post(task{kind: taskDrain, c: c}) // owed a call, and no send will bring it
+		}
+		c.armTimer()
+		return
+	}
 	want := sock.Readiness(0)
-	if c.st.reads() && (!c.paused || c.st.discards()) {
-		want |= sock.Readable | sock.PeerShut
+	if read {
+		want |= sock.Readable | sock.PeerShut | c.m.urgent
 	}
 	if pending > 0 || moreDrain {
 		want |= sock.Writable
@@ -551,14 +732,18 @@ func (c *econn) finish() {
 	c.dead.Store(true)
 	l.timers.remove(c)
 	fd := int(c.fd)
-	l.unwatch(fd, c.m.network)
-	l.conns[fd] = nil
+	if l.u != nil {
+		c.ucancel()
+	} else {
+		l.unwatch(fd, c.m.network)
+		l.conns[fd] = nil
+	}
 	if reset && c.m.network[0] == 't' {
 		if err := sock.SetLingerZero(fd); err != nil {
 			s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: c.m.network, Detail: "SO_LINGER=0", Err: err})
 		}
 	}
-	err := sock.Close(fd)
+	err := l.closeConnFD(fd)
 	if s.obs != nil || err != nil {
 		detail := ""
 		if reset {
@@ -567,12 +752,14 @@ func (c *econn) finish() {
 		s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Peer: c.remoteAddr(), Detail: detail, Err: err})
 	}
 	if b := c.b; b != nil {
-		b.out.drop()
 		b.in.release()
 		s.budget.add(-int64(b.held))
 		b.held = 0
-		bufPool.Put(b)
-		c.b = nil
+		if c.uops&uSend == 0 { // else a send still reads the output: release gives it back
+			b.out.drop()
+			bufPool.Put(b)
+			c.b = nil
+		}
 	}
 	why := c.why.result()
 	// Count the connection gone before its handler hears of it, so that
@@ -584,6 +771,9 @@ func (c *econn) finish() {
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepClosed, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(),
 			In: c.inBytes, Out: c.outBytes, Dur: time.Duration(l.now - c.start), Err: why})
+	}
+	if l.u != nil {
+		c.release()
 	}
 }
 
@@ -606,8 +796,8 @@ func (c *econn) forceClose() {
 func (l *loop) startDial(d *dialReq) {
 	s := l.b.s
 	l.now = time.Now().UnixNano()
-	c := &econn{l: l, fd: -1, st: stConnecting, start: l.now, lastIn: l.now}
-	c.m = newMeta(d.network, d.h, nil, nil)
+	c := &econn{l: l, fd: -1, idx: -1, st: stConnecting, start: l.now, lastIn: l.now}
+	c.m = newMeta(&s.cfg, d.network, d.h, nil, nil)
 	var other net.Addr
 	if c.raddr, other = d.target.Peer(d.network); other != nil {
 		c.setRemote(other)
@@ -623,7 +813,7 @@ func (l *loop) startDial(d *dialReq) {
 	}
 	switch err := sock.Connect(fd, d.target); err {
 	case nil: // Unix sockets connect at once
-		if !c.watch(sock.Readable | sock.PeerShut) {
+		if !c.watch(sock.Readable | sock.PeerShut | c.m.urgent) {
 			return
 		}
 		c.connected()
@@ -643,6 +833,14 @@ func (l *loop) startDial(d *dialReq) {
 // watch registers a dialing connection's descriptor for r; on failure the
 // dial fails.
 func (c *econn) watch(r sock.Readiness) bool {
+	if u := c.l.u; u != nil {
+		c.l.attach(c)
+		if r&sock.Writable != 0 {
+			c.uops |= uPoll
+			u.r.PollAdd(int(c.fd), sock.Writable, false, u.track(udPoll, uint32(c.idx)))
+		}
+		return true
+	}
 	c.events = r
 	if err := c.l.p.ep.Add(int(c.fd), r); err != nil {
 		c.failConnect(err)
@@ -659,11 +857,20 @@ func (c *econn) connected() {
 		c.failConnect(ErrShutdown)
 		return
 	}
+	if c.l.u != nil {
+		if err := sock.SetBlocking(int(c.fd)); err != nil { // io_uring does the waiting
+			c.failConnect(err)
+			return
+		}
+	}
 	c.apply(evConnected)
 	c.until = 0
 	c.m.local = sock.LocalAddr(int(c.fd), c.m.network)
 	if err := s.opts.TuneFD(int(c.fd), c.m.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: int(c.fd), Net: c.m.network, Err: err})
+	}
+	if c.m.inline {
+		c.l.setInline(int(c.fd), c.m.network)
 	}
 	if s.obs != nil {
 		s.observe(sockit.Event{Step: sockit.StepConnected, FD: int(c.fd), Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
@@ -679,7 +886,11 @@ func (c *econn) completeConnect() {
 		c.failConnect(err)
 		return
 	}
-	c.events = sock.Readable | sock.PeerShut
+	if c.l.u != nil {
+		c.connected()
+		return
+	}
+	c.events = sock.Readable | sock.PeerShut | c.m.urgent
 	if err := c.l.p.ep.Mod(int(c.fd), c.events); err != nil {
 		c.failConnect(err)
 		return
@@ -695,11 +906,20 @@ func (c *econn) failConnect(err error) {
 	c.dead.Store(true)
 	l.timers.remove(c)
 	if fd := int(c.fd); fd >= 0 {
-		if fd < len(l.conns) && l.conns[fd] == c {
+		switch {
+		case l.u != nil && c.idx >= 0:
+			c.ucancel()
+			if err := l.closeConnFD(fd); err != nil {
+				l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: c.m.network, Err: err})
+			}
+			c.release()
+		case l.u == nil && fd < len(l.conns) && l.conns[fd] == c:
 			l.unwatch(fd, c.m.network)
 			l.conns[fd] = nil
+			l.b.closeFD(fd, c.m.network)
+		default:
+			l.b.closeFD(fd, c.m.network)
 		}
-		l.b.closeFD(fd, c.m.network)
 	}
 	l.descriptorFreed()
 	l.b.s.life.gone() // before OnClose, as in finish

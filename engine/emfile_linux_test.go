@@ -22,6 +22,7 @@ import (
 var resumeWithin = map[engine.Backend]time.Duration{
 	engine.BackendEpoll: 500 * time.Millisecond,
 	engine.BackendStd:   500 * time.Millisecond,
+	engine.BackendUring: 500 * time.Millisecond,
 }
 
 // TestAcceptEMFILE starves a server of descriptors: accept(2) fails with

@@ -25,10 +25,11 @@
 //     finish, and closes what remains when its context ends. No goroutine or
 //     descriptor outlives the server.
 //
-// Two backends implement the contracts: "std", a goroutine per connection on
-// package net, which works everywhere, and "epoll", a few event loops on
-// epoll(7), which is the default on Linux. Both run the same handlers and
-// pass the same conformance suite.
+// Three backends implement the contracts: "std", a goroutine per
+// connection on package net, which works everywhere; "epoll", a few event
+// loops on epoll(7), which is the default on Linux; and "uring", the same
+// loops on io_uring(7). All run the same handlers and pass the same
+// conformance suite.
 //
 // A handler callback must not call Server.Shutdown, Server.Close,
 // Server.Listen or Server.ListenPacket: each waits for work that the
@@ -195,14 +196,22 @@ type Backend string
 const (
 	BackendStd   Backend = "std"
 	BackendEpoll Backend = "epoll"
+	// BackendUring is the epoll backend's loops on io_uring(7) (Linux 6.0
+	// and later): where the kernel lacks it, or a sysctl forbids it, the
+	// server runs on DefaultBackend instead and Server.Fallback says why.
+	BackendUring Backend = "uring"
 )
 
-// Backends lists the backends this platform has: the portable one, and
-// its own where it has one (epoll on Linux).
+// Backends lists the backends Config.Backend takes on this platform: the
+// portable one, and its own where it has one (epoll on Linux, and uring,
+// which falls back to epoll where the kernel lacks io_uring).
 func Backends() []Backend {
 	b := []Backend{BackendStd}
 	if DefaultBackend != BackendStd {
 		b = append(b, DefaultBackend)
+	}
+	if DefaultBackend == BackendEpoll {
+		b = append(b, BackendUring)
 	}
 	return b
 }
@@ -281,7 +290,8 @@ type Config struct {
 	// Reaching it pauses reading, never closes a connection. What they hold
 	// stays within the budget and an eighth more, plus per connection one
 	// chunk and one read: while the budget is over, reads take 4 KiB (on
-	// the std backend a read already waiting may still take ReadBuffer).
+	// the std and uring backends a read already waiting may still take
+	// ReadBuffer).
 	MaxPendingTotal int64
 
 	// Unlink removes a stale Unix socket file at the listen path before
@@ -291,6 +301,23 @@ type Config struct {
 
 	// Observer receives every socket step; nil costs nothing.
 	Observer sockit.Observer
+
+	// Urgent is what becomes of TCP urgent (out-of-band) data; the zero
+	// value leaves it to the kernel, which keeps it out of the stream for
+	// a recv(MSG_OOB) nobody makes. See UrgentMode.
+	Urgent UrgentMode
+	// Rights makes Unix stream and seqpacket connections read with
+	// recvmsg(2) and take descriptors passed with SCM_RIGHTS (up to 16
+	// a read; per unix(7) the kernel closes the rest): a handler that is
+	// a RightsHandler gets them, and the engine closes them after. Off,
+	// a read(2) leaves them to the kernel, which closes them.
+	Rights bool
+	// AcceptDelay makes each listener call accept(2) once every
+	// AcceptDelay, for one connection, instead of as connections come:
+	// the others wait in the listen backlog, which fills, so that it can
+	// be watched (a lesson, never a production setting). 0 = accept at
+	// once.
+	AcceptDelay time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -349,6 +376,8 @@ type Stats struct {
 	PacketsIn    uint64 // datagrams received
 	PacketsOut   uint64 // datagrams sent
 	AcceptErrors uint64 // accept(2) failures survived (EMFILE and the like)
+	UrgentIn     uint64 // urgent bytes taken with recv(MSG_OOB) (Config.Urgent UrgentReceive)
+	RightsIn     uint64 // descriptors received with SCM_RIGHTS (Config.Rights)
 	// Held is the memory the connections hold now against
 	// Config.MaxPendingTotal: pending output chunks, unconsumed input and
 	// what layers Hold.

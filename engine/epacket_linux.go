@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,6 +42,8 @@ type epacket struct {
 	stuck   int64     // unix nanos when the head of the queue first met EAGAIN, 0 = not stuck
 	retry   bool      // a retry is armed or on its way to the loop
 	timer   timerSlot // the loop's; guarded by the loop, not mu
+	id      uint32    // uring: what its requests name; loop only
+	armed   bool      // uring: a poll is in flight; loop only
 }
 
 func (p *epacket) LocalAddr() net.Addr { return p.addr }
@@ -101,7 +104,7 @@ func (p *epacket) receive(l *loop) {
 		case sock.ErrWouldBlock:
 			return
 		default:
-			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Err: err})
+			s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Call: "recvmmsg", Err: err})
 			return
 		}
 		for i := 0; i < n; i++ {
@@ -109,7 +112,8 @@ func (p *epacket) receive(l *loop) {
 			s.c.bytesIn.Add(uint64(len(data)))
 			s.c.pktIn.Add(1)
 			if s.obs != nil {
-				s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: from, N: len(data)})
+				s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Call: "recvmmsg", Peer: from, N: len(data), Data: data,
+					Detail: batchDetail(i, n)})
 			}
 			p.h.OnPacket(p, data, from)
 		}
@@ -117,6 +121,12 @@ func (p *epacket) receive(l *loop) {
 			return
 		}
 	}
+}
+
+// batchDetail says which datagram of a recvmmsg or sendmmsg batch an
+// event is about: "datagram 1 of 3".
+func batchDetail(i, n int) string {
+	return "datagram " + strconv.Itoa(i+1) + " of " + strconv.Itoa(n)
 }
 
 // flushLocked sends queued datagrams with sendmmsg; p.mu must be held.
@@ -129,7 +139,8 @@ func (p *epacket) flushLocked() {
 			s.c.bytesOut.Add(uint64(n))
 			s.c.pktOut.Add(1)
 			if s.obs != nil {
-				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: to, N: n})
+				s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Call: "sendmmsg", Peer: to, N: n,
+					Data: p.queue.Data(i), Detail: batchDetail(i, sent)})
 			}
 		}
 		if sent > 0 {
@@ -153,7 +164,7 @@ func (p *epacket) flushLocked() {
 			// The datagram after those sent cannot be sent (no such socket
 			// file, too big): report it and go on with the rest.
 			_, to := p.queue.At(sent)
-			s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: to, Err: err})
+			s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Call: "sendmmsg", Peer: to, Err: err})
 			sent++
 		}
 		p.queue.Drop(sent)
@@ -185,11 +196,16 @@ func (p *epacket) fire(int64) int64 {
 func (p *epacket) close() {
 	l := p.l
 	l.timers.remove(p)
-	l.unwatch(p.fd, p.network)
-	l.setOther(p.fd, pollee{})
 	p.mu.Lock()
 	fd := p.fd
-	err := sock.Close(fd)
+	var err error
+	if l.u != nil {
+		l.unregister(p.id, p.armed, udPacket, fd)
+	} else {
+		l.unwatch(p.fd, p.network)
+		l.setOther(p.fd, pollee{})
+		err = sock.Close(fd)
+	}
 	p.fd = -1
 	p.mu.Unlock()
 	l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: fd, Net: p.network, Local: p.addr, Detail: "datagram socket " + p.addr.String(), Err: err})

@@ -29,22 +29,37 @@ type epollBackend struct {
 	paused atomic.Int32
 }
 
-func newEpollBackend(s *Server) (backend, error) {
+func newEpollBackend(s *Server) (backend, error) { return newLoops(s, false) }
+
+// newLoops starts the loops of the epoll backend, or with uring of the
+// uring backend (see uring_linux.go), which shares everything else.
+func newLoops(s *Server, uring bool) (backend, error) {
 	n := s.cfg.Loops
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	b := &epollBackend{s: s}
 	for i := 0; i < n; i++ {
-		p, err := newPoller()
-		if err != nil {
-			b.stop()
-			return nil, err
-		}
-		l := &loop{b: b, p: p, buf: make([]byte, s.cfg.ReadBuffer)}
-		b.loops = append(b.loops, l)
+		l := &loop{b: b}
 		b.wg.Add(1)
-		go l.run()
+		if uring {
+			ready := make(chan error, 1)
+			go l.runRing(ready)
+			if err := <-ready; err != nil {
+				b.stop()
+				return nil, err
+			}
+		} else {
+			p, err := newPoller()
+			if err != nil {
+				b.wg.Done()
+				b.stop()
+				return nil, err
+			}
+			l.p, l.buf = p, make([]byte, s.cfg.ReadBuffer)
+			go l.run()
+		}
+		b.loops = append(b.loops, l)
 	}
 	return b, nil
 }
@@ -61,7 +76,7 @@ func (b *epollBackend) listen(ep endpoint.Endpoint, h Handler) (net.Addr, error)
 	if err != nil {
 		return nil, sockit.Wrap("listen", ep.Network(), ep.Addr, err)
 	}
-	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, meta: listenMeta(ep.Network(), h, addr)}
+	ln := &elistener{fd: fd, network: ep.Network(), addr: addr, meta: listenMeta(&b.s.cfg, ep.Network(), h, addr)}
 	if err := b.attach(b.pick(), task{kind: taskAddListener, ln: ln}); err != nil {
 		b.closeFD(fd, ep.Network())
 		return nil, err
@@ -80,7 +95,7 @@ func (b *epollBackend) listenPerLoop(ep endpoint.Endpoint, h Handler) (net.Addr,
 	for _, l := range b.loops {
 		fd, addr, err := opts.ListenFD(ep.Network(), address, b.s.obs)
 		if err == nil {
-			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, own: true, meta: listenMeta(ep.Network(), h, addr)}
+			ln := &elistener{fd: fd, network: ep.Network(), addr: addr, own: true, meta: listenMeta(&b.s.cfg, ep.Network(), h, addr)}
 			if err = b.attach(l, task{kind: taskAddListener, ln: ln}); err != nil {
 				b.closeFD(fd, ep.Network())
 			} else {
@@ -205,6 +220,7 @@ const (
 	taskWake
 	taskRelax
 	taskGoaway
+	taskDrain
 )
 
 // task is work handed to a loop by another goroutine.
@@ -233,20 +249,24 @@ type dialReq struct {
 }
 
 // loop is one event loop: an epoll instance, the descriptors registered in
-// it, a shared read buffer, a timer heap and a task queue.
+// it, a shared read buffer, a timer heap and a task queue; or, on the
+// uring backend, a ring in place of the first three.
 type loop struct {
 	b   *epollBackend
-	p   *poller
+	p   *poller // epoll
+	u   *uring  // uring
 	buf []byte
 	now int64
 
-	conns     []*econn       // by descriptor number: the hot lookup, 8 bytes a slot
+	conns     []*econn       // by descriptor number (uring: by slot): the hot lookup, 8 bytes a slot
 	others    map[int]pollee // listeners and datagram sockets, by descriptor
 	listeners []*elistener
 	packets   []*epacket
 	timers    timerHeap
 	acc       sock.AcceptBuf // accept4's peer address, reused
 	vec       sock.Vectors   // writev's iovecs, reused
+	oob       []byte         // recvmsg's control buffer (Config.Rights), made at first use
+	rights    []int          // descriptors the last recvmsg received
 
 	awake atomic.Bool // the loop is running, not blocked in epoll_wait
 	mu    sync.Mutex
@@ -267,8 +287,22 @@ func (l *loop) post(t task) {
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
 	if !l.awake.Load() {
-		l.p.ep.Wake()
+		if l.u != nil {
+			l.u.w.Wake()
+		} else {
+			l.p.ep.Wake()
+		}
 	}
+}
+
+// closeConnFD closes a connection's descriptor; on a uring loop, after
+// the requests queued for it.
+func (l *loop) closeConnFD(fd int) error {
+	if l.u != nil {
+		l.u.closeFD(fd)
+		return nil
+	}
+	return sock.Close(fd)
 }
 
 // hasTasks reports whether tasks are queued.
@@ -430,6 +464,11 @@ func (l *loop) runTasks() (stop bool) {
 				}
 			}
 			t.done <- nil
+		case taskDrain:
+			if t.c.st != stClosed && t.c.m.drainer != nil {
+				t.c.wantDrain = true
+				t.c.settle()
+			}
 		case taskRelax:
 			for _, c := range l.conns {
 				if c != nil && c.paused {
@@ -445,10 +484,24 @@ func (l *loop) runTasks() (stop bool) {
 	return stop
 }
 
-// addListener registers a listener.
+// addListener registers a listener; with Config.AcceptDelay it stays
+// silent and its timer accepts.
 func (l *loop) addListener(ln *elistener) error {
 	ln.l = l
-	if err := l.p.ep.Add(ln.fd, sock.Readable); err != nil {
+	if l.u != nil { // AcceptDelay is refused on uring (LabSupportOf)
+		if err := sock.SetBlocking(ln.fd); err != nil { // io_uring does the waiting
+			return err
+		}
+		l.register(pollee{ln: ln})
+		l.listeners = append(l.listeners, ln)
+		return nil
+	}
+	interest := sock.Readable
+	if d := l.b.s.cfg.AcceptDelay; d > 0 {
+		interest = 0
+		l.timers.arm(time.Now().UnixNano()+int64(d), ln)
+	}
+	if err := l.p.ep.Add(ln.fd, interest); err != nil {
 		return err
 	}
 	l.setOther(ln.fd, pollee{ln: ln})
@@ -459,6 +512,11 @@ func (l *loop) addListener(ln *elistener) error {
 // addPacket registers a datagram socket.
 func (l *loop) addPacket(pk *epacket) error {
 	pk.l = l
+	if l.u != nil {
+		l.register(pollee{pk: pk})
+		l.packets = append(l.packets, pk)
+		return nil
+	}
 	if err := l.p.ep.Add(pk.fd, sock.Readable); err != nil {
 		return err
 	}
@@ -478,14 +536,23 @@ func (l *loop) closeListeners() {
 	l.listeners, l.packets = nil, nil
 }
 
+// setInline sets SO_OOBINLINE (UrgentInline) on a new connection and
+// tells the observer.
+func (l *loop) setInline(fd int, network string) {
+	err := setInline(fd, network)
+	if s := l.b.s; s.obs != nil || err != nil {
+		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: network, Detail: "SO_OOBINLINE=1", Err: err})
+	}
+}
+
 // listenMeta is the meta of a listener's connections: an accepted Unix
 // peer is unnamed, as package net reports it.
-func listenMeta(network string, h Handler, local net.Addr) *connMeta {
+func listenMeta(cfg *Config, network string, h Handler, local net.Addr) *connMeta {
 	var remote net.Addr
 	if strings.HasPrefix(network, "unix") {
 		remote = &net.UnixAddr{Net: network}
 	}
-	return newMeta(network, h, local, remote)
+	return newMeta(cfg, network, h, local, remote)
 }
 
 // elistener is a listening socket owned by one loop.
@@ -500,15 +567,37 @@ type elistener struct {
 	timer   timerSlot // armed while accepting is paused after EMFILE
 	paused  bool
 	backoff acceptBackoff
+	id      uint32 // uring: what its requests name
+	armed   bool   // uring: a multishot accept is in flight
 }
 
 func (ln *elistener) slot() *timerSlot { return &ln.timer }
 
-// fire resumes accepting after a pause for lack of descriptors.
-func (ln *elistener) fire(int64) int64 {
+// fire resumes accepting after a pause for lack of descriptors; with
+// Config.AcceptDelay it accepts one connection and waits again.
+func (ln *elistener) fire(now int64) int64 {
+	if d := ln.l.b.s.cfg.AcceptDelay; d > 0 {
+		if ln.fd < 0 {
+			return 0
+		}
+		if ln.paused { // after EMFILE: the backoff has passed
+			ln.paused = false
+			ln.l.b.paused.Add(-1)
+		}
+		ln.l.now = now
+		ln.acceptN(ln.l, 1)
+		if ln.paused {
+			return 0 // EMFILE again: its backoff timer is armed
+		}
+		return now + int64(d)
+	}
 	if ln.paused && ln.fd >= 0 {
 		ln.paused = false
 		ln.l.b.paused.Add(-1)
+		if ln.l.u != nil {
+			ln.armAccept()
+			return 0
+		}
 		if err := ln.l.p.ep.Mod(ln.fd, sock.Readable); err != nil {
 			ln.l.b.s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr, Err: err})
 		}
@@ -517,9 +606,12 @@ func (ln *elistener) fire(int64) int64 {
 }
 
 // accept takes up to a batch of pending connections and deals them out.
-func (ln *elistener) accept(l *loop) {
+func (ln *elistener) accept(l *loop) { ln.acceptN(l, 128) }
+
+// acceptN takes up to max pending connections.
+func (ln *elistener) acceptN(l *loop, max int) {
 	s := l.b.s
-	for i := 0; i < 128; i++ {
+	for i := 0; i < max; i++ {
 		fd, ap, other, err := l.acc.Accept(ln.fd, ln.network)
 		switch err {
 		case nil:
@@ -529,36 +621,48 @@ func (ln *elistener) accept(l *loop) {
 		case sock.ErrSkip:
 			continue
 		default:
-			// EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the
-			// backlog. Stop watching the listener for a while.
-			s.c.acceptErrs.Add(1)
-			wait, report := ln.backoff.failed(l.now)
-			if report {
-				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr,
-					Err: sockit.Wrap("accept", ln.network, ln.addr.String(), err)})
-			}
-			if !ln.paused {
-				l.b.paused.Add(1)
-			}
-			ln.paused = true
+			ln.pause(l, err)
 			if err := l.p.ep.Mod(ln.fd, 0); err != nil {
 				s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr, Err: err})
 			}
-			l.timers.arm(l.now+int64(wait), ln)
 			return
 		}
-		ln.backoff.ok()
-		if !s.life.admit() { // accepted as Shutdown began: closed unseen
-			l.b.closeFD(fd, ln.network)
-			continue
-		}
-		s.c.accepted.Add(1)
-		if t := l.b.pick(); t != l && !ln.own {
-			t.post(task{kind: taskAddConn, fd: fd, raddr: ap, other: other, ln: ln})
-		} else {
-			l.addConn(fd, ap, other, ln)
-		}
+		ln.take(l, fd, ap, other)
 	}
+}
+
+// take deals a connection accepted on ln to a loop.
+func (ln *elistener) take(l *loop, fd int, ap netip.AddrPort, other net.Addr) {
+	s := l.b.s
+	ln.backoff.ok()
+	if !s.life.admit() { // accepted as Shutdown began: closed unseen
+		l.b.closeFD(fd, ln.network)
+		return
+	}
+	s.c.accepted.Add(1)
+	if t := l.b.pick(); t != l && !ln.own {
+		t.post(task{kind: taskAddConn, fd: fd, raddr: ap, other: other, ln: ln})
+	} else {
+		l.addConn(fd, ap, other, ln)
+	}
+}
+
+// pause stops accepting for a while after accept failed for want of
+// resources (EMFILE, ENFILE, ENOBUFS, ENOMEM): the connection waits in
+// the backlog. The caller stops watching the listener.
+func (ln *elistener) pause(l *loop, err error) {
+	s := l.b.s
+	s.c.acceptErrs.Add(1)
+	wait, report := ln.backoff.failed(l.now)
+	if report {
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: ln.fd, Net: ln.network, Local: ln.addr,
+			Err: sockit.Wrap("accept", ln.network, ln.addr.String(), err)})
+	}
+	if !ln.paused {
+		l.b.paused.Add(1)
+	}
+	ln.paused = true
+	l.timers.arm(l.now+int64(wait), ln)
 }
 
 // descriptorFreed is called by a loop that closed a connection: listeners
@@ -596,9 +700,14 @@ func (ln *elistener) close() {
 	}
 	l := ln.l
 	l.timers.remove(ln)
-	l.unwatch(ln.fd, ln.network)
-	l.setOther(ln.fd, pollee{})
-	err := sock.Close(ln.fd)
+	var err error
+	if l.u != nil {
+		l.unregister(ln.id, ln.armed, udAccept, ln.fd)
+	} else {
+		l.unwatch(ln.fd, ln.network)
+		l.setOther(ln.fd, pollee{})
+		err = sock.Close(ln.fd)
+	}
 	l.b.s.observe(sockit.Event{Step: sockit.StepClose, FD: ln.fd, Net: ln.network, Local: ln.addr, Detail: "listener " + ln.addr.String(), Err: err})
 	ln.fd = -1
 }
@@ -608,7 +717,7 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, other net.Addr, ln *elisten
 	if l.now == 0 {
 		l.now = time.Now().UnixNano()
 	}
-	c := &econn{l: l, m: ln.meta, fd: int32(fd), st: stOpen, start: l.now, lastIn: l.now}
+	c := &econn{l: l, m: ln.meta, fd: int32(fd), idx: -1, st: stOpen, start: l.now, lastIn: l.now}
 	c.raddr = raddr
 	if other != nil {
 		c.setRemote(other)
@@ -616,21 +725,33 @@ func (l *loop) addConn(fd int, raddr netip.AddrPort, other net.Addr, ln *elisten
 	if err := s.opts.TuneFD(fd, ln.network); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: ln.network, Err: err})
 	}
-	c.events = sock.Readable | sock.PeerShut
-	if err := l.p.ep.Add(fd, c.events); err != nil {
-		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: ln.network, Peer: c.remoteAddr(), Err: err})
-		l.b.closeFD(fd, ln.network)
-		s.life.gone()
-		return
+	if c.m.inline {
+		l.setInline(fd, ln.network)
 	}
-	l.setConn(fd, c)
+	if l.u != nil {
+		l.attach(c)
+	} else {
+		c.events = sock.Readable | sock.PeerShut | c.m.urgent
+		if err := l.p.ep.Add(fd, c.events); err != nil {
+			s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: ln.network, Peer: c.remoteAddr(), Err: err})
+			l.b.closeFD(fd, ln.network)
+			s.life.gone()
+			return
+		}
+		l.setConn(fd, c)
+	}
 	if s.obs != nil {
-		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
+		s.observe(sockit.Event{Step: sockit.StepAccept, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr(), Detail: peerDetail(fd, c.m.network)})
 		s.observe(sockit.Event{Step: sockit.StepOpen, FD: fd, Net: c.m.network, Local: c.m.local, Peer: c.remoteAddr()})
 	}
 	if s.life.closingNow() { // accepted as the server shuts down: the handler never sees it
-		l.unwatch(fd, ln.network)
-		l.conns[fd] = nil
+		if l.u != nil {
+			l.conns[c.idx] = nil
+			l.u.free = append(l.u.free, c.idx)
+		} else {
+			l.unwatch(fd, ln.network)
+			l.conns[fd] = nil
+		}
 		l.b.closeFD(fd, ln.network)
 		l.descriptorFreed()
 		s.life.gone()

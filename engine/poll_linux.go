@@ -33,12 +33,37 @@ import (
 // runtime's 10 ms preemption, as with any goroutine that never blocks), and
 // an idle loop costs nothing. Signals (the runtime's preemption, the
 // garbage collector's) end a raw wait at once with EINTR.
+//
+// The uring backend waits by the same policy (pacer), with a timeout
+// request in its ring for the tick.
 type poller struct {
-	ep      *sock.Epoll
+	ep *sock.Epoll
+	pacer
+}
+
+// pacer is the policy of how a loop waits: raw while busy, the ordinary
+// way once a whole tick has passed with nothing but the tick.
+type pacer struct {
 	busy    bool   // wait raw
-	ticking bool   // the timerfd is armed
+	ticking bool   // the tick is armed
 	waits   uint64 // waits that returned events or a due timer
 	tickAt  uint64 // waits as of the last tick
+}
+
+// woke counts a wait that returned: the loop has work.
+func (p *pacer) woke() {
+	p.waits++
+	p.busy = true
+}
+
+// ticked counts a tick that came alone or with others in its wait; a tick
+// that is alone and the only thing any wait returned since the previous
+// tick means the loop is idle.
+func (p *pacer) ticked(alone bool) {
+	if alone && p.waits == p.tickAt+1 {
+		p.busy = false
+	}
+	p.tickAt = p.waits
 }
 
 // quietTick is how long a busy loop must see nothing before it counts as
@@ -69,20 +94,15 @@ func (p *poller) wait(timeout time.Duration) (int, error) {
 	case err != nil:
 		return 0, err
 	}
-	p.waits++
-	p.busy = true // events, or a timer due: the loop has work
+	p.woke() // events, or a timer due
 	return n, nil
 }
 
 // tick consumes a tick of the timerfd, which came with n events in all
-// (itself included). A tick that is alone and the only thing any wait
-// returned since the previous tick means the loop is idle.
+// (itself included).
 func (p *poller) tick(n int) {
 	p.ep.ConsumeTick()
-	if n == 1 && p.waits == p.tickAt+1 {
-		p.busy = false
-	}
-	p.tickAt = p.waits
+	p.ticked(n == 1)
 }
 
 // setTicking arms the timerfd to tick every quietTick, or disarms it.

@@ -30,6 +30,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	paths []ownedPath
+
+	fallback error // why the backend asked for could not be used
 }
 
 // backend is the seam between the portable Server and an implementation.
@@ -54,6 +56,7 @@ type backend interface {
 
 type counters struct {
 	accepted, bytesIn, bytesOut, pktIn, pktOut, acceptErrs, forced atomic.Uint64
+	urgent, rights                                                 atomic.Uint64
 }
 
 // ownedPath is a Unix socket file this server created and removes on exit,
@@ -83,6 +86,9 @@ func NewServer(cfg *Config) (*Server, error) {
 }
 
 func newBackend(s *Server) (backend, error) {
+	if err := s.cfg.checkLab(); err != nil {
+		return nil, err
+	}
 	switch s.cfg.Accept {
 	case AcceptDefault, AcceptShared, AcceptReusePort:
 	default:
@@ -93,9 +99,22 @@ func newBackend(s *Server) (backend, error) {
 		return newStdBackend(s), nil
 	case BackendEpoll:
 		return newEpollBackend(s)
+	case BackendUring:
+		b, err := newUringBackend(s)
+		if errors.Is(err, sock.ErrNoUring) {
+			s.fallback = err
+			s.cfg.Backend = DefaultBackend
+			return newBackend(s)
+		}
+		return b, err
 	}
-	return nil, sockit.BadOption("engine.Config", "Backend", fmt.Sprintf("%q is not %s or %s", s.cfg.Backend, BackendStd, BackendEpoll))
+	return nil, sockit.BadOption("engine.Config", "Backend", fmt.Sprintf("%q is not %s, %s or %s", s.cfg.Backend, BackendStd, BackendEpoll, BackendUring))
 }
+
+// Fallback says why the server does not run on the backend its Config
+// asked for (io_uring missing or forbidden), or is nil when it does.
+// Backend tells the one it runs on.
+func (s *Server) Fallback() error { return s.fallback }
 
 // Backend reports which backend the server runs on.
 func (s *Server) Backend() Backend { return s.cfg.Backend }
@@ -301,6 +320,8 @@ func (s *Server) Stats() Stats {
 		PacketsIn:    s.c.pktIn.Load(),
 		PacketsOut:   s.c.pktOut.Load(),
 		AcceptErrors: s.c.acceptErrs.Load(),
+		UrgentIn:     s.c.urgent.Load(),
+		RightsIn:     s.c.rights.Load(),
 		Held:         s.budget.used.Load(),
 		Forced:       s.c.forced.Load(),
 	}

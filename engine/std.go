@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sockit/sockit"
@@ -83,6 +85,15 @@ func (b *stdBackend) acceptLoop(ln net.Listener, network string, h Handler) {
 	defer b.loops.Done()
 	var backoff acceptBackoff
 	for {
+		if d := b.s.cfg.AcceptDelay; d > 0 { // one accept(2) every d
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-b.done:
+				t.Stop()
+				return
+			}
+		}
 		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -171,16 +182,29 @@ func (b *stdBackend) startConn(nc net.Conn, network string, h Handler, accepted 
 	c.rcond.L = &c.mu
 	c.wcond.L = &c.mu
 	c.drainer, _ = h.(Drainer)
-	if s.obs != nil {
+	c.inline = s.cfg.Urgent == UrgentInline && strings.HasPrefix(network, "tcp")
+	if s.cfg.Rights && strings.HasPrefix(network, "unix") {
+		c.rights, _ = h.(RightsHandler)
+		c.takeRights = true
+	}
+	if s.obs != nil || c.inline {
 		c.fd = sock.FD(nc)
-		step := sockit.StepConnected
+	}
+	if s.obs != nil {
+		step, detail := sockit.StepConnected, ""
 		if accepted {
-			step = sockit.StepAccept
+			step, detail = sockit.StepAccept, peerDetail(c.fd, network)
 		}
-		s.observe(sockit.Event{Step: step, FD: c.fd, Net: network, Local: nc.LocalAddr(), Peer: nc.RemoteAddr()})
+		s.observe(sockit.Event{Step: step, FD: c.fd, Net: network, Local: nc.LocalAddr(), Peer: nc.RemoteAddr(), Detail: detail})
 	}
 	if err := s.opts.TuneConn(nc); err != nil {
 		s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: network, Err: err})
+	}
+	if c.inline {
+		err := withFD(nc, func(fd int) error { return setInline(fd, network) })
+		if s.obs != nil || err != nil {
+			s.observe(sockit.Event{Step: sockit.StepSetsockopt, FD: c.fd, Net: network, Detail: "SO_OOBINLINE=1", Err: err})
+		}
 	}
 	b.mu.Lock()
 	b.conns[c] = struct{}{}
@@ -268,6 +292,12 @@ type stdConn struct {
 	// messages is set on unixpacket, where each Write is one message: the
 	// writer must not merge queued messages into one.
 	messages bool
+	inline   bool // UrgentInline: SO_OOBINLINE is set; narration tells the mark
+	// takeRights: read with recvmsg and take SCM_RIGHTS (Config.Rights);
+	// rights is the handler that gets them, if it wants them.
+	takeRights bool
+	rights     RightsHandler
+	passed     []int // the descriptors the last read received (reader only)
 
 	cb sync.Mutex // held while a handler callback runs
 	// Under cb: the handler's timer (SetTimer), its generation (a timer
@@ -584,6 +614,12 @@ func (c *stdConn) readLoop() {
 
 		n, err := c.read(buf[:s.budget.readSize(len(buf))])
 		now := time.Now().UnixNano()
+		if len(c.passed) > 0 {
+			s.c.rights.Add(uint64(len(c.passed)))
+			if s.obs != nil {
+				s.observe(sockit.Event{Step: sockit.StepAncillary, FD: c.fd, Net: c.network, Detail: rightsDetail(c.passed)})
+			}
+		}
 		// Close may have come while the read blocked: what it returned then
 		// is input to discard.
 		c.mu.Lock()
@@ -595,7 +631,16 @@ func (c *stdConn) readLoop() {
 		if n > 0 {
 			c.in += int64(n)
 			s.c.bytesIn.Add(uint64(n))
-			s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n})
+			if s.obs != nil {
+				e := sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, N: n, Data: buf[:n]}
+				if c.takeRights {
+					e.Call = "recvmsg"
+				}
+				if c.inline {
+					e.Detail = markDetail(c.fd)
+				}
+				s.observe(e)
+			}
 			if !discard {
 				data := left.join(buf[:n])
 				var k int
@@ -607,6 +652,13 @@ func (c *stdConn) readLoop() {
 					left.keep(rest)
 				}
 			}
+		}
+		if len(c.passed) > 0 {
+			if c.rights != nil && !discard {
+				c.callback(func() { c.rights.OnRights(c, c.passed) })
+			}
+			sock.CloseFDs(c.passed)
+			c.passed = c.passed[:0]
 		}
 		switch {
 		case err == nil:
@@ -639,6 +691,7 @@ func (c *stdConn) readLoop() {
 			ours := !c.st.live()
 			c.mu.Unlock()
 			if !ours || !errors.Is(err, net.ErrClosed) {
+				s.observe(sockit.Event{Step: sockit.StepRead, FD: c.fd, Net: c.network, Err: err})
 				c.fail(err)
 			}
 		}
@@ -719,13 +772,14 @@ func (c *stdConn) writeOut(w *outq, vecs *net.Buffers) bool {
 		c.armWriteLocked()
 		c.mu.Unlock()
 		*vecs = w.vectors(c.messages)
+		first := (*vecs)[0]
 		n64, err := vecs.WriteTo(c.nc) // writev where the platform has it
 		n := int(n64)
 		now := time.Now().UnixNano()
 		if n > 0 {
 			c.outN += int64(n)
 			c.b.s.c.bytesOut.Add(uint64(n))
-			c.b.s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n})
+			c.b.s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, N: n, Data: first[:min(n, len(first))]})
 			c.mu.Lock()
 			c.lastOut = now
 			c.inflight -= n
@@ -739,6 +793,10 @@ func (c *stdConn) writeOut(w *outq, vecs *net.Buffers) bool {
 		live := c.st.live()
 		exp := c.deadlinesLocked().expired(now)
 		c.mu.Unlock()
+		var errno syscall.Errno
+		if live && errors.As(err, &errno) {
+			c.b.s.observe(sockit.Event{Step: sockit.StepWrite, FD: c.fd, Net: c.network, Err: err})
+		}
 		switch {
 		case !live: // ended while it wrote
 		case isTimeout(err) && exp == expLinger: // output not flushed within Linger
@@ -771,6 +829,11 @@ func (c *stdConn) drain() {
 // read reads once; on unixpacket, a message longer than buf fails the
 // connection instead of losing its tail.
 func (c *stdConn) read(buf []byte) (int, error) {
+	if c.takeRights {
+		n, fds, err := readWithRights(c.nc, buf, c.messages)
+		c.passed = append(c.passed, fds...)
+		return n, err
+	}
 	if c.messages {
 		return readMessage(c.nc, buf)
 	}
@@ -793,7 +856,7 @@ func (p *stdPacket) WriteTo(b []byte, addr net.Addr) (int, error) {
 		p.b.s.c.bytesOut.Add(uint64(n))
 		p.b.s.c.pktOut.Add(1)
 	}
-	p.b.s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: addr, N: n, Err: err})
+	p.b.s.observe(sockit.Event{Step: sockit.StepSendTo, FD: p.fd, Net: p.network, Peer: addr, N: n, Data: b[:max(n, 0)], Err: err})
 	return n, sockit.Wrap("sendto", p.network, addrText(addr), err)
 }
 
@@ -822,7 +885,7 @@ func (p *stdPacket) loop(h PacketHandler) {
 		}
 		s.c.bytesIn.Add(uint64(n))
 		s.c.pktIn.Add(1)
-		s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: from, N: n})
+		s.observe(sockit.Event{Step: sockit.StepRecvFrom, FD: p.fd, Net: p.network, Peer: from, N: n, Data: buf[:n]})
 		h.OnPacket(p, buf[:n], from)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
+	"github.com/sockit/sockit/internal/tunnel"
 	"github.com/sockit/sockit/tlslayer"
 	"github.com/sockit/sockit/ws"
 )
@@ -41,6 +43,12 @@ type ClientConfig struct {
 	// as it connects, before any layer's handshake: a PROXY protocol
 	// header (package proxy) naming local and remote, say. Dial only.
 	Preamble func(local, remote net.Addr) ([]byte, error)
+	// Proxy, if set, reaches a TCP endpoint (tcp, tls, ws, wss) through a
+	// proxy, "socks5://[user:pass@]host:port" or
+	// "http://[user:pass@]host:port" (client.Options.Proxy): in Dial and
+	// on the engine (ClientConfig.Dial, whose handshake with the proxy
+	// runs in the loop, bounded as the other handshakes are).
+	Proxy string
 }
 
 // limit is the handshakes' bound for a connect timeout of connect.
@@ -123,7 +131,21 @@ func (c ClientConfig) Dial(srv *engine.Server, ep endpoint.Endpoint, h engine.Ha
 	if err != nil {
 		return err
 	}
-	return srv.Dial(ep.Transport(), dh, opts)
+	if c.Proxy == "" {
+		return srv.Dial(ep.Transport(), dh, opts)
+	}
+	if !strings.HasPrefix(ep.Transport().Scheme, "tcp") {
+		return sockit.BadOption("layer.ClientConfig", "Proxy", "tunnels TCP; "+ep.String()+" is not TCP")
+	}
+	u, err := tunnel.Parse(c.Proxy, "layer.ClientConfig", "Proxy")
+	if err != nil {
+		return err
+	}
+	th, err := newTunnel(dh, u, ep.Transport(), c.limit(opts.Timeout))
+	if err != nil {
+		return err
+	}
+	return srv.Dial(endpoint.Endpoint{Scheme: "tcp", Addr: u.Host}, th, opts)
 }
 
 // Dial connects to ep with client.Dial on its Transport, writes cfg's
@@ -139,6 +161,9 @@ func (c ClientConfig) Dial(srv *engine.Server, ep endpoint.Endpoint, h engine.Ha
 func Dial(ctx context.Context, ep endpoint.Endpoint, cfg ClientConfig, o client.Options) (*client.Conn, error) {
 	if cfg.Preamble != nil && ep.IsPacket() {
 		return nil, sockit.BadOption("layer.ClientConfig", "Preamble", "is written on stream connections; "+ep.String()+" carries datagrams")
+	}
+	if cfg.Proxy != "" {
+		o.Proxy = cfg.Proxy
 	}
 	c, err := client.Dial(ctx, ep.Transport(), o)
 	if err != nil {

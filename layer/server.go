@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/client"
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/internal/resume"
@@ -220,4 +221,19 @@ func (s *Server) streamOptions() ws.StreamOptions {
 		o.MaxInput = s.cfg.MaxInput
 	}
 	return o
+}
+
+// Accept stacks ep's layers (as Upgrade does) on c, a connection a
+// client.Listener accepted on ep.Transport(), so that Pipe and Send speak
+// through them; c then names ep as its Endpoint. On failure the caller
+// closes c.
+func (s *Server) Accept(ctx context.Context, c *client.Conn, ep endpoint.Endpoint) error {
+	top, err := s.Upgrade(ctx, c.Conn, ep)
+	if err != nil {
+		return err
+	}
+	if ep.IsLayered() {
+		c.Push(ep, top)
+	}
+	return nil
 }

@@ -186,7 +186,7 @@ func (r *Relay) servePackets() error {
 func (r *Relay) openSession(from net.Addr, key string) (*session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.ConnectTimeout)
 	defer cancel()
-	t, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer})
+	t, err := client.Dial(ctx, r.o.To, client.Options{Observer: r.o.Observer, Connect: true})
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,6 +80,9 @@ type Options struct {
 	// any web page a user visits could reach the target through the
 	// user's browser.
 	Listen layer.ServerConfig
+	// Proxy, if set, connects to To through a proxy (client.Options.Proxy:
+	// socks5:// or http:// CONNECT); To must be TCP underneath.
+	Proxy string
 	// Target stacks the layers of a tls://, ws:// or wss:// To on each
 	// connection to it (layer.Dial); its Preamble is the relay's own when
 	// ProxyProtocol is set.
@@ -161,6 +165,8 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 	switch {
 	case o.ProxyProtocol != 0 && o.ProxyProtocol != 1 && o.ProxyProtocol != 2:
 		return nil, sockit.BadOption("relay.Options", "ProxyProtocol", fmt.Sprintf("%d is not 1 or 2", o.ProxyProtocol))
+	case o.Proxy != "" && !strings.HasPrefix(o.To.Transport().Scheme, "tcp"):
+		return nil, sockit.BadOption("relay.Options", "Proxy", "tunnels TCP; the target "+o.To.String()+" is not TCP")
 	case o.ProxyProtocol != 0 && o.To.IsPacket():
 		return nil, sockit.BadOption("relay.Options", "ProxyProtocol", "is sent on stream connections; the target "+o.To.String()+" carries datagrams")
 	}
@@ -337,7 +343,7 @@ func (r *Relay) forward(nc net.Conn) {
 		defer c.Close() // the layers' goodbye, then nc's close
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.ConnectTimeout)
-	t, err := layer.Dial(ctx, r.o.To, r.target(nc), client.Options{ConnectTimeout: r.o.ConnectTimeout, Observer: r.o.Observer})
+	t, err := layer.Dial(ctx, r.o.To, r.target(nc), client.Options{ConnectTimeout: r.o.ConnectTimeout, Proxy: r.o.Proxy, Observer: r.o.Observer})
 	cancel()
 	if err != nil {
 		r.failed.Add(1)

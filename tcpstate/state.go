@@ -160,6 +160,12 @@ func Path(from, to State) []State {
 func Meaning(from, to State) string {
 	from, to = from.normal(), to.normal()
 	switch {
+	case from == to && (to == FinWait1 || to == FinWait2):
+		// tcp_close sets the state it is already in (tcp_close_state)
+		// and the kernel reports that as a change.
+		return "close() after shutdown(): our FIN went out already; nothing is sent, the state stays, and the kernel owns the socket now"
+	case from == to:
+		return "the kernel set the state it was already in: nothing changed"
 	case to == SynSent:
 		return "connect(): our SYN goes out"
 	case to == Listen:

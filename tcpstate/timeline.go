@@ -106,10 +106,13 @@ func (tl *Timeline) AddTransition(t Transition) []Step {
 	if t.From.normal() == SynSent {
 		out = tl.flushPending(k)
 	}
-	if entered, ok := tl.since[k]; ok {
+	entered, ok := tl.since[k]
+	if ok {
 		st.InState = t.Time.Sub(entered)
 	}
-	tl.since[k] = t.Time
+	if !ok || t.From.normal() != t.To.normal() { // a state set again was not entered anew
+		tl.since[k] = t.Time
+	}
 	st.Conn = tl.conn(k)
 	tl.forget(k, t.To)
 	return append(out, st)

@@ -3,6 +3,7 @@ package tcpstate_test
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,28 @@ func TestTimelineConcurrentConnects(t *testing.T) {
 	}
 	if steps[0].Conn == steps[len(steps)-1].Conn && steps[0].Local != steps[len(steps)-1].Local {
 		t.Errorf("two connections share number %d", steps[0].Conn)
+	}
+}
+
+// A telnet that calls shutdown and then close: the kernel reports
+// FIN_WAIT_1 → FIN_WAIT_1 at the close (tcp_close sets the state it is
+// in). The step says the state stays, and the time in FIN_WAIT_1 still
+// counts from the shutdown.
+func TestTimelineStateSetAgain(t *testing.T) {
+	t.Parallel()
+	var tl tcpstate.Timeline
+	a, b := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:7007")
+	t0 := time.Unix(1000, 0)
+	tr := func(ms int, from, to tcpstate.State) []tcpstate.Step {
+		return tl.AddTransition(tcpstate.Transition{Time: t0.Add(time.Duration(ms) * time.Millisecond), Local: a, Remote: b, From: from, To: to})
+	}
+	tr(0, tcpstate.Established, tcpstate.FinWait1)
+	again := tr(5, tcpstate.FinWait1, tcpstate.FinWait1)
+	if len(again) != 1 || !strings.Contains(again[0].Meaning, "state stays") {
+		t.Fatalf("FIN_WAIT_1 → FIN_WAIT_1 gave %+v, want one step whose meaning says the state stays", again)
+	}
+	next := tr(8, tcpstate.FinWait1, tcpstate.FinWait2)
+	if len(next) != 1 || next[0].InState != 8*time.Millisecond {
+		t.Errorf("FIN_WAIT_1 → FIN_WAIT_2 gave %+v, want 8ms in FIN_WAIT_1 (from the shutdown, not the close)", next)
 	}
 }

@@ -53,7 +53,7 @@ func TestBenchTotalsEqualServerCounters(t *testing.T) {
 		{eps[0], "-c", "20", "--depth", "3"},
 		{eps[0], "-c", "20", "--procs", "2", "--rate", "4000"},
 		{eps[1], "-c", "4", "--depth", "4"},
-		{eps[2], "-c", "10", "-s", "4096"},
+		{eps[2], "-c", "10", "--size", "4096"},
 	} {
 		args = append(args, "-d", "700ms", "--warmup", "100ms")
 		code, res, stderr := benchJSON(t, args...)
@@ -90,7 +90,7 @@ func TestBenchTotalsEqualServerCounters(t *testing.T) {
 func TestBenchCatchesCorruptingServer(t *testing.T) {
 	needBinary(t)
 	addr := testkit.Serve(t, func(c net.Conn) { corruptEcho(c, 1_000_000) })
-	p := start(t, "bench", addr.String(), "-c", "4", "--depth", "8", "-s", "512", "-d", "1s", "--warmup", "0s")
+	p := start(t, "bench", addr.String(), "-c", "4", "--depth", "8", "--size", "512", "-d", "1s", "--warmup", "0s")
 	code := p.Wait(t, 60*time.Second)
 	out := p.Stdout.String()
 	if code != 1 {
@@ -153,7 +153,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{dead, "--mode", "mirror"},
 		{dead, "--payload", "ones"},
 		{dead, "--depth", "0"},
-		{"udp://" + testkit.QuietUDP(t), "-s", "4"},
+		{"udp://" + testkit.QuietUDP(t), "--size", "4"},
 		{"tpc://" + dead},
 	} {
 		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
@@ -176,7 +176,7 @@ func TestBenchRateAndPayloadFlags(t *testing.T) {
 		{dead, "--rate", "NaN"},
 		{dead, "--rate", "+Inf"},
 		{dead, "--connect-rate", "nan"},
-		{dead, "--payload", "@" + file, "-s", "64"},
+		{dead, "--payload", "@" + file, "--size", "64"},
 	} {
 		code, _, stderr := run(t, append([]string{"bench"}, args...)...)
 		if code != 2 || !strings.HasPrefix(stderr, "sockit: ") {

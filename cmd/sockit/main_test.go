@@ -136,7 +136,7 @@ func TestSendRefused(t *testing.T) {
 	if code != 3 {
 		t.Errorf("exit code = %d, want 3", code)
 	}
-	if want := "sockit: connect tcp " + addr + ": connection refused (nothing listens there)\n"; errOut != want {
+	if want := "sockit: connect tcp " + addr + ": connection refused (nothing listens there) [ECONNREFUSED]\n"; errOut != want {
 		t.Errorf("stderr = %q, want %q", errOut, want)
 	}
 	if out != "" {

@@ -46,9 +46,27 @@ var optionFlags = map[string]string{
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
 	"service.GuardOptions.Burst":  "--udp-burst",
+	"client.Options.Source":       "--source (-s)",
+	"program.Program.Argv":        "--exec",
+	"client.Options.Proxy":        "--proxy",
+	"relay.Options.Proxy":         "--proxy",
+	"bench.Options.Proxy":         "--proxy",
+	"layer.ClientConfig.Proxy":    "--proxy",
+	"program.Program.Shell":       "--sh",
 
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
+
+	// The socket API lab.
+	"client.Options.Calls":           "--send-call, --recv-call and their flags",
+	"client.Options.Calls.Send":      "--send-call",
+	"client.Options.Calls.SendFlags": "--send-flags",
+	"client.Options.Calls.Recv":      "--recv-call",
+	"client.Options.Calls.RecvFlags": "--recv-flags",
+	"client.Options.Connect":         "--connected",
+	"client.SendOptions.Rights":      "--pass-fd",
+	"engine.Config.Urgent":           "--urgent",
+	"engine.Config.AcceptDelay":      "--accept-delay",
 }
 
 // describe is the text sockit prints for err: option fields named as
@@ -124,4 +142,26 @@ func checkPositive(cmd *cobra.Command) error {
 		}
 	})
 	return bad
+}
+
+// formerShorthands are short flags a verb had before nc's meaning took
+// them (-s is nc's source address), with the long name that stays.
+var formerShorthands = map[string]string{
+	"serve -s": "--service",
+	"bench -s": "--size",
+}
+
+// flagAdvice adds to a flag error what to type instead, where sockit
+// knows: a short flag that moved to nc's meaning.
+func flagAdvice(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if !errors.As(err, &ne) || ne.GetSpecifiedShortnames() == "" {
+		return err
+	}
+	for _, short := range ne.GetSpecifiedName() {
+		if long, ok := formerShorthands[cmd.Name()+" -"+string(short)]; ok {
+			return fmt.Errorf("%w (-%c is nc's source address now; use %s)", err, short, long)
+		}
+	}
+	return err
 }

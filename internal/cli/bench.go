@@ -68,7 +68,7 @@ Exit status: 0 when the run completed, whatever errors it counted (they are in t
 report), 1 when the echoes did not match what was sent, 3 when no connection could
 be made at all.`,
 		Example: `  sockit bench 127.0.0.1:7007
-  sockit bench tcp://127.0.0.1:7007 -c 100 -s 64 --rate 40000 -d 30s
+  sockit bench tcp://127.0.0.1:7007 -c 100 --size 64 --rate 40000 -d 30s
   sockit bench unix:///tmp/echo.sock -c 1000 --depth 4 --html report.html
   sockit bench udp://127.0.0.1:7007 -c 8 --depth 16 --json
   sockit bench ws://127.0.0.1:7080/echo -c 100 --rate 10000
@@ -89,7 +89,7 @@ be made at all.`,
 	fs := cmd.Flags()
 	fs.IntVarP(&b.Conns, "conns", "c", 10, "connections (for udp and unixgram: sockets)")
 	fs.Float64Var(&b.ConnectRate, "connect-rate", 0, "open at most this many connections per second (0 = as fast as they connect)")
-	fs.IntVarP(&b.Size, "size", "s", 64, "bytes per message")
+	fs.IntVar(&b.Size, "size", 64, "bytes per message")
 	fs.IntVar(&b.Depth, "depth", 1, "messages in flight per connection (pipelining)")
 	fs.Float64Var(&b.Rate, "rate", 0, "messages per second over all connections, open loop (0 = closed loop, as fast as echoes return)")
 	fs.DurationVarP(&b.Duration, "duration", "d", 10*time.Second, "how long to measure")
@@ -108,6 +108,7 @@ be made at all.`,
 	fs.IntVar(&b.Loops, "loops", 0, "event loops per process (0 = GOMAXPROCS)")
 	fs.BoolVar(&b.Insecure, "insecure", false, "tls, wss: do not verify the server's certificate (a self-signed test server)")
 	fs.StringVar(&b.CAFile, "ca", "", "tls, wss: verify the server's certificate against the CA certificates in this PEM file")
+	registerProxy(fs, &b.Proxy)
 	fs.BoolVar(&opts.JSON, "json", false, "print the result as JSON instead of a table (schema "+bench.Schema+": durations in µs, keys with their unit)")
 	fs.BoolVar(&opts.JSONStream, "json-stream", false, "print NDJSON: one object per --interval (default 1s) as it ends, then the result")
 	fs.DurationVar(&opts.Interval, "interval", 0, "print a line per interval of this length (such as 1s) before the report, also when the output is not a terminal; 0 = none")

@@ -7,6 +7,7 @@ import (
 	"github.com/sockit/sockit/bench"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/service"
+	"github.com/sockit/sockit/sockapi"
 )
 
 // flagValues are the values shell completion offers for a flag that takes
@@ -34,10 +35,19 @@ var flagValues = map[string]func() []string{
 		return []string{"random\trandom bytes", "zeros\tzero bytes", "@\t@FILE: each message is the file"}
 	},
 	"proxy-protocol": func() []string { return []string{"1\ttext header (v1)", "2\tbinary header (v2)"} },
+	"send-call":      func() []string { send, _, _, _ := sockapi.Names(); return send },
+	"recv-call":      func() []string { _, recv, _, _ := sockapi.Names(); return recv },
+	"send-flags":     func() []string { _, _, flags, _ := sockapi.Names(); return flags },
+	"recv-flags":     func() []string { _, _, flags, _ := sockapi.Names(); return flags },
+	"shutdown":       func() []string { _, _, _, how := sockapi.Names(); return how },
+	"urgent": func() []string {
+		return []string{string(engine.UrgentReceive) + "\ttaken apart with recv(MSG_OOB) and narrated",
+			string(engine.UrgentInline) + "\tkept in the stream (SO_OOBINLINE)", "off\tleft to the kernel, which drops it unread"}
+	},
 }
 
 // fileFlags name a file: completion offers paths.
-var fileFlags = []string{"cert", "key", "ca", "html"}
+var fileFlags = []string{"cert", "key", "ca", "html", "pass-fd"}
 
 // registerCompletions sets the completion of cmd's flags, and its
 // subcommands', from flagValues and fileFlags.

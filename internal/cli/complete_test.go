@@ -22,7 +22,7 @@ func TestFlagCompletion(t *testing.T) {
 		directive cobra.ShellCompDirective
 	}{
 		{args: []string{"serve", "--service", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
-		{args: []string{"serve", "-s", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"serve", "--service", ""}, values: []string{"echo", "discard", "chargen", "daytime"}, directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"serve", "--engine", ""}, values: engineNames(), directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"serve", "--accept", ""}, values: []string{"shared", "reuseport"}, directive: cobra.ShellCompDirectiveNoFileComp},
 		{args: []string{"bench", "127.0.0.1:7007", "--mode", ""}, values: []string{"echo", "sink", "source"}, directive: cobra.ShellCompDirectiveNoFileComp},
@@ -32,6 +32,12 @@ func TestFlagCompletion(t *testing.T) {
 		{args: []string{"serve", "--cert", ""}, values: nil, directive: cobra.ShellCompDirectiveDefault},
 		{args: []string{"send", "--ca", ""}, values: nil, directive: cobra.ShellCompDirectiveDefault},
 		{args: []string{"bench", "x", "--html", ""}, values: nil, directive: cobra.ShellCompDirectiveDefault},
+		{args: []string{"send", "--send-call", ""}, values: []string{"write", "send", "sendto", "sendmsg", "writev"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"connect", "--recv-call", ""}, values: []string{"read", "recv", "recvfrom", "recvmsg", "readv"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"send", "--recv-flags", ""}, values: []string{"peek", "waitall", "dontwait", "oob", "dontroute"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"connect", "--shutdown", ""}, values: []string{"wr", "rd", "rdwr", "none"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"serve", "--urgent", ""}, values: []string{"receive", "inline", "off"}, directive: cobra.ShellCompDirectiveNoFileComp},
+		{args: []string{"send", "--pass-fd", ""}, values: nil, directive: cobra.ShellCompDirectiveDefault},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/sockit/sockit"
+	"github.com/sockit/sockit/client"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -37,6 +38,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case errors.As(err, new(*client.ProxyError)):
+		return ExitConnect // the proxy could not connect us, or would not
 	}
 	kind := sockit.KindOf(err)
 	switch kind {

@@ -162,6 +162,12 @@ func (f *tlsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.CA, "ca", "", "tls, wss: verify the server's certificate against the CA certificates in this PEM file")
 }
 
+// registerProxy adds --proxy, the proxy a client connects through
+// (client.Options.Proxy), to fs.
+func registerProxy(fs *pflag.FlagSet, proxy *string) {
+	fs.StringVar(proxy, "proxy", "", "connect through this proxy: socks5://[user:pass@]host:port (SOCKS5; the proxy resolves names) or http://[user:pass@]host:port (HTTP CONNECT); tcp, tls, ws and wss endpoints")
+}
+
 // config is the TLS configuration for ep, nil if it has no TLS; a CA file
 // that cannot be used is a usage error.
 func (f tlsFlags) config(ep endpoint.Endpoint) (*tls.Config, error) {

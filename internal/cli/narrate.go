@@ -36,7 +36,7 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	bp := h.pool.Get().(*[]byte)
 	defer h.pool.Put(bp)
-	b := r.Time.AppendFormat((*bp)[:0], "15:04:05.000000")
+	b := r.Time.AppendFormat((*bp)[:0], stampLayout)
 	b = append(b, ' ')
 	if r.Level >= slog.LevelWarn {
 		b = append(append(b, strings.ToLower(r.Level.String())...), ": "...)
@@ -66,13 +66,17 @@ func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
 
+// stampLayout is the time of day that starts each line sockit narrates.
+const stampLayout = "15:04:05.000000"
+
 // narrator turns socket steps into log lines, the -v narration, and into
 // the objects of the --json stream. It is the Observer the library reports
 // to; nothing else in sockit logs.
 type narrator struct {
-	log    *slog.Logger // nil: no narration, only events
-	states *stateNotes  // --states; nil costs one comparison per step
-	events *jsonEvents  // --json; nil costs one comparison per step
+	log     *slog.Logger // nil: no narration, only events
+	states  *stateNotes  // --states; nil costs one comparison per step
+	events  *jsonEvents  // --json; nil costs one comparison per step
+	preview bool         // -vv: show the first bytes each transfer moved
 }
 
 // observer returns the narrator as an Observer, or nil when not verbose so
@@ -108,6 +112,9 @@ func (n narrator) Observe(e sockit.Event) {
 	msg := e.String()
 	if e.FD >= 0 && e.Step != sockit.StepSocket && e.Step != sockit.StepAccept {
 		msg = "[fd " + strconv.Itoa(e.FD) + "] " + msg
+	}
+	if n.preview && e.N > 0 && e.Data != nil && e.Err == nil {
+		msg += " " + preview(e.Data, e.N)
 	}
 	msg += note.text()
 	level := slog.LevelInfo

@@ -33,6 +33,7 @@ type RelayOptions struct {
 	Grace        time.Duration
 	Verbose      bool
 	TLS          tlsFlags // TARGET tls:// or wss://
+	Proxy        string   // reach TARGET through this proxy (relay.Options.Proxy)
 	// CertFile and KeyFile serve a tls:// LISTEN endpoint; without them a
 	// self-signed certificate is made.
 	CertFile, KeyFile string
@@ -90,6 +91,7 @@ nginx, HAProxy) sees the real client's address.`,
 	fs.IntVar(&opts.MaxSessions, "max-sessions", relay.DefaultMaxSessions, "datagrams: the most client sessions (a socket and a goroutine each) at once; a new client then closes the one quiet the longest")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
+	registerProxy(fs, &opts.Proxy)
 	opts.TLS.register(fs)
 	fs.StringVar(&opts.CertFile, "cert", "", "LISTEN tls://: the certificate (PEM); without it a self-signed one is made")
 	fs.StringVar(&opts.KeyFile, "key", "", "LISTEN tls://: the private key (PEM) of --cert")
@@ -142,7 +144,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 		idle = -1 // --idle-timeout 0: never
 	}
 	r, err := relay.Listen(ctx, relay.Options{
-		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout,
+		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout, Proxy: opts.Proxy,
 		IdleTimeout: idle, MaxSessions: opts.MaxSessions, Observer: obs,
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},

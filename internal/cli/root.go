@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/sockit/sockit/internal/version"
 )
 
 // IOStreams are the standard streams a verb reads and writes. Tests pass
@@ -100,6 +102,7 @@ Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
 missing, not a socket or not writable), 4 cannot use the local address (in use,
 permission, not a socket), 130 interrupted (for serve: by a second Ctrl-C, the
 first one shuts down gracefully and exits 0).`,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Set here because only cobra's own unknown-command path defaults it.
@@ -121,14 +124,19 @@ first one shuts down gracefully and exits 0).`,
 		// Every verb: a flag marked positive must not be given as zero.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return checkPositive(cmd) },
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(app.IO.In)
 	root.SetOut(app.IO.Out)
 	root.SetErr(app.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErr{err}
+		return usageErr{flagAdvice(c, err)}
 	})
-	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil))
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdICMP(app, nil), NewCmdVersion(app, nil))
 	registerCompletions(root)
+	for _, c := range append(root.Commands(), root) {
+		secondsDurations(c.Flags())
+		secondsDurations(c.PersistentFlags())
+	}
 	return root
 }
 

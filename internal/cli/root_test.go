@@ -61,7 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bench procs", args: []string{"bench", dead, "-c", "2", "--procs", "3"}, wants: []string{"--procs must be 1 … the connections (2)"}},
 		{name: "send count 0", args: []string{"send", "--count", "0", dead, "x"}, wants: []string{"--count must be at least 1"}},
 		{name: "serve max-message 0", args: []string{"serve", "--max-message", "0", "tcp://127.0.0.1:0"}, wants: []string{"--max-message must be at least 1"}},
-		{name: "serve engine", args: []string{"serve", "--engine", "kqueue", "tcp://127.0.0.1:0"}, wants: []string{`--engine "kqueue" is not std or epoll`}},
+		{name: "serve engine", args: []string{"serve", "--engine", "kqueue", "tcp://127.0.0.1:0"}, wants: []string{`--engine "kqueue" is not std, epoll or uring`}},
 		{name: "serve accept", args: []string{"serve", "--accept", "random", "tcp://127.0.0.1:0"}, wants: []string{`--accept "random" is not shared or reuseport`}},
 		{name: "connect proxy version", args: []string{"connect", "--proxy-protocol", "3", dead}, wants: []string{"--proxy-protocol 3 is not 1 or 2"}},
 		{name: "connect proxy over udp", args: []string{"connect", "--proxy-protocol", "1", "udp://" + quiet}, wants: []string{"--proxy-protocol is written on stream connections"}},
@@ -138,7 +138,7 @@ func TestFlagsToOptions(t *testing.T) {
 					t.Errorf("Sock = %+v, want Linger 0 (engine default) and NoDelay", o.Sock)
 				}
 			}},
-			{name: "all set", args: []string{"tcp://:1", "udp://:2", "-s", "daytime", "--grace", "1s", "--idle-timeout", "2s",
+			{name: "all set", args: []string{"tcp://:1", "udp://:2", "--service", "daytime", "--grace", "1s", "--idle-timeout", "2s",
 				"--unlink", "-v", "--backlog", "7", "--reuseport", "--nodelay=false", "--rcvbuf", "4096", "--sndbuf", "8192", "--linger", "3s"},
 				check: func(t *testing.T, o *ServeOptions) {
 					if want := []string{"tcp://:1", "udp://:2"}; !reflect.DeepEqual(o.Endpoints, want) {
@@ -182,15 +182,22 @@ func TestFlagsToOptions(t *testing.T) {
 		}{
 			{name: "defaults", args: []string{ep, "hello", "there"},
 				want: SendOptions{Endpoint: ep, Message: []string{"hello", "there"}, Count: 1,
-					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true}}},
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true}, API: apiFlags{Shutdown: "wr"}}},
 			{name: "all set", args: []string{"-n", "--hex", "--count", "3", "--timeout", "1s", "--connect-timeout", "2s", "-v",
 				"--keepalive", "-1s", "--linger", "0", "unix:///x", "-"},
 				want: SendOptions{Endpoint: "unix:///x", Message: []string{"-"}, NoNewline: true, Hex: true, Count: 3,
 					Timeout: time.Second, ConnectTimeout: 2 * time.Second, Verbose: true,
-					Sock: sockFlags{NoDelay: true, KeepAlive: -time.Second, Linger: -1}}},
+					Sock: sockFlags{NoDelay: true, KeepAlive: -time.Second, Linger: -1}, API: apiFlags{Shutdown: "wr"}}},
 			{name: "linger set", args: []string{"--linger", "4s", ep, "x"},
 				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1,
-					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true, Linger: 4 * time.Second}}},
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true, Linger: 4 * time.Second}, API: apiFlags{Shutdown: "wr"}}},
+			{name: "socket API lab", args: []string{"-vv", "--send-call", "sendmsg", "--recv-call", "recv", "--send-flags", "dontroute", "--recv-flags", "peek,waitall",
+				"--oob", "!", "--shutdown", "rd", "--source", "127.0.0.2", "--connected", "--hold", "5s", "--pass-fd", "/etc/hostname", ep, "x"},
+				want: SendOptions{Endpoint: ep, Message: []string{"x"}, Count: 1, Verbose: true, Preview: true,
+					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true},
+					API: apiFlags{SendCall: "sendmsg", RecvCall: "recv", SendFlags: "dontroute", RecvFlags: "peek,waitall", OOB: "!",
+						Shutdown: "rd", Connected: true, Hold: 5 * time.Second},
+					PassFD: []string{"/etc/hostname"}, NC: ncFlags{Source: "127.0.0.2"}}},
 		}
 		for _, tt := range tests {
 			app, _, _ := newTestApp()
@@ -201,7 +208,7 @@ func TestFlagsToOptions(t *testing.T) {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
 			g := *got
-			g.IO = IOStreams{}
+			g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Errorf("%s: options\n got %+v\nwant %+v", tt.name, g, tt.want)
 			}
@@ -218,9 +225,9 @@ func TestFlagsToOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := *got
-		g.IO = IOStreams{}
+		g.IO, g.NC = IOStreams{}, ncFlags{} // nc's flags: nc_test.go
 		want := ConnectOptions{Endpoint: ep, NoShutdown: true, IdleTimeout: 3 * time.Second,
-			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}}
+			ReplyWait: 4 * time.Second, ConnectTimeout: 10 * time.Second, Verbose: true, Sock: sockFlags{NoDelay: true}, API: apiFlags{Shutdown: "wr"}}
 		if !reflect.DeepEqual(g, want) {
 			t.Errorf("options\n got %+v\nwant %+v", g, want)
 		}

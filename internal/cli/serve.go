@@ -43,6 +43,17 @@ type ServeOptions struct {
 	Unlink  bool
 	Verbose bool
 	States  bool // with Verbose: note each TCP socket's state after each step
+	Preview bool // -vv: with Verbose, the first bytes of each read and write
+	// The socket API lab: the word that stops the server
+	// (service.Lab.ExitWord), a listener that accepts slowly
+	// (engine.Config.AcceptDelay), a FIN held before the service hears
+	// of it (service.Lab.CloseDelay), and what becomes of urgent data
+	// (engine.Config.Urgent; "" = the best the engine can, see
+	// urgentMode).
+	ExitWord    string
+	AcceptDelay time.Duration
+	CloseDelay  time.Duration
+	Urgent      string
 	// ProxyProtocol: stream connections begin with a PROXY protocol header
 	// (v1 or v2, from a load balancer such as HAProxy) naming the real client.
 	ProxyProtocol bool
@@ -108,7 +119,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
 			opts.ServiceSet = cmd.Flags().Changed("service")
-			opts.Verbose, _ = cmd.Flags().GetBool("verbose")
+			opts.Verbose, opts.Preview = verbosity(cmd)
 			opts.States, _ = cmd.Flags().GetBool("states")
 			opts.Verbose = opts.Verbose || opts.States
 			opts.Sock.resolveLinger(cmd.Flags())
@@ -119,11 +130,11 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&opts.Service, "service", "s", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
+	fs.StringVar(&opts.Service, "service", "echo", "service to run: "+strings.Join(serviceNames, ", ")+" (http:// and https:// endpoints: http)")
 	fs.StringVar(&opts.Root, "root", "", "http: serve the files of this directory (GET, HEAD, Range; paths cannot leave it)")
-	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection) or epoll")
-	fs.IntVar(&opts.Loops, "loops", 0, "epoll engine: number of event loops (0 = GOMAXPROCS)")
-	fs.StringVar(&opts.Accept, "accept", "shared", "epoll engine: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
+	fs.StringVar(&opts.Engine, "engine", string(engine.DefaultBackend), "engine backend: std (goroutine per connection), epoll, or uring (io_uring; falls back to epoll where the kernel lacks it)")
+	fs.IntVar(&opts.Loops, "loops", 0, "epoll and uring engines: number of event loops (0 = GOMAXPROCS)")
+	fs.StringVar(&opts.Accept, "accept", "shared", "epoll and uring engines: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
@@ -139,7 +150,11 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.Float64Var(&opts.UDPRate, "udp-rate", service.DefaultRate, "udp: answer at most this many datagrams a second to one source address and port, in bursts of --udp-burst (0 = no limit); datagrams from the server's own address, broadcast or multicast addresses and ports below 1024 are never answered")
 	fs.IntVar(&opts.UDPBurst, "udp-burst", service.DefaultBurst, "udp: how many datagrams from one source may be answered at once before --udp-rate applies")
 	fs.BoolVar(&opts.Unlink, "unlink", false, "replace a stale Unix socket file (never a live one, never a non-socket)")
-	fs.BoolP("verbose", "v", false, "narrate each socket step and log each connection")
+	fs.CountP("verbose", "v", "narrate each socket step and log each connection; -vv adds the first bytes of each read and write, as a classic server prints each message")
+	fs.StringVar(&opts.ExitWord, "exit-word", "", "stop (gracefully, exit 0) when a client sends exactly this word: a line, or a datagram, as the classic TCP and UDP echo servers do")
+	fs.DurationVar(&opts.AcceptDelay, "accept-delay", 0, "call accept(2) once every this long: connections wait in the backlog meanwhile (see it fill with: sockit watch PORT)")
+	fs.DurationVar(&opts.CloseDelay, "close-delay", 0, "hold each client's FIN this long before answering it with our own: the server sits in CLOSE_WAIT, and the teardown shows four segments (see it with: sockit trace PORT)")
+	fs.StringVar(&opts.Urgent, "urgent", "", "tcp urgent data (MSG_OOB): receive (taken apart with recv(MSG_OOB) and narrated; the default where the engine can: epoll), inline (SO_OOBINLINE: kept in the stream; the default elsewhere, where the engine can) or off (left to the kernel, which drops it unread)")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
 	opts.Sock.register(fs, true)
 	opts.Events.register(fs, "standard output, where they replace the banner and the summary")
@@ -172,7 +187,7 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 	narr := newEventWriter(opts.IO.ErrOut)
 	defer narr.finish(opts.IO.ErrOut, "narration")
 	log := newLogger(narr, opts.Verbose)
-	obs := withStates(withEvents(observer(log, opts.Verbose), events), opts.States)
+	obs := withPreview(withStates(withEvents(observer(log, opts.Verbose), events), opts.States), opts.Preview)
 	var counts *metricsObserver
 	if opts.Metrics != "" {
 		counts = new(metricsObserver)
@@ -206,6 +221,21 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 	if opts.newServer != nil {
 		newServer = opts.newServer
 	}
+	exit := make(chan net.Addr, 1)
+	lab := &service.Lab{ExitWord: opts.ExitWord, CloseDelay: opts.CloseDelay, Stop: func(from net.Addr) {
+		select {
+		case exit <- from:
+		default:
+		}
+	}}
+	handler = lab.Wrap(handler)
+	if packetHandler != nil {
+		packetHandler = lab.WrapPacket(packetHandler)
+	}
+	urgent, err := urgentMode(opts.Urgent, engine.Backend(opts.Engine))
+	if err != nil {
+		return err
+	}
 	layers := newServeLayers(opts, certTLS, obs, svc.room)
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
@@ -221,6 +251,9 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		IdleTimeout: opts.Idle,
 		Unlink:      opts.Unlink,
 		Observer:    obs,
+		Urgent:      urgent,
+		Rights:      engine.LabSupportOf(engine.Backend(opts.Engine)).Rights, // narrated and answered where the backend can
+		AcceptDelay: opts.AcceptDelay,
 
 		HighWatermark:   int(opts.Watermark),
 		MaxPendingTotal: int64(opts.MaxPendingTotal),
@@ -279,7 +312,11 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		opts.Ready(addrs)
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case from := <-exit:
+		fmt.Fprintf(opts.IO.ErrOut, "exit word %q from %s\n", opts.ExitWord, from)
+	}
 	active := srv.Stats().Active
 	if active > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "shutting down: %s open, waiting up to %s (Ctrl-C again to stop now)\n", plural(uint64(active), "connection"), opts.Grace)
@@ -309,6 +346,9 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 	fmt.Fprintf(opts.IO.Out, "served %s, %s; bytes in %d, bytes out %d%s\n",
 		plural(st.Accepted, "connection"), plural(st.PacketsIn, "datagram"), st.BytesIn, st.BytesOut, framingNote(servedTLS, servedWS))
 	for _, line := range layerSummary(layers.Stats(), servedTLS, servedWS) {
+		fmt.Fprintln(opts.IO.Out, line)
+	}
+	if line := labSummary(st.UrgentIn, st.RightsIn); line != "" {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	for _, line := range svc.summary() {
@@ -418,6 +458,9 @@ func newServeLayers(opts *ServeOptions, certTLS *serveTLS, obs sockit.Observer, 
 func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint, certTLS *serveTLS, metrics *metricsServer) {
 	w := opts.IO.Out
 	fmt.Fprintf(w, "sockit serve: %s service, %s engine\n", opts.Service, srv.Backend())
+	if err := srv.Fallback(); err != nil {
+		fmt.Fprintf(w, "  (asked for %s: %v)\n", opts.Engine, err)
+	}
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s%s\n", ep, allInterfaces(ep))
 	}

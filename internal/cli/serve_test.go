@@ -471,7 +471,7 @@ func TestServeNewServerErrors(t *testing.T) {
 			if got := ExitCode(err); got != tt.wantCode {
 				t.Errorf("runServe = %v: exit code %d, want %d", err, got, tt.wantCode)
 			}
-			if tt.newErr == nil && !strings.Contains(describe(err), `--engine "kqueue" is not std or epoll`) {
+			if tt.newErr == nil && !strings.Contains(describe(err), `--engine "kqueue" is not std, epoll or uring`) {
 				t.Errorf("error %q does not name the flag and the choices", describe(err))
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {

@@ -12,7 +12,8 @@ import (
 // then LAST_ACK and CLOSED.
 func TestStatesNarration(t *testing.T) {
 	t.Parallel()
-	for _, engine := range []string{"epoll", "std"} {
+	for _, b := range testkit.Backends() {
+		engine := string(b)
 		srv := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Engine: engine, Verbose: true, States: true})
 		opts, out, errOut := sendOpts(srv.endpoint(0), "hello")
 		opts.Verbose, opts.States = true, true

@@ -440,7 +440,7 @@ func (p *tracePrinter) print(st tcpstate.Step) {
 		p.shown[st.Conn] = true
 		fmt.Fprintf(p.w, "── connection #%d: %s\n", st.Conn, connName(st))
 	}
-	fmt.Fprintln(p.w, st.Time.Format("15:04:05.000000")+" "+connTag(st.Conn)+" "+stepText(st))
+	fmt.Fprintln(p.w, st.Time.Format(stampLayout)+" "+connTag(st.Conn)+" "+stepText(st))
 }
 
 func connTag(n int) string {
@@ -466,7 +466,11 @@ func stepText(st tcpstate.Step) string {
 	for _, s := range st.Passed {
 		b.WriteString(" → (" + s.String() + ")")
 	}
-	b.WriteString(" → " + st.To.String())
+	if st.To == st.From && len(st.Passed) == 0 {
+		b.WriteString(" (stays)")
+	} else {
+		b.WriteString(" → " + st.To.String())
+	}
 	if st.InState > 0 && !st.Polled {
 		fmt.Fprintf(&b, " after %s in %s", fmtDur(st.InState), st.From)
 	}

@@ -43,8 +43,11 @@ func NewCmdWatch(app *App, runF func(context.Context, *WatchOptions) error) *cob
 		Short: "Show the TCP sockets on a port and their states, live",
 		Long: `Show the TCP sockets on a port (local or remote) with their state, addresses,
 send and receive queues, round-trip time and time in state, and how many are in
-each state. On a terminal the table refreshes every --interval until Ctrl-C;
-otherwise, or with --once, it is printed once. --json prints one snapshot.
+each state. A listener's row says what its queues are: "accept queue N of
+backlog M", the connections completed and waiting for accept(2) against
+listen(2)'s backlog (see it fill: sockit serve --accept-delay 1m). On a
+terminal the table refreshes every --interval until Ctrl-C; otherwise, or
+with --once, it is printed once. --json prints one snapshot.
 
 The data comes from the kernel's sock_diag, as ss(8) gets it: no root needed.
 Time in state is exact for TIME_WAIT (from its timer) and counted from when
@@ -301,7 +304,7 @@ func writeWatchSummary(w io.Writer, socks []tcpstate.Socket, label string) {
 	fmt.Fprintln(w, countsLine(socks, label))
 	for _, s := range socks {
 		if s.State == tcpstate.Listen {
-			fmt.Fprintf(w, "  accept queue %s: %d waiting for accept(2), backlog %d\n", s.Local, s.RecvQ, s.SendQ)
+			fmt.Fprintf(w, "  %s: %s\n", s.Local, queueText(s))
 		}
 	}
 	if bins := timeWaitLeft(socks); bins != nil {
@@ -360,6 +363,21 @@ func remoteText(s tcpstate.Socket) string {
 		return "*:*"
 	}
 	return s.Remote.String()
+}
+
+// queueText labels a listener's queues, which ss(8) shows as its RECV-Q
+// and SEND-Q, for the summary: the connections the kernel has completed
+// and that wait for accept(2), against the backlog listen(2) allowed.
+// Other sockets get "".
+func queueText(s tcpstate.Socket) string {
+	if s.State != tcpstate.Listen {
+		return ""
+	}
+	text := fmt.Sprintf("accept queue %d of backlog %d", s.RecvQ, s.SendQ)
+	if s.RecvQ > s.SendQ {
+		text += " (full: new SYNs are dropped)"
+	}
+	return text
 }
 
 func rttText(s tcpstate.Socket) string {

@@ -22,6 +22,7 @@ const (
 	PeerShut  Readiness = unix.EPOLLRDHUP // the peer shut its writing side down
 	HungUp    Readiness = unix.EPOLLHUP   // both directions are over
 	ErrorSeen Readiness = unix.EPOLLERR   // a pending socket error (PendingError)
+	Urgent    Readiness = unix.EPOLLPRI   // TCP urgent data has come (RecvOOB takes it)
 )
 
 // Epoll is one epoll instance with the two descriptors a loop waits on

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -89,16 +90,64 @@ func Addr(network string, sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-// Socket calls socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC and reports it.
+// Socket calls socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC and reports it,
+// naming the family and type it passed.
 func Socket(network, address string, family, sotype int, obs sockit.Observer) (int, error) {
 	fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
 	if obs != nil {
-		obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fd, Net: network, Detail: FamilyType(network, address)})
+		obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fd, Net: network, Detail: familyType(family, sotype)})
 	}
 	return fd, nil
+}
+
+// familyType names socket(2)'s first two arguments: "AF_INET6,
+// SOCK_STREAM".
+func familyType(family, sotype int) string {
+	f := "AF_INET"
+	switch family {
+	case unix.AF_INET6:
+		f = "AF_INET6"
+	case unix.AF_UNIX:
+		f = "AF_UNIX"
+	}
+	t := "SOCK_STREAM"
+	switch sotype {
+	case unix.SOCK_DGRAM:
+		t = "SOCK_DGRAM"
+	case unix.SOCK_SEQPACKET:
+		t = "SOCK_SEQPACKET"
+	}
+	return f + ", " + t
+}
+
+// netDefaults are the options package net set on fd before Control saw
+// it (per its own socket code: IPV6_V6ONLY on IPv6 sockets, SO_REUSEADDR
+// on listeners), as the kernel reports them now.
+func netDefaults(fd int) []string {
+	var set []string
+	if family, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && family == unix.AF_INET6 {
+		if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY); err == nil {
+			set = append(set, "IPV6_V6ONLY="+strconv.Itoa(v))
+		}
+	}
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR); err == nil && v != 0 {
+		set = append(set, "SO_REUSEADDR=1")
+	}
+	return set
+}
+
+// socketFamilyType asks the kernel what fd is (SO_DOMAIN, SO_TYPE), for
+// narrating a socket package net made; "" if it cannot tell.
+func socketFamilyType(fd int) string {
+	family, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	sotype, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	return familyType(family, sotype)
 }
 
 // ListenFD creates a listening (stream) or bound (datagram) socket with o
@@ -121,16 +170,26 @@ func (o *Options) ListenFD(network, address string, obs sockit.Observer) (int, n
 		// As package net does: rebinding a port with connections in
 		// TIME_WAIT must work (per socket(7), SO_REUSEADDR).
 		if sotype == unix.SOCK_STREAM {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			if obs != nil {
+				obs.Observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: network, Detail: "SO_REUSEADDR=1", Err: err})
+			}
+			if err != nil {
 				return fail(os.NewSyscallError("setsockopt", err))
 			}
 		}
 		if family == unix.AF_INET6 {
+			// As package net does: tcp and udp take IPv4 too (as
+			// IPv4-mapped addresses), tcp6 and udp6 IPv6 only.
 			only := 0
 			if strings.HasSuffix(network, "6") {
 				only = 1
 			}
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, only); err != nil {
+			err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, only)
+			if obs != nil {
+				obs.Observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fd, Net: network, Detail: "IPV6_V6ONLY=" + strconv.Itoa(only), Err: err})
+			}
+			if err != nil {
 				return fail(os.NewSyscallError("setsockopt", err))
 			}
 		}

@@ -114,6 +114,12 @@ func (s *SendQueue) At(i int) (n int, to net.Addr) {
 	return d.n, d.to
 }
 
+// Data returns the bytes of the i-th queued datagram, valid until Drop.
+func (s *SendQueue) Data(i int) []byte {
+	d := &s.q[s.head+i]
+	return s.arena[d.off : d.off+d.n]
+}
+
 // Send offers the datagrams at the head of the queue to fd and returns how
 // many the kernel took; they stay queued until Drop. err is nil,
 // ErrWouldBlock (the socket's buffer is full, or ENOBUFS: try again soon),

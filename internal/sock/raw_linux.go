@@ -152,6 +152,42 @@ func ReadMessage(fd int, p []byte) (int, error) {
 	}
 }
 
+// RecvRights reads once into p with recvmsg(2), taking descriptors passed
+// with SCM_RIGHTS into oob (close-on-exec, per MSG_CMSG_CLOEXEC): oobn is
+// the control data's length, ctrunc reports descriptors that did not fit
+// (the kernel closed them). With message it reads one seqpacket message,
+// and one longer than p is an error (EMSGSIZE), as in ReadMessage.
+func RecvRights(fd int, p, oob []byte, message bool) (n, oobn int, ctrunc bool, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.SetIovlen(1)
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	flags := uintptr(unix.MSG_CMSG_CLOEXEC)
+	if message {
+		flags |= unix.MSG_TRUNC
+	}
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), flags)
+		if e == 0 {
+			if message && int(r) > len(p) {
+				return 0, int(msg.Controllen), false, os.NewSyscallError("recvmsg", unix.EMSGSIZE)
+			}
+			return int(r), int(msg.Controllen), msg.Flags&unix.MSG_CTRUNC != 0, nil
+		}
+		if err, retry := result(callIO, "recvmsg", e); !retry {
+			return 0, 0, false, err
+		}
+	}
+}
+
 // Write writes p once and returns how much the kernel took; a full socket
 // buffer is (0, ErrWouldBlock).
 func Write(fd int, p []byte) (int, error) {

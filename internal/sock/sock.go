@@ -39,7 +39,14 @@ func (o *Options) control(obs sockit.Observer, onFD func(int)) func(network, add
 				onFD(fdInt(fd))
 			}
 			if obs != nil {
-				obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fdInt(fd), Net: network, Detail: FamilyType(network, address)})
+				detail := socketFamilyType(fdInt(fd))
+				if detail == "" {
+					detail = FamilyType(network, address)
+				}
+				obs.Observe(sockit.Event{Step: sockit.StepSocket, FD: fdInt(fd), Net: network, Detail: detail})
+				for _, opt := range netDefaults(fdInt(fd)) {
+					obs.Observe(sockit.Event{Step: sockit.StepSetsockopt, FD: fdInt(fd), Net: network, Detail: opt + ", by package net"})
+				}
 			}
 			err = o.apply(fd, network, obs)
 		})
@@ -101,9 +108,13 @@ func (o *Options) Dialer(obs sockit.Observer, laddr net.Addr, timeout time.Durat
 		}
 		if laddr != nil {
 			var err error
-			_ = c.Control(func(f uintptr) { err = bindNoPort(fdInt(f), network) })
+			fd := -1
+			_ = c.Control(func(f uintptr) { fd = fdInt(f); err = bindNoPort(fd, network) })
 			if err != nil {
 				return err
+			}
+			if obs != nil && !strings.HasPrefix(network, "unix") {
+				obs.Observe(sockit.Event{Step: sockit.StepBind, FD: fd, Net: network, Local: laddr})
 			}
 		}
 		if obs != nil {
@@ -219,3 +230,8 @@ type stringAddr struct{ net, addr string }
 
 func (a stringAddr) Network() string { return a.net }
 func (a stringAddr) String() string  { return a.addr }
+
+// ErrNoUring says why io_uring cannot serve here: the kernel lacks it
+// (ENOSYS), a sysctl or seccomp forbids it (EPERM, EACCES), or it lacks an
+// operation or feature the engine needs.
+var ErrNoUring = errors.New("io_uring is not available")

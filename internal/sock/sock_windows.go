@@ -39,3 +39,16 @@ func IsSocketFile(path string) (bool, error) {
 	}
 	return fi.Mode()&os.ModeSocket != 0 || fi.Mode()&os.ModeIrregular != 0, nil
 }
+
+// The calls of anc_unix.go: Windows has no urgent-data ioctl sockit
+// narrates, and no descriptor passing.
+
+func RecvOOB(int) (byte, error)          { return 0, ErrUnsupported }
+func AtMark(int) (bool, error)           { return false, ErrUnsupported }
+func SetOOBInline(int, bool) error       { return ErrUnsupported }
+func ParseRights([]byte) ([]int, error)  { return nil, ErrUnsupported }
+func RightsSpace(int) int                { return 0 }
+func DescribeFD(int) string              { return "a handle" }
+func IsRegular(int) bool                 { return false }
+func FirstLine(int, int) ([]byte, error) { return nil, ErrUnsupported }
+func CloseFDs([]int)                     {}

@@ -14,8 +14,11 @@ type Recorder struct {
 	evs []sockit.Event
 }
 
-// Observe records e.
+// Observe records e, with a copy of its Data (valid only during the call).
 func (r *Recorder) Observe(e sockit.Event) {
+	if e.Data != nil {
+		e.Data = append([]byte(nil), e.Data...)
+	}
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
 	r.mu.Unlock()
@@ -45,4 +48,14 @@ func (r *Recorder) Has(s sockit.Step) bool {
 		}
 	}
 	return false
+}
+
+// Texts returns the narration of the events recorded so far
+// (Event.String), in order.
+func (r *Recorder) Texts() []string {
+	var s []string
+	for _, e := range r.Events() {
+		s = append(s, e.String())
+	}
+	return s
 }

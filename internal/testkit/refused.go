@@ -38,3 +38,14 @@ func QuietUDP(t testing.TB) string {
 	t.Cleanup(func() { pc.Close() })
 	return pc.LocalAddr().String()
 }
+
+// RefusedUDP returns a loopback UDP address ("127.0.0.1:PORT") that
+// answers every datagram with an ICMP port unreachable for as long as the
+// test runs. A UDP socket holds the port, connected to its own address:
+// per udp(7) a connected socket takes datagrams from its peer only, so
+// the kernel finds no socket for anyone else's and says so with ICMP,
+// while no other socket can bind the port meanwhile.
+func RefusedUDP(t testing.TB) string {
+	t.Helper()
+	return connectedToSelf(t)
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +99,36 @@ func TestRefused(t *testing.T) {
 
 // Serve's handlers run per connection, and the listener, the connections
 // and the handlers all end with the test (the leak check sees to the last).
+// A RefusedUDP address answers a datagram with ICMP port unreachable,
+// which a connected UDP socket reports as ECONNREFUSED; and nobody can
+// bind it meanwhile.
+func TestRefusedUDP(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("ICMP errors on connected UDP sockets: checked on Linux")
+	}
+	addr := testkit.RefusedUDP(t)
+	c := testkit.Dial(t, "udp", addr)
+	buf := make([]byte, 16)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ { // bounded: the error comes with the first answer
+		if _, err = c.Write([]byte("x")); err == nil {
+			c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			_, err = c.Read(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = nil
+			}
+		}
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("a datagram to %s: %v, want ECONNREFUSED", addr, err)
+	}
+	if pc, err := net.ListenPacket("udp", addr); err == nil {
+		pc.Close()
+		t.Errorf("bind %s succeeded while it is held", addr)
+	}
+}
+
 func TestServe(t *testing.T) {
 	t.Parallel()
 	addr := testkit.Serve(t, testkit.Echo)

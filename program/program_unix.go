@@ -1,0 +1,20 @@
+//go:build unix
+
+package program
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+)
+
+// ownGroup starts the program in a process group of its own, so that
+// killGroup reaches what it starts too (a shell's children).
+func ownGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+
+// killGroup sends SIGKILL to the program's process group.
+func killGroup(cmd *exec.Cmd) error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+func shellCommand(ctx context.Context, line string) *exec.Cmd {
+	return exec.CommandContext(ctx, "/bin/sh", "-c", line)
+}

@@ -1,0 +1,16 @@
+package program
+
+import (
+	"context"
+	"os/exec"
+)
+
+// ownGroup does nothing on Windows: killGroup kills the program only, not
+// what it started.
+func ownGroup(*exec.Cmd) {}
+
+func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
+
+func shellCommand(ctx context.Context, line string) *exec.Cmd {
+	return exec.CommandContext(ctx, "cmd", "/C", line)
+}

@@ -1,0 +1,10 @@
+package sockapi
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sockit/sockit/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
