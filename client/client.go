@@ -153,6 +153,13 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 	if err := o.Calls.check(ep.Network(), !unconnected); err != nil {
 		return nil, err
 	}
+	var pu *url.URL
+	if o.Proxy != "" {
+		var err error
+		if pu, err = proxyURL(o.Proxy, ep); err != nil {
+			return nil, err
+		}
+	}
 	so := sock.Options{Nagle: o.Nagle, KeepAlive: o.KeepAlive, RecvBuf: o.RecvBuf, SendBuf: o.SendBuf}
 	if unconnected {
 		return dialUnconnected(ctx, ep, so, o)
@@ -171,11 +178,7 @@ func Dial(ctx context.Context, ep endpoint.Endpoint, o Options) (*Conn, error) {
 		laddr = &net.UnixAddr{Name: tmp, Net: "unixgram"}
 	}
 	dialNet, dialAddr, where := ep.Network(), ep.Addr, ep.Addr
-	var pu *url.URL
-	if o.Proxy != "" {
-		if pu, err = proxyURL(o.Proxy, ep); err != nil {
-			return nil, err
-		}
+	if pu != nil {
 		dialAddr, where = pu.Host, proxyName(pu)
 	}
 	d := so.Dialer(o.Observer, laddr, o.ConnectTimeout)

@@ -197,7 +197,7 @@ func TestFlagsToOptions(t *testing.T) {
 					Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Sock: sockFlags{NoDelay: true},
 					API: apiFlags{SendCall: "sendmsg", RecvCall: "recv", SendFlags: "dontroute", RecvFlags: "peek,waitall", OOB: "!",
 						Shutdown: "rd", Connected: true, Hold: 5 * time.Second},
-					PassFD: []string{"/etc/hostname"}, NC: ncFlags{Source: "127.0.0.2"}}},
+					PassFD: []string{"/etc/hostname"}}},
 		}
 		for _, tt := range tests {
 			app, _, _ := newTestApp()
