@@ -82,7 +82,7 @@ func stall(t testing.TB, scheme string, n int, budget int64) (*stallRun, *testki
 	addr := addrOf(t, p, scheme)
 	r := &stallRun{pid: p.Cmd.Process.Pid, budget: budget, written: make([]atomic.Int64, n)}
 	dial := stallDialers[scheme]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second) // bounds a hang; 5 000 clients took over 30 s here at 5b30f11
 	defer cancel()
 
 	// One client that echoes first, so the baseline includes a warm loop.
