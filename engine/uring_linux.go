@@ -153,7 +153,6 @@ func (l *loop) runRing(ready chan<- error) {
 			u.pace.tickAt = u.pace.waits
 			u.r.Tick(quietTick, u.track(udTick, 0))
 		}
-		u.publish()
 		err := u.r.Enter(timeout != 0, timeout, u.pace.busy || timeout == 0)
 		l.awake.Store(true)
 		if err != nil {
@@ -199,14 +198,6 @@ func (u *uring) cancel(kind uint8, idx uint32) {
 func (u *uring) closeFD(fd int) {
 	u.inflight++
 	u.r.CloseFD(fd, userData(udClose, uint32(fd)))
-}
-
-// publish hands the recycled buffers to the kernel.
-func (u *uring) publish() {
-	u.bufs.Publish()
-	if u.big != nil {
-		u.big.Publish()
-	}
 }
 
 // bigBufs makes the message buffers on first use.
