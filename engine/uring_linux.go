@@ -212,11 +212,14 @@ func (u *uring) bigRing(size int) (*sock.BufRing, error) {
 	return u.big, nil
 }
 
-// reap handles the completions there are and returns how many.
+// reap handles the completions there are and returns how many: at most
+// a queue's worth, so that a loop whose handling keeps producing
+// completions (a full submission queue is submitted from within the
+// batch) still gets back to its tasks and timers.
 func (l *loop) reap() int {
 	u := l.u
 	n := 0
-	for {
+	for n < 4*ringEntries {
 		cqe, ok := u.r.Next()
 		if !ok {
 			break
