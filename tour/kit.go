@@ -84,9 +84,8 @@ func accept(ctx context.Context, ln *client.Listener) (*client.Conn, error) {
 // pair is a connected TCP pair on loopback: a listener, the client's end
 // and the server's, each narrated.
 type pair struct {
-	ln     *client.Listener
-	c, s   *client.Conn
-	closed bool
+	ln   *client.Listener
+	c, s *client.Conn
 }
 
 func (r *Run) tcpPair(ctx context.Context) (*pair, error) {

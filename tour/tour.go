@@ -242,7 +242,17 @@ func (r *Run) Observer(side string) sockit.Observer {
 type translator struct{ r *Run }
 
 func (t translator) Translate(format string, a ...any) string { return t.r.T(format, a...) }
-func (t translator) Phrase(s string) string                   { return t.r.phrase(s) }
+
+// Phrase translates a narrated step's detail. The details that carry
+// numbers ("datagram 1 of 2", "SCM_RIGHTS fd 9 (regular file, 28 bytes)")
+// name things rather than say a sentence: they stay as they are when the
+// catalog has no words for them, and are not counted as untranslated.
+func (t translator) Phrase(s string) string {
+	if strings.ContainsAny(s, "0123456789") {
+		return t.r.words(s)
+	}
+	return t.r.phrase(s)
+}
 
 // Check compares what the lesson observed, got, with what it teaches,
 // want (or what Options.Expect says instead), and records the answer.
