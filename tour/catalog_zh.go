@@ -41,6 +41,7 @@ var zh = map[string]string{
 	"sock_diag could not show the client's receive queue":                                                  "sock_diag 无法显示客户端的接收队列",
 
 	// States and segments.
+	"What the kernel recorded meanwhile, in order (tracepoint and packet capture; seq and ack relative to each side's ISN):": "与此同时内核记录下的经过，按时间顺序（来自跟踪点和抓包；seq 与 ack 相对于各自的初始序号 ISN）：",
 	"passed through %s unseen": "其间经过 %s，未被看到",
 	"after %s":                 "停留 %s 后",
 	"len %d":                   "长度 %d",

@@ -121,6 +121,7 @@ func (w *watch) finish() ([]tcpstate.Transition, []tcpstate.Segment) {
 		items = append(items, item{at: segs[i].Time, seg: &segs[i]})
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return a.at.Compare(b.at) })
+	w.r.Say("What the kernel recorded meanwhile, in order (tracepoint and packet capture; seq and ack relative to each side's ISN):")
 	var tl tcpstate.Timeline
 	for _, it := range items {
 		if it.tr != nil {
