@@ -227,6 +227,12 @@ func (c *econn) enqueue(p []byte, bound bool) (int, error) {
 		}
 		written = n
 	}
+	if pending == 0 && c.l.u != nil && !c.m.message {
+		if bid, ok := c.l.u.lend(p); ok {
+			c.bufs().out.lend(p, int32(bid), c.l.u.repayFn)
+			return len(p), nil
+		}
+	}
 	if written < len(p) { // a seqpacket write is all or nothing: p[written:] is p
 		c.bufs().out.push(p[written:], c.m.message)
 	}

@@ -17,6 +17,12 @@ type outq struct {
 	msgs   []int // message sockets: the length of each queued message, oldest first
 	budget *budget
 	vecs   [][]byte // scratch for vectors
+	// A loan: bytes the queue sends ahead of its chunks from memory it
+	// does not own (the uring backend's receive buffer a handler echoed),
+	// handed back with repay(loanID) once written or dropped.
+	loan   []byte
+	loanID int32
+	repay  func(int32)
 }
 
 // chunkSize is the unit of output memory.
@@ -34,6 +40,23 @@ func (q *outq) len() int { return q.n }
 
 // held is the memory the queue holds.
 func (q *outq) held() int { return len(q.chunks) * chunkSize }
+
+// lend queues p itself, not a copy, on an empty byte-stream queue; p
+// must stay as it is until the queue calls repay(id), which it does once
+// p is written or the queue dropped. The memory is not the budget's: the
+// lender bounds its loans.
+func (q *outq) lend(p []byte, id int32, repay func(int32)) {
+	q.loan, q.loanID, q.repay = p, id, repay
+	q.n = len(p)
+}
+
+// endLoan hands the loan back.
+func (q *outq) endLoan() {
+	if q.repay != nil {
+		q.repay(q.loanID)
+	}
+	q.loan, q.repay = nil, nil
+}
 
 // push queues a copy of p; on a message socket p is one message.
 func (q *outq) push(p []byte, message bool) {
@@ -62,6 +85,13 @@ func (q *outq) vectors(message bool) [][]byte {
 		want = q.msgs[0]
 	}
 	q.vecs = q.vecs[:0]
+	if len(q.loan) > 0 {
+		q.vecs = append(q.vecs, q.loan)
+		want -= len(q.loan)
+		if want == 0 {
+			return q.vecs
+		}
+	}
 	off := q.head
 	for i, c := range q.chunks {
 		end := chunkSize
@@ -92,6 +122,14 @@ func (q *outq) advance(n int, message bool) {
 		q.msgs = q.msgs[1:]
 	}
 	q.n -= n
+	if len(q.loan) > 0 {
+		k := min(n, len(q.loan))
+		q.loan = q.loan[k:]
+		n -= k
+		if len(q.loan) == 0 {
+			q.endLoan()
+		}
+	}
 	q.head += n
 	for len(q.chunks) > 0 && (q.head >= chunkSize || q.n == 0) {
 		if q.n == 0 {
@@ -114,8 +152,12 @@ func (q *outq) free(k int) {
 	q.chunks = q.chunks[:n]
 }
 
-// release gives every chunk back; nothing may be pending.
+// release gives every chunk and a loan back; nothing may be pending
+// (except on drop).
 func (q *outq) release() {
+	if q.repay != nil {
+		q.endLoan()
+	}
 	q.free(len(q.chunks))
 	q.head, q.tail, q.n, q.msgs = 0, 0, 0, q.msgs[:0]
 	if cap(q.chunks) > 4*maxVectors {

@@ -276,6 +276,45 @@ func TestOutq(t *testing.T) {
 	}
 }
 
+// A loan goes out first, ahead of what was copied after it, costs the
+// budget nothing, and is handed back exactly once: when written, or when
+// the queue is dropped.
+func TestOutqLoan(t *testing.T) {
+	t.Parallel()
+	var b budget
+	q := outq{budget: &b}
+	var repaid []int32
+	repay := func(id int32) { repaid = append(repaid, id) }
+	lent := []byte("echo ")
+	q.lend(lent, 7, repay)
+	q.push([]byte("and more"), false)
+	if q.len() != 13 || b.used.Load() != chunkSize {
+		t.Fatalf("len %d, budget %d: want 13 and one chunk (the loan is not the budget's)", q.len(), b.used.Load())
+	}
+	if v := q.vectors(false); len(v) != 2 || &v[0][0] != &lent[0] || string(v[1]) != "and more" {
+		t.Fatalf("vectors %q: want the lent bytes themselves, then the copy", v)
+	}
+	q.advance(3, false) // part of the loan
+	if len(repaid) != 0 || string(q.vectors(false)[0]) != "o " {
+		t.Fatalf("after 3 bytes: repaid %v, next %q", repaid, q.vectors(false)[0])
+	}
+	q.advance(4, false) // the rest of the loan and 2 bytes of the chunk
+	if len(repaid) != 1 || repaid[0] != 7 || string(q.vectors(false)[0]) != "d more" {
+		t.Fatalf("after the loan: repaid %v, next %q", repaid, q.vectors(false)[0])
+	}
+	q.advance(6, false)
+	if q.len() != 0 || b.used.Load() != 0 || len(repaid) != 1 {
+		t.Fatalf("emptied: len %d, budget %d, repaid %v", q.len(), b.used.Load(), repaid)
+	}
+	q.release()
+	q.lend([]byte("never sent"), 8, repay)
+	q.drop()
+	q.release()
+	if len(repaid) != 2 || repaid[1] != 8 || q.len() != 0 {
+		t.Fatalf("a dropped loan: repaid %v, len %d; want 8 given back once", repaid, q.len())
+	}
+}
+
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	l := newLifecycle()
