@@ -277,6 +277,7 @@ func (s *sconn) LocalAddr() net.Addr   { return s.c.LocalAddr() }
 func (s *sconn) RemoteAddr() net.Addr  { return s.c.RemoteAddr() }
 func (s *sconn) Pending() int          { return s.c.Pending() }
 func (s *sconn) Hold(n int)            { s.c.ec.Hold(n) }
+func (s *sconn) PauseReading(p bool)   { s.c.ec.PauseReading(p) }
 func (s *sconn) Context() any          { return s.value }
 func (s *sconn) SetContext(v any)      { s.value = v }
 func (s *sconn) SetTimer(at time.Time) { s.c.SetTimer(at) }
