@@ -36,6 +36,7 @@ const (
 	StepHTTP                       // a step of an HTTP message on a connection from Peer: its request line, a field, its body, the response; Detail says which
 	StepUrgent                     // urgent (out-of-band) TCP data arrived: N bytes in Data, taken as Call says; Detail says how it was found
 	StepAncillary                  // ancillary data came with a message (recvmsg): Detail says what, e.g. "SCM_RIGHTS fd 9 (regular file, 42 bytes)"
+	StepPoll                       // an event loop's epoll_wait(2) returned N ready descriptors: Detail lists them, "fd 7 EPOLLIN, fd 9 EPOLLIN|EPOLLRDHUP" (engine.Config.ObserveWaits)
 )
 
 var stepNames = [...]string{
@@ -43,7 +44,7 @@ var stepNames = [...]string{
 	StepAccept: "accept", StepConnect: "connect", StepConnected: "connected", StepRead: "read",
 	StepWrite: "write", StepRecvFrom: "recvfrom", StepSendTo: "sendto", StepShutdown: "shutdown",
 	StepClose: "close", StepUnlink: "unlink", StepOpen: "open", StepClosed: "closed", StepProxy: "proxy", StepHandshake: "handshake", StepHTTP: "http",
-	StepUrgent: "urgent", StepAncillary: "ancillary",
+	StepUrgent: "urgent", StepAncillary: "ancillary", StepPoll: "poll",
 }
 
 func (s Step) String() string {
@@ -80,13 +81,40 @@ type Event struct {
 // String narrates the event the way a socket tutorial would write it, e.g.
 // "socket(AF_INET, SOCK_STREAM) = fd 3", "read 0: peer sent FIN", or for a
 // failed transfer "read = -1 ECONNRESET: connection reset by peer".
-func (e Event) String() string {
+func (e Event) String() string { return e.Narrate(nil) }
+
+// Printer formats the words of a narration: Translate(format, args...) is
+// fmt.Sprintf with
+// the English format as the key, so that a message catalog (such as
+// golang.org/x/text/message's) can put them in another language. Fixed
+// sentences go to Phrase. nil is English.
+type Printer interface {
+	Translate(format string, a ...any) string
+	// Phrase is a fixed sentence, one without verbs, in the Printer's
+	// words.
+	Phrase(s string) string
+}
+
+// english is the nil Printer.
+type english struct{}
+
+func (english) Translate(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+func (english) Phrase(s string) string                   { return s }
+
+// Narrate is String in p's words. The names of calls, flags, errnos and
+// addresses stay as the socket API spells them, and so do the details
+// that name things (an option, a descriptor, a TLS version); those that
+// are sentences (why a read returned 0) go through p.
+func (e Event) Narrate(p Printer) string {
+	if p == nil {
+		p = english{}
+	}
 	if e.Err != nil && e.transfer() {
 		if name := ErrnoName(e.Err); name != "" {
-			return e.call() + " = -1 " + name + ": " + reasonOf(e.Err) + detail(e.Detail)
+			return e.call() + " = -1 " + name + ": " + reasonOf(e.Err) + detail(p, e.Detail)
 		}
 	}
-	s := e.text()
+	s := e.text(p)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 		if name := ErrnoName(e.Err); name != "" && !strings.HasSuffix(s, "]") {
@@ -94,6 +122,15 @@ func (e Event) String() string {
 		}
 	}
 	return s
+}
+
+// Words is a fixed sentence in p's words: p.Phrase(s), or s itself when p
+// is nil.
+func Words(p Printer, s string) string {
+	if p == nil || s == "" {
+		return s
+	}
+	return p.Phrase(s)
 }
 
 // transfer reports whether the step moves data: a failure of it is told
@@ -117,7 +154,7 @@ func (e Event) call() string {
 	return e.Step.String()
 }
 
-func (e Event) text() string {
+func (e Event) text(p Printer) string {
 	switch e.Step {
 	case StepSocket:
 		return fmt.Sprintf("socket(%s) = fd %d", e.Detail, e.FD)
@@ -136,32 +173,32 @@ func (e Event) text() string {
 		if strings.HasPrefix(e.Net, "udp") || e.Net == "unixgram" {
 			// Per udp(7) and unix(7), connect on a datagram socket only
 			// records the peer: no packet leaves.
-			return "connect " + addrString(e.Peer) + " (a datagram socket's connect sends nothing: it sets the default peer and filters what is received)"
+			return "connect " + addrString(e.Peer) + " (" + p.Phrase("a datagram socket's connect sends nothing: it sets the default peer and filters what is received") + ")"
 		}
 		return "connect " + addrString(e.Peer)
 	case StepConnected:
 		if e.Local != nil {
-			return "connected " + addrString(e.Local) + " → " + addrString(e.Peer)
+			return p.Translate("connected %s → %s", addrString(e.Local), addrString(e.Peer))
 		}
-		return "connected to " + addrString(e.Peer)
+		return p.Translate("connected to %s", addrString(e.Peer))
 	case StepRead:
 		if e.N == 0 && e.Err == nil {
 			if e.Detail != "" {
-				return e.call() + " 0: " + e.Detail
+				return e.call() + " 0: " + Words(p, e.Detail)
 			}
-			return e.call() + " 0: peer sent FIN"
+			return e.call() + " 0: " + p.Phrase("peer sent FIN")
 		}
-		return e.call() + " " + bytes(e.N) + detail(e.Detail)
+		return e.call() + " " + bytes(p, e.N) + detail(p, e.Detail)
 	case StepWrite:
-		return e.call() + " " + bytes(e.N) + detail(e.Detail)
+		return e.call() + " " + bytes(p, e.N) + detail(p, e.Detail)
 	case StepRecvFrom:
-		return e.call() + " " + bytes(e.N) + " from " + addrString(e.Peer) + detail(e.Detail)
+		return e.call() + " " + p.Translate("%s from %s", bytes(p, e.N), addrString(e.Peer)) + detail(p, e.Detail)
 	case StepSendTo:
-		return e.call() + " " + bytes(e.N) + " to " + addrString(e.Peer) + detail(e.Detail)
+		return e.call() + " " + p.Translate("%s to %s", bytes(p, e.N), addrString(e.Peer)) + detail(p, e.Detail)
 	case StepUrgent:
-		return "urgent data: " + e.call() + " " + bytes(e.N) + detail(e.Detail)
+		return p.Translate("urgent data: %s", e.call()+" "+bytes(p, e.N)) + detail(p, e.Detail)
 	case StepAncillary:
-		return "ancillary data: " + e.Detail
+		return p.Translate("ancillary data: %s", e.Detail)
 	case StepShutdown:
 		return "shutdown(" + e.Detail + ")"
 	case StepClose:
@@ -172,7 +209,7 @@ func (e Event) text() string {
 	case StepUnlink:
 		return "unlink " + e.Detail
 	case StepOpen:
-		return "new conn " + addrString(e.Peer)
+		return p.Translate("new conn %s", addrString(e.Peer))
 	case StepHandshake:
 		return e.Detail
 	case StepHTTP:
@@ -183,25 +220,27 @@ func (e Event) text() string {
 		}
 		return "PROXY " + e.Detail + " header: real client " + addrString(e.Peer) + " → " + addrString(e.Local)
 	case StepClosed:
-		return fmt.Sprintf("closed conn %s: in %d bytes, out %d bytes, after %s",
+		return p.Translate("closed conn %s: in %d bytes, out %d bytes, after %s",
 			addrString(e.Peer), e.In, e.Out, e.Dur.Round(time.Microsecond))
+	case StepPoll:
+		return p.Translate("epoll_wait = %d ready: %s", e.N, e.Detail)
 	}
 	return e.Step.String()
 }
 
 // detail is a step's extra words in parentheses, or "".
-func detail(d string) string {
+func detail(p Printer, d string) string {
 	if d == "" {
 		return ""
 	}
-	return " (" + d + ")"
+	return " (" + Words(p, d) + ")"
 }
 
-func bytes(n int) string {
+func bytes(p Printer, n int) string {
 	if n == 1 {
-		return "1 byte"
+		return p.Phrase("1 byte")
 	}
-	return strconv.Itoa(n) + " bytes"
+	return p.Translate("%d bytes", n)
 }
 
 func fdString(fd int) string {

@@ -105,8 +105,9 @@ func TestStepString(t *testing.T) {
 		{step: sockit.StepHTTP, want: "http"},
 		{step: sockit.StepUrgent, want: "urgent"},
 		{step: sockit.StepAncillary, want: "ancillary"},
+		{step: sockit.StepPoll, want: "poll"},
 		{step: 0, want: "step(0)"},
-		{step: sockit.StepAncillary + 1, want: "step(22)"},
+		{step: sockit.StepPoll + 1, want: "step(23)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

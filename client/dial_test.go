@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -300,4 +301,31 @@ func TestDialLinger(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An Accept whose context ended does not spoil the next one: it waits
+// anew and takes the connection that comes.
+func TestAcceptAfterCanceledAccept(t *testing.T) {
+	t.Parallel()
+	ln, err := client.Listen(testkit.Context(t), endpoint.MustParse("tcp://127.0.0.1:0"), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(testkit.Context(t), 20*time.Millisecond)
+	_, err = ln.Accept(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Accept with nobody connecting = %v, want its context's deadline", err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept(testkit.Context(t))
+	if err != nil {
+		t.Fatalf("the next Accept: %v", err)
+	}
+	s.Close()
 }

@@ -81,6 +81,11 @@ func (l *Listener) Close() error {
 // that Conn is closed. The Conn's CloseWrite is not supported there:
 // datagrams have no end of data.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	if d, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		// An earlier Accept whose ctx ended left the deadline that woke
+		// it; this one waits anew.
+		d.SetDeadline(time.Time{})
+	}
 	stop := context.AfterFunc(ctx, l.interrupt)
 	defer stop()
 	c, err := l.accept()

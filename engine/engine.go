@@ -329,6 +329,11 @@ type Config struct {
 	// be watched (a lesson, never a production setting). 0 = accept at
 	// once.
 	AcceptDelay time.Duration
+	// ObserveWaits reports to Observer each epoll_wait(2) of a loop that
+	// returned sockets ready (sockit.StepPoll: how many, and which with
+	// which events), so that a learner sees what the reactor is told
+	// (a lesson: it adds a step per wait). epoll backend only.
+	ObserveWaits bool
 }
 
 func (c *Config) withDefaults() Config {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -365,6 +366,9 @@ func (l *loop) run() {
 			return
 		}
 		l.now = time.Now().UnixNano()
+		if l.b.s.cfg.ObserveWaits {
+			l.reportWait(n)
+		}
 		for i := 0; i < n; i++ {
 			fd, ev := l.p.ep.Event(i)
 			if l.p.ep.IsWake(fd) {
@@ -392,6 +396,27 @@ func (l *loop) run() {
 		if len(l.timers) > 0 {
 			l.timers.runDue(time.Now().UnixNano())
 		}
+	}
+}
+
+// reportWait tells the observer which sockets the last wait returned
+// (Config.ObserveWaits); a wait with none (a wake-up, a tick) is not told.
+func (l *loop) reportWait(n int) {
+	var b strings.Builder
+	ready := 0
+	for i := 0; i < n; i++ {
+		fd, ev := l.p.ep.Event(i)
+		if l.p.ep.IsWake(fd) || l.p.ep.IsTick(fd) {
+			continue
+		}
+		if ready > 0 {
+			b.WriteString(", ")
+		}
+		ready++
+		b.WriteString("fd " + strconv.Itoa(fd) + " " + sock.ReadinessString(ev))
+	}
+	if ready > 0 {
+		l.b.s.observe(sockit.Event{Step: sockit.StepPoll, FD: l.p.ep.FD(), N: ready, Detail: b.String()})
 	}
 }
 

@@ -60,6 +60,7 @@ type LabSupport struct {
 	UrgentInline  bool // Urgent: UrgentInline (SO_OOBINLINE and SIOCATMARK)
 	Rights        bool // Rights (recvmsg and SCM_RIGHTS)
 	AcceptDelay   bool // AcceptDelay
+	Waits         bool // ObserveWaits
 }
 
 // LabSupportOf is what backend b ("" = DefaultBackend) honours here.
@@ -70,7 +71,7 @@ func LabSupportOf(b Backend) LabSupport {
 	unixLike := runtime.GOOS != "windows"
 	switch b {
 	case BackendEpoll:
-		return LabSupport{UrgentReceive: true, UrgentInline: true, Rights: true, AcceptDelay: true}
+		return LabSupport{UrgentReceive: true, UrgentInline: true, Rights: true, AcceptDelay: true, Waits: true}
 	case BackendStd:
 		return LabSupport{UrgentInline: unixLike, Rights: unixLike, AcceptDelay: true}
 	case BackendUring:
@@ -113,6 +114,9 @@ func (c *Config) checkLab() error {
 	}
 	if c.AcceptDelay > 0 && !can.AcceptDelay {
 		return bad("AcceptDelay", "is not supported "+on)
+	}
+	if c.ObserveWaits && !can.Waits {
+		return bad("ObserveWaits", "is not supported "+on+": it needs the epoll backend")
 	}
 	return nil
 }

@@ -320,3 +320,38 @@ func TestNarrationNamesTheCalls(t *testing.T) {
 		}
 	})
 }
+
+// With ObserveWaits the observer is told of each epoll_wait that returned
+// sockets: how many, and which with which events.
+func TestObserveWaits(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		if !engine.LabSupportOf(b).Waits {
+			t.Skipf("the %s backend refuses it (engine.LabSupportOf; TestLabSupportIsEnforced checks the refusal)", b)
+		}
+		rec := &testkit.Recorder{}
+		srv := newServer(t, b, engine.Config{ObserveWaits: true, Observer: rec, Loops: 1})
+		addr := listen(t, srv, "tcp", "127.0.0.1:0", testkit.Funcs{})
+		c, err := dialConn(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := testkit.RoundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		var polls []string
+		for _, e := range rec.Events() {
+			if e.Step == sockit.StepPoll {
+				if e.N < 1 {
+					t.Errorf("a wait reported with %d ready", e.N)
+				}
+				polls = append(polls, e.String())
+			}
+		}
+		// The listener's readiness, then the connection's data.
+		if len(polls) < 2 {
+			t.Fatalf("waits told: %q, want at least the accept's and the read's", polls)
+		}
+		testkit.MustContain(t, "waits", strings.Join(polls, "\n"), "epoll_wait = 1 ready: fd ", " EPOLLIN")
+	})
+}

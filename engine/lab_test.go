@@ -25,6 +25,7 @@ func TestLabSupportIsEnforced(t *testing.T) {
 			{field: "Urgent", cfg: engine.Config{Urgent: engine.UrgentInline}, supported: can.UrgentInline},
 			{field: "Rights", cfg: engine.Config{Rights: true}, supported: can.Rights},
 			{field: "AcceptDelay", cfg: engine.Config{AcceptDelay: time.Second}, supported: can.AcceptDelay},
+			{field: "ObserveWaits", cfg: engine.Config{ObserveWaits: true}, supported: can.Waits},
 		}
 		for _, tt := range tests {
 			cfg := tt.cfg

@@ -153,7 +153,6 @@ func (l *loop) runRing(ready chan<- error) {
 			u.pace.tickAt = u.pace.waits
 			u.r.Tick(quietTick, u.track(udTick, 0))
 		}
-		u.publish()
 		err := u.r.Enter(timeout != 0, timeout, u.pace.busy || timeout == 0)
 		l.awake.Store(true)
 		if err != nil {
@@ -201,14 +200,6 @@ func (u *uring) closeFD(fd int) {
 	u.r.CloseFD(fd, userData(udClose, uint32(fd)))
 }
 
-// publish hands the recycled buffers to the kernel.
-func (u *uring) publish() {
-	u.bufs.Publish()
-	if u.big != nil {
-		u.big.Publish()
-	}
-}
-
 // bigBufs makes the message buffers on first use.
 func (u *uring) bigRing(size int) (*sock.BufRing, error) {
 	if u.big == nil {
@@ -221,11 +212,14 @@ func (u *uring) bigRing(size int) (*sock.BufRing, error) {
 	return u.big, nil
 }
 
-// reap handles the completions there are and returns how many.
+// reap handles the completions there are and returns how many: at most
+// a queue's worth, so that a loop whose handling keeps producing
+// completions (a full submission queue is submitted from within the
+// batch) still gets back to its tasks and timers.
 func (l *loop) reap() int {
 	u := l.u
 	n := 0
-	for {
+	for n < 4*ringEntries {
 		cqe, ok := u.r.Next()
 		if !ok {
 			break

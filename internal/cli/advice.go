@@ -61,6 +61,9 @@ var optionFlags = map[string]string{
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
 
+	"tour.Options.Lang":   "--lang",
+	"tour.Options.Expect": "--expect",
+
 	// The socket API lab.
 	"client.Options.Calls":           "--send-call, --recv-call and their flags",
 	"client.Options.Calls.Send":      "--send-call",

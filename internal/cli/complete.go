@@ -8,6 +8,7 @@ import (
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/sockapi"
+	"github.com/sockit/sockit/tour"
 )
 
 // flagValues are the values shell completion offers for a flag that takes
@@ -40,6 +41,7 @@ var flagValues = map[string]func() []string{
 	"send-flags":     func() []string { _, _, flags, _ := sockapi.Names(); return flags },
 	"recv-flags":     func() []string { _, _, flags, _ := sockapi.Names(); return flags },
 	"shutdown":       func() []string { _, _, _, how := sockapi.Names(); return how },
+	"lang":           tour.Languages,
 	"urgent": func() []string {
 		return []string{string(engine.UrgentReceive) + "\ttaken apart with recv(MSG_OOB) and narrated",
 			string(engine.UrgentInline) + "\tkept in the stream (SO_OOBINLINE)", "off\tleft to the kernel, which drops it unread"}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sockit/sockit"
 	"github.com/sockit/sockit/client"
+	"github.com/sockit/sockit/tour"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -15,6 +16,7 @@ const (
 	ExitUsage       = 2   // bad flags, arguments or endpoint
 	ExitConnect     = 3   // refused, unreachable, unknown host, timed out, reset by the peer; no socket file, not a socket or no permission to connect to one
 	ExitLocalAddr   = 4   // a local address in use or not available; permission denied, not a socket or no such directory where it binds
+	ExitCheck       = 5   // tour: what a lesson observed is not what it teaches
 	ExitInterrupted = 130 // interrupted (Ctrl-C); for serve, a second Ctrl-C
 )
 
@@ -40,6 +42,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, new(*client.ProxyError)):
 		return ExitConnect // the proxy could not connect us, or would not
+	case errors.As(err, new(*tour.CheckError)):
+		return ExitCheck
 	}
 	kind := sockit.KindOf(err)
 	switch kind {

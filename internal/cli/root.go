@@ -100,7 +100,8 @@ host:7007 or 7007 means TCP.
 Exit codes: 0 ok, 1 other error, 2 bad usage or endpoint, 3 connection failed
 (refused, unreachable, unknown host, timeout, reset; a Unix socket file that is
 missing, not a socket or not writable), 4 cannot use the local address (in use,
-permission, not a socket), 130 interrupted (for serve: by a second Ctrl-C, the
+permission, not a socket), 5 a tour lesson's check did not match what
+was observed, 130 interrupted (for serve: by a second Ctrl-C, the
 first one shuts down gracefully and exits 0).`,
 		Version:       version.Get().String(),
 		SilenceUsage:  true,
@@ -131,7 +132,7 @@ first one shuts down gracefully and exits 0).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr{flagAdvice(c, err)}
 	})
-	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdICMP(app, nil), NewCmdVersion(app, nil))
+	root.AddCommand(NewCmdServe(app, nil), NewCmdSend(app, nil), NewCmdConnect(app, nil), NewCmdListen(app, nil), NewCmdBench(app, nil), NewCmdRelay(app, nil), NewCmdWatch(app, nil), NewCmdTrace(app, nil), NewCmdProbe(app, nil), NewCmdICMP(app, nil), NewCmdTour(app, nil), NewCmdVersion(app, nil))
 	registerCompletions(root)
 	for _, c := range append(root.Commands(), root) {
 		secondsDurations(c.Flags())

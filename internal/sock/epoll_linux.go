@@ -137,6 +137,27 @@ func (p *Epoll) Event(i int) (fd int, r Readiness) {
 	return int(ev.Fd), ev.Events
 }
 
+// ReadinessString names readiness bits as epoll_ctl(2) does:
+// "EPOLLIN|EPOLLRDHUP".
+func ReadinessString(r Readiness) string {
+	var s string
+	for _, b := range [...]struct {
+		r    Readiness
+		name string
+	}{{Readable, "EPOLLIN"}, {Urgent, "EPOLLPRI"}, {Writable, "EPOLLOUT"}, {ErrorSeen, "EPOLLERR"}, {HungUp, "EPOLLHUP"}, {PeerShut, "EPOLLRDHUP"}} {
+		if r&b.r != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += b.name
+		}
+	}
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
 // IsWake reports whether fd is the eventfd; IsTick whether it is the
 // timerfd.
 func (p *Epoll) IsWake(fd int) bool { return fd == p.efd }

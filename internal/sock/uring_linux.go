@@ -154,6 +154,12 @@ type Ring struct {
 	ts      unix.Timespec // Enter's timeout
 	tick    unix.Timespec // Tick's
 	arg     getEventsArg
+	// bufs are the provided-buffer rings registered on this ring: every
+	// Enter publishes what was recycled into them before it submits, so
+	// that no receive is submitted while buffers given back wait unseen
+	// (Enter is also called from get, when the queue fills in the middle
+	// of a batch of completions).
+	bufs []*BufRing
 }
 
 // RingOps are the operations the engine's uring backend needs: multishot
@@ -294,6 +300,9 @@ func (r *Ring) Queued() uint32 { return r.tail - r.sqHead.Load() }
 // raw makes it a system call the Go scheduler does not track (see the
 // engine's poller). A signal ends a wait early: that is not an error.
 func (r *Ring) Enter(wait bool, timeout time.Duration, raw bool) error {
+	for _, b := range r.bufs {
+		b.Publish()
+	}
 	submit := r.tail - r.sqHead.Load() // what the kernel has not taken, from earlier calls too
 	r.sqTail.Store(r.tail)
 	flags := uintptr(0)
@@ -551,6 +560,7 @@ func (r *Ring) NewBufRing(group uint16, count, size int) (*BufRing, error) {
 		b.Recycle(uint16(i))
 	}
 	b.Publish()
+	r.bufs = append(r.bufs, b)
 	return b, nil
 }
 
@@ -563,7 +573,8 @@ func (b *BufRing) Buf(bid uint16, n int) []byte {
 	return b.data[off : off+min(n, b.size) : off+b.size]
 }
 
-// Recycle gives buffer bid back to the kernel (at the next Publish).
+// Recycle gives buffer bid back to the kernel (at the next Publish, which
+// the ring's next Enter makes).
 func (b *BufRing) Recycle(bid uint16) {
 	e := (*bufEntry)(unsafe.Pointer(&b.ring[int(b.tail&b.mask)*16]))
 	e.addr = uint64(uintptr(unsafe.Pointer(&b.data[int(bid)*b.size])))

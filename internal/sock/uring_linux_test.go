@@ -229,3 +229,50 @@ func TestRingSendTickWakeClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A buffer recycled in the middle of a batch of completions is the
+// kernel's again before the next receive is submitted, also when that
+// submission happens because the queue filled up rather than at the
+// loop's own Enter. Before Enter published the rings, a burst of
+// connections (19 000 sending at once) could leave every buffer recycled
+// but unpublished while the loop, never leaving its batch, armed receive
+// after receive into an empty ring: ENOBUFS without end at 100 % CPU.
+func TestRingPublishesBeforeSubmitting(t *testing.T) {
+	r := newRing(t, 2)
+	bufs, err := r.NewBufRing(2, 1, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Close(); bufs.Free() }()
+	fds := socketPair(t)
+	defer unix.Close(fds[1])
+	defer unix.Close(fds[0])
+
+	if _, err := unix.Write(fds[1], []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	r.Recv(fds[0], bufs.Group(), 1)
+	c := reap(t, r, 1)[0]
+	bid, ok := c.Buffer()
+	if c.Res != 5 || !ok {
+		t.Fatalf("first receive: %+v, want 5 bytes in a buffer", c)
+	}
+	bufs.Recycle(bid) // given back; nothing publishes it explicitly
+	if _, err := unix.Write(fds[1], []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	r.Recv(fds[0], bufs.Group(), 2)
+	r.Cancel(99, 3) // the queue (two entries) is full now
+	r.Cancel(99, 4) // so this one submits the two before it
+	for _, c := range reap(t, r, 3) {
+		if c.UserData != 2 {
+			continue // the cancellations of nothing
+		}
+		n, err := sock.Completed(sock.CallIO, "recv", c.Res)
+		if err != nil || n != 6 {
+			t.Fatalf("second receive: %d bytes, %v; want the 6 bytes in the recycled buffer", n, err)
+		}
+		return
+	}
+	t.Fatal("the second receive never completed")
+}

@@ -1,0 +1,10 @@
+package tour
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sockit/sockit/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
