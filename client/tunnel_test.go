@@ -18,16 +18,17 @@ import (
 
 // sendThrough sends msg to ep through proxy and returns the reply: to the
 // server's FIN after ours where the proxy passes a half-close on, else
-// the echo of len(msg) bytes (microsocks ends both directions at the
-// first FIN it sees, so nothing comes back after ours).
-func sendThrough(t *testing.T, ep endpoint.Endpoint, proxy string, msg []byte) ([]byte, error) {
+// (endsAtFIN) the echo of len(msg) bytes: microsocks and lighttpd end
+// both directions at the first FIN they see, so nothing comes back after
+// ours.
+func sendThrough(t *testing.T, ep endpoint.Endpoint, proxy string, msg []byte, endsAtFIN bool) ([]byte, error) {
 	t.Helper()
 	c, err := client.Dial(testkit.Context(t), ep, client.Options{Proxy: proxy, ConnectTimeout: testkit.Timeout})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if strings.HasPrefix(proxy, "socks5:") {
+	if endsAtFIN {
 		c.SetDeadline(time.Now().Add(testkit.Timeout))
 		go c.Write(msg)
 		got := make([]byte, len(msg))
@@ -40,8 +41,10 @@ func sendThrough(t *testing.T, ep endpoint.Endpoint, proxy string, msg []byte) (
 }
 
 // TestProxyTunnels sends through microsocks (SOCKS5, with and without a
-// user) and through an HTTP CONNECT proxy to an echo server: the reply
-// comes back whole, then the server's FIN.
+// user), through lighttpd (HTTP CONNECT, from Debian's packages too) and
+// through an HTTP CONNECT proxy on net/http to an echo server: the reply
+// comes back whole (then the server's FIN, where the proxy passes ours
+// on).
 func TestProxyTunnels(t *testing.T) {
 	t.Parallel()
 	_, echo := serveEcho(t, tcp4)
@@ -57,6 +60,7 @@ func TestProxyTunnels(t *testing.T) {
 		{name: "socks5 to a name", proxy: func(t *testing.T) string { return "socks5://" + testkit.SOCKS5Proxy(t, "", "") }},
 		{name: "http", proxy: func(t *testing.T) string { return "http://" + testkit.HTTPProxy(t, "", "") }},
 		{name: "http with a user", proxy: func(t *testing.T) string { return "http://bob:pw@" + testkit.HTTPProxy(t, "bob", "pw") }},
+		{name: "http: lighttpd", proxy: func(t *testing.T) string { return "http://" + testkit.LighttpdProxy(t, echo.Addr) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +70,8 @@ func TestProxyTunnels(t *testing.T) {
 				_, port, _ := net.SplitHostPort(echo.Addr)
 				ep = endpoint.MustParse("tcp://localhost:" + port) // the proxy resolves it
 			}
-			got, err := sendThrough(t, ep, tt.proxy(t), msg)
+			endsAtFIN := strings.HasPrefix(tt.name, "socks5") || tt.name == "http: lighttpd"
+			got, err := sendThrough(t, ep, tt.proxy(t), msg, endsAtFIN)
 			if err != nil {
 				t.Fatalf("send through the proxy: %v", err)
 			}
@@ -102,6 +107,8 @@ func TestProxyErrors(t *testing.T) {
 			target: echo, is: client.ErrProxyAuth, contains: "HTTP 407 Proxy Authentication Required"},
 		{name: "http: target refused", proxy: func(t *testing.T) string { return "http://" + testkit.HTTPProxy(t, "", "") },
 			target: refused, contains: "HTTP 502 Bad Gateway"},
+		{name: "http: lighttpd, target refused", proxy: func(t *testing.T) string { return "http://" + testkit.LighttpdProxy(t, refused.Addr) },
+			target: refused, contains: "HTTP 503 Service Unavailable"},
 		{name: "no proxy there", proxy: func(t *testing.T) string { return "socks5://" + testkit.Refused(t) },
 			target: echo, is: syscall.ECONNREFUSED, kind: sockit.KindRefused, contains: "connect tcp4 socks5://127.0.0.1:"},
 		{name: "socks5: host unreachable", proxy: func(t *testing.T) string { return "socks5://" + scriptedSOCKS(t, 0x04) },
@@ -114,7 +121,7 @@ func TestProxyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := sendThrough(t, tt.target, tt.proxy(t), []byte("x"))
+			_, err := sendThrough(t, tt.target, tt.proxy(t), []byte("x"), false)
 			if err == nil {
 				t.Fatal("connected, want an error")
 			}

@@ -26,7 +26,7 @@ type econn struct {
 	fd     int32          // the descriptor (int32 keeps an idle connection small)
 	events sock.Readiness // epoll interest now registered
 	st     connState      // where the connection is in its life
-	paused bool           // reading stopped by backpressure
+	stops  readStops      // why reading has stopped, if it has
 	// wantDrain: a Drainer wrote in its last OnDrain (or has just opened)
 	// and is owed another call when there is room.
 	wantDrain bool
@@ -77,6 +77,24 @@ const (
 	readRights                        // recvmsg(2) with room for SCM_RIGHTS
 	readRightsMessage                 // both
 )
+
+// readStops are why a connection is not read for now: one byte for both,
+// so that an idle connection stays small.
+type readStops uint8
+
+const (
+	stopPressure readStops = 1 << iota // backpressure: output pending, or the budget
+	stopHandler                        // the handler asked (PauseReading)
+)
+
+// set turns the reason r on or off.
+func (s *readStops) set(r readStops, on bool) {
+	if on {
+		*s |= r
+	} else {
+		*s &^= r
+	}
+}
 
 func newMeta(cfg *Config, network string, h Handler, local, remote net.Addr) *connMeta {
 	m := &connMeta{h: h, network: network, local: local, remote: remote, message: network == "unixpacket"}
@@ -183,6 +201,15 @@ func (c *econn) Wake() error {
 	}
 	c.l.post(task{kind: taskWake, c: c})
 	return nil
+}
+
+// PauseReading stops or resumes reading; the settle that follows every
+// callback sets the interest. Loop goroutine only.
+func (c *econn) PauseReading(pause bool) {
+	if c.stops&stopHandler != 0 && !pause {
+		c.lastIn = c.l.now // the idle timeout counts from the resume
+	}
+	c.stops.set(stopHandler, pause)
 }
 
 func (c *econn) Pending() int {
@@ -636,8 +663,8 @@ func (c *econn) settle() {
 		}
 		pending = c.Pending()
 	}
-	c.paused = cfg.paused(c.paused, pending, c.l.b.s.budget.level())
-	read := c.st.reads() && (!c.paused || c.st.discards())
+	c.stops.set(stopPressure, cfg.paused(c.stops&stopPressure != 0, pending, c.l.b.s.budget.level()))
+	read := c.st.reads() && (c.stops == 0 || c.st.discards())
 	if c.l.u != nil {
 		c.usend() // what a Drainer has just written, unless a send is in flight
 		c.uwatch(read)
@@ -674,7 +701,7 @@ func (c *econn) deadline() int64 {
 	if c.st == stConnecting {
 		return c.until
 	}
-	d := c.l.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
 	return earliest(d.next(), c.wake)
 }
 
@@ -699,7 +726,7 @@ func (c *econn) fire(now int64) int64 {
 		}
 		return c.until
 	}
-	d := c.l.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
 	switch d.expired(now) {
 	case expLinger:
 		c.reset(timeoutError(opClose))

@@ -115,7 +115,7 @@ type DialOptions struct {
 
 // Conn is one stream connection, handed to a Handler's callbacks.
 //
-// Write, Pending, Context and SetContext belong to the connection's
+// Write, Pending, PauseReading, Context and SetContext belong to the connection's
 // callbacks: on the epoll backend they may be called only from them, as
 // they touch the event loop's state without a lock. Other goroutines use
 // AsyncWrite, CloseWrite, Close and Abort.
@@ -154,6 +154,17 @@ type Conn interface {
 	// from the connection's callbacks.
 	Context() any
 	SetContext(v any)
+	// PauseReading stops reading the connection (true), or reads again
+	// (false), for a handler that passes its input on to something slower
+	// than the peer — a program's standard input, another connection — and
+	// must not take more of it meanwhile: once the kernel's buffers fill,
+	// TCP's flow control holds the peer back. Reading stops before the
+	// next read; bytes a read already under way brings (on the std and
+	// uring backends) still come to OnData. While paused the connection is
+	// not idle: Config.IdleTimeout counts again from the resume. Close
+	// reads on regardless, to discard input until the peer's FIN. Call it
+	// only from the connection's callbacks.
+	PauseReading(pause bool)
 	// SetTimer asks for one call of the handler's OnTimer at or soon after
 	// at; a zero at cancels, and a later call replaces the earlier one. The
 	// handler must implement TimerHandler. Call it only from the

@@ -496,7 +496,7 @@ func (l *loop) runTasks() (stop bool) {
 			}
 		case taskRelax:
 			for _, c := range l.conns {
-				if c != nil && c.paused {
+				if c != nil && c.stops&stopPressure != 0 {
 					c.settle()
 				}
 			}

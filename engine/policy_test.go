@@ -144,7 +144,7 @@ func TestDeadlines(t *testing.T) {
 	t.Parallel()
 	const s = int64(time.Second)
 	cfg := (&Config{IdleTimeout: 10 * time.Second, WriteTimeout: 3 * time.Second}).withDefaults()
-	d := cfg.deadlines(stOpen, 100*s, 105*s, true, 0)
+	d := cfg.deadlines(stOpen, false, 100*s, 105*s, true, 0)
 	if d.idle != 110*s || d.write != 108*s || d.linger != 0 || d.next() != 108*s {
 		t.Fatalf("open with output pending: %+v, next %d", d, d.next())
 	}
@@ -159,17 +159,21 @@ func TestDeadlines(t *testing.T) {
 	}
 	// Nothing pending: no write deadline. Closing: no idle one, linger
 	// bounds both directions and goes first.
-	d = cfg.deadlines(stClosing, 100*s, 105*s, false, 104*s)
+	d = cfg.deadlines(stClosing, false, 100*s, 105*s, false, 104*s)
 	if d.idle != 0 || d.write != 0 || d.reading() != 104*s || d.writing() != 104*s {
 		t.Fatalf("closing: %+v", d)
 	}
-	d = cfg.deadlines(stClosing, 100*s, 0, true, 200*s)
+	d = cfg.deadlines(stClosing, false, 100*s, 0, true, 200*s)
 	if got := d.expired(300 * s); got != expLinger {
 		t.Fatalf("all past: %v, want linger (it resets first)", got)
 	}
 	// After the peer's FIN nothing more is read: no idle deadline.
-	if d := cfg.deadlines(stPeerClosed, 100*s, 0, false, 0); d.next() != 0 {
+	if d := cfg.deadlines(stPeerClosed, false, 100*s, 0, false, 0); d.next() != 0 {
 		t.Fatalf("peer closed, nothing pending: %+v", d)
+	}
+	// Reading paused by the handler: not idle, whatever the last input.
+	if d := cfg.deadlines(stOpen, true, 100*s, 0, false, 0); d.next() != 0 {
+		t.Fatalf("reading paused, nothing pending: %+v", d)
 	}
 }
 

@@ -316,6 +316,7 @@ type stdConn struct {
 	out        outq // pending output not yet taken by the writer
 	inflight   int  // bytes the writer is writing now
 	paused     bool // reading stopped by backpressure
+	readOff    bool // reading stopped by the handler (PauseReading)
 	held       int  // bytes a layer reported with Hold
 	writerDone bool
 	sockClosed bool  // close(2) has been made
@@ -402,6 +403,17 @@ func (c *stdConn) Hold(n int) {
 	}
 	c.held += n
 	c.b.s.budget.add(int64(n))
+}
+
+// PauseReading stops or resumes the reader before its next read.
+func (c *stdConn) PauseReading(pause bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readOff && !pause {
+		c.lastIn = time.Now().UnixNano() // the idle timeout counts from the resume
+		c.rcond.Broadcast()
+	}
+	c.readOff = pause
 }
 
 // Write queues a copy of p for the writer. Here requests are applied at
@@ -517,7 +529,7 @@ func (c *stdConn) closeSocket() {
 
 // deadlinesLocked are the connection's timers now; c.mu must be held.
 func (c *stdConn) deadlinesLocked() deadlines {
-	return c.b.s.cfg.deadlines(c.st, c.lastIn, c.lastOut, c.pending() > 0, c.lingerAt)
+	return c.b.s.cfg.deadlines(c.st, c.readOff, c.lastIn, c.lastOut, c.pending() > 0, c.lingerAt)
 }
 
 // armReadLocked and armWriteLocked set the socket's read and write
@@ -600,7 +612,7 @@ func (c *stdConn) readLoop() {
 		c.mu.Lock()
 		for {
 			c.paused = cfg.paused(c.paused, c.pending(), s.budget.level())
-			if !c.paused || c.st.discards() || !c.st.reads() {
+			if !(c.paused || c.readOff) || c.st.discards() || !c.st.reads() {
 				break
 			}
 			c.rcond.Wait()

@@ -1,18 +1,23 @@
 // Package program runs a program for a connection, with the connection as
-// its standard input and output, as inetd, ncat -e and socat EXEC: do.
+// its standard input and output, as inetd, ncat -e and socat EXEC: do: Run
+// on a blocking connection (a net.Conn; sockit listen --exec), Service on
+// every connection of an engine server, through its event loops (sockit
+// serve --exec).
 //
 // The two directions end separately, as TCP's half-close lets them: the
 // peer's end of data (FIN) closes the program's standard input, so a
 // program that reads all its input before it answers gets its EOF and
 // then answers; the end of the program's standard output (it closed it,
-// or exited) sends our FIN, after every byte it wrote. The bytes pass
-// through pipes, one fixed buffer per direction: a program that floods a
-// peer who does not read is held back by the socket's flow control, and
-// a peer who floods a program that does not read is held back by the
-// pipe's.
+// or exited) sends our FIN, after every byte it wrote. Neither side can
+// make the other hold more than a bounded buffer: a program that floods
+// a peer who does not read is held back by its pipe, and a peer who
+// floods a program that does not read is held back by TCP's flow control.
+// The program gets the connection's addresses in its environment
+// (EnvPeer, EnvLocal, EnvNetwork).
 //
-// Run returns when the program has exited and its output has gone out.
-// A program that exits early ends the connection, however much the peer
+// Run copies each direction on a goroutine of its own, through one fixed
+// buffer, and returns when the program has exited and its output has gone out. A
+// program that exits early ends the connection, however much the peer
 // still sends. A program still running when the peer is gone (a write to
 // the peer fails), when Options.IdleTimeout passes with nothing moving
 // either way, or when ctx ends is killed, with the processes it started
@@ -27,6 +32,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +48,11 @@ type Program struct {
 	Argv  []string
 	Shell string
 }
+
+// Command is the Program a command line names when no shell reads it:
+// its words, split at spaces and tabs, with no quoting and no variables,
+// as ncat's -e and inetd take them.
+func Command(line string) Program { return Program{Argv: strings.Fields(line)} }
 
 // Check reports a Program that cannot run: neither or both of its
 // fields, or an Argv[0] not found. Errors are *sockit.OptionError.
@@ -247,7 +258,16 @@ func watchIdle(ctx context.Context, last *atomic.Int64, d time.Duration, idle fu
 	return func() { close(done) }
 }
 
-func connEnv(c net.Conn) []string {
+// addressed is a connection with addresses: a net.Conn or an
+// engine.Conn.
+type addressed interface {
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+}
+
+// connEnv is the environment a program gets for a connection, besides
+// its own: the connection's addresses, in the variables above.
+func connEnv(c addressed) []string {
 	var env []string
 	if a := c.RemoteAddr(); a != nil {
 		env = append(env, EnvPeer+"="+a.String(), EnvNetwork+"="+a.Network())

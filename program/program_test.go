@@ -3,13 +3,16 @@ package program_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +25,9 @@ import (
 // the variable's value says (see helper).
 const helperEnv = "SOCKIT_PROGRAM_HELPER"
 
+// fileEnv names the file "lateread" waits for.
+const fileEnv = "SOCKIT_PROGRAM_FILE"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helper(mode))
@@ -31,10 +37,48 @@ func TestMain(m *testing.M) {
 
 // helper is the program: "readall" reads its whole input and only then
 // answers with its length and its last byte; "early" answers and exits
-// without reading; "hang" neither reads nor writes nor exits; "flood"
-// writes for ever; "env" prints the connection's variables.
+// without reading; "hang" neither reads nor writes nor exits, and
+// "stubborn" does not exit on SIGTERM either; "flood" writes for ever;
+// "env" prints the connection's variables; "talk" greets before it reads,
+// then answers each read upper-cased, and says bye at the end of its
+// input; "closeout" answers, closes its output and then reads all its
+// input; "lateread" reads nothing until the file fileEnv names exists,
+// then answers with its input's length and SHA-256.
 func helper(mode string) int {
 	switch mode {
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour) // killed by the test; exits on its own after an hour at most
+	case "talk":
+		fmt.Println("hello")
+		buf := make([]byte, 4096)
+		for {
+			n, err := os.Stdin.Read(buf)
+			os.Stdout.Write(bytes.ToUpper(buf[:n]))
+			if err != nil {
+				break
+			}
+		}
+		fmt.Println("bye")
+	case "closeout":
+		fmt.Println("done")
+		os.Stdout.Close()
+		if in, err := io.ReadAll(os.Stdin); err != nil || len(in) == 0 {
+			return 4
+		}
+	case "lateread":
+		for i := 0; i < 3000; i++ { // 30 s at most
+			if _, err := os.Stat(os.Getenv(fileEnv)); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling for the test's go-ahead, with a bound
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, os.Stdin)
+		if err != nil {
+			return 3
+		}
+		fmt.Printf("%d %x", n, h.Sum(nil))
 	case "readall":
 		in, err := io.ReadAll(os.Stdin)
 		if err != nil {

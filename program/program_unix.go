@@ -9,11 +9,14 @@ import (
 )
 
 // ownGroup starts the program in a process group of its own, so that
-// killGroup reaches what it starts too (a shell's children).
+// killGroup and termGroup reach what it starts too (a shell's children).
 func ownGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
 
 // killGroup sends SIGKILL to the program's process group.
 func killGroup(cmd *exec.Cmd) error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+// termGroup asks the program's process group to stop: SIGTERM.
+func termGroup(cmd *exec.Cmd) error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 
 func shellCommand(ctx context.Context, line string) *exec.Cmd {
 	return exec.CommandContext(ctx, "/bin/sh", "-c", line)

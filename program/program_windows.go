@@ -11,6 +11,10 @@ func ownGroup(*exec.Cmd) {}
 
 func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
 
+// termGroup kills the program: Windows has no signal that asks a console
+// program to stop and that another process can send it.
+func termGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
+
 func shellCommand(ctx context.Context, line string) *exec.Cmd {
 	return exec.CommandContext(ctx, "cmd", "/C", line)
 }

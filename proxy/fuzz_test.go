@@ -272,6 +272,7 @@ func (c *fuzzConn) LocalAddr() net.Addr         { return sockLocal }
 func (c *fuzzConn) RemoteAddr() net.Addr        { return sockRemote }
 func (c *fuzzConn) Pending() int                { return 0 }
 func (c *fuzzConn) Hold(int)                    {}
+func (c *fuzzConn) PauseReading(bool)           {}
 func (c *fuzzConn) Context() any                { return c.ctx }
 func (c *fuzzConn) SetContext(v any)            { c.ctx = v }
 func (c *fuzzConn) SetTimer(time.Time)          {}

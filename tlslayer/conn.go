@@ -501,6 +501,10 @@ func (t *conn) Hold(n int)       { t.outer.Hold(n) }
 func (t *conn) Context() any     { return t.value }
 func (t *conn) SetContext(v any) { t.value = v }
 
+// PauseReading pauses the reading of ciphertext: what was read already
+// still comes to the inner handler, decrypted.
+func (t *conn) PauseReading(pause bool) { t.outer.PauseReading(pause) }
+
 // SetTimer shares the engine connection's timer with the layer, which uses
 // it only during the handshake, before the inner handler has the
 // connection.

@@ -145,11 +145,25 @@ type TimerHandler interface {
 
 // SetTimer asks for one call of the handler's OnTimer at or soon after at
 // (a zero at cancels), while the connection is open and no close frame has
-// gone out. Call it only from the handler's callbacks.
+// gone out, or while a CloseFrameHandler holds its answer to the peer's
+// close frame (the stream is half-closed: the handler may still write).
+// Call it only from the handler's callbacks.
 func (c *Conn) SetTimer(at time.Time) {
-	if c.state == stateOpen {
+	if c.state == stateOpen || c.answering() {
 		c.ec.SetTimer(at)
 	}
+}
+
+// answering reports whether the peer's close frame has come and a
+// CloseFrameHandler has yet to answer it: it may still send messages, and
+// its timer and Wake still reach its OnTimer. Loop only.
+func (c *Conn) answering() bool {
+	if c.state != stateClosing || !c.deferred.Load() {
+		return false
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return !c.sentClose
 }
 
 // Wake asks for a call of the handler's OnTimer as soon as the loop can;
@@ -457,6 +471,12 @@ func (c *Conn) timer() {
 			c.abandon(ErrCloseTimeout)
 		default:
 			c.ec.SetTimer(c.deadline)
+		}
+	case stateClosing:
+		// The half-closed stream of a CloseFrameHandler: its own timer
+		// and Wake, until it answers.
+		if th, ok := c.h.(TimerHandler); ok && c.answering() {
+			th.OnTimer(c)
 		}
 	}
 }

@@ -27,6 +27,7 @@ func (f *fakeConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IP
 func (f *fakeConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000} }
 func (f *fakeConn) Pending() int                { return 0 }
 func (f *fakeConn) Hold(int)                    {}
+func (f *fakeConn) PauseReading(bool)           {}
 func (f *fakeConn) Context() any                { return f.value }
 func (f *fakeConn) SetContext(v any)            { f.value = v }
 func (f *fakeConn) SetTimer(at time.Time)       { f.timerAt = at }

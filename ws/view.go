@@ -23,9 +23,10 @@ import (
 // TCP connection at once, as the engine's Abort does, without a close
 // frame: a stream that fails, fails fast. SetTimer, Wake, Pending, Context,
 // SetContext, LocalAddr and RemoteAddr are the engine's (Pending counts
-// frame headers too; h's OnTimer runs until a close frame has gone either
-// way, as Conn.SetTimer says). h.OnClose gets a *CloseError when the peer
-// closed with a code other than 1000, 1001 or none.
+// frame headers too; h's OnTimer and OnDrain run until our close frame has
+// gone, after the peer's too: the half-closed stream, as Conn.SetTimer
+// says). h.OnClose gets a *CloseError when the peer closed with a code
+// other than 1000, 1001 or none.
 //
 // h may be an engine.TimerHandler, and an engine.Drainer: the handler
 // returned is a Drainer exactly when h is one, so that chargen over
@@ -66,7 +67,7 @@ func (d drainClient) OnDrain(ec engine.Conn) { drainView(ec) }
 
 func drainView(ec engine.Conn) {
 	c, ok := ec.Context().(*Conn)
-	if !ok || c.state != stateOpen {
+	if !ok || c.state != stateOpen && !c.answering() {
 		return
 	}
 	if s, ok := c.Context().(*sconn); ok {
@@ -277,6 +278,7 @@ func (s *sconn) LocalAddr() net.Addr   { return s.c.LocalAddr() }
 func (s *sconn) RemoteAddr() net.Addr  { return s.c.RemoteAddr() }
 func (s *sconn) Pending() int          { return s.c.Pending() }
 func (s *sconn) Hold(n int)            { s.c.ec.Hold(n) }
+func (s *sconn) PauseReading(p bool)   { s.c.ec.PauseReading(p) }
 func (s *sconn) Context() any          { return s.value }
 func (s *sconn) SetContext(v any)      { s.value = v }
 func (s *sconn) SetTimer(at time.Time) { s.c.SetTimer(at) }

@@ -214,3 +214,82 @@ func TestStreamClient(t *testing.T) {
 }
 
 var _ io.Reader = (*ws.Stream)(nil)
+
+// stretch is the n bytes at offset off of a stream whose bytes say
+// where they are.
+func stretch(off, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte((off + i) * 131 >> 3)
+	}
+	return b
+}
+
+// lateAnswer answers only after the peer's close frame, from another
+// goroutine (Wake) and as the connection drains (OnDrain): total bytes,
+// 64 KiB a message, then its own close frame.
+type lateAnswer struct {
+	total int
+	sent  int // loop only
+	going bool
+}
+
+func (*lateAnswer) OnOpen(engine.Conn)                  {}
+func (*lateAnswer) OnData(_ engine.Conn, in []byte) int { return len(in) }
+func (*lateAnswer) OnClose(engine.Conn, error)          {}
+
+func (a *lateAnswer) OnPeerClose(c engine.Conn) {
+	go c.Wake() // as a program's output comes: from another goroutine
+}
+
+func (a *lateAnswer) OnTimer(c engine.Conn) {
+	a.going = true
+	a.OnDrain(c)
+}
+
+func (a *lateAnswer) OnDrain(c engine.Conn) {
+	if !a.going {
+		return
+	}
+	for a.sent < a.total && c.Pending() < 256<<10 {
+		n := min(64<<10, a.total-a.sent)
+		if _, err := c.Write(stretch(a.sent, n)); err != nil {
+			return
+		}
+		a.sent += n
+	}
+	if a.sent == a.total {
+		c.CloseWrite()
+	}
+}
+
+// After the peer's close frame the stream is half-closed: the handler's
+// Wake still reaches its OnTimer, and OnDrain still comes, until its own
+// close frame has gone.
+func TestStreamServerAnswersAfterCloseFrame(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		const total = 4 << 20
+		addr := serveStream(t, b, &lateAnswer{total: total}, ws.StreamOptions{})
+		c := dialBlocking(t, addr)
+		c.NetConn().SetDeadline(time.Now().Add(testkit.Timeout))
+		if err := c.CloseWrite(ws.CloseNormal, ""); err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				var ce *ws.CloseError
+				if !errors.As(err, &ce) || ce.Code != ws.CloseNormal || got != total {
+					t.Fatalf("after %d of %d bytes: %v; want them all, then the close frame 1000", got, total, err)
+				}
+				break
+			}
+			if !bytes.Equal(p, stretch(got, len(p))) {
+				t.Fatalf("message at %d differs from what was sent", got)
+			}
+			got += len(p)
+		}
+		c.Close(ws.CloseNormal, "")
+	})
+}

@@ -54,6 +54,10 @@ var optionFlags = map[string]string{
 	"layer.ClientConfig.Proxy":    "--proxy",
 	"program.Program.Shell":       "--sh",
 
+	// serve --exec.
+	"program.ServiceOptions.MaxRunning":  "--max-conns",
+	"program.ServiceOptions.IdleTimeout": "--idle-timeout",
+
 	// The WebSocket Origin policy of serve and relay.
 	"layer.ServerConfig.AllowOrigins": "--allow-origin",
 

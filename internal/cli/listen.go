@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,11 +33,10 @@ type ListenOptions struct {
 	CertFile, KeyFile string
 	Sock              sockFlags
 	NC                ncFlags // mapped onto Endpoint and IdleTimeout
-	// Exec and Sh run a program per connection instead of piping
-	// standard input and output (program.Program's Argv, split at
-	// spaces, and Shell); at most MaxConns at once.
-	Exec, Sh string
-	MaxConns int
+	// execFlags (Exec, Sh, MaxConns) run a program per connection
+	// instead of piping standard input and output; at most MaxConns at
+	// once.
+	execFlags
 	// Events streams NDJSON events to standard error (--json) or a file
 	// (--events FILE): standard output carries the data.
 	Events eventFlags
@@ -109,10 +107,7 @@ nc's flags work as nc users type them: -l (changes nothing), -p PORT, -s ADDR,
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
-	fs.StringVarP(&opts.Exec, "exec", "e", "", "run this program for each connection, the connection as its standard input and output (arguments split at spaces; no shell)")
-	fs.StringVarP(&opts.Sh, "sh", "c", "", "run this command line with /bin/sh -c for each connection, as --exec does")
-	fs.IntVar(&opts.MaxConns, "max-conns", 32, "with --exec or --sh and -k: the most programs running at once; more connections wait to be accepted")
-	positive(fs, "max-conns")
+	opts.execFlags.register(fs, "with -k, more connections wait to be accepted")
 	opts.Sock.register(fs, false)
 	opts.NC.register(fs, "listen")
 	opts.Events.register(fs, "standard error (standard output carries the data)")
@@ -228,25 +223,6 @@ func pause(ctx context.Context, backoff *time.Duration) {
 	}
 }
 
-// program is the program --exec or --sh names, nil for none.
-func (o *ListenOptions) program() (*program.Program, error) {
-	var p program.Program
-	switch {
-	case o.Exec == "" && o.Sh == "":
-		return nil, nil
-	case o.Exec != "" && o.Sh != "":
-		return nil, usageErr{errors.New("--exec and --sh exclude each other: run a program, or a shell command line")}
-	case o.Exec != "":
-		p.Argv = strings.Fields(o.Exec)
-	default:
-		p.Shell = o.Sh
-	}
-	if err := p.Check(); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
 // listenExec runs prog for each connection l accepts: one, or with
 // --keep one after another, up to --max-conns at once, until ctx ends.
 func listenExec(ctx context.Context, opts *ListenOptions, l *client.Listener, layers *layer.Server, ep endpoint.Endpoint, prog program.Program) error {
@@ -259,11 +235,7 @@ func listenExec(ctx context.Context, opts *ListenOptions, l *client.Listener, la
 		}
 		rep, err := program.Run(ctx, c, prog, po)
 		if opts.Verbose {
-			line := fmt.Sprintf("%s: program exited %d; bytes in %d, out %d", peer, rep.ExitCode, rep.In, rep.Out)
-			if rep.Killed != "" {
-				line = fmt.Sprintf("%s: program killed (%s); bytes in %d, out %d", peer, rep.Killed, rep.In, rep.Out)
-			}
-			fmt.Fprintln(opts.IO.ErrOut, line)
+			fmt.Fprintln(opts.IO.ErrOut, programLine(peer, rep, "killed"))
 		}
 		return err
 	}

@@ -34,7 +34,12 @@ type ServeOptions struct {
 	// endpoints choose the HTTP service).
 	ServiceSet bool
 	// Root is the directory the HTTP service serves files from.
-	Root    string
+	Root string
+	// execFlags (Exec, Sh, MaxConns) run a program per connection
+	// instead of a service (program.Service): at most MaxConns at once,
+	// more are reset.
+	execFlags
+
 	Engine  string
 	Loops   int
 	Accept  string
@@ -110,11 +115,23 @@ udp://127.0.0.1:7007. Services follow their RFCs: echo (862) sends back what it
 gets and half-closes after the client does, discard (863) drops it, chargen (864)
 streams a character pattern, daytime (867) sends the time and closes.
 
+--exec 'CMD ARGS' runs CMD for each connection instead of a service (inetd's
+job), with the connection as its standard input and output (ARGS split at
+spaces, no shell: --sh 'command line' runs /bin/sh -c), and SOCKIT_PEER_ADDR,
+SOCKIT_LOCAL_ADDR and SOCKIT_NETWORK in its environment, over every stream
+scheme. The peer's FIN closes the program's standard input; the end of its
+standard output sends our FIN. At most --max-conns programs run at once: a
+connection beyond them is reset, logged and counted. --idle-timeout stops a
+program when nothing moves either way for that long (SIGTERM, then SIGKILL 2s
+later), as shutdown does.
+
 Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 --grace; a second Ctrl-C stops at once.`,
 		Example: `  sockit serve
   sockit serve tcp://:8080 udp://:8080 unix:///tmp/echo.sock --service echo
-  sockit serve tcp6://[::1]:7007 unixpacket:///tmp/p.sock -v`,
+  sockit serve tcp6://[::1]:7007 unixpacket:///tmp/p.sock -v
+  sockit serve tcp://127.0.0.1:9000 --exec 'tr a-z A-Z'
+  sockit serve tcp://127.0.0.1:9000 --sh 'sort | uniq -c' --max-conns 8 --idle-timeout 30s`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO, opts.Hard, opts.Self = app.IO, app.Hard, app.Self
 			opts.Endpoints = args
@@ -136,7 +153,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.IntVar(&opts.Loops, "loops", 0, "epoll and uring engines: number of event loops (0 = GOMAXPROCS)")
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll and uring engines: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
-	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle for this long (0 = never)")
+	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle (nothing read) for this long (0 = never); with --exec or --sh, stop a program when nothing moves either way for this long")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "ws, wss: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only the endpoint's own page, and clients that send no Origin")
@@ -156,6 +173,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.DurationVar(&opts.CloseDelay, "close-delay", 0, "hold each client's FIN this long before answering it with our own: the server sits in CLOSE_WAIT, and the teardown shows four segments (see it with: sockit trace PORT)")
 	fs.StringVar(&opts.Urgent, "urgent", "", "tcp urgent data (MSG_OOB): receive (taken apart with recv(MSG_OOB) and narrated; the default where the engine can: epoll), inline (SO_OOBINLINE: kept in the stream; the default elsewhere, where the engine can) or off (left to the kernel, which drops it unread)")
 	fs.Bool("states", false, "with -v (implied): also show the TCP state of the socket after each step (TCP_INFO; Linux)")
+	opts.execFlags.register(fs, "a connection beyond them is reset at once, and counted")
 	opts.Sock.register(fs, true)
 	opts.Events.register(fs, "standard output, where they replace the banner and the summary")
 	fs.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (ADDR is host:port, such as 127.0.0.1:9100): connections, bytes, datagrams, socket steps, handshakes, pending bytes")
@@ -175,6 +193,20 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		}
 		eps = append(eps, ep)
 	}
+	prog, err := opts.program()
+	if err != nil {
+		return err
+	}
+	if prog != nil {
+		if opts.ServiceSet {
+			flag := "--exec"
+			if opts.Sh != "" {
+				flag = "--sh"
+			}
+			return usageErr{fmt.Errorf("--service %s and %s exclude each other: serve a service, or run a program per connection", opts.Service, flag)}
+		}
+		opts.Service, opts.ServiceSet = "exec", true
+	}
 	if err := resolveService(opts, eps); err != nil {
 		return err
 	}
@@ -193,7 +225,7 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		counts = new(metricsObserver)
 		obs = tee(obs, counts)
 	}
-	svc, err := newServed(opts, obs)
+	svc, err := newServed(opts, obs, prog, &programEnds{log: log, verbose: opts.Verbose, events: events, maxConns: opts.MaxConns})
 	if err != nil {
 		return err
 	}
@@ -237,6 +269,10 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		return err
 	}
 	layers := newServeLayers(opts, certTLS, obs, svc.room)
+	idle := opts.Idle
+	if svc.exec != nil {
+		idle = 0 // the program's idle timeout: nothing moving either way (program.Options.IdleTimeout)
+	}
 	srv, err := newServer(&engine.Config{
 		Backend:     engine.Backend(opts.Engine),
 		Loops:       opts.Loops,
@@ -248,7 +284,7 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		RecvBuf:     opts.Sock.RecvBuf,
 		SendBuf:     opts.Sock.SendBuf,
 		Linger:      opts.Sock.Linger,
-		IdleTimeout: opts.Idle,
+		IdleTimeout: idle,
 		Unlink:      opts.Unlink,
 		Observer:    obs,
 		Urgent:      urgent,
@@ -271,7 +307,7 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 			addr, err = layers.Listen(srv, ep, handler)
 		}
 		if err != nil {
-			srv.Close()
+			svc.close(srv)
 			return err
 		}
 		addrs = append(addrs, addr)
@@ -289,7 +325,7 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 				Pending: st.Held, Forced: st.Forced, Layers: ls}
 		}, counts, opts.metricsHeaderTimeout)
 		if err != nil {
-			srv.Close()
+			svc.close(srv)
 			return err
 		}
 		defer m.close()
@@ -330,6 +366,9 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 	graceCtx, cancel := context.WithTimeout(hard, opts.Grace)
 	defer cancel()
 	err = srv.Shutdown(graceCtx)
+	if svc.exec != nil {
+		svc.exec.Wait() // every program reaped: those still running have been stopped
+	}
 	st := srv.Stats()
 	servedTLS, servedWS := false, false
 	for _, ep := range eps {
@@ -463,6 +502,9 @@ func printBanner(opts *ServeOptions, srv *engine.Server, eps []endpoint.Endpoint
 	}
 	for _, ep := range eps {
 		fmt.Fprintf(w, "  listening on %s%s\n", ep, allInterfaces(ep))
+	}
+	if opts.Service == "exec" {
+		fmt.Fprintf(w, "  each connection runs: %s   (at most %d at once; more are reset)\n", opts.execFlags.text(), opts.MaxConns)
 	}
 	if metrics != nil {
 		announceMetrics(w, nil, false, metrics)

@@ -10,6 +10,7 @@ import (
 	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/httpsvc"
+	"github.com/sockit/sockit/program"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/ws"
 )
@@ -19,14 +20,24 @@ import (
 var serviceNames = append(append([]string(nil), service.Names...), "chat", "http")
 
 // served is what serve runs on its endpoints: a stream handler, a
-// datagram handler, and for the chat room and the HTTP service what they
-// count.
+// datagram handler, and for the chat room, the HTTP service and a program
+// per connection what they count.
 type served struct {
 	stream engine.Handler
 	packet engine.PacketHandler
 	room   *chat.Room       // --service chat
 	http   *httpsvc.Service // --service http
 	wsc    *ws.Counters     // the HTTP service's /ws
+	exec   *program.Service // --exec, --sh
+	ends   *programEnds     // what serve says of each of exec's programs
+}
+
+// close closes srv after a failed start, and waits for what it served.
+func (s *served) close(srv *engine.Server) {
+	srv.Close()
+	if s.exec != nil {
+		s.exec.Wait()
+	}
 }
 
 // resolveService picks the service (http for http:// and https://
@@ -45,6 +56,8 @@ func resolveService(opts *ServeOptions, eps []endpoint.Endpoint) error {
 	}
 	for _, ep := range eps {
 		switch {
+		case opts.Service == "exec" && (ep.IsHTTP() || ep.IsPacket()):
+			return usageErr{fmt.Errorf("a program per connection (--exec, --sh) runs over streams (tcp, unix, unixpacket, tls, ws, wss), not %s", ep)}
 		case ep.IsHTTP() && opts.Service != "http":
 			return usageErr{fmt.Errorf("%s serves the HTTP service, not %s (leave --service out, or use tcp:// for %s)", ep, opts.Service, opts.Service)}
 		case opts.Service == "http" && (ep.IsPacket() || ep.IsWebSocket()):
@@ -56,9 +69,20 @@ func resolveService(opts *ServeOptions, eps []endpoint.Endpoint) error {
 	return nil
 }
 
-// newServed builds the handlers of opts.Service.
-func newServed(opts *ServeOptions, obs sockit.Observer) (*served, error) {
+// newServed builds the handlers of opts.Service; prog, for the exec
+// service, is the program per connection, and ends tells of each.
+func newServed(opts *ServeOptions, obs sockit.Observer, prog *program.Program, ends *programEnds) (*served, error) {
 	switch opts.Service {
+	case "exec":
+		svc, err := program.NewService(*prog, program.ServiceOptions{
+			Options:    program.Options{Stderr: opts.IO.ErrOut, IdleTimeout: opts.Idle},
+			MaxRunning: opts.MaxConns,
+			OnEnd:      ends.end,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &served{stream: svc, exec: svc, ends: ends}, nil
 	case "chat":
 		room := chat.New(chat.Options{})
 		return &served{stream: room.Stream(), room: room}, nil
@@ -88,6 +112,10 @@ func (s *served) summary() []string {
 		st := s.room.Stats()
 		return []string{fmt.Sprintf("chat: %d joined, %d left (%d dropped for not reading); %s said, %d delivered",
 			st.Joined, st.Left, st.Dropped, plural(st.Messages, "message"), st.Delivered)}
+	case s.exec != nil:
+		st := s.exec.Stats()
+		return []string{fmt.Sprintf("programs: %d started, %d could not start; %d stopped (idle, shutdown or connection gone); %s reset at --max-conns %d",
+			st.Started, st.Failed, st.Stopped, plural(st.Refused, "connection"), s.ends.maxConns)}
 	case s.http != nil:
 		st := s.http.Stats()
 		r := st.Responses

@@ -12,10 +12,10 @@ import (
 )
 
 // TestProxyFlag runs send, connect and relay's target side through real
-// proxies: an HTTP CONNECT proxy (which passes a half-close on, as send
-// needs) and microsocks, a SOCKS5 server from Debian's packages (which
-// ends both directions at the first FIN, so connect there ends its input
-// only after the echo).
+// proxies: an HTTP CONNECT proxy on net/http (which passes a half-close
+// on, as send needs), and from Debian's packages microsocks (SOCKS5) and
+// lighttpd (HTTP CONNECT), which end both directions at the first FIN, so
+// connect there ends its input only after the echo.
 func TestProxyFlag(t *testing.T) {
 	t.Parallel()
 	s := serveKind(t, "tcp")
@@ -45,6 +45,20 @@ func TestProxyFlag(t *testing.T) {
 			t.Fatalf("runConnect = %v\nstderr:\n%s", err, errOut)
 		}
 		testkit.MustContain(t, "-v narration", errOut.String(), "through the proxy socks5://127.0.0.1:")
+	})
+	t.Run("connect --proxy http:// (lighttpd)", func(t *testing.T) {
+		t.Parallel()
+		pr, pw := io.Pipe()
+		opts, out, errOut := connectOpts(s.endpoint(0), pr)
+		opts.Proxy = "http://" + testkit.LighttpdProxy(t, s.addrs[0].String())
+		done := make(chan error, 1)
+		go func() { done <- runConnect(context.Background(), opts) }()
+		pw.Write([]byte("via lighttpd\n"))
+		out.WaitFor(t, "via lighttpd\n")
+		pw.Close()
+		if err := testkit.Receive(t, done, "runConnect's return"); err != nil {
+			t.Fatalf("runConnect = %v\nstderr:\n%s", err, errOut)
+		}
 	})
 	t.Run("relay --proxy http://", func(t *testing.T) {
 		t.Parallel()

@@ -3,10 +3,14 @@ package testkit
 import (
 	"bufio"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -28,6 +32,63 @@ func SOCKS5Proxy(t testing.TB, user, pass string) string {
 	}
 	p := Start(t, exec.Command(path, args...))
 	return ListenAddr(t, p.Cmd.Process.Pid)
+}
+
+// LighttpdProxy starts lighttpd, a web server from Debian's packages, as
+// an HTTP CONNECT proxy whose tunnels all lead to target (its mod_proxy
+// tunnels a CONNECT to its configured backend, whatever the request
+// names), and returns its address; it is killed when the test ends.
+// lighttpd reads port 0 as its default, 80, so the test binds
+// 127.0.0.1:0 and hands it the listening socket, as systemd's socket activation does
+// (LISTEN_FDS, LISTEN_PID). Like microsocks it ends both directions at the
+// first FIN it sees, and its 200 carries "Connection: close". It skips the
+// test where lighttpd is not installed (.ci/run installs it), and on
+// Windows.
+func LighttpdProxy(t testing.TB, target string) string {
+	t.Helper()
+	path, err := exec.LookPath("lighttpd")
+	if err != nil {
+		t.Skip("lighttpd is not installed (Debian package lighttpd; .ci/run installs it)")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("socket activation hands a descriptor to a Unix process")
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File() // a duplicate: the socket listens on in it
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child has its own copy
+	addr := ln.Addr().(*net.TCPAddr)
+	dir := t.TempDir()
+	// server.bind and server.port name the socket handed over, so that
+	// lighttpd takes it instead of binding one.
+	conf := fmt.Sprintf(`server.modules = ("mod_proxy")
+server.document-root = %q
+server.systemd-socket-activation = "enable"
+server.bind = "127.0.0.1"
+server.port = %d
+proxy.server = ("" => (("host" => %q, "port" => %s)))
+proxy.header = ("connect" => "enable")
+`, dir, addr.Port, host, port)
+	confPath := filepath.Join(dir, "lighttpd.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// LISTEN_PID must be lighttpd's own: the shell's, which exec keeps.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" -D -f "$1"`, path, confPath)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1")
+	cmd.ExtraFiles = []*os.File{f} // descriptor 3, as LISTEN_FDS counts from there
+	Start(t, cmd)
+	return addr.String()
 }
 
 // HTTPProxy runs an HTTP CONNECT proxy on 127.0.0.1:0 until the test
