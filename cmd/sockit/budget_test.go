@@ -71,8 +71,7 @@ type stallRun struct {
 	written         []atomic.Int64
 	conns           []net.Conn
 	budget          int64
-	stop            atomic.Bool     // the writers stop after the write they are in
-	stopped         []chan struct{} // closed as each writer stops, after its last count
+	stop            atomic.Bool // the writers stop after the write they are in
 }
 
 // stall starts `sockit serve scheme://` with budget, connects n clients
@@ -82,7 +81,7 @@ func stall(t testing.TB, scheme string, n int, budget int64) (*stallRun, *testki
 	p := startTB(t, "serve", scheme+"://127.0.0.1:0", "--max-pending-total", fmt.Sprint(budget),
 		"--watermark", "256KiB", "--sndbuf", "65536", "--rcvbuf", "65536", "--max-message", "65536")
 	addr := addrOf(t, p, scheme)
-	r := &stallRun{pid: p.Cmd.Process.Pid, budget: budget, written: make([]atomic.Int64, n), stopped: make([]chan struct{}, n)}
+	r := &stallRun{pid: p.Cmd.Process.Pid, budget: budget, written: make([]atomic.Int64, n)}
 	dial := stallDialers[scheme]
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second) // bounds a hang
 	defer cancel()
@@ -114,9 +113,7 @@ func stall(t testing.TB, scheme string, n int, budget int64) (*stallRun, *testki
 		// done is failed, by design: the layer holds only so much).
 		echoOnce(t, c)
 		r.conns = append(r.conns, c)
-		r.stopped[i] = make(chan struct{})
 		go func() {
-			defer close(r.stopped[i])
 			for !r.stop.Load() {
 				k, err := c.Write(chunk)
 				r.written[i].Add(int64(k))
@@ -178,15 +175,14 @@ func echoOnce(t testing.TB, c net.Conn) {
 }
 
 // drain stops the writers and reads every client's echo back: all the
-// bytes each wrote. The writers stop first so that the drain is a bounded
-// amount; a writer's last write completes as the server, read from again,
-// takes it. Each client's receive buffer grows for the drain: with the
-// small one, a reader slowed by a busy machine let loopback drop the
-// server's 64 KiB segments, and both ends backed off for close to a
-// minute (seen: RTO 54 s, 23 drops) although the server had the bytes
-// ready. The server's own small receive buffer can do the same to the
-// writers' last bytes, so the deadline is past TCP's longest backoff
-// (RTO at most 120 s): it bounds a hang, not a speed.
+// bytes each had written when the drain began. The writers stop after the
+// write they are in, which may complete later (its echo is not read), so
+// that the drain is a bounded amount. Each client's receive buffer grows
+// for the drain: with the small one, a reader slowed by a busy machine let
+// loopback drop the server's 64 KiB segments, and both ends backed off for
+// close to a minute (seen: RTO 54 s, 23 drops) although the server had the
+// bytes ready; the deadline is past TCP's longest backoff (RTO at most
+// 120 s): it bounds a hang, not a speed.
 func (r *stallRun) drain(t testing.TB) {
 	r.stop.Store(true)
 	var wg sync.WaitGroup
@@ -202,33 +198,15 @@ func (r *stallRun) drain(t testing.TB) {
 			if tc, ok := nc.(*net.TCPConn); ok {
 				tc.SetReadBuffer(1 << 20)
 			}
+			want := r.written[i].Load()
 			c.SetReadDeadline(time.Now().Add(150 * time.Second))
-			buf := make([]byte, 64<<10)
-			var got int64
-			for !r.writerDone(i) || got < r.written[i].Load() {
-				n, err := c.Read(buf)
-				got += int64(n)
-				if err != nil {
-					t.Errorf("client %d read %d of the %d bytes it wrote back: %v", i, got, r.written[i].Load(), err)
-					return
-				}
-			}
-			if want := r.written[i].Load(); got != want {
-				t.Errorf("client %d read %d bytes back; it wrote %d", i, got, want)
+			got, err := io.CopyN(io.Discard, c, want)
+			if err != nil || got != want {
+				t.Errorf("client %d read %d of the %d bytes it wrote back: %v", i, got, want, err)
 			}
 		}()
 	}
 	wg.Wait()
-}
-
-// writerDone reports whether client i's writer has stopped.
-func (r *stallRun) writerDone(i int) bool {
-	select {
-	case <-r.stopped[i]:
-		return true
-	default:
-		return false
-	}
 }
 
 // 300 clients that never read cost serve at most its budget and a stated
