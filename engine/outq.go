@@ -155,9 +155,7 @@ func (q *outq) free(k int) {
 // release gives every chunk and a loan back; nothing may be pending
 // (except on drop).
 func (q *outq) release() {
-	if q.repay != nil {
-		q.endLoan()
-	}
+	q.endLoan()
 	q.free(len(q.chunks))
 	q.head, q.tail, q.n, q.msgs = 0, 0, 0, q.msgs[:0]
 	if cap(q.chunks) > 4*maxVectors {

@@ -259,7 +259,7 @@ func (u *uring) bigRing(size int) (*sock.BufRing, error) {
 func (l *loop) reap() int {
 	u := l.u
 	n := 0
-	for n < 4*ringEntries {
+	for n < u.r.CQSize() {
 		cqe, ok := u.r.Next()
 		if !ok {
 			break

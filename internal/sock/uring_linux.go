@@ -292,6 +292,9 @@ func (r *Ring) get() *SQE {
 	return sqe
 }
 
+// CQSize is the number of completion slots (four per submission slot).
+func (r *Ring) CQSize() int { return len(r.cqes) }
+
 // Queued is the number of entries filled and not yet taken by the kernel.
 func (r *Ring) Queued() uint32 { return r.tail - r.sqHead.Load() }
 
