@@ -42,6 +42,40 @@ func (r *Run) server(cfg engine.Config, side string) (srv *engine.Server, stop f
 	}, nil
 }
 
+// serve starts a server (see server) that serves h on scheme ("tcp" or
+// "udp") at a free loopback port, and returns where.
+func (r *Run) serve(cfg engine.Config, scheme string, h engine.Handler) (addr net.Addr, stop func(), err error) {
+	srv, stop, err := r.server(cfg, "server")
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := endpoint.MustParse(scheme + "://" + loopback)
+	if ph, ok := h.(engine.PacketHandler); ok && scheme == "udp" {
+		addr, err = srv.ListenPacket(ep, ph)
+	} else {
+		addr, err = srv.Listen(ep, h)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return addr, stop, nil
+}
+
+// pollUntil calls cond every step until it holds or d has passed, and
+// reports whether it held.
+func pollUntil(d, step time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(step) // polling a condition, bounded by d
+	}
+}
+
 // dial connects to ep ("tcp://127.0.0.1:4000"), narrated as side.
 func (r *Run) dial(ctx context.Context, ep string, o client.Options, side string) (*client.Conn, error) {
 	e, err := endpoint.Parse(ep)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/client"
-	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/sockapi"
@@ -92,15 +91,11 @@ var lessonEcho = Lesson{
 		if err := needAPI(); err != nil {
 			return err
 		}
-		srv, stop, err := r.server(engine.Config{}, "server")
+		addr, stop, err := r.serve(engine.Config{}, "tcp", service.Echo{})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr, err := srv.Listen(endpoint.MustParse("tcp://"+loopback), service.Echo{})
-		if err != nil {
-			return err
-		}
 		c, err := r.dial(ctx, "tcp://"+addr.String(), client.Options{}, "client")
 		if err != nil {
 			return err
@@ -141,15 +136,11 @@ var lessonUDP = Lesson{
 		if err := needAPI(); err != nil {
 			return err
 		}
-		srv, stop, err := r.server(engine.Config{}, "server")
+		addr, stop, err := r.serve(engine.Config{}, "udp", service.Echo{})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr, err := srv.ListenPacket(endpoint.MustParse("udp://"+loopback), service.Echo{})
-		if err != nil {
-			return err
-		}
 		c, err := r.dial(ctx, "udp://"+addr.String(), client.Options{}, "client")
 		if err != nil {
 			return err

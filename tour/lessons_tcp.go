@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sockit/sockit/client"
-	"github.com/sockit/sockit/endpoint"
 	"github.com/sockit/sockit/engine"
 	"github.com/sockit/sockit/service"
 	"github.com/sockit/sockit/sockapi"
@@ -149,15 +148,11 @@ var lessonTeardown = Lesson{
 		}
 		const hold = 300 * time.Millisecond
 		lab := &service.Lab{CloseDelay: hold}
-		srv, stop, err := r.server(engine.Config{}, "server")
+		addr, stop, err := r.serve(engine.Config{}, "tcp", lab.Wrap(service.Echo{}))
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr, err := srv.Listen(endpoint.MustParse("tcp://"+loopback), lab.Wrap(service.Echo{}))
-		if err != nil {
-			return err
-		}
 		port := uint16(tcpAddr(addr).Port)
 		w := r.watchPort(port)
 		finish := func() ([]tcpstate.Transition, []tcpstate.Segment) {
@@ -261,15 +256,11 @@ var lessonHalfClose = Lesson{
 		if err := needAPI(); err != nil {
 			return err
 		}
-		srv, stop, err := r.server(engine.Config{}, "server")
+		addr, stop, err := r.serve(engine.Config{}, "tcp", service.Echo{})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr, err := srv.Listen(endpoint.MustParse("tcp://"+loopback), service.Echo{})
-		if err != nil {
-			return err
-		}
 		c, err := r.dial(ctx, "tcp://"+addr.String(), client.Options{}, "client")
 		if err != nil {
 			return err
@@ -327,15 +318,11 @@ var lessonBacklog = Lesson{
 		"sees no error, only silence: it sends SYN again after 1 s, 3 s, ... until connect() times out.",
 	Do: func(ctx context.Context, r *Run) error {
 		const backlog, clients = 2, 5
-		srv, stop, err := r.server(engine.Config{Backlog: backlog, AcceptDelay: time.Hour}, "server")
+		addr, stop, err := r.serve(engine.Config{Backlog: backlog, AcceptDelay: time.Hour}, "tcp", service.Echo{})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr, err := srv.Listen(endpoint.MustParse("tcp://"+loopback), service.Echo{})
-		if err != nil {
-			return err
-		}
 		port := uint16(tcpAddr(addr).Port)
 		var outcomes []string
 		var conns []*client.Conn

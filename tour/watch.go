@@ -82,16 +82,11 @@ func (w *watch) fail(err error) {
 // until waits, up to d, for cond to hold of what was recorded so far;
 // it reports whether it did.
 func (w *watch) until(d time.Duration, cond func(trans []tcpstate.Transition, segs []tcpstate.Segment) bool) bool {
-	deadline := time.Now().Add(d)
-	for {
+	return pollUntil(d, 5*time.Millisecond, func() bool {
 		w.mu.Lock()
-		ok := cond(w.trans, w.segs)
-		w.mu.Unlock()
-		if ok || time.Now().After(deadline) {
-			return ok
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, bounded by d
-	}
+		defer w.mu.Unlock()
+		return cond(w.trans, w.segs)
+	})
 }
 
 // finish stops recording and tells what was recorded, in time order, as
@@ -216,15 +211,12 @@ func (r *Run) seen(sideName string, local, remote net.Addr) (tcpstate.Socket, bo
 // in a state cond accepts (found false: CLOSED), then tells it; it
 // returns the last socket seen either way.
 func (r *Run) lookupUntil(sideName string, local, remote net.Addr, d time.Duration, cond func(s tcpstate.Socket, found bool) bool) (tcpstate.Socket, bool) {
-	deadline := time.Now().Add(d)
 	l, rm := addrPort(local), addrPort(remote)
-	for {
+	pollUntil(d, 2*time.Millisecond, func() bool {
 		s, found, err := tcpstate.Lookup(l, rm)
-		if err != nil || cond(s, found) || time.Now().After(deadline) {
-			return r.seen(sideName, local, remote)
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition, bounded by d
-	}
+		return err != nil || cond(s, found)
+	})
+	return r.seen(sideName, local, remote)
 }
 
 func statesString(ss []tcpstate.State) string {
