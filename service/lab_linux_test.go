@@ -89,7 +89,10 @@ func TestExitWord(t *testing.T) {
 // its own FIN comes after the delay.
 func TestCloseDelayHoldsTheFIN(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		const delay = 300 * time.Millisecond
+		// Long enough that a poll sees CLOSE_WAIT before it ends: with
+		// 300 ms, CI's race run on a loaded machine once missed the whole
+		// window (the server was already CLOSED) and waited out 30 s.
+		const delay = time.Second
 		tcp, _ := labServer(t, b, &service.Lab{CloseDelay: delay})
 		c := testkit.Dial(t, "tcp", tcp.Addr)
 		if err := testkit.RoundTrip(c, []byte("x")); err != nil {
