@@ -55,6 +55,7 @@ func runStreams(ctx context.Context, o *Options, r *recorder) error {
 	// Start the load on every connection at once, warm up, then measure.
 	// An interrupt ends the window early.
 	now := time.Now()
+	st.origin = now.UnixNano()
 	r.winStart.Store(now.Add(o.Warmup).UnixNano())
 	r.winEnd.Store(now.Add(o.Warmup + o.Duration).UnixNano())
 	st.startAll()
@@ -115,6 +116,7 @@ type streamRun struct {
 	req      []byte // ModeHTTP: the request every message sends
 
 	started atomic.Bool // the connect phase is over: connections send
+	origin  int64       // when the load started (set before started): open-loop schedules count from it
 
 	mu      sync.Mutex
 	conns   []engine.Conn // open connections, for starting and stopping them
@@ -225,14 +227,18 @@ func (b *bconn) OnOpen(c engine.Conn) {
 		c.Close()
 		return
 	}
-	if started { // a late connection: startAll has passed it by
-		b.begin(now)
+	if started { // a late connection: startAll has passed it by; its schedule starts now
+		b.begin(now, now)
 	}
 }
 
 // begin starts the connection's load, once: connections wait for each
-// other, so that the connect phase does not compete with the load.
-func (b *bconn) begin(now int64) {
+// other, so that the connect phase does not compete with the load. An
+// open-loop schedule starts at origin, not when this connection's wake-up
+// arrived: a wake-up late on a busy machine then sends what fell due
+// meanwhile (timed from when it was due), instead of silently shifting the
+// schedule and owing the window fewer messages.
+func (b *bconn) begin(now, origin int64) {
 	if b.begun {
 		return
 	}
@@ -244,7 +250,7 @@ func (b *bconn) begin(now int64) {
 	if st.interval > 0 {
 		// Spread the connections' schedules over one interval, so that
 		// they do not all send at the same instant.
-		b.base = now + int64(rand.Float64()*st.interval)
+		b.base = origin + int64(rand.Float64()*st.interval)
 		b.c.SetTimer(time.Unix(0, b.base))
 		return
 	}
@@ -337,7 +343,7 @@ func (b *bconn) OnTimer(c engine.Conn) {
 	now := time.Now().UnixNano()
 	switch {
 	case !b.begun:
-		b.begin(now)
+		b.begin(now, b.st.origin)
 	case !b.finished && b.st.interval > 0:
 		b.pace(now)
 	}
