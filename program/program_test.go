@@ -28,6 +28,9 @@ const helperEnv = "SOCKIT_PROGRAM_HELPER"
 // fileEnv names the file "lateread" waits for.
 const fileEnv = "SOCKIT_PROGRAM_FILE"
 
+// stubbornReady is what "stubborn" writes once it ignores SIGTERM.
+const stubbornReady = "ignoring SIGTERM\n"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helper(mode))
@@ -38,7 +41,9 @@ func TestMain(m *testing.M) {
 // helper is the program: "readall" reads its whole input and only then
 // answers with its length and its last byte; "early" answers and exits
 // without reading; "hang" neither reads nor writes nor exits, and
-// "stubborn" does not exit on SIGTERM either; "flood" writes for ever;
+// "stubborn" does not exit on SIGTERM either (it says stubbornReady once
+// it ignores SIGTERM: a signal before that would still end it); "flood"
+// writes for ever;
 // "env" prints the connection's variables; "talk" greets before it reads,
 // then answers each read upper-cased, and says bye at the end of its
 // input; "closeout" answers, closes its output and then reads all its
@@ -48,6 +53,7 @@ func helper(mode string) int {
 	switch mode {
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
+		fmt.Print(stubbornReady)
 		time.Sleep(time.Hour) // killed by the test; exits on its own after an hour at most
 	case "talk":
 		fmt.Println("hello")

@@ -188,36 +188,87 @@ func TestServiceExitsEarly(t *testing.T) {
 // later. The peer gets our FIN.
 func TestServiceHangs(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		for _, mode := range []string{"hang", "stubborn"} {
-			t.Run(mode, func(t *testing.T) {
-				t.Parallel()
-				if mode == "stubborn" && runtime.GOOS == "windows" {
-					t.Skip("Windows has no SIGTERM to ignore: the program is killed at once")
-				}
-				const idle, grace = 200 * time.Millisecond, 400 * time.Millisecond
-				p, o := self(mode)
-				o.IdleTimeout = idle
-				s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: grace}, engine.Config{})
-				start := time.Now()
+		const grace = 400 * time.Millisecond
+		t.Run("hang", func(t *testing.T) {
+			t.Parallel()
+			const idle = 200 * time.Millisecond
+			s := hangingService(t, b, "hang", idle, grace)
+			start := time.Now() // before the dial: the idle timeout counts from the program's start
+			c := s.dial(t)
+			if got, err := testkit.ReadAll(c, 64); err != nil || len(got) != 0 {
+				t.Fatalf("read %q, %v; want EOF", got, err)
+			}
+			if took := time.Since(start); took < idle {
+				t.Errorf("our FIN came after %v, before the idle timeout (%v)", took, idle)
+			}
+			c.Close()
+			checkStoppedIdle(t, s, idle)
+		})
+		t.Run("stubborn", func(t *testing.T) {
+			t.Parallel()
+			if runtime.GOOS == "windows" {
+				t.Skip("Windows has no SIGTERM to ignore: the program is killed at once")
+			}
+			// The program ignores SIGTERM only once it has started: a race
+			// build on a loaded machine can take over a second, and a
+			// SIGTERM before then ends it at once, as it should. So while
+			// the idle timeout passes before the program says it ignores
+			// SIGTERM, try again with twice the timeout.
+			for idle := 200 * time.Millisecond; ; idle *= 2 {
+				s := hangingService(t, b, "stubborn", idle, grace)
 				c := s.dial(t)
+				ready := make([]byte, len(stubbornReady))
+				if n, err := io.ReadFull(c, ready); n == 0 && errors.Is(err, io.EOF) {
+					c.Close()
+					checkStoppedIdle(t, s, idle)
+					if idle >= 5*time.Second {
+						t.Fatalf("the program did not ignore SIGTERM within an idle timeout of %v", idle)
+					}
+					t.Logf("stopped before it ignored SIGTERM, within an idle timeout of %v: again with %v", idle, 2*idle)
+					continue
+				} else if err != nil || string(ready) != stubbornReady {
+					t.Fatalf("read %q, %v; want %q", ready[:n], err, stubbornReady)
+				}
+				// A byte for the program's input: the idle timeout counts
+				// from its arrival at the latest, a moment the test knows.
+				start := time.Now()
+				if _, err := c.Write([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
 				if got, err := testkit.ReadAll(c, 64); err != nil || len(got) != 0 {
-					t.Fatalf("read %q, %v; want EOF", got, err)
+					t.Fatalf("after %q: read %q, %v; want EOF", stubbornReady, got, err)
 				}
-				took := time.Since(start)
+				if took := time.Since(start); took < idle+grace {
+					t.Errorf("our FIN came %v after the last byte: before the idle timeout (%v) and StopGrace (%v) for SIGTERM ignored", took, idle, grace)
+				}
 				c.Close()
-				e := s.end(t)
-				if e.Err != nil || e.ExitCode != -1 || e.Killed != "idle for 200ms" {
-					t.Errorf("End = %+v; want stopped for idleness, exit -1", e)
-				}
-				if took < idle || mode == "stubborn" && took < idle+grace {
-					t.Errorf("our FIN came after %v: before the idle timeout (%v) and, for SIGTERM ignored, StopGrace (%v)", took, idle, grace)
-				}
-				if st := s.svc.Stats(); st.Stopped != 1 || st.Started != 1 {
-					t.Errorf("Stats = %+v; want 1 started, 1 stopped", st)
-				}
-			})
-		}
+				checkStoppedIdle(t, s, idle)
+				return
+			}
+		})
 	})
+}
+
+// hangingService serves the helper mode with IdleTimeout idle and
+// StopGrace grace.
+func hangingService(t *testing.T, b engine.Backend, mode string, idle, grace time.Duration) *service {
+	t.Helper()
+	p, o := self(mode)
+	o.IdleTimeout = idle
+	return serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: grace}, engine.Config{})
+}
+
+// checkStoppedIdle checks the End and Stats of s's one connection: its
+// program was stopped for idleness.
+func checkStoppedIdle(t *testing.T, s *service, idle time.Duration) {
+	t.Helper()
+	e := s.end(t)
+	if want := "idle for " + idle.String(); e.Err != nil || e.ExitCode != -1 || e.Killed != want {
+		t.Errorf("End = %+v; want stopped for idleness (%q), exit -1", e, want)
+	}
+	if st := s.svc.Stats(); st.Stopped != 1 || st.Started != 1 {
+		t.Errorf("Stats = %+v; want 1 started, 1 stopped", st)
+	}
 }
 
 // TestServiceFloodHeldBack: a program that writes for ever to a peer who
@@ -375,6 +426,12 @@ func TestServiceShutdownReapsAll(t *testing.T) {
 		eofs := make(chan error, n)
 		for range n {
 			c := s.dial(t)
+			if mode == "stubborn" { // it ignores SIGTERM from here on: Shutdown must kill it
+				ready := make([]byte, len(stubbornReady))
+				if _, err := io.ReadFull(c, ready); err != nil || string(ready) != stubbornReady {
+					t.Fatalf("read %q, %v; want %q", ready, err, stubbornReady)
+				}
+			}
 			go func() { // each peer reads to our FIN, then closes
 				_, err := testkit.ReadAll(c, 0)
 				c.Close()
