@@ -317,7 +317,17 @@ func TestWatchSummaryGroupsProcess(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	var out bytes.Buffer
 	opts := &WatchOptions{IO: IOStreams{Out: &out, ErrOut: &out}, Target: "tcp://127.78.0.1:" + port, Interval: time.Second, Rows: 14}
-	socks, _ := tcpstate.Snapshot(tcpstate.Filter{Port: uint16(ln.Addr().(*net.TCPAddr).Port)})
+	// The target's filter, as watch makes it: the port alone would also
+	// select another test's sockets on the same port at another address
+	// (a TIME_WAIT to 127.0.0.1 with it made this 26 sockets).
+	f, _, err := tcpTarget(opts.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks, err := tcpstate.Snapshot(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	owners, _ := tcpstate.Owners()
 	ages := newStateAges()
 	ages.update(socks, time.Now())
