@@ -57,7 +57,7 @@ func runPackets(ctx context.Context, o *Options, r *recorder) error {
 	var wg sync.WaitGroup
 	for _, p := range socks {
 		wg.Add(2)
-		go func() { defer wg.Done(); p.send(ctx) }()
+		go func() { defer wg.Done(); p.send(ctx, now) }()
 		go func() { defer wg.Done(); p.receive() }()
 	}
 	prog.phase("warmup")
@@ -154,11 +154,15 @@ func (p *psock) stop(d time.Duration) {
 }
 
 // send writes datagrams until the window ends: closed loop whenever a place
-// in the pipeline is free, open loop at the connection's share of Rate.
-func (p *psock) send(ctx context.Context) {
+// in the pipeline is free, open loop at the connection's share of Rate. An
+// open-loop schedule starts at origin, the run's start, not when this
+// goroutine first ran: one started late on a busy machine sends what fell
+// due meanwhile, instead of shifting the schedule and owing the window
+// fewer messages.
+func (p *psock) send(ctx context.Context, origin time.Time) {
 	o := p.o
 	var interval float64
-	base := time.Now()
+	base := origin
 	if o.Rate > 0 {
 		interval = float64(o.Conns) / o.Rate * float64(time.Second)
 		base = base.Add(time.Duration(float64(p.id%o.Conns) / float64(o.Conns) * interval))
