@@ -98,3 +98,39 @@ func TestHeadOutlastsIdle(t *testing.T) {
 		c.expectEOF()
 	})
 }
+
+// A client that pipelines requests and then reads nothing for a while
+// holds the server back: the server stops reading it, with part of a
+// request head read and the rest waiting in the socket. That time is the
+// server's, not the head's: once the client reads, every request is
+// answered, none with 408.
+func TestPipelinedPauseIsNotHeadTime(t *testing.T) {
+	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+		const headTimeout = 100 * time.Millisecond
+		svc := httpsvc.New(httpsvc.Options{MaxOutput: 64 << 10, HeaderTimeout: headTimeout, IdleTimeout: testkit.Timeout})
+		cfg := &engine.Config{Backend: b, HighWatermark: 64 << 10, SendBuf: 16 << 10}
+		srv, ep := testkit.ServeEngine(t, cfg, "tcp", svc)
+		c := dial(t, ep.Addr)
+		const n = 3000
+		done := make(chan error, 1)
+		go func() { _, err := c.c.Write(flood(n)); done <- err }()
+		testkit.Eventually(t, "the server to hold back", func() bool {
+			return svc.Stats().Requests > 10 && srv.Stats().Held > 0
+		})
+		// The client reads nothing for a span of several HeaderTimeouts:
+		// the span is the case under test, not a stand-in for an event.
+		time.Sleep(5 * headTimeout)
+		for i := range n {
+			r, err := c.tryRead("GET")
+			if err != nil {
+				t.Fatalf("response %d: %v (stats %+v)", i, err, svc.Stats())
+			}
+			if d := describe(t, r); d.Request != i+1 {
+				t.Fatalf("response %d: %+v", i, d)
+			}
+		}
+		if err := testkit.Receive(t, done, "the write"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -38,7 +38,10 @@ type Options struct {
 	MaxBody int64
 	// HeaderTimeout bounds the time from a request head's first byte to
 	// its last: a head not whole by then gets 408 and the connection
-	// closes. 0 = DefaultHeaderTimeout, < 0 = no bound.
+	// closes. While responses wait for the client to read them, the
+	// server may stop reading its requests: that time does not count
+	// (IdleTimeout does), and the head's time starts again when the client
+	// reads. 0 = DefaultHeaderTimeout, < 0 = no bound.
 	HeaderTimeout time.Duration
 	// IdleTimeout closes a connection that has no request under way for
 	// this long (a keep-alive connection between requests), one whose
@@ -504,6 +507,12 @@ func (s *Service) OnDrain(ec engine.Conn) {
 	if c.phase == phaseStream || c.waiting || ec.Pending() > 0 {
 		c.last = time.Now() // the client reads: not idle
 	}
+	if !c.headStart.IsZero() {
+		// The client has read output that waited for it: the head's time
+		// starts again (see heldBack).
+		c.headStart = time.Now()
+		c.arm()
+	}
 	if c.phase != phaseStream {
 		if c.phase == phaseHead && len(c.stash) > 0 {
 			c.serveStash(time.Now())
@@ -551,9 +560,10 @@ func (s *Service) OnTimer(ec engine.Conn) {
 	}
 	c.armed = time.Time{}
 	now := time.Now()
+	head := c.headTimed()
 	switch {
 	case c.phase == phaseDone:
-	case !c.headStart.IsZero() && s.o.HeaderTimeout > 0 && !now.Before(c.headStart.Add(s.o.HeaderTimeout)):
+	case head && !now.Before(c.headStart.Add(s.o.HeaderTimeout)):
 		s.st.timeouts.Add(1)
 		c.note("no whole request head within %v: 408, closing", s.o.HeaderTimeout)
 		c.keepAlive = false
@@ -561,7 +571,7 @@ func (s *Service) OnTimer(ec engine.Conn) {
 		b := getBuf()
 		c.flush(b, c.plain((*b)[:0], 408, "the request head did not arrive within "+s.o.HeaderTimeout.String()+"\n", nil))
 		return
-	case !c.headStart.IsZero() && s.o.HeaderTimeout > 0:
+	case head:
 		// A head under way: HeaderTimeout bounds it, not IdleTimeout.
 	case s.o.IdleTimeout > 0 && !now.Before(c.last.Add(s.o.IdleTimeout)):
 		switch {
@@ -581,6 +591,20 @@ func (s *Service) OnTimer(ec engine.Conn) {
 	c.arm()
 }
 
+// headTimed reports whether HeaderTimeout runs: a head is under way, and
+// the server is not holding it back (heldBack).
+func (c *conn) headTimed() bool {
+	return !c.headStart.IsZero() && c.s.o.HeaderTimeout > 0 && !c.heldBack()
+}
+
+// heldBack reports whether responses wait for the client to read them.
+// The engine may then have stopped reading the connection (backpressure),
+// the rest of a head under way sitting unread in the socket: that time is
+// the server's, not the head's. IdleTimeout bounds it instead (a client
+// that reads nothing of its responses), and once the client reads, the
+// head's time starts again (OnDrain).
+func (c *conn) heldBack() bool { return c.waiting || c.ec.Pending() > 0 }
+
 // arm asks for a timer at the connection's next deadline, unless one at
 // or before it is already asked for (OnTimer then moves it on): a
 // keep-alive request costs no timer operation.
@@ -590,7 +614,7 @@ func (c *conn) arm() {
 	switch {
 	case c.phase == phaseDone || c.upgraded:
 		return
-	case !c.headStart.IsZero() && o.HeaderTimeout > 0:
+	case c.headTimed():
 		at = c.headStart.Add(o.HeaderTimeout)
 	case o.IdleTimeout > 0:
 		at = c.last.Add(o.IdleTimeout)
