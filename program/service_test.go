@@ -196,8 +196,8 @@ func TestServiceHangs(t *testing.T) {
 				}
 				const idle, grace = 200 * time.Millisecond, 400 * time.Millisecond
 				p, o := self(mode)
-				o.IdleTimeout = idle
-				s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: grace}, engine.Config{})
+				o.IdleTimeout, o.StopGrace = idle, grace
+				s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o}, engine.Config{})
 				start := time.Now()
 				c := s.dial(t)
 				if got, err := testkit.ReadAll(c, 64); err != nil || len(got) != 0 {
@@ -370,7 +370,8 @@ func TestServiceShutdownReapsAll(t *testing.T) {
 			mode = "hang"
 		}
 		p, o := self(mode)
-		s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: 300 * time.Millisecond}, engine.Config{})
+		o.StopGrace = 300 * time.Millisecond
+		s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o}, engine.Config{})
 		const n = 4
 		eofs := make(chan error, n)
 		for range n {
@@ -482,7 +483,7 @@ func TestNewServiceRefuses(t *testing.T) {
 		{name: "no program", p: program.Program{}},
 		{name: "missing program", p: program.Command("sockit-no-such-program --flag")},
 		{name: "negative MaxRunning", p: p, o: program.ServiceOptions{MaxRunning: -1}},
-		{name: "negative StopGrace", p: p, o: program.ServiceOptions{StopGrace: -time.Second}},
+		{name: "negative StopGrace", p: p, o: program.ServiceOptions{Options: program.Options{StopGrace: -time.Second}}},
 		{name: "negative IdleTimeout", p: p, o: program.ServiceOptions{Options: program.Options{IdleTimeout: -time.Second}}},
 	}
 	for _, tt := range tests {
