@@ -17,6 +17,7 @@ var zh = map[string]string{
 	"yes":                                  "是",
 	"no":                                   "否",
 	"client":                               "客户端",
+	"server":                               "服务端",
 	"server too":                           "服务端也在",
 	"neither":                              "两端都不在",
 	"still there":                          "仍然存在",
