@@ -74,6 +74,8 @@ var optionFlags = map[string]string{
 	"client.SendOptions.Rights":      "--pass-fd",
 	"engine.Config.Urgent":           "--urgent",
 	"engine.Config.AcceptDelay":      "--accept-delay",
+	"engine.Config.IdleTimeout":      "--idle-timeout",
+	"engine.Config.WriteTimeout":     "--write-timeout",
 }
 
 // describe is the text sockit prints for err: option fields named as
