@@ -42,6 +42,7 @@ var optionFlags = map[string]string{
 	"relay.Options.To":            "TARGET",
 	"relay.Options.ProxyProtocol": "--proxy-protocol",
 	"relay.Options.MaxSessions":   "--max-sessions",
+	"relay.Options.MaxConns":      "--max-conns",
 	"proxy.version":               "--proxy-protocol",
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
