@@ -220,8 +220,8 @@ func (e Event) text(p Printer) string {
 		}
 		return "PROXY " + e.Detail + " header: real client " + addrString(e.Peer) + " → " + addrString(e.Local)
 	case StepClosed:
-		return p.Translate("closed conn %s: in %d bytes, out %d bytes, after %s",
-			addrString(e.Peer), e.In, e.Out, e.Dur.Round(time.Microsecond))
+		return p.Translate("closed conn %s: in %s, out %s, after %s",
+			addrString(e.Peer), bytes(p, e.In), bytes(p, e.Out), e.Dur.Round(time.Microsecond))
 	case StepPoll:
 		return p.Translate("epoll_wait = %d ready: %s", e.N, e.Detail)
 	}
@@ -236,7 +236,7 @@ func detail(p Printer, d string) string {
 	return " (" + Words(p, d) + ")"
 }
 
-func bytes(p Printer, n int) string {
+func bytes[N int | int64](p Printer, n N) string {
 	if n == 1 {
 		return p.Phrase("1 byte")
 	}

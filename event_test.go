@@ -54,6 +54,11 @@ func TestEventString(t *testing.T) {
 			event: sockit.Event{Step: sockit.StepClosed, Peer: peer, In: 10, Out: 20, Dur: 1500*time.Microsecond + 400*time.Nanosecond},
 			want:  "closed conn 127.0.0.1:55806: in 10 bytes, out 20 bytes, after 1.5ms",
 		},
+		{
+			name:  "closed one byte",
+			event: sockit.Event{Step: sockit.StepClosed, Peer: peer, In: 1, Out: 0, Dur: time.Millisecond},
+			want:  "closed conn 127.0.0.1:55806: in 1 byte, out 0 bytes, after 1ms",
+		},
 		{name: "recv with flags", event: sockit.Event{Step: sockit.StepRead, Call: "recv(MSG_PEEK)", N: 6}, want: "recv(MSG_PEEK) 6 bytes"},
 		{name: "read 0 after SHUT_RD", event: sockit.Event{Step: sockit.StepRead, Detail: "reading was shut down here (SHUT_RD)"}, want: "read 0: reading was shut down here (SHUT_RD)"},
 		{name: "read errno", event: sockit.Event{Step: sockit.StepRead, Err: os.NewSyscallError("read", syscall.ECONNRESET)}, want: "read = -1 ECONNRESET: connection reset by peer"},

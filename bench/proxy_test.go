@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/sockit/sockit"
@@ -38,11 +39,14 @@ func TestProxyRefuses(t *testing.T) {
 		proxy  func(t *testing.T) string
 		target endpoint.Endpoint
 		is     error
+		says   string // in the error, if not empty
 	}{
 		{name: "wrong password", proxy: func(t *testing.T) string { return "socks5://u:wrong@" + testkit.SOCKS5Proxy(t, "u", "right") },
 			target: ep, is: client.ErrProxyAuth},
 		{name: "target refused", proxy: func(t *testing.T) string { return "socks5://" + testkit.SOCKS5Proxy(t, "", "") },
 			target: endpoint.MustParse("tcp://" + testkit.Refused(t))},
+		{name: "reset in the handshake", proxy: func(t *testing.T) string { return "socks5://" + testkit.Serve(t, testkit.ResetAfter(3)).String() },
+			target: ep, is: syscall.ECONNRESET, says: "reset the connection in the middle of the handshake"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +65,7 @@ func TestProxyRefuses(t *testing.T) {
 			if tt.is == nil && sockit.KindOf(err) != sockit.KindRefused {
 				t.Errorf("error %v of kind %v, want refused", err, sockit.KindOf(err))
 			}
+			testkit.MustContain(t, "error", err.Error(), tt.says)
 		})
 	}
 	o := quick(endpoint.MustParse("udp://127.0.0.1:9"))

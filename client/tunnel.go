@@ -65,14 +65,13 @@ func handshake(c net.Conn, u *url.URL, target string) error {
 	for {
 		if len(send) > 0 {
 			if _, err := c.Write(send); err != nil {
+				err, _ = h.Broken(err)
 				return err
 			}
 		}
 		n := min(h.Want(), len(buf))
 		if _, err := io.ReadFull(c, buf[:n]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return h.Closed()
-			}
+			err, _ = h.Broken(err)
 			return err
 		}
 		var done bool

@@ -124,6 +124,10 @@ func TestProxyErrors(t *testing.T) {
 			}).String()
 		},
 			target: echo, contains: "closed the connection in the middle of the handshake"},
+		{name: "reset in the handshake", proxy: func(t *testing.T) string {
+			return "socks5://" + testkit.Serve(t, testkit.ResetAfter(3)).String()
+		},
+			target: echo, is: syscall.ECONNRESET, kind: sockit.KindReset, contains: "reset the connection in the middle of the handshake (is it a socks5 proxy?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -722,22 +722,62 @@ func TestContractNegativeLinger(t *testing.T) {
 	})
 }
 
-// Contract 7: WriteTimeout ends a connection whose output is stuck.
+// Contract 7: WriteTimeout ends a connection whose output is stuck: bytes
+// pending that the kernel does not take, or a Drainer (chargen's way)
+// waiting for room that never comes, though each of its writes was taken
+// whole and nothing of it is pending.
 func TestContractWriteTimeout(t *testing.T) {
-	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		srv := newServer(t, b, engine.Config{WriteTimeout: 200 * time.Millisecond, SendBuf: 64 << 10})
-		h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
-			c.Write(pattern(4<<20, 5)) // far more than the kernel holds for a client that reads nothing
-		}})
-		c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
-		if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.next(t); sockit.KindOf(err) != sockit.KindTimeout {
-			t.Errorf("OnClose with output stuck: %v (kind %v), want a %v error", err, sockit.KindOf(err), sockit.KindTimeout)
-		}
-	})
+	line := pattern(7030, 9)
+	tests := []struct {
+		name    string
+		small   bool // small socket buffers; with the defaults, each of the drainer's writes is taken whole
+		handler func() (engine.Handler, closeWatch)
+	}{
+		{name: "pending output", small: true, handler: func() (engine.Handler, closeWatch) {
+			h := watchClose(testkit.Funcs{Open: func(c engine.Conn) {
+				c.Write(pattern(4<<20, 5)) // far more than the kernel holds for a client that reads nothing
+			}})
+			return h, h
+		}},
+		{name: "drainer", handler: func() (engine.Handler, closeWatch) {
+			h := watchClose(testkit.Funcs{Open: func(c engine.Conn) { c.Write(line) }})
+			return drainWith{h, func(c engine.Conn) {
+				for range 8 {
+					c.Write(line)
+				}
+			}}, h
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
+				cfg := engine.Config{WriteTimeout: 200 * time.Millisecond}
+				if tt.small {
+					cfg.SendBuf = 64 << 10
+				}
+				srv := newServer(t, b, cfg)
+				h, watch := tt.handler()
+				c := dial(t, listen(t, srv, "tcp4", "127.0.0.1:0", h))
+				if tt.small {
+					if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := watch.next(t); sockit.KindOf(err) != sockit.KindTimeout {
+					t.Errorf("OnClose with output stuck: %v (kind %v), want a %v error", err, sockit.KindOf(err), sockit.KindTimeout)
+				}
+			})
+		})
+	}
 }
+
+// drainWith is a handler that is also a Drainer, calling drain.
+type drainWith struct {
+	engine.Handler
+	drain func(engine.Conn)
+}
+
+func (d drainWith) OnDrain(c engine.Conn) { d.drain(c) }
 
 // Contract 4: other goroutines reach a connection through AsyncWrite and
 // Close; every message arrives whole, each goroutine's in order.

@@ -696,12 +696,19 @@ func (c *econn) settle() {
 	c.armTimer()
 }
 
+// outputWaits reports output waiting on the kernel, what WriteTimeout
+// bounds: bytes pending, or (epoll) a Drainer owed a call once the socket
+// has room, with the socket full and nothing of ours pending.
+func (c *econn) outputWaits() bool {
+	return c.Pending() > 0 || (c.l.u == nil && c.events&sock.Writable != 0)
+}
+
 // deadline is the earliest time something must happen to c, or 0.
 func (c *econn) deadline() int64 {
 	if c.st == stConnecting {
 		return c.until
 	}
-	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.outputWaits(), c.until)
 	return earliest(d.next(), c.wake)
 }
 
@@ -726,7 +733,7 @@ func (c *econn) fire(now int64) int64 {
 		}
 		return c.until
 	}
-	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.Pending() > 0, c.until)
+	d := c.l.b.s.cfg.deadlines(c.st, c.stops&stopHandler != 0, c.lastIn, c.lastOut, c.outputWaits(), c.until)
 	switch d.expired(now) {
 	case expLinger:
 		c.reset(timeoutError(opClose))

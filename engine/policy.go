@@ -139,14 +139,15 @@ type deadlines struct {
 // deadlines computes when each timer of a connection in state st runs
 // out: idle from its last input (not while its handler has paused reading,
 // readOff), write from its last progress (output written, or input that
-// made output pending) while output is pending, and Close's linger
-// deadline (lingerAt, 0 until Close).
-func (cfg *Config) deadlines(st connState, readOff bool, lastIn, lastOut int64, pending bool, lingerAt int64) deadlines {
+// made output pending) while output waits on the kernel (bytes pending,
+// or a Drainer waiting for room), and Close's linger deadline (lingerAt,
+// 0 until Close).
+func (cfg *Config) deadlines(st connState, readOff bool, lastIn, lastOut int64, waiting bool, lingerAt int64) deadlines {
 	var d deadlines
 	if cfg.IdleTimeout > 0 && st.reads() && !st.discards() && !readOff {
 		d.idle = lastIn + int64(cfg.IdleTimeout)
 	}
-	if cfg.WriteTimeout > 0 && pending {
+	if cfg.WriteTimeout > 0 && waiting {
 		d.write = max(lastOut, lastIn) + int64(cfg.WriteTimeout)
 	}
 	d.linger = lingerAt

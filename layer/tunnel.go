@@ -100,7 +100,9 @@ func (t *tunnelHandler) OnClose(c engine.Conn, err error) {
 		err = &sockit.Error{Op: "connect", Net: t.ep.Network(), Addr: t.ep.Addr, Err: t.h.Closed()}
 	default:
 		var se *sockit.Error
-		if !errors.As(err, &se) || se.Op != "connect" {
+		if broken, ok := t.h.Broken(err); ok {
+			err = &sockit.Error{Op: "connect", Net: t.ep.Network(), Addr: t.ep.Addr, Err: broken}
+		} else if !errors.As(err, &se) || se.Op != "connect" {
 			err = &sockit.Error{Op: "connect", Net: t.ep.Network(), Addr: t.ep.Addr, Err: err}
 		}
 	}

@@ -16,12 +16,13 @@
 // (EnvPeer, EnvLocal, EnvNetwork).
 //
 // Run copies each direction on a goroutine of its own, through one fixed
-// buffer, and returns when the program has exited and its output has gone out. A
-// program that exits early ends the connection, however much the peer
-// still sends. A program still running when the peer is gone (a write to
-// the peer fails), when Options.IdleTimeout passes with nothing moving
-// either way, or when ctx ends is killed, with the processes it started
-// (its process group, on Unix).
+// buffer, and returns when the program has exited and its output has gone
+// out. A program that exits early ends the connection, however much the
+// peer still sends. A program still running when the peer is gone (a
+// write to the peer fails), when Options.IdleTimeout passes with nothing
+// moving either way, or when ctx ends is stopped, with the processes it
+// started: SIGTERM to its process group (on Unix), then SIGKILL
+// Options.StopGrace later, as a Service stops its programs.
 package program
 
 import (
@@ -84,29 +85,61 @@ type Conn interface {
 	CloseWrite() error
 }
 
-// Options configure Run. The zero value runs the program with this
-// process's environment plus the connection's addresses, its standard
-// error discarded, and no idle timeout.
+// Options configure Run (and, inside ServiceOptions, Service). The zero
+// value runs the program with this process's environment plus the
+// connection's addresses, its standard error discarded, no idle timeout,
+// and the defaults below for stopping it.
 type Options struct {
 	// Env is added to the environment the program gets, after this
 	// process's and before the connection's variables.
 	Env []string
 	// Stderr receives the program's standard error; nil = discarded.
 	Stderr io.Writer
-	// IdleTimeout kills the program when no byte has moved either way
+	// IdleTimeout stops the program when no byte has moved either way
 	// for this long; 0 = never.
 	IdleTimeout time.Duration
+	// StopGrace is how long a program asked to stop (SIGTERM to its
+	// process group) has to exit before it is killed (SIGKILL).
+	// 0 = DefaultStopGrace.
+	StopGrace time.Duration
 	// KillWait bounds the wait for the program's output once it has
-	// exited, or has been killed, when something it started keeps its
-	// output open; 0 = 2s.
+	// exited, when something it started keeps that output open (then its
+	// process group is killed), and then for that output to reach a peer
+	// who does not read; 0 = DefaultKillWait.
 	KillWait time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultStopGrace = 2 * time.Second
+	DefaultKillWait  = 2 * time.Second
+)
+
+// resolve checks o, for the option owner (a *sockit.OptionError names its
+// fields), and fills in the defaults.
+func (o Options) resolve(owner string) (Options, error) {
+	switch {
+	case o.StopGrace < 0:
+		return o, sockit.BadOption(owner, "StopGrace", fmt.Sprintf("is %s; it must be 0 (the default) or more", o.StopGrace))
+	case o.IdleTimeout < 0:
+		return o, sockit.BadOption(owner, "IdleTimeout", fmt.Sprintf("is %s; it must be 0 (never) or more", o.IdleTimeout))
+	case o.KillWait < 0:
+		return o, sockit.BadOption(owner, "KillWait", fmt.Sprintf("is %s; it must be 0 (the default) or more", o.KillWait))
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = DefaultStopGrace
+	}
+	if o.KillWait == 0 {
+		o.KillWait = DefaultKillWait
+	}
+	return o, nil
 }
 
 // Report is how one program run ended.
 type Report struct {
-	In, Out  int64 // bytes peer → program, program → peer
-	ExitCode int   // -1 if it was killed or did not start
-	Killed   string
+	In, Out  int64  // bytes peer → program, program → peer
+	ExitCode int    // -1 if it was killed (or died of a signal) or did not start
+	Killed   string // why sockit asked it to stop while it ran ("idle for 30s", "interrupted"); "" = it ended by itself
 }
 
 // Environment variables a program gets, besides its own.
@@ -118,77 +151,93 @@ const (
 
 // Run runs p for c until it has exited and its output has gone to c (see
 // the package doc), and closes neither: the caller closes c. The error
-// is the program's failure to start, or an error on c; a program that
-// exits with a status other than 0 is in the Report, not an error.
+// is the program's failure to start, bad Options (a *sockit.OptionError),
+// or an error on c; a program that exits with a status other than 0 is
+// in the Report, not an error.
+//
+// The program is stopped as a Service stops it (SIGTERM to its process
+// group, SIGKILL Options.StopGrace later) when ctx ends, when
+// Options.IdleTimeout passes with nothing moving either way, or when the
+// peer is gone (a write to it fails).
 func Run(ctx context.Context, c Conn, p Program, o Options) (Report, error) {
 	rep := Report{ExitCode: -1}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := p.command(ctx)
+	o, err := o.resolve("program.Options")
+	if err != nil {
+		return rep, err
+	}
+	cmd := p.command(context.Background())
 	cmd.Env = append(append(os.Environ(), o.Env...), connEnv(c)...)
 	cmd.Stderr = o.Stderr
+	cmd.WaitDelay = o.KillWait // a Stderr that is not a file: its copy ends
 	ownGroup(cmd)
-	var killedWhy atomic.Value
-	kill := func(why string) {
-		killedWhy.CompareAndSwap(nil, why)
-		cancel()
-	}
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	// A killed program's output stops here too: a write to a peer who
-	// does not read must not outlive it.
-	stopCut := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stopCut()
-	cmd.WaitDelay = o.KillWait
-	if cmd.WaitDelay <= 0 {
-		cmd.WaitDelay = 2 * time.Second
-	}
-	stdin, err := cmd.StdinPipe()
+	// Our own pipes, not cmd's: Wait does not close our ends, so output
+	// the program leaves in its pipe as it exits still goes out.
+	childIn, stdin, err := os.Pipe()
 	if err != nil {
 		return rep, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	defer stdin.Close()
+	stdout, childOut, err := os.Pipe()
 	if err != nil {
+		childIn.Close()
 		return rep, err
 	}
-	if err := cmd.Start(); err != nil {
+	defer stdout.Close()
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	err = cmd.Start()
+	childIn.Close()
+	childOut.Close()
+	if err != nil {
 		return rep, fmt.Errorf("program: %w", err)
 	}
+	pr := &proc{grace: o.StopGrace}
+	pr.start(cmd)
+	// A program stopped gets no more of the peer's time either: what it
+	// still writes to a peer who does not read is cut, so that Run ends.
+	stop := func(why string) {
+		pr.stop(why)
+		c.SetWriteDeadline(time.Unix(1, 0))
+	}
+	stopOnCancel := context.AfterFunc(ctx, func() { stop("interrupted") })
+	defer stopOnCancel()
+
 	var last atomic.Int64
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
 	if o.IdleTimeout > 0 {
-		stop := watchIdle(ctx, &last, o.IdleTimeout, func() { kill("idle for " + o.IdleTimeout.String()) })
+		stop := watchIdle(ctx, &last, o.IdleTimeout, func() { stop("idle for " + o.IdleTimeout.String()) })
 		defer stop()
 	}
 
 	var wg sync.WaitGroup
-	var inErr error
-	wg.Add(1)
-	go func() { // peer → program; ends at the peer's FIN, or when the program stops reading
-		defer wg.Done()
-		rep.In, inErr = copyCounting(stdin, c, touch)
-		stdin.Close() // the peer's FIN is the program's end of input
-	}()
-	// program → peer, here: its end is our FIN.
+	wg.Go(func() { // peer → program; ends at the peer's FIN, or when the program stops reading
+		rep.In, _ = copyCounting(stdin, c, touch) // the program stopped reading (EPIPE) or the read was cut: its business
+		stdin.Close()                             // the peer's FIN is the program's end of input
+	})
+	// program → peer: its end is our FIN.
 	var outErr error
-	rep.Out, outErr = copyCounting(c, stdout, touch)
-	if outErr != nil && !isPipeEnd(outErr) && ctx.Err() == nil {
-		kill("the peer is gone")
-	}
-	if outErr == nil { // its output ended (it closed it, or exited): our FIN, now
-		if err := c.CloseWrite(); err != nil && !errors.Is(err, sock.ErrUnsupported) {
-			outErr = err
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		rep.Out, outErr = copyCounting(c, stdout, touch)
+		switch {
+		case outErr == nil: // its output ended (it closed it, or exited): our FIN, now
+			if err := c.CloseWrite(); err != nil && !errors.Is(err, sock.ErrUnsupported) {
+				outErr = err
+			}
+		case !isPipeEnd(outErr):
+			stop("the peer is gone")
 		}
-	}
-	werr := cmd.Wait() // the program has exited; its output has been read
+	}()
+	werr := pr.await(outDone, o.KillWait) // the program has exited and been reaped
+	<-outDone                             // and its output has gone out, or been cut
+	c.SetWriteDeadline(time.Time{})
 	// The program is gone: what the peer still sends has nowhere to go.
 	c.SetReadDeadline(time.Unix(1, 0))
 	wg.Wait()
 	c.SetReadDeadline(time.Time{})
-	if why, ok := killedWhy.Load().(string); ok {
+	if why := pr.killed(); why != "" {
 		rep.Killed = why
-	} else if ctx.Err() != nil {
-		rep.Killed = "interrupted"
 	}
 	var ee *exec.ExitError
 	switch {
@@ -197,7 +246,6 @@ func Run(ctx context.Context, c Conn, p Program, o Options) (Report, error) {
 	case errors.As(werr, &ee):
 		rep.ExitCode = ee.ExitCode()
 	}
-	_ = inErr // the program stopped reading (EPIPE) or the peer's read was cut: the program's business
 	if outErr != nil && (isPipeEnd(outErr) || rep.Killed != "") {
 		outErr = nil // the program's end, or ours: the Report says which
 	}

@@ -28,8 +28,10 @@ const helperEnv = "SOCKIT_PROGRAM_HELPER"
 // fileEnv names the file "lateread" waits for.
 const fileEnv = "SOCKIT_PROGRAM_FILE"
 
-// stubbornReady is what "stubborn" writes once it ignores SIGTERM.
-const stubbornReady = "ignoring SIGTERM\n"
+// stubbornReady is what "stubborn-ready" says once it ignores SIGTERM: a
+// SIGTERM before then (a race build starts slowly on a loaded machine)
+// still ends it.
+const stubbornReady = "ready\n"
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
@@ -41,9 +43,9 @@ func TestMain(m *testing.M) {
 // helper is the program: "readall" reads its whole input and only then
 // answers with its length and its last byte; "early" answers and exits
 // without reading; "hang" neither reads nor writes nor exits, and
-// "stubborn" does not exit on SIGTERM either (it says stubbornReady once
-// it ignores SIGTERM: a signal before that would still end it); "flood"
-// writes for ever;
+// "stubborn" does not exit on SIGTERM either ("stubborn-ready" says
+// "ready" once it ignores it); "graceful" says "ready" and exits with 7
+// on SIGTERM; "flood" writes for ever;
 // "env" prints the connection's variables; "talk" greets before it reads,
 // then answers each read upper-cased, and says bye at the end of its
 // input; "closeout" answers, closes its output and then reads all its
@@ -51,10 +53,21 @@ func TestMain(m *testing.M) {
 // then answers with its input's length and SHA-256.
 func helper(mode string) int {
 	switch mode {
-	case "stubborn":
+	case "stubborn", "stubborn-ready":
 		signal.Ignore(syscall.SIGTERM)
-		fmt.Print(stubbornReady)
+		if mode == "stubborn-ready" {
+			fmt.Println("ready")
+		}
 		time.Sleep(time.Hour) // killed by the test; exits on its own after an hour at most
+	case "graceful":
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		fmt.Println("ready")
+		select {
+		case <-term:
+			return 7
+		case <-time.After(time.Hour): // the test stops it; an hour at most
+		}
 	case "talk":
 		fmt.Println("hello")
 		buf := make([]byte, 4096)
@@ -123,10 +136,16 @@ type result struct {
 // returns the dialed end and Run's result to come.
 func start(t *testing.T, p program.Program, o program.Options) (*net.TCPConn, <-chan result) {
 	t.Helper()
+	return startCtx(t, context.Background(), p, o)
+}
+
+// startCtx is start with Run's ctx.
+func startCtx(t *testing.T, ctx context.Context, p program.Program, o program.Options) (*net.TCPConn, <-chan result) {
+	t.Helper()
 	peer, ours := testkit.TCPPair(t)
 	done := make(chan result, 1)
 	go func() {
-		rep, err := program.Run(context.Background(), ours, p, o)
+		rep, err := program.Run(ctx, ours, p, o)
 		ours.Close()
 		done <- result{rep, err}
 	}()
@@ -312,5 +331,48 @@ func TestClosesOutputFirst(t *testing.T) {
 	peer.CloseWrite() // the program's read ends, and it exits
 	if r := testkit.Receive(t, done, "Run's return"); r.err != nil || r.rep.ExitCode != 0 {
 		t.Errorf("Run = %+v, %v", r.rep, r.err)
+	}
+}
+
+// TestStopsAsServiceDoes: Run stops a program as a Service does — SIGTERM
+// to its group first, which a program may catch to end in order (its exit
+// status is reported), and SIGKILL StopGrace later for one that ignores
+// it.
+func TestStopsAsServiceDoes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no SIGTERM: the program is killed at once")
+	}
+	tests := []struct {
+		mode     string
+		exitCode int
+		atLeast  time.Duration // from the cancel to Run's return
+	}{
+		{mode: "graceful", exitCode: 7},
+		{mode: "stubborn-ready", exitCode: -1, atLeast: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p, o := self(tt.mode)
+			o.StopGrace = 300 * time.Millisecond
+			peer, done := startCtx(t, ctx, p, o)
+			peer.SetReadDeadline(time.Now().Add(testkit.Timeout))
+			ready := make([]byte, len("ready\n"))
+			if _, err := io.ReadFull(peer, ready); err != nil || string(ready) != "ready\n" {
+				t.Fatalf("read %q, %v; want ready", ready, err)
+			}
+			begin := time.Now()
+			cancel()
+			r := testkit.Receive(t, done, "Run's return")
+			took := time.Since(begin)
+			if r.err != nil || r.rep.ExitCode != tt.exitCode || r.rep.Killed != "interrupted" {
+				t.Errorf("Run = %+v, %v; want exit code %d, stopped as interrupted", r.rep, r.err, tt.exitCode)
+			}
+			if took < tt.atLeast {
+				t.Errorf("Run returned %v after the cancel; SIGKILL should wait StopGrace (%v)", took, o.StopGrace)
+			}
+		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +15,8 @@ import (
 	"github.com/sockit/sockit/engine"
 )
 
-// Defaults of ServiceOptions.
-const (
-	DefaultMaxRunning = 32
-	DefaultStopGrace  = 2 * time.Second
-)
+// DefaultMaxRunning is ServiceOptions.MaxRunning's default.
+const DefaultMaxRunning = 32
 
 // The buffers of a Service connection: input from the peer is taken up to
 // inLimit bytes (one more read may come) while the program has the last
@@ -31,25 +27,18 @@ const (
 )
 
 // ServiceOptions configure a Service. The zero value runs at most
-// DefaultMaxRunning programs, stops them with DefaultStopGrace, and takes
-// the zero Options.
+// DefaultMaxRunning programs and takes the zero Options.
 type ServiceOptions struct {
 	// Options are as for Run: Env, Stderr, IdleTimeout (a program is
-	// stopped when nothing has moved either way for so long) and
-	// KillWait, which here bounds two waits: for the output of a program
-	// that has exited, held open by something it started (then its
-	// process group is killed), and for a program to exit on its own once
-	// its connection has ended (then it is stopped).
+	// stopped when nothing has moved either way for so long), StopGrace,
+	// and KillWait, which here also bounds the wait for a program to exit
+	// on its own once its connection has ended (then it is stopped).
 	Options
 	// MaxRunning bounds the programs running at once (started and not
 	// yet reaped). A connection that comes when MaxRunning are running is
 	// reset at once, without a program, and counted as refused.
 	// 0 = DefaultMaxRunning.
 	MaxRunning int
-	// StopGrace is how long a program asked to stop (SIGTERM to its
-	// process group) has to exit before it is killed (SIGKILL).
-	// 0 = DefaultStopGrace.
-	StopGrace time.Duration
 	// OnEnd, if set, is told of each connection once it and its program
 	// are both gone, and of each connection refused. It is called from
 	// the engine's loops and the service's goroutines, concurrently: it
@@ -140,24 +129,15 @@ func NewService(p Program, o ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	const owner = "program.ServiceOptions"
-	switch {
-	case o.MaxRunning < 0:
+	if o.MaxRunning < 0 {
 		return nil, sockit.BadOption(owner, "MaxRunning", fmt.Sprintf("is %d; it must be 0 (the default) or more", o.MaxRunning))
-	case o.StopGrace < 0:
-		return nil, sockit.BadOption(owner, "StopGrace", fmt.Sprintf("is %s; it must be 0 (the default) or more", o.StopGrace))
-	case o.IdleTimeout < 0:
-		return nil, sockit.BadOption(owner, "IdleTimeout", fmt.Sprintf("is %s; it must be 0 (never) or more", o.IdleTimeout))
-	case o.KillWait < 0:
-		return nil, sockit.BadOption(owner, "KillWait", fmt.Sprintf("is %s; it must be 0 (the default) or more", o.KillWait))
 	}
 	if o.MaxRunning == 0 {
 		o.MaxRunning = DefaultMaxRunning
 	}
-	if o.StopGrace == 0 {
-		o.StopGrace = DefaultStopGrace
-	}
-	if o.KillWait == 0 {
-		o.KillWait = 2 * time.Second
+	var err error
+	if o.Options, err = o.Options.resolve(owner); err != nil {
+		return nil, err
 	}
 	return &Service{p: p, o: o}, nil
 }
@@ -353,14 +333,7 @@ type job struct {
 	last      int64 // unix nanos when a byte last moved
 	timerAt   int64 // the idle check's time; 0 = none armed
 
-	// The process's, under pmu:
-	pmu      sync.Mutex
-	cmd      *exec.Cmd // once started
-	stopWhy  string    // why a stop was asked; "" = none
-	exitSeen bool      // it has exited (Linux, not yet reaped)
-	termed   bool      // SIGTERM went to it while it ran
-	reaping  bool      // no signal from now on: it is being reaped
-	timers   []*time.Timer
+	proc // the program's process
 }
 
 // mailbox is what the writer, the reader and the supervisor hand the
@@ -379,7 +352,8 @@ type mailbox struct {
 func (s *Service) newJob(c engine.Conn) (*job, error) {
 	j := &job{s: s, c: c, peer: c.RemoteAddr(), env: connEnv(c),
 		toProg: make(chan []byte, 2), grant: make(chan struct{}, 1),
-		gone: make(chan struct{}), outDone: make(chan struct{}), inDone: make(chan struct{})}
+		gone: make(chan struct{}), outDone: make(chan struct{}), inDone: make(chan struct{}),
+		proc: proc{grace: s.o.StopGrace, stopped: &s.stopped}}
 	var err error
 	if j.childIn, j.stdin, err = os.Pipe(); err != nil {
 		return nil, err
@@ -533,13 +507,8 @@ func (j *job) supervise() {
 	} else {
 		s.started.Add(1)
 		pid = cmd.Process.Pid
-		j.pmu.Lock()
-		j.cmd = cmd
-		if j.stopWhy != "" { // asked before it started
-			j.termLocked()
-		}
-		j.pmu.Unlock()
-		j.await(cmd)
+		j.start(cmd)
+		j.await(j.outDone, s.o.KillWait)
 		exit = cmd.ProcessState.ExitCode()
 	}
 	s.running.Add(-1)
@@ -560,93 +529,9 @@ func (j *job) supervise() {
 		<-j.inDone
 	}
 	t.Stop()
-	j.pmu.Lock()
-	rep := Report{In: j.written.Load(), Out: j.out, ExitCode: exit}
-	if j.termed {
-		rep.Killed = j.stopWhy
-	}
-	j.pmu.Unlock()
+	rep := Report{In: j.written.Load(), Out: j.out, ExitCode: exit, Killed: j.killed()}
 	if err == nil {
 		err = j.connErr
 	}
 	s.end(End{Peer: j.peer, Pid: pid, Report: rep, Err: err})
-}
-
-// await waits for the program to exit and reaps it. On Linux it waits
-// without reaping first, then gives the output KillWait to end and kills
-// the process group if it has not (what the program started holds it),
-// while the group's id is still the program's.
-func (j *job) await(cmd *exec.Cmd) {
-	peeked := peekExit(cmd.Process) == nil
-	if peeked {
-		j.pmu.Lock()
-		j.exitSeen = true
-		j.pmu.Unlock()
-		t := time.NewTimer(j.s.o.KillWait)
-		select {
-		case <-j.outDone:
-		case <-t.C:
-			j.signal(killGroup)
-		}
-		t.Stop()
-		j.noMoreSignals()
-	}
-	cmd.Wait() // the exit status is in cmd.ProcessState
-	if !peeked {
-		j.noMoreSignals()
-	}
-}
-
-// noMoreSignals ends signalling: the program is being reaped.
-func (j *job) noMoreSignals() {
-	j.pmu.Lock()
-	defer j.pmu.Unlock()
-	j.reaping = true
-	for _, t := range j.timers {
-		t.Stop()
-	}
-	j.timers = nil
-}
-
-// signal sends the program's group a signal, unless it is being reaped.
-func (j *job) signal(send func(*exec.Cmd) error) {
-	j.pmu.Lock()
-	defer j.pmu.Unlock()
-	if j.cmd != nil && !j.reaping {
-		send(j.cmd)
-	}
-}
-
-// stop asks the program to stop (SIGTERM), and kills it (SIGKILL)
-// StopGrace later; the first reason given is the one reported.
-func (j *job) stop(why string) {
-	j.pmu.Lock()
-	defer j.pmu.Unlock()
-	if j.stopWhy != "" || j.reaping {
-		return
-	}
-	j.stopWhy = why
-	j.termLocked()
-	j.timers = append(j.timers, time.AfterFunc(j.s.o.StopGrace, func() { j.signal(killGroup) }))
-}
-
-// termLocked sends the program's group SIGTERM, if the program runs, and
-// counts it stopped; j.pmu is held.
-func (j *job) termLocked() {
-	if j.cmd == nil || j.exitSeen || j.reaping || j.termed {
-		return
-	}
-	j.termed = true
-	j.s.stopped.Add(1)
-	termGroup(j.cmd)
-}
-
-// stopLater stops the program after d, unless it has been reaped by then.
-func (j *job) stopLater(d time.Duration, why string) {
-	j.pmu.Lock()
-	defer j.pmu.Unlock()
-	if j.reaping || j.stopWhy != "" {
-		return
-	}
-	j.timers = append(j.timers, time.AfterFunc(d, func() { j.stop(why) }))
 }

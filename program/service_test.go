@@ -215,7 +215,8 @@ func TestServiceHangs(t *testing.T) {
 			// the idle timeout passes before the program says it ignores
 			// SIGTERM, try again with twice the timeout.
 			for idle := 200 * time.Millisecond; ; idle *= 2 {
-				s := hangingService(t, b, "stubborn", idle, grace)
+				s := hangingService(t, b, "stubborn-ready", idle, grace)
+				start := time.Now() // before the dial, and so before anything the idle timeout counts from
 				c := s.dial(t)
 				ready := make([]byte, len(stubbornReady))
 				if n, err := io.ReadFull(c, ready); n == 0 && errors.Is(err, io.EOF) {
@@ -229,17 +230,13 @@ func TestServiceHangs(t *testing.T) {
 				} else if err != nil || string(ready) != stubbornReady {
 					t.Fatalf("read %q, %v; want %q", ready[:n], err, stubbornReady)
 				}
-				// A byte for the program's input: the idle timeout counts
-				// from its arrival at the latest, a moment the test knows.
-				start := time.Now()
-				if _, err := c.Write([]byte("x")); err != nil {
-					t.Fatal(err)
-				}
+				// It said so before the idle timeout counted down from its
+				// words: SIGTERM cannot end it, only SIGKILL, StopGrace later.
 				if got, err := testkit.ReadAll(c, 64); err != nil || len(got) != 0 {
 					t.Fatalf("after %q: read %q, %v; want EOF", stubbornReady, got, err)
 				}
 				if took := time.Since(start); took < idle+grace {
-					t.Errorf("our FIN came %v after the last byte: before the idle timeout (%v) and StopGrace (%v) for SIGTERM ignored", took, idle, grace)
+					t.Errorf("our FIN came after %v: before the idle timeout (%v) and StopGrace (%v) for SIGTERM ignored", took, idle, grace)
 				}
 				c.Close()
 				checkStoppedIdle(t, s, idle)
@@ -254,8 +251,8 @@ func TestServiceHangs(t *testing.T) {
 func hangingService(t *testing.T, b engine.Backend, mode string, idle, grace time.Duration) *service {
 	t.Helper()
 	p, o := self(mode)
-	o.IdleTimeout = idle
-	return serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: grace}, engine.Config{})
+	o.IdleTimeout, o.StopGrace = idle, grace
+	return serve(t, b, "tcp", p, program.ServiceOptions{Options: o}, engine.Config{})
 }
 
 // checkStoppedIdle checks the End and Stats of s's one connection: its
@@ -416,17 +413,18 @@ func TestServiceMaxRunning(t *testing.T) {
 // no zombie is left.
 func TestServiceShutdownReapsAll(t *testing.T) {
 	testkit.ForBackends(t, func(t *testing.T, b engine.Backend) {
-		mode := "stubborn"
+		mode := "stubborn-ready"
 		if runtime.GOOS == "windows" {
 			mode = "hang"
 		}
 		p, o := self(mode)
-		s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o, StopGrace: 300 * time.Millisecond}, engine.Config{})
+		o.StopGrace = 300 * time.Millisecond
+		s := serve(t, b, "tcp", p, program.ServiceOptions{Options: o}, engine.Config{})
 		const n = 4
 		eofs := make(chan error, n)
 		for range n {
 			c := s.dial(t)
-			if mode == "stubborn" { // it ignores SIGTERM from here on: Shutdown must kill it
+			if mode == "stubborn-ready" { // it ignores SIGTERM from here on: Shutdown must kill it
 				ready := make([]byte, len(stubbornReady))
 				if _, err := io.ReadFull(c, ready); err != nil || string(ready) != stubbornReady {
 					t.Fatalf("read %q, %v; want %q", ready, err, stubbornReady)
@@ -539,7 +537,7 @@ func TestNewServiceRefuses(t *testing.T) {
 		{name: "no program", p: program.Program{}},
 		{name: "missing program", p: program.Command("sockit-no-such-program --flag")},
 		{name: "negative MaxRunning", p: p, o: program.ServiceOptions{MaxRunning: -1}},
-		{name: "negative StopGrace", p: p, o: program.ServiceOptions{StopGrace: -time.Second}},
+		{name: "negative StopGrace", p: p, o: program.ServiceOptions{Options: program.Options{StopGrace: -time.Second}}},
 		{name: "negative IdleTimeout", p: p, o: program.ServiceOptions{Options: program.Options{IdleTimeout: -time.Second}}},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,4 +243,43 @@ func TestRelaySessionsShareBuffers(t *testing.T) {
 		t.Errorf("%d idle sessions grew the heap by %d KiB, %d bytes each; want well under a 64 KiB buffer each", sessions, grew>>10, perSession)
 	}
 	t.Logf("%d idle sessions: heap in use grew %d KiB", sessions, grew>>10)
+}
+
+// A flood of stream clients costs at most MaxConns forwarded connections:
+// one beyond them is reset at once, without a connection to the target,
+// reported with ErrRefused and counted; once one ends, a new client is
+// forwarded again.
+func TestRelayMaxConns(t *testing.T) {
+	t.Parallel()
+	const maxConns = 2
+	to := target(t, "tcp", service.Echo{})
+	reps, onConn := reports(16)
+	r, from := start(t, "tcp", to, relay.Options{MaxConns: maxConns, OnConn: onConn})
+	var held []net.Conn
+	for i := range maxConns {
+		c := testkit.Dial(t, "tcp", from.Addr)
+		if err := testkit.RoundTrip(c, []byte("hello")); err != nil { // forwarded
+			t.Fatalf("client %d: %v", i, err)
+		}
+		held = append(held, c)
+	}
+	extra := testkit.Dial(t, "tcp", from.Addr)
+	extra.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	if n, err := extra.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("a client beyond MaxConns read %d bytes, %v; want a reset (ECONNRESET)", n, err)
+	}
+	if rep := waitFor(t, reps, "report"); !errors.Is(rep.Err, relay.ErrRefused) || rep.Client == nil {
+		t.Errorf("report %+v, want ErrRefused with the client's address", rep)
+	}
+	if st := r.Stats(); st.Refused != 1 || st.Conns != maxConns {
+		t.Errorf("Stats %+v, want %d forwarded and 1 refused", st, maxConns)
+	}
+	held[0].Close()
+	if rep := waitFor(t, reps, "report"); rep.Err != nil || rep.Up != 5 {
+		t.Errorf("report of the closed one %+v, want 5 bytes up and no error", rep)
+	}
+	again := testkit.Dial(t, "tcp", from.Addr)
+	if err := testkit.RoundTrip(again, []byte("again")); err != nil {
+		t.Errorf("after one ended, a new client is not forwarded: %v", err)
+	}
 }

@@ -68,8 +68,14 @@ type Options struct {
 	// at the bound closes the least recently used session to make room.
 	// 0 = DefaultMaxSessions.
 	MaxSessions int
-	Observer    sockit.Observer // each socket step; nil = none
-	// OnConn, if set, is called as each forwarded connection ends.
+	// MaxConns bounds the stream connections forwarded at once (each holds
+	// two descriptors, two goroutines and a buffer per direction); a client
+	// that connects at the bound is reset at once, without a connection to
+	// the target, and counted (Stats.Refused). 0 = DefaultMaxConns.
+	MaxConns int
+	Observer sockit.Observer // each socket step; nil = none
+	// OnConn, if set, is called as each forwarded connection ends, and for
+	// each client refused at MaxConns (Report.Err ErrRefused).
 	OnConn func(Report)
 	// Listen stacks the layers of a tls://, ws:// or wss:// From on each
 	// connection the relay accepts, in the connection's goroutine (its
@@ -99,6 +105,9 @@ const (
 	// DefaultMaxSessions bounds the datagram sessions: 1024 sockets and
 	// goroutines at most, within a default descriptor limit.
 	DefaultMaxSessions = 1024
+	// DefaultMaxConns bounds the forwarded stream connections: 4096, 8192
+	// descriptors, within a server's usual descriptor limit.
+	DefaultMaxConns = 4096
 )
 
 // Errors of a Report.
@@ -108,6 +117,9 @@ var (
 	// ErrEvicted ends the least recently used datagram session when a new
 	// client arrives with Options.MaxSessions sessions alive.
 	ErrEvicted = errors.New("relay: the least recently used session, closed for a new client at Options.MaxSessions")
+	// ErrRefused is the report of a stream client reset at once because
+	// Options.MaxConns connections were being forwarded.
+	ErrRefused = errors.New("relay: reset at once: Options.MaxConns connections were being forwarded")
 	// ErrUnbound is the report of the first datagram from an unbound Unix
 	// datagram socket (Report.Client nil): it has no address, so no answer
 	// could reach it, and it is not relayed. Stats.Unbound counts them all.
@@ -130,6 +142,7 @@ type Stats struct {
 	Down    uint64 // bytes target → client
 	Idle    uint64 // connections and sessions ended by Options.IdleTimeout
 	Evicted uint64 // datagram sessions closed for new clients at Options.MaxSessions
+	Refused uint64 // stream clients reset at once at Options.MaxConns
 	Unbound uint64 // datagrams from unbound Unix datagram sockets, not relayed (ErrUnbound)
 	// Layers count the listening side's TLS handshakes and WebSocket
 	// upgrades, those refused for their Origin among them.
@@ -145,7 +158,7 @@ type Relay struct {
 	addr   net.Addr
 
 	conns, failed, up, down, idle, evicted atomic.Uint64
-	unbound                                atomic.Uint64
+	unbound, refused                       atomic.Uint64
 	active                                 atomic.Int64
 	bufs                                   sync.Pool // *[]byte of maxDatagram: datagram sessions' reads
 
@@ -176,11 +189,17 @@ func Listen(ctx context.Context, o Options) (*Relay, error) {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	switch {
-	case o.MaxSessions == 0:
-		o.MaxSessions = DefaultMaxSessions
-	case o.MaxSessions < 0:
-		return nil, sockit.BadOption("relay.Options", "MaxSessions", fmt.Sprintf("is %d; it must be 0 (the default) or more", o.MaxSessions))
+	for _, bound := range []struct {
+		n     *int
+		field string
+		def   int
+	}{{&o.MaxSessions, "MaxSessions", DefaultMaxSessions}, {&o.MaxConns, "MaxConns", DefaultMaxConns}} {
+		switch {
+		case *bound.n == 0:
+			*bound.n = bound.def
+		case *bound.n < 0:
+			return nil, sockit.BadOption("relay.Options", bound.field, fmt.Sprintf("is %d; it must be 0 (the default) or more", *bound.n))
+		}
 	}
 	r := &Relay{o: o, layers: layer.NewServer(o.Listen), open: map[io.Closer]struct{}{}}
 	if err := r.layers.Check(o.From); err != nil {
@@ -224,7 +243,7 @@ func (r *Relay) Addr() net.Addr { return r.addr }
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Conns: r.conns.Load(), Active: r.active.Load(), Failed: r.failed.Load(), Up: r.up.Load(), Down: r.down.Load(),
-		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Unbound: r.unbound.Load(), Layers: r.layers.Stats()}
+		Idle: r.idle.Load(), Evicted: r.evicted.Load(), Unbound: r.unbound.Load(), Refused: r.refused.Load(), Layers: r.layers.Stats()}
 }
 
 // Serve forwards until ctx ends, then stops listening and waits for the
@@ -317,8 +336,15 @@ func (r *Relay) serveStreams() error {
 		if r.o.Observer != nil {
 			r.o.Observer.Observe(sockit.Event{Step: sockit.StepAccept, FD: sock.FD(c), Net: r.o.From.Network(), Peer: c.RemoteAddr()})
 		}
+		if r.active.Add(1) > int64(r.o.MaxConns) {
+			r.active.Add(-1)
+			r.refused.Add(1)
+			who := c.RemoteAddr()
+			resetConn(c) // at once: the client learns there is no room, and costs nothing more
+			r.report(Report{Client: who, Err: ErrRefused})
+			continue
+		}
 		r.wg.Add(1)
-		r.active.Add(1)
 		go func() {
 			defer r.wg.Done()
 			defer r.active.Add(-1)

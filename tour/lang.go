@@ -67,6 +67,16 @@ func Title(l Lesson, lang string) string {
 	return l.Title
 }
 
+// SideName is a side of a lesson ("client", "server", "client2", as
+// Record.Side has it) in lang's words, for a person to read.
+func SideName(side, lang string) string {
+	base := strings.TrimRight(side, "0123456789")
+	if t, ok := lookup(lang, base); ok && base != "" {
+		return t + side[len(base):]
+	}
+	return side
+}
+
 // normLang maps "", "en", "zh", "zh-CN", "zh_Hans"... to "en" or "zh", or
 // returns lang itself.
 func normLang(lang string) string {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind says what a Record is.
@@ -76,8 +77,9 @@ type Sink interface {
 // TextSink writes records for a person: a heading per lesson, the
 // explanation, then one line per step, state, segment, note and check.
 type TextSink struct {
-	W   io.Writer
-	Err error // the first write error; nothing is written after it
+	W    io.Writer
+	Lang string // the language of the run, for the sides' names ("" = English)
+	Err  error  // the first write error; nothing is written after it
 }
 
 // Record writes rec.
@@ -89,7 +91,7 @@ func (s *TextSink) Record(rec Record) {
 	case KindExplain:
 		b.WriteString(wrap(rec.Text, 96) + "\n")
 	case KindStep, KindState, KindSegment:
-		b.WriteString("  " + pad(rec.Side, 7) + " " + rec.Text + "\n")
+		b.WriteString("  " + pad(SideName(rec.Side, s.Lang), 7) + " " + rec.Text + "\n")
 	case KindNote:
 		b.WriteString("  » " + rec.Text + "\n")
 	case KindMissing:
@@ -111,11 +113,12 @@ func (s *TextSink) write(str string) {
 	_, s.Err = io.WriteString(s.W, str)
 }
 
+// pad fills s with spaces to n columns.
 func pad(s string, n int) string {
-	if len(s) >= n {
-		return s
+	if c := columns(s); c < n {
+		return s + strings.Repeat(" ", n-c)
 	}
-	return s + strings.Repeat(" ", n-len(s))
+	return s
 }
 
 // wrap breaks text into lines of at most width columns at spaces, keeping
@@ -145,24 +148,49 @@ func wrap(text string, width int) string {
 }
 
 // splitWords cuts a paragraph before each space and around each wide
-// rune, so that both English and Chinese can break.
+// rune, so that both English and Chinese can break, but never before a
+// closing mark nor after an opening one: a line does not begin with "，"
+// or "）", nor end with "（" (the rule Chinese typesetting calls 避头尾).
 func splitWords(s string) []string {
 	var words []string
 	start := 0
 	for i, r := range s {
-		if i > start && (r == ' ' || wide(r)) {
+		if i > start && (r == ' ' || wide(r)) && !closing(r) && !opening(lastRune(s[:i])) {
 			words = append(words, s[start:i])
 			start = i
 		}
 		if wide(r) {
-			words = append(words, s[start:i+len(string(r))])
-			start = i + len(string(r))
+			end := i + len(string(r))
+			if next := firstRune(s[end:]); !opening(r) && (next == 0 || !closing(next)) {
+				words = append(words, s[start:end])
+				start = end
+			}
 		}
 	}
 	if start < len(s) {
 		words = append(words, s[start:])
 	}
 	return words
+}
+
+// closing reports a mark that may not begin a line.
+func closing(r rune) bool {
+	return strings.ContainsRune("，。、；：？！）」』】〉》”’…,.;:?!)]}", r)
+}
+
+// opening reports a mark that may not end a line.
+func opening(r rune) bool { return strings.ContainsRune("（「『【〈《“‘([{", r) }
+
+func firstRune(s string) rune {
+	for _, r := range s {
+		return r
+	}
+	return 0
+}
+
+func lastRune(s string) rune {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r
 }
 
 // wide reports whether r takes two columns in a terminal (CJK and

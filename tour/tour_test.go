@@ -222,6 +222,24 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
+func TestSideName(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ side, lang, want string }{
+		{side: "client", lang: "zh", want: "客户端"},
+		{side: "server", lang: "zh", want: "服务端"},
+		{side: "client2", lang: "zh", want: "客户端2"},
+		{side: "client2", lang: "", want: "client2"},
+		{side: "", lang: "zh", want: ""},
+	} {
+		if got := SideName(tt.side, tt.lang); got != tt.want {
+			t.Errorf("SideName(%q, %q) = %q, want %q", tt.side, tt.lang, got, tt.want)
+		}
+	}
+	if got := pad("客户端", 7); got != "客户端 " {
+		t.Errorf("pad(客户端, 7) = %q: want 7 columns", got)
+	}
+}
+
 func TestWrap(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -231,6 +249,13 @@ func TestWrap(t *testing.T) {
 		{in: "one two three", width: 7, want: "one two\nthree"},
 		{in: "三次握手四次挥手", width: 8, want: "三次握手\n四次挥手"},
 		{in: "a\nb", width: 10, want: "a\nb"},
+		// A line never begins with a closing mark: the character before
+		// it goes down with it.
+		{in: "常常只有三个，因为", width: 12, want: "常常只有三\n个，因为"},
+		{in: "四个。", width: 5, want: "四\n个。"},
+		// Nor ends with an opening one.
+		{in: "三个（SYN）", width: 8, want: "三个\n（SYN）"},
+		{in: "TIME_WAIT，然后", width: 10, want: "TIME_WAIT，\n然后"},
 	} {
 		if got := wrap(tt.in, tt.width); got != tt.want {
 			t.Errorf("wrap(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)

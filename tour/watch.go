@@ -163,7 +163,7 @@ func (r *Run) stateStep(port uint16, st tcpstate.Step) {
 func (r *Run) segmentStep(port uint16, st tcpstate.Step) {
 	s := st.Segment
 	from, to := side(port, s.Src), side(port, s.Dst)
-	text := fmt.Sprintf("%s → %s  %-8s", from, to, s.Flags)
+	text := SideName(from, r.opts.Lang) + " → " + SideName(to, r.opts.Lang) + "  " + fmt.Sprintf("%-8s", s.Flags)
 	rec := Record{Kind: KindSegment, Time: st.Time, Side: from, Src: s.Src.String(), Dst: s.Dst.String(), Flags: s.Flags.String(), Len: s.Len}
 	if st.RelKnown {
 		text += fmt.Sprintf(" seq %d", st.RelSeq)

@@ -40,6 +40,34 @@ func TestRelayBinary(t *testing.T) {
 	srv.Wait(t, 10*time.Second)
 }
 
+// relay --max-conns 1: while one connection is forwarded, a second client
+// is reset at once, with a warning, and counted in the totals.
+func TestRelayMaxConnsBinary(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	_, eps := serve(t, "tcp://127.0.0.1:0")
+	r := start(t, "relay", "tcp://127.0.0.1:0", eps[0], "--max-conns", "1")
+	m := relayRE.FindStringSubmatch(r.WaitFor(t, r.Stdout, "stop: "))
+	if m == nil {
+		t.Fatalf("no listening address in the banner:\n%s", r.Stdout)
+	}
+	held := testkit.Dial(t, "tcp", strings.TrimPrefix(m[1], "tcp://"))
+	if err := testkit.RoundTrip(held, []byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "send", m[1], "one too many")
+	if code != 3 || !strings.Contains(stderr, "reset") {
+		t.Errorf("send beyond --max-conns: exit %d, stderr %q; want 3 and a reset", code, stderr)
+	}
+	r.WaitFor(t, r.Stderr, "connection reset: 1 connection was being forwarded, the most --max-conns allows (1 refused so far)")
+	held.Close()
+	r.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.Wait(t, 10*time.Second); code != 0 {
+		t.Errorf("relay exit %d\n%s", code, r.Stderr)
+	}
+	testkit.MustContain(t, "output", r.Stdout.String(), "reset 1 client at once at --max-conns")
+}
+
 // A stream cannot be relayed to datagrams: a usage error that says why.
 func TestRelayMismatch(t *testing.T) {
 	needBinary(t)

@@ -42,6 +42,7 @@ var optionFlags = map[string]string{
 	"relay.Options.To":            "TARGET",
 	"relay.Options.ProxyProtocol": "--proxy-protocol",
 	"relay.Options.MaxSessions":   "--max-sessions",
+	"relay.Options.MaxConns":      "--max-conns",
 	"proxy.version":               "--proxy-protocol",
 	"layer.ClientConfig.Preamble": "--proxy-protocol",
 	"service.GuardOptions.Rate":   "--udp-rate",
@@ -74,6 +75,8 @@ var optionFlags = map[string]string{
 	"client.SendOptions.Rights":      "--pass-fd",
 	"engine.Config.Urgent":           "--urgent",
 	"engine.Config.AcceptDelay":      "--accept-delay",
+	"engine.Config.IdleTimeout":      "--idle-timeout",
+	"engine.Config.WriteTimeout":     "--write-timeout",
 }
 
 // describe is the text sockit prints for err: option fields named as

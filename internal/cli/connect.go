@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -65,6 +66,11 @@ nc's flags work as nc users type them: HOST PORT, -u, -4, -6, -w SECS,
 		Args: argsBetween(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = app.IO
+			if fs := cmd.Flags(); fs.Changed("no-shutdown") && fs.Changed("shutdown") {
+				// ncat's spelling and ours of one choice: with both, one
+				// would be silently ignored.
+				return usageErr{errors.New("--no-shutdown and --shutdown exclude each other: --no-shutdown is --shutdown none")}
+			}
 			var err error
 			if opts.Endpoint, err = opts.NC.endpoint(args, cmd.UseLine()); err != nil {
 				return err

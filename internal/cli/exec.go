@@ -78,10 +78,7 @@ type programEnds struct {
 	events   *jsonEvents // nil: none
 	maxConns int
 
-	mu      sync.Mutex
-	told    time.Time // the last refusal warning
-	untold  uint64    // refusals since
-	refused uint64
+	refusals throttle
 }
 
 func (p *programEnds) end(e program.End) {
@@ -106,28 +103,47 @@ func (p *programEnds) end(e program.End) {
 }
 
 func (p *programEnds) refuse(peer net.Addr) {
-	p.mu.Lock()
-	p.refused++
-	p.untold++
-	now := time.Now()
-	say := p.verbose || now.Sub(p.told) >= time.Second
-	n, total := p.untold, p.refused
-	if say {
-		p.told, p.untold = now, 0
+	running := fmt.Sprintf("%d programs were running", p.maxConns)
+	if p.maxConns == 1 {
+		running = "1 program was running"
 	}
-	p.mu.Unlock()
+	if line, ok := p.refusals.refused(peer, p.verbose, running); ok {
+		p.log.Warn(line)
+	}
+}
+
+// throttle says when to warn of connections reset at a --max-conns
+// bound: each with -v, else the first and then at most one warning a
+// second, which counts those untold since. A flood of them costs a line a
+// second, not a line each.
+type throttle struct {
+	mu      sync.Mutex
+	told    time.Time // the last warning
+	untold  uint64    // refusals since
+	total   uint64
+}
+
+// refused counts a connection from peer reset because why ("1 program
+// was running"), and returns the warning to give, if one is due.
+func (t *throttle) refused(peer net.Addr, verbose bool, why string) (string, bool) {
+	t.mu.Lock()
+	t.total++
+	t.untold++
+	now := time.Now()
+	say := verbose || now.Sub(t.told) >= time.Second
+	n, total := t.untold, t.total
+	if say {
+		t.told, t.untold = now, 0
+	}
+	t.mu.Unlock()
 	if !say {
-		return
+		return "", false
 	}
 	who := addrName(peer) + ": connection"
 	if n > 1 {
 		who = plural(n, "connection") + ", the last from " + addrName(peer) + ","
 	}
-	running := fmt.Sprintf("%d programs were", p.maxConns)
-	if p.maxConns == 1 {
-		running = "1 program was"
-	}
-	p.log.Warn(fmt.Sprintf("%s reset: %s running, the most --max-conns allows (%d refused so far)", who, running, total))
+	return fmt.Sprintf("%s reset: %s, the most --max-conns allows (%d refused so far)", who, why, total), true
 }
 
 // programObject is serve --exec's event for each connection's program.

@@ -69,7 +69,8 @@ its standard input and output (through pipes; ARGS split at spaces, no shell:
 and SOCKIT_NETWORK in its environment. The peer's FIN closes the program's
 standard input; the end of its standard output (or its exit) sends our FIN. With
 -k, connections are served at once, up to --max-conns programs; --idle-timeout
-kills a program when nothing moves either way for that long.
+stops a program when nothing moves either way for that long (SIGTERM, then
+SIGKILL 2s later), as Ctrl-C and a peer that goes away do.
 
 nc's flags work as nc users type them: -l (changes nothing), -p PORT, -s ADDR,
 -u, -4, -6, -w SECS (--idle-timeout), -k, -e CMD (--exec), -c CMD (--sh).`,
@@ -235,7 +236,7 @@ func listenExec(ctx context.Context, opts *ListenOptions, l *client.Listener, la
 		}
 		rep, err := program.Run(ctx, c, prog, po)
 		if opts.Verbose {
-			fmt.Fprintln(opts.IO.ErrOut, programLine(peer, rep, "killed"))
+			fmt.Fprintln(opts.IO.ErrOut, programLine(peer, rep, "stopped"))
 		}
 		return err
 	}

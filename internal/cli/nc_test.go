@@ -106,6 +106,7 @@ func TestNCUsageErrors(t *testing.T) {
 		want string
 	}{
 		{name: "-4 and -6", args: []string{"connect", "-4", "-6", "127.0.0.1", "9"}, want: "-4 and -6 exclude each other"},
+		{name: "--no-shutdown and --shutdown", args: []string{"connect", "--no-shutdown", "--shutdown", "rd", "127.0.0.1:9"}, want: "--no-shutdown and --shutdown exclude each other"},
 		{name: "-k without -l", args: []string{"connect", "-k", "127.0.0.1", "9"}, want: "-k (--keep) goes with -l"},
 		{name: "HOST and no port", args: []string{"connect", "127.0.0.1", "http"}, want: `"http" is not a port number`},
 		{name: "-u against tcp://", args: []string{"connect", "-u", "tcp://127.0.0.1:9"}, want: "tcp://127.0.0.1:9 says tcp, and -u, -4 or -6 say udp"},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +28,8 @@ type RelayOptions struct {
 	IdleTimeout time.Duration
 	// MaxSessions bounds the datagram sessions (relay.Options.MaxSessions).
 	MaxSessions int
+	// MaxConns bounds the stream connections (relay.Options.MaxConns).
+	MaxConns int
 	// AllowOrigins widens the origins whose pages a ws:// or wss:// LISTEN
 	// admits (layer.ServerConfig.AllowOrigins).
 	AllowOrigins []string
@@ -89,6 +92,7 @@ nginx, HAProxy) sees the real client's address.`,
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting to TARGET after this long")
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", relay.DefaultIdleTimeout, "close a connection, or a datagram client's session, after this long without traffic either way (0 = never)")
 	fs.IntVar(&opts.MaxSessions, "max-sessions", relay.DefaultMaxSessions, "datagrams: the most client sessions (a socket and a goroutine each) at once; a new client then closes the one quiet the longest")
+	fs.IntVar(&opts.MaxConns, "max-conns", relay.DefaultMaxConns, "streams: the most connections forwarded at once (two descriptors, two goroutines and two buffers each); a client beyond them is reset at once, warned about and counted")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.BoolP("verbose", "v", false, "narrate each socket step")
 	registerProxy(fs, &opts.Proxy)
@@ -99,6 +103,7 @@ nginx, HAProxy) sees the real client's address.`,
 	opts.Events.register(fs, "standard output, where they replace the banner, the per-connection lines and the summary")
 	fs.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (ADDR is host:port, such as 127.0.0.1:9100): connections, bytes each way, failures to connect, socket steps, handshakes")
 	positive(fs, "max-sessions")
+	positive(fs, "max-conns")
 	return cmd
 }
 
@@ -143,12 +148,23 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 	if idle == 0 {
 		idle = -1 // --idle-timeout 0: never
 	}
+	var refusals throttle
 	r, err := relay.Listen(ctx, relay.Options{
 		From: from, To: to, ProxyProtocol: opts.ProxyProtocol, ConnectTimeout: opts.ConnectTimeout, Proxy: opts.Proxy,
-		IdleTimeout: idle, MaxSessions: opts.MaxSessions, Observer: obs,
+		IdleTimeout: idle, MaxSessions: opts.MaxSessions, MaxConns: opts.MaxConns, Observer: obs,
 		Listen: layer.ServerConfig{TLS: certTLS.cfg, AllowOrigins: opts.AllowOrigins},
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
+			if errors.Is(rep.Err, relay.ErrRefused) {
+				forwarding := fmt.Sprintf("%d connections were being forwarded", opts.MaxConns)
+				if opts.MaxConns == 1 {
+					forwarding = "1 connection was being forwarded"
+				}
+				if line, ok := refusals.refused(rep.Client, opts.Verbose, forwarding); ok {
+					log.Warn(line)
+				}
+				return
+			}
 			if counts != nil {
 				counts.close(rep.Err)
 			}
@@ -238,11 +254,14 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 	if st.Idle > 0 || st.Evicted > 0 {
 		fmt.Fprintf(out, "closed %d after --idle-timeout, %d for new clients at --max-sessions\n", st.Idle, st.Evicted)
 	}
+	if st.Refused > 0 {
+		fmt.Fprintf(out, "reset %s at once at --max-conns\n", plural(st.Refused, "client"))
+	}
 	if hard.Err() != nil {
 		err = errInterrupted
 	}
 	if jsonOut {
-		o := relaySummary{eventHead: events.head("summary"), Conns: st.Conns, Failed: st.Failed, UpBytes: st.Up, DownBytes: st.Down, Idle: st.Idle, Evicted: st.Evicted, Unbound: st.Unbound}
+		o := relaySummary{eventHead: events.head("summary"), Conns: st.Conns, Failed: st.Failed, UpBytes: st.Up, DownBytes: st.Down, Idle: st.Idle, Evicted: st.Evicted, Unbound: st.Unbound, Refused: st.Refused}
 		o.Error, o.ErrorKind = errorFields(err)
 		events.summary(o)
 	}
@@ -271,6 +290,7 @@ type relaySummary struct {
 	Idle      uint64 `json:"idle_closed"`
 	Evicted   uint64 `json:"evicted"`
 	Unbound   uint64 `json:"unbound_datagrams"`
+	Refused   uint64 `json:"refused"` // stream clients reset at once at --max-conns
 	Error     string `json:"error,omitempty"`
 	ErrorKind string `json:"error_kind,omitempty"`
 }

@@ -45,6 +45,7 @@ type ServeOptions struct {
 	Accept  string
 	Grace   time.Duration
 	Idle    time.Duration
+	Write   time.Duration // --write-timeout: engine.Config.WriteTimeout
 	Unlink  bool
 	Verbose bool
 	States  bool // with Verbose: note each TCP socket's state after each step
@@ -154,6 +155,7 @@ Ctrl-C or SIGTERM stops accepting and lets open connections finish for up to
 	fs.StringVar(&opts.Accept, "accept", "shared", "epoll and uring engines: how loops get connections: shared (one listener deals them out) or reuseport (a listener per loop; another server can then bind the port too)")
 	fs.DurationVar(&opts.Grace, "grace", 5*time.Second, "on shutdown, how long open connections may take to finish")
 	fs.DurationVar(&opts.Idle, "idle-timeout", 0, "close connections idle (nothing read) for this long (0 = never); with --exec or --sh, stop a program when nothing moves either way for this long")
+	fs.DurationVar(&opts.Write, "write-timeout", 0, "reset a connection whose output makes no progress for this long: a client that stops reading what it is sent (0 = never; its pending output stays bounded by --watermark either way)")
 	fs.StringVar(&opts.CertFile, "cert", "", "tls, wss: the certificate (PEM) to serve; without it a self-signed one is made for the session")
 	fs.StringVar(&opts.KeyFile, "key", "", "tls, wss: the private key (PEM) of --cert")
 	fs.StringArrayVar(&opts.AllowOrigins, "allow-origin", nil, "ws, wss: also admit web pages from origins matching this pattern (repeatable; https://*.example.com, http://localhost:*, or * for any page on the web); by default only the endpoint's own page, and clients that send no Origin")
@@ -274,22 +276,23 @@ func runServe(ctx context.Context, opts *ServeOptions) (err error) {
 		idle = 0 // the program's idle timeout: nothing moving either way (program.Options.IdleTimeout)
 	}
 	srv, err := newServer(&engine.Config{
-		Backend:     engine.Backend(opts.Engine),
-		Loops:       opts.Loops,
-		Accept:      engine.AcceptMode(opts.Accept),
-		Backlog:     opts.Sock.Backlog,
-		ReusePort:   opts.Sock.ReusePort,
-		Nagle:       !opts.Sock.NoDelay,
-		KeepAlive:   opts.Sock.KeepAlive,
-		RecvBuf:     opts.Sock.RecvBuf,
-		SendBuf:     opts.Sock.SendBuf,
-		Linger:      opts.Sock.Linger,
-		IdleTimeout: idle,
-		Unlink:      opts.Unlink,
-		Observer:    obs,
-		Urgent:      urgent,
-		Rights:      engine.LabSupportOf(engine.Backend(opts.Engine)).Rights, // narrated and answered where the backend can
-		AcceptDelay: opts.AcceptDelay,
+		Backend:      engine.Backend(opts.Engine),
+		Loops:        opts.Loops,
+		Accept:       engine.AcceptMode(opts.Accept),
+		Backlog:      opts.Sock.Backlog,
+		ReusePort:    opts.Sock.ReusePort,
+		Nagle:        !opts.Sock.NoDelay,
+		KeepAlive:    opts.Sock.KeepAlive,
+		RecvBuf:      opts.Sock.RecvBuf,
+		SendBuf:      opts.Sock.SendBuf,
+		Linger:       opts.Sock.Linger,
+		IdleTimeout:  idle,
+		WriteTimeout: opts.Write,
+		Unlink:       opts.Unlink,
+		Observer:     obs,
+		Urgent:       urgent,
+		Rights:       engine.LabSupportOf(engine.Backend(opts.Engine)).Rights, // narrated and answered where the backend can
+		AcceptDelay:  opts.AcceptDelay,
 
 		HighWatermark:   int(opts.Watermark),
 		MaxPendingTotal: int64(opts.MaxPendingTotal),

@@ -339,6 +339,30 @@ func TestServeGrace(t *testing.T) {
 	}
 }
 
+// TestServeWriteTimeout: a client that stops reading a chargen stream is
+// reset once the server's output has made no progress for
+// --write-timeout, and the server goes on serving.
+func TestServeWriteTimeout(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, &ServeOptions{Endpoints: []string{"tcp://127.0.0.1:0"}, Service: "chargen", Write: 300 * time.Millisecond, Verbose: true})
+	c := testkit.Dial(t, "tcp", s.addrs[0].String())
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil { // it is served
+		t.Fatal(err)
+	}
+	// It reads no more: the stream fills both sockets' buffers and stops,
+	// and 300 ms later the server resets it.
+	s.errOut.WaitFor(t, "close (abort: SO_LINGER 0, RST)")
+	c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	_, err := io.Copy(io.Discard, c) // what was buffered, then the reset
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read: %v; want the server's reset (ECONNRESET)", err)
+	}
+	c2 := testkit.Dial(t, "tcp", s.addrs[0].String())
+	if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
+		t.Errorf("after the reset the server does not serve: %v", err)
+	}
+}
+
 // TestServeHardStop checks that cancelling Hard (the second Ctrl-C) during
 // the grace period stops at once with errInterrupted, exit 130.
 func TestServeHardStop(t *testing.T) {

@@ -113,7 +113,7 @@ func runTour(ctx context.Context, opts *TourOptions) error {
 		js = tour.NewJSONSink(opts.IO.Out)
 		o.Sink = js
 	} else {
-		text = &tour.TextSink{W: opts.IO.Out}
+		text = &tour.TextSink{W: opts.IO.Out, Lang: o.Lang}
 		o.Sink = text
 	}
 	var err error

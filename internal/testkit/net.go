@@ -161,6 +161,20 @@ func ServeAt(t testing.TB, address string, handle func(c net.Conn)) net.Addr {
 // unread, until the test ends.
 func Hold(net.Conn) {}
 
+// ResetAfter is a handler for Serve that reads n bytes of each connection
+// (the first request a client sends, say) and then resets it: SO_LINGER 0,
+// so that its close sends RST, and the client's next read or write fails
+// with ECONNRESET (or EPIPE) — a peer that breaks off in the middle of a
+// handshake.
+func ResetAfter(n int) func(c net.Conn) {
+	return func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(Timeout))
+		io.ReadFull(c, make([]byte, n))
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+}
+
 // Echo is a handler for Serve, or any blocking server: it copies c back
 // to itself until the peer's FIN, half-closes, and then reads until the
 // peer closes too, as sockit's echo service does.

@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -327,4 +328,22 @@ func (h *Handshake) fail(reason string, err error) error {
 // of the handshake.
 func (h *Handshake) Closed() error {
 	return h.fail("closed the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", errProxyFailed)
+}
+
+// Broken says what err, met reading or writing before the handshake is
+// over, means when it is the proxy closing (EOF) or resetting (ECONNRESET,
+// EPIPE) the connection in the middle of the handshake: an error in those
+// words, with the errno (and only it: the read or write that met it is
+// ours, not the proxy's) still visible to errors.Is. For any other error
+// ok is false.
+func (h *Handshake) Broken(err error) (_ error, ok bool) {
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return h.Closed(), true
+	case errors.Is(err, syscall.ECONNRESET):
+		return h.fail("reset the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", syscall.ECONNRESET), true
+	case errors.Is(err, syscall.EPIPE):
+		return h.fail("reset the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", syscall.EPIPE), true
+	}
+	return err, false
 }
