@@ -117,10 +117,10 @@ func (p *programEnds) refuse(peer net.Addr) {
 // second, which counts those untold since. A flood of them costs a line a
 // second, not a line each.
 type throttle struct {
-	mu      sync.Mutex
-	told    time.Time // the last warning
-	untold  uint64    // refusals since
-	total   uint64
+	mu     sync.Mutex
+	told   time.Time // the last warning
+	untold uint64    // refusals since
+	total  uint64
 }
 
 // refused counts a connection from peer reset because why ("1 program
