@@ -147,13 +147,16 @@ func (tl *Timeline) forget(k Key, to State) {
 		return
 	}
 	delete(tl.since, k)
-	delete(tl.isn, k)
 	if _, other := tl.since[Key{k.Remote, k.Local}]; !other {
 		// The peer is gone too, or is on another machine: nothing more
 		// about this connection is kept.
 		delete(tl.conns, pairOf(k))
+		delete(tl.isn, k)
 		delete(tl.isn, Key{k.Remote, k.Local})
 	}
+	// Otherwise k's ISN stays while its peer lives: a capture reports on
+	// a goroutine of its own and can lag the tracepoint, and a segment of
+	// k's that comes after k's CLOSED still reads relative to it.
 }
 
 // AddSegment records a segment and returns the steps to show.

@@ -133,3 +133,20 @@ func TestTimelineStateSetAgain(t *testing.T) {
 		t.Errorf("FIN_WAIT_1 → FIN_WAIT_2 gave %+v, want 8ms in FIN_WAIT_1 (from the shutdown, not the close)", next)
 	}
 }
+
+// A capture can lag the tracepoint: the server's last segment may come
+// after its LAST_ACK → CLOSED, while the client is in TIME_WAIT. It still
+// reads relative to both ISNs, on the same connection.
+func TestTimelineSegmentAfterClosed(t *testing.T) {
+	t.Parallel()
+	var tl tcpstate.Timeline
+	cli, srv := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:7007")
+	tl.AddSegment(tcpstate.Segment{Src: cli, Dst: srv, Flags: tcpstate.SYN, Seq: 1000})
+	tl.AddSegment(tcpstate.Segment{Src: srv, Dst: cli, Flags: tcpstate.SYN | tcpstate.ACK, Seq: 5000, Ack: 1001})
+	tl.AddTransition(tcpstate.Transition{Local: cli, Remote: srv, From: tcpstate.FinWait2, To: tcpstate.TimeWait})
+	first := tl.AddTransition(tcpstate.Transition{Local: srv, Remote: cli, From: tcpstate.LastAck, To: tcpstate.Closed})
+	steps := tl.AddSegment(tcpstate.Segment{Src: srv, Dst: cli, Flags: tcpstate.FIN | tcpstate.ACK, Seq: 5007, Ack: 1008})
+	if len(steps) != 1 || !steps[0].RelKnown || steps[0].RelSeq != 7 || steps[0].RelAck != 8 || steps[0].Conn != first[0].Conn {
+		t.Errorf("steps %+v; want seq 7, ack 8 relative, on connection %d", steps, first[0].Conn)
+	}
+}
