@@ -95,19 +95,29 @@ func TestTraceAsRoot(t *testing.T) {
 			continue
 		}
 		out.WaitFor(t, `"to":"TIME_WAIT"`)
-		kinds := map[string]int{}
-		sc := bufio.NewScanner(strings.NewReader(out.String()))
-		for sc.Scan() {
-			var step map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &step); err != nil {
-				t.Fatalf("NDJSON line %q: %v", sc.Text(), err)
-			}
-			kinds[step["kind"].(string)]++
-		}
-		if kinds["state"] < 9 || kinds["segment"] < 7 {
-			t.Errorf("NDJSON kinds %v, want ≥ 9 state changes and ≥ 7 segments", kinds)
-		}
+		// The segments come from the capture, which can lag the
+		// tracepoint: wait for them too.
+		testkit.Eventually(t, "≥ 9 state changes and ≥ 7 segments in the NDJSON", func() bool {
+			kinds := ndjsonKinds(t, out.String())
+			return kinds["state"] >= 9 && kinds["segment"] >= 7
+		})
 	}
+}
+
+// ndjsonKinds counts the steps of each kind in the whole lines of text.
+func ndjsonKinds(t *testing.T, text string) map[string]int {
+	t.Helper()
+	kinds := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(text[:strings.LastIndexByte(text, '\n')+1]))
+	for sc.Scan() {
+		var step map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &step); err != nil {
+			t.Fatalf("NDJSON line %q: %v", sc.Text(), err)
+		}
+		kind, _ := step["kind"].(string)
+		kinds[kind]++
+	}
+	return kinds
 }
 
 func itoaInt(n int) string { return strconv.Itoa(n) }
