@@ -146,7 +146,7 @@ var lessonTeardown = Lesson{
 		if err := needAPI(); err != nil {
 			return err
 		}
-		const hold = 300 * time.Millisecond
+		const hold = time.Second // long enough for both looks below on a loaded machine (TestCloseDelayHoldsTheFIN missed 300 ms once)
 		lab := &service.Lab{CloseDelay: hold}
 		addr, stop, err := r.serve(engine.Config{}, "tcp", lab.Wrap(service.Echo{}))
 		if err != nil {
