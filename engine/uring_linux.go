@@ -442,6 +442,9 @@ func (c *econn) sent(cqe *sock.CQE) {
 	case err == sock.ErrWouldBlock || err == sock.ErrCanceled || err == sock.ErrNoBuffers:
 		// not sent: settle sends again
 	default:
+		// Narrated as epoll's failed write is: a reset the send meets first
+		// takes the socket's error, and the receive then sees none.
+		c.failedCall(sockit.StepWrite, "", err)
 		c.fail(err)
 	}
 	c.settle()
