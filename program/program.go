@@ -71,11 +71,53 @@ func (p Program) Check() error {
 	return nil
 }
 
-func (p Program) command(ctx context.Context) *exec.Cmd {
+func (p Program) command() *exec.Cmd {
 	if p.Shell != "" {
-		return shellCommand(ctx, p.Shell)
+		return shellCommand(p.Shell)
 	}
-	return exec.CommandContext(ctx, p.Argv[0], p.Argv[1:]...)
+	return exec.Command(p.Argv[0], p.Argv[1:]...)
+}
+
+// start starts p on pp, in a process group of its own, with this
+// process's environment, o.Env and env, and its standard error to
+// o.Stderr; the program's ends of pp are closed once it has them. Run
+// and Service start their programs here.
+func (p Program) start(o Options, env []string, pp pipes) (*exec.Cmd, error) {
+	cmd := p.command()
+	cmd.Env = append(append(os.Environ(), o.Env...), env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pp.childIn, pp.childOut, o.Stderr
+	cmd.WaitDelay = o.KillWait // a Stderr that is not a file: its copy ends
+	ownGroup(cmd)
+	err := cmd.Start()
+	pp.childIn.Close()
+	pp.childOut.Close()
+	if err != nil {
+		return nil, fmt.Errorf("program: %w", err)
+	}
+	return cmd, nil
+}
+
+// pipes are a program's standard input and output: our ends, and the
+// program's. They are our own, not exec.Cmd's, so that Wait closes
+// neither of ours: output the program leaves in its pipe as it exits
+// still goes out.
+type pipes struct {
+	stdin, stdout     *os.File // ours: we write its input, read its output
+	childIn, childOut *os.File // the program's, closed once it has started
+}
+
+func newPipes() (pipes, error) {
+	var pp pipes
+	var err error
+	if pp.childIn, pp.stdin, err = os.Pipe(); err != nil {
+		return pp, err
+	}
+	if pp.stdout, pp.childOut, err = os.Pipe(); err != nil {
+		pp.childIn.Close()
+		pp.stdin.Close()
+		return pp, err
+	}
+	return pp, nil
 }
 
 // Conn is the connection a program runs on: a net.Conn that can end its
@@ -104,8 +146,7 @@ type Options struct {
 	StopGrace time.Duration
 	// KillWait bounds the wait for the program's output once it has
 	// exited, when something it started keeps that output open (then its
-	// process group is killed), and then for that output to reach a peer
-	// who does not read; 0 = DefaultKillWait.
+	// process group is killed); 0 = DefaultKillWait.
 	KillWait time.Duration
 }
 
@@ -165,30 +206,16 @@ func Run(ctx context.Context, c Conn, p Program, o Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	cmd := p.command(context.Background())
-	cmd.Env = append(append(os.Environ(), o.Env...), connEnv(c)...)
-	cmd.Stderr = o.Stderr
-	cmd.WaitDelay = o.KillWait // a Stderr that is not a file: its copy ends
-	ownGroup(cmd)
-	// Our own pipes, not cmd's: Wait does not close our ends, so output
-	// the program leaves in its pipe as it exits still goes out.
-	childIn, stdin, err := os.Pipe()
+	pp, err := newPipes()
 	if err != nil {
 		return rep, err
 	}
+	stdin, stdout := pp.stdin, pp.stdout
 	defer stdin.Close()
-	stdout, childOut, err := os.Pipe()
-	if err != nil {
-		childIn.Close()
-		return rep, err
-	}
 	defer stdout.Close()
-	cmd.Stdin, cmd.Stdout = childIn, childOut
-	err = cmd.Start()
-	childIn.Close()
-	childOut.Close()
+	cmd, err := p.start(o, connEnv(c), pp)
 	if err != nil {
-		return rep, fmt.Errorf("program: %w", err)
+		return rep, err
 	}
 	pr := &proc{grace: o.StopGrace}
 	pr.start(cmd)

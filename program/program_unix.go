@@ -3,7 +3,6 @@
 package program
 
 import (
-	"context"
 	"os/exec"
 	"syscall"
 )
@@ -18,6 +17,6 @@ func killGroup(cmd *exec.Cmd) error { return syscall.Kill(-cmd.Process.Pid, sysc
 // termGroup asks the program's process group to stop: SIGTERM.
 func termGroup(cmd *exec.Cmd) error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 
-func shellCommand(ctx context.Context, line string) *exec.Cmd {
-	return exec.CommandContext(ctx, "/bin/sh", "-c", line)
+func shellCommand(line string) *exec.Cmd {
+	return exec.Command("/bin/sh", "-c", line)
 }

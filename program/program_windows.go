@@ -1,7 +1,6 @@
 package program
 
 import (
-	"context"
 	"os/exec"
 )
 
@@ -15,6 +14,6 @@ func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
 // program to stop and that another process can send it.
 func termGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
 
-func shellCommand(ctx context.Context, line string) *exec.Cmd {
-	return exec.CommandContext(ctx, "cmd", "/C", line)
+func shellCommand(line string) *exec.Cmd {
+	return exec.Command("cmd", "/C", line)
 }

@@ -1,7 +1,6 @@
 package program
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -306,18 +305,18 @@ type job struct {
 	peer net.Addr
 	env  []string
 
-	stdin, stdout     *os.File // our ends of the pipes
-	childIn, childOut *os.File // the program's, closed once it has started
-	toProg            chan []byte
-	grant             chan struct{} // one more read of the program's output
-	gone              chan struct{} // closed by OnClose
-	outDone           chan struct{} // closed as the reader ends
-	inDone            chan struct{} // closed as the writer ends
-	connErr           error         // OnClose's error; read after gone
-	out               int64         // bytes out (the loop's); read after gone
-	written           atomic.Int64  // bytes the writer gave the program
-	mu                sync.Mutex
-	box               mailbox // what the goroutines hand the loop, under mu
+	pipes // the program's standard input and output
+
+	toProg  chan []byte
+	grant   chan struct{} // one more read of the program's output
+	gone    chan struct{} // closed by OnClose
+	outDone chan struct{} // closed as the reader ends
+	inDone  chan struct{} // closed as the writer ends
+	connErr error         // OnClose's error; read after gone
+	out     int64         // bytes out (the loop's); read after gone
+	written atomic.Int64  // bytes the writer gave the program
+	mu      sync.Mutex
+	box     mailbox // what the goroutines hand the loop, under mu
 
 	// The loop's:
 	in, spare []byte // input not yet given to the writer; the batch it writes
@@ -355,12 +354,7 @@ func (s *Service) newJob(c engine.Conn) (*job, error) {
 		gone: make(chan struct{}), outDone: make(chan struct{}), inDone: make(chan struct{}),
 		proc: proc{grace: s.o.StopGrace, stopped: &s.stopped}}
 	var err error
-	if j.childIn, j.stdin, err = os.Pipe(); err != nil {
-		return nil, err
-	}
-	if j.stdout, j.childOut, err = os.Pipe(); err != nil {
-		j.childIn.Close()
-		j.stdin.Close()
+	if j.pipes, err = newPipes(); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -492,18 +486,10 @@ func (j *job) reader() {
 func (j *job) supervise() {
 	s := j.s
 	defer s.wg.Done()
-	cmd := s.p.command(context.Background())
-	cmd.Env = append(append(os.Environ(), s.o.Env...), j.env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = j.childIn, j.childOut, s.o.Stderr
-	cmd.WaitDelay = s.o.KillWait // a Stderr that is not a file: its copy ends
-	ownGroup(cmd)
-	err := cmd.Start()
-	j.childIn.Close()
-	j.childOut.Close()
+	cmd, err := s.p.start(s.o.Options, j.env, j.pipes)
 	exit, pid := -1, 0
 	if err != nil {
 		s.failed.Add(1)
-		err = fmt.Errorf("program: %w", err)
 	} else {
 		s.started.Add(1)
 		pid = cmd.Process.Pid
