@@ -103,11 +103,7 @@ func (p *programEnds) end(e program.End) {
 }
 
 func (p *programEnds) refuse(peer net.Addr) {
-	running := fmt.Sprintf("%d programs were running", p.maxConns)
-	if p.maxConns == 1 {
-		running = "1 program was running"
-	}
-	if line, ok := p.refusals.refused(peer, p.verbose, running); ok {
+	if line, ok := p.refusals.refused(peer, p.verbose, pluralWas(uint64(p.maxConns), "program")+" running"); ok {
 		p.log.Warn(line)
 	}
 }

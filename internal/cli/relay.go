@@ -156,11 +156,7 @@ func runRelay(ctx context.Context, opts *RelayOptions) (err error) {
 		Target: layer.ClientConfig{TLS: targetTLS},
 		OnConn: func(rep relay.Report) {
 			if errors.Is(rep.Err, relay.ErrRefused) {
-				forwarding := fmt.Sprintf("%d connections were being forwarded", opts.MaxConns)
-				if opts.MaxConns == 1 {
-					forwarding = "1 connection was being forwarded"
-				}
-				if line, ok := refusals.refused(rep.Client, opts.Verbose, forwarding); ok {
+				if line, ok := refusals.refused(rep.Client, opts.Verbose, pluralWas(uint64(opts.MaxConns), "connection")+" being forwarded"); ok {
 					log.Warn(line)
 				}
 				return

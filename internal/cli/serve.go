@@ -609,3 +609,11 @@ func plural(n uint64, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// pluralWas is plural with its verb: "1 program was", "4 programs were".
+func pluralWas(n uint64, noun string) string {
+	if n == 1 {
+		return plural(n, noun) + " was"
+	}
+	return plural(n, noun) + " were"
+}

@@ -337,13 +337,12 @@ func (h *Handshake) Closed() error {
 // ours, not the proxy's) still visible to errors.Is. For any other error
 // ok is false.
 func (h *Handshake) Broken(err error) (_ error, ok bool) {
+	var errno syscall.Errno
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return h.Closed(), true
-	case errors.Is(err, syscall.ECONNRESET):
-		return h.fail("reset the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", syscall.ECONNRESET), true
-	case errors.Is(err, syscall.EPIPE):
-		return h.fail("reset the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", syscall.EPIPE), true
+	case errors.As(err, &errno) && (errno == syscall.ECONNRESET || errno == syscall.EPIPE):
+		return h.fail("reset the connection in the middle of the handshake (is it a "+h.u.Scheme+" proxy?)", errno), true
 	}
 	return err, false
 }
