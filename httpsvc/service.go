@@ -504,18 +504,19 @@ func (s *Service) OnDrain(ec engine.Conn) {
 		}
 		return
 	}
+	now := time.Now()
 	if c.phase == phaseStream || c.waiting || ec.Pending() > 0 {
-		c.last = time.Now() // the client reads: not idle
+		c.last = now // the client reads: not idle
 	}
 	if !c.headStart.IsZero() {
 		// The client has read output that waited for it: the head's time
 		// starts again (see heldBack).
-		c.headStart = time.Now()
+		c.headStart = now
 		c.arm()
 	}
 	if c.phase != phaseStream {
 		if c.phase == phaseHead && len(c.stash) > 0 {
-			c.serveStash(time.Now())
+			c.serveStash(now)
 			c.closeIfDone()
 		}
 		return
